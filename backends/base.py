@@ -1,0 +1,152 @@
+"""The Backend contract: an engine at one precision, fed frozen token ids.
+
+Engines import their heavy libraries lazily inside the backend, so `import qlongbench` and the
+registry never import torch, transformers or llama_cpp."""
+
+from __future__ import annotations
+
+import os
+import resource
+import sys
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from qlongbench.config import PrecisionSpec
+from qlongbench.errors import EngineUnavailable
+from qlongbench.tokenizer import PromptTokenizer
+from qlongbench.types import BackendInfo, Generation, GenerationConfig, MemoryStats, TokenPrompt
+
+
+@dataclass(frozen=True)
+class LoadContext:
+    """What every backend needs to load its precision of the reference model."""
+
+    model: str
+    """Local directory or hub id of the reference model."""
+    revision: str | None
+    """Hub revision."""
+    device: str
+    """Resolved device: cpu or cuda."""
+    cache_dir: Path
+    """Where quantized artifacts are cached."""
+    tokenizer: PromptTokenizer
+    """The reference tokenizer: decodes every engine's output, and quantized artifacts' tokenizers
+    must match its fingerprint."""
+    trust_remote_code: bool = False
+    """Allow the model's own code."""
+    allow_pickle: bool = False
+    """Allow non-safetensors weights."""
+    fault_hook: Any = None
+    """Tests only: a callable(event, **info) that may raise to inject faults (e.g. OOM)."""
+    extras: dict[str, Any] = field(default_factory=dict)
+    """Anything else a backend needs from the run (kept open for later engines)."""
+
+
+@dataclass(frozen=True)
+class LogprobChunk:
+    """Next-token log-probabilities for a run of positions (full vocabulary, float32)."""
+
+    start: int
+    """Row i is the distribution of the token after position start + i."""
+    logprobs: Any
+    """numpy array [rows, vocab] of log-softmax values."""
+
+
+class ContextSession(ABC):
+    """One live KV cache: prefill a context once, ask many questions about it."""
+
+    @property
+    @abstractmethod
+    def n_tokens(self) -> int:
+        """Tokens currently in the cache."""
+
+    @property
+    @abstractmethod
+    def tokens(self) -> tuple[int, ...]:
+        """The ids currently in the cache."""
+
+    @abstractmethod
+    def extend(self, ids: Sequence[int]) -> float:
+        """Append ids to the cache; returns the seconds spent."""
+
+    @abstractmethod
+    def crop(self, n: int) -> None:
+        """Keep only the first n tokens of the cache."""
+
+    @abstractmethod
+    def generate(self, ids: Sequence[int], cfg: GenerationConfig) -> Generation:
+        """Extend with ids, decode an answer, then crop back: the cache ends as it started."""
+
+    def close(self) -> None:
+        """Free the cache."""
+
+
+class Backend(ABC):
+    """One precision of the reference model in one engine."""
+
+    engine: ClassVar[str]
+    """Engine name recorded on every record."""
+    description: ClassVar[str]
+    """One line for `qlongbench precisions`."""
+    extra: ClassVar[str | None] = None
+    """pip extra that installs the engine (named in the error when it is missing)."""
+
+    def __init__(self, precision: PrecisionSpec, ctx: LoadContext):
+        self.precision = precision
+        self.ctx = ctx
+
+    @staticmethod
+    def require(module: str, extra: str) -> Any:
+        """Import an engine library or fail with one line naming the extra to install."""
+        import importlib
+
+        try:
+            return importlib.import_module(module)
+        except ImportError as err:
+            raise EngineUnavailable(
+                f"{module} is not installed ({err}); install it with: pip install 'qlongbench[{extra}]'"
+            ) from None
+
+    @abstractmethod
+    def info(self) -> BackendInfo:
+        """Engine, recipe, versions and weight bytes of the loaded precision."""
+
+    @abstractmethod
+    def session(self) -> ContextSession:
+        """A fresh, empty context session."""
+
+    def generate(self, prompts: Sequence[TokenPrompt], cfg: GenerationConfig) -> list[Generation]:
+        """Naive path: every prompt prefilled from scratch."""
+        out = []
+        for prompt in prompts:
+            sess = self.session()
+            try:
+                out.append(sess.generate(prompt.ids, cfg))
+            finally:
+                sess.close()
+        return out
+
+    def iter_logprobs(self, ids: Sequence[int], chunk: int = 512) -> Iterator[LogprobChunk]:
+        """Next-token distributions at every position of ids, a chunk of positions at a time, so a
+        caller can reduce them (top-k, KL) without holding tokens x vocab in memory."""
+        raise NotImplementedError(f"{type(self).__name__} cannot return log-probabilities")
+
+    @abstractmethod
+    def memory(self, tokens: int) -> MemoryStats:
+        """Memory at `tokens` tokens of context (measured where the engine allows)."""
+
+    def close(self) -> None:
+        """Release the weights and caches."""
+
+
+def peak_rss_bytes() -> int:
+    """Process peak resident set size (Linux reports KiB, macOS bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024
+
+
+def cpu_threads() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))

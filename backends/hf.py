@@ -1,0 +1,327 @@
+"""transformers at bf16 / fp16 / fp32: the reference engine.
+
+Decoding is a plain greedy (or seeded sampling) loop over a DynamicCache rather than
+`model.generate`, so prefill and decode are timed apart, the cache can be measured, and a
+context can be kept and cropped between questions (ContextSession)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+from qlongbench.backends.base import Backend, ContextSession, LoadContext, LogprobChunk, peak_rss_bytes
+from qlongbench.config import PrecisionSpec
+from qlongbench.errors import UserError
+from qlongbench.types import BackendInfo, Generation, GenerationConfig, MemoryStats, QuantRecipe
+
+log = logging.getLogger(__name__)
+
+_DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
+PREFILL_CHUNK = 4096
+"""Tokens per prefill forward: bounds attention's temporary memory on long contexts."""
+
+
+def torch_dtype(name: str) -> Any:
+    import torch
+
+    aliases = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32", "half": "float16", "float": "float32"}
+    attr = aliases.get(name, name)
+    dt = getattr(torch, attr, None)
+    if not isinstance(dt, torch.dtype):
+        raise UserError(f"unknown dtype {name!r}: use bf16, fp16 or fp32")
+    return dt
+
+
+def resolve_device(requested: str) -> str:
+    import torch
+
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda was asked for but torch sees no CUDA device; use --device cpu")
+    return requested
+
+
+class HFBackend(Backend):
+    engine: ClassVar[str] = "transformers"
+    description: ClassVar[str] = "Hugging Face transformers at bf16 / fp16 / fp32 (the reference)"
+    allowed_options: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, precision: PrecisionSpec, ctx: LoadContext):
+        super().__init__(precision, ctx)
+        unknown = set(precision.options) - self.allowed_options
+        if unknown:
+            raise UserError(f"precision {precision.name} takes no option {', '.join(sorted(unknown))}"
+                            + (f"; options: {', '.join(sorted(self.allowed_options))}" if self.allowed_options else ""))
+        import torch  # noqa: F401  (fail here, not half way through loading)
+
+        self.model = self._load()
+        self.model.eval()
+        self.device = str(next(self.model.parameters()).device)
+        import inspect
+
+        # transformers 5.2x renamed `past_key_values` to `cache`; accept both generations.
+        params = inspect.signature(self.model.forward).parameters
+        self.cache_kwarg = "cache" if "cache" in params else "past_key_values"
+
+    # --- hooks for quantizing subclasses ---------------------------------------------------
+    def compute_dtype(self) -> Any:
+        return torch_dtype(_DTYPES[self.precision.name])
+
+    def load_kwargs(self) -> dict[str, Any]:
+        """Extra from_pretrained arguments (quantization_config ...)."""
+        return {}
+
+    def model_source(self) -> str:
+        """What from_pretrained loads: the reference, or a quantized artifact."""
+        return self.ctx.model
+
+    def recipe(self) -> QuantRecipe:
+        bits = {"bf16": 16, "fp16": 16, "fp32": 32}[self.precision.name]
+        return QuantRecipe(method="none", bits=bits, compute_dtype=_DTYPES[self.precision.name])
+
+    def artifact(self) -> tuple[str | None, str | None]:
+        return None, None
+
+    # --- loading -----------------------------------------------------------------------
+    def _load(self) -> Any:
+        from transformers import AutoModelForCausalLM
+
+        source = self.model_source()
+        kwargs: dict[str, Any] = dict(
+            dtype=self.compute_dtype(), trust_remote_code=self.ctx.trust_remote_code,
+            device_map=self.ctx.device, low_cpu_mem_usage=True,
+        )
+        if not self.ctx.allow_pickle:
+            kwargs["use_safetensors"] = True
+        if source == self.ctx.model and self.ctx.revision:
+            kwargs["revision"] = self.ctx.revision
+        kwargs.update(self.load_kwargs())
+        try:
+            return AutoModelForCausalLM.from_pretrained(source, **kwargs)
+        except OSError as err:
+            first = str(err).splitlines()[0]
+            if "safetensors" in first.lower() and not self.ctx.allow_pickle:
+                raise UserError(f"{source} has no safetensors weights; pickle weights can run code when "
+                                "loaded, so they load only with --allow-pickle") from None
+            raise UserError(f"cannot load model {source!r}: {first}") from None
+
+    def info(self) -> BackendInfo:
+        import torch
+        import transformers
+
+        path, sha = self.artifact()
+        return BackendInfo(
+            precision=self.precision.label(), engine=self.engine, engine_version=transformers.__version__,
+            device=self.device, dtype=str(self.compute_dtype()).removeprefix("torch."), recipe=self.recipe(),
+            weight_bytes=self.weight_bytes(), artifact_path=path, artifact_sha256=sha,
+            versions=self.versions() | {"torch": torch.__version__, "transformers": transformers.__version__},
+        )
+
+    def versions(self) -> dict[str, str]:
+        return {}
+
+    def weight_bytes(self) -> int:
+        return int(self.model.get_memory_footprint())
+
+    def session(self) -> HFSession:
+        return HFSession(self)
+
+    def iter_logprobs(self, ids: Sequence[int], chunk: int = 512) -> Iterator[LogprobChunk]:
+        import torch
+
+        sess = self.session()
+        try:
+            for start in range(0, len(ids), chunk):
+                logits = sess.forward_all(ids[start:start + chunk])
+                yield LogprobChunk(start=start, logprobs=torch.log_softmax(logits, dim=-1).cpu().numpy())
+        finally:
+            sess.close()
+
+    # --- memory ------------------------------------------------------------------------
+    def kv_formula_bytes(self, tokens: int, element_bytes: int | None = None) -> int:
+        cfg = self.model.config.get_text_config() if hasattr(self.model.config, "get_text_config") else self.model.config
+        heads = cfg.num_attention_heads
+        kv_heads = getattr(cfg, "num_key_value_heads", None) or heads
+        head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // heads
+        if element_bytes is None:
+            element_bytes = self.compute_dtype().itemsize
+        return 2 * cfg.num_hidden_layers * kv_heads * head_dim * tokens * element_bytes
+
+    def memory(self, tokens: int) -> MemoryStats:
+        import torch
+
+        sess = self.session()
+        try:
+            sess.extend([self.pad_id()] * tokens)
+            measured = sess.cache_bytes()
+        finally:
+            sess.close()
+        peak = torch.cuda.max_memory_allocated() if self.device.startswith("cuda") else peak_rss_bytes()
+        return MemoryStats(tokens=tokens, kv_cache_bytes=measured, kv_cache_bytes_formula=self.kv_formula_bytes(tokens),
+                           weight_bytes=self.weight_bytes(), peak_bytes=int(peak), source="cache-tensors")
+
+    def pad_id(self) -> int:
+        cfg = self.model.config
+        for name in ("pad_token_id", "eos_token_id", "bos_token_id"):
+            v = getattr(cfg, name, None)
+            if isinstance(v, list):
+                v = v[0] if v else None
+            if v is not None:
+                return int(v)
+        return 0
+
+    def eos_ids(self) -> set[int]:
+        ids: set[int] = set()
+        for src in (self.model.config, getattr(self.model, "generation_config", None)):
+            v = getattr(src, "eos_token_id", None) if src is not None else None
+            if isinstance(v, int):
+                ids.add(v)
+            elif isinstance(v, (list, tuple)):
+                ids.update(int(x) for x in v)
+        return ids
+
+    def close(self) -> None:
+        import gc
+
+        import torch
+
+        self.model = None
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+
+class HFSession(ContextSession):
+    def __init__(self, backend: HFBackend):
+        from transformers import DynamicCache
+
+        self.b = backend
+        self.cache = DynamicCache(config=backend.model.config)
+        self._ids: list[int] = []
+        self._last_logits: Any = None
+
+    @property
+    def n_tokens(self) -> int:
+        return len(self._ids)
+
+    @property
+    def tokens(self) -> tuple[int, ...]:
+        return tuple(self._ids)
+
+    def _forward(self, ids: Sequence[int]) -> Any:
+        import torch
+
+        hook = self.b.ctx.fault_hook
+        if hook is not None:
+            hook("forward", n_tokens=len(self._ids) + len(ids))
+        x = torch.tensor([list(ids)], dtype=torch.long, device=self.b.device)
+        with torch.inference_mode():
+            out = self.b.model(input_ids=x, **{self.b.cache_kwarg: self.cache}, use_cache=True, logits_to_keep=1)
+        self._ids.extend(int(i) for i in ids)
+        return out.logits[0, -1].float()
+
+    def forward_all(self, ids: Sequence[int]) -> Any:
+        """Append ids and return float32 logits at every one of their positions."""
+        import torch
+
+        x = torch.tensor([list(ids)], dtype=torch.long, device=self.b.device)
+        with torch.inference_mode():
+            out = self.b.model(input_ids=x, **{self.b.cache_kwarg: self.cache}, use_cache=True)
+        self._ids.extend(int(i) for i in ids)
+        self._last_logits = out.logits[0, -1].float()
+        return out.logits[0].float()
+
+    def extend(self, ids: Sequence[int]) -> float:
+        t0 = time.perf_counter()
+        for start in range(0, len(ids), PREFILL_CHUNK):
+            self._last_logits = self._forward(ids[start:start + PREFILL_CHUNK])
+        self._sync()
+        return time.perf_counter() - t0
+
+    def _sync(self) -> None:
+        import torch
+
+        if self.b.device.startswith("cuda"):
+            torch.cuda.synchronize()
+
+    def crop(self, n: int) -> None:
+        if n >= len(self._ids):
+            return
+        # transformers >= 5.2x takes the number of tokens to remove, as a negative count.
+        self.cache.crop(n - len(self._ids))
+        del self._ids[n:]
+        self._last_logits = None
+
+    def cache_bytes(self) -> int:
+        total = 0
+        for layer in getattr(self.cache, "layers", []):
+            for t in (getattr(layer, "keys", None), getattr(layer, "values", None)):
+                if t is not None and hasattr(t, "nbytes"):
+                    total += int(t.nbytes)
+        return total
+
+    def _next_logits(self) -> Any:
+        if self._last_logits is None:
+            # After a crop the logits of the last kept token are gone: recompute them.
+            last = self._ids[-1]
+            self.crop(len(self._ids) - 1)
+            self._last_logits = self._forward([last])
+        return self._last_logits
+
+    def generate(self, ids: Sequence[int], cfg: GenerationConfig) -> Generation:
+        import torch
+
+        start = len(self._ids)
+        if not ids and start == 0:
+            raise ValueError("cannot generate from an empty prompt")
+        prefill = self.extend(ids) if ids else 0.0
+        kv_bytes = self.cache_bytes()
+        n_prompt = len(self._ids)
+        logits = self._next_logits()
+        eos = self.b.eos_ids() if cfg.stop_on_eos else set()
+        gen = torch.Generator(device="cpu").manual_seed(cfg.seed) if cfg.do_sample else None
+        out: list[int] = []
+        finish = "length"
+        t0 = time.perf_counter()
+        for _ in range(cfg.max_new_tokens):
+            tok = _pick(logits, cfg, gen)
+            if tok in eos:
+                finish = "eos"
+                break
+            out.append(tok)
+            if len(out) == cfg.max_new_tokens:
+                break
+            logits = self._forward([tok])
+        self._sync()
+        decode = time.perf_counter() - t0
+        self.crop(start)
+        return Generation(text=self.b.ctx.tokenizer.decode(out), token_ids=tuple(out), n_prompt_tokens=n_prompt,
+                          finish_reason=finish, prefill_seconds=prefill, decode_seconds=decode,
+                          n_prefilled_tokens=len(ids), kv_cache_bytes=kv_bytes)
+
+    def close(self) -> None:
+        self.cache = None
+        self._last_logits = None
+
+
+def _pick(logits: Any, cfg: GenerationConfig, gen: Any) -> int:
+    import torch
+
+    if not cfg.do_sample:
+        return int(torch.argmax(logits))
+    probs = torch.softmax(logits / max(cfg.temperature, 1e-6), dim=-1).cpu()
+    if cfg.top_p < 1.0:
+        sorted_p, order = torch.sort(probs, descending=True)
+        keep = torch.cumsum(sorted_p, 0) - sorted_p < cfg.top_p
+        probs = torch.zeros_like(probs).scatter(0, order[keep], sorted_p[keep])
+        probs = probs / probs.sum()
+    return int(torch.multinomial(probs, 1, generator=gen))
+
+
+def local_model_dir(model: str) -> Path | None:
+    p = Path(model).expanduser()
+    return p if p.is_dir() else None

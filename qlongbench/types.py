@@ -1,0 +1,249 @@
+"""Typed records that cross module boundaries.
+
+Every record is a frozen pydantic model: validated when read back from disk, serialised to
+canonical JSON, and documented field by field (attribute docstrings become field descriptions).
+Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+Status = Literal["ok", "overlength", "oom", "error"]
+"""ok: generated and scored; overlength: the sample could not fit its target length (nothing was
+cut); oom: the engine ran out of memory at this length; error: the engine failed otherwise."""
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+
+class GenerationConfig(Frozen):
+    """Decoding settings; identical for every precision of a run (its hash is on each record)."""
+
+    max_new_tokens: int
+    """Answer budget in tokens; reserved inside the target length when samples are built."""
+    do_sample: bool = False
+    """Greedy decoding unless the user asks for sampling."""
+    temperature: float = 1.0
+    """Only used when do_sample is true."""
+    top_p: float = 1.0
+    """Only used when do_sample is true."""
+    seed: int = 0
+    """Sampling seed (ignored by greedy decoding)."""
+    stop_on_eos: bool = True
+    """Stop at the tokenizer's end-of-sequence (or end-of-turn) token ids."""
+
+
+class Sample(Frozen):
+    """One frozen prompt: built once with the reference tokenizer, read by every precision."""
+
+    sample_id: str
+    """Stable id, unique inside its samples file (task-language-length-index)."""
+    task: str
+    """Registered task name, e.g. niah-single."""
+    language: str
+    """Language of the haystack (ISO 639-1)."""
+    instruction_language: str
+    """Language of the instruction and question (differs from `language` in cross-lingual mode)."""
+    length: int
+    """Target length in tokens: prompt tokens + answer budget."""
+    index: int
+    """Position of the sample in its cell."""
+    seed: int
+    """Seed the sample was built from."""
+    status: Status
+    """ok, or overlength when the fixed parts alone exceed the target length."""
+    prompt_ids: tuple[int, ...]
+    """The exact token ids every engine receives (empty when overlength)."""
+    prefix_len: int
+    """prompt_ids[:prefix_len] is the shared context (system + user turn up to the document's
+    end); the rest is the per-question suffix. Lets a backend prefill a context once."""
+    max_new_tokens: int
+    """The answer budget reserved for this sample."""
+    expected: tuple[str, ...]
+    """Gold answers (needle values, the none word, gold answer strings, fact ids)."""
+    depth: float | None = None
+    """Requested needle / gold depth in percent of the haystack (0 = start)."""
+    metadata: dict[str, Any] = {}
+    """Task-specific facts about the sample (needle token positions, distractors, keys)."""
+    prompt_sha256: str
+    """sha256 of the prompt ids (see hashing.ids_sha256)."""
+
+
+class Generation(Frozen):
+    """What an engine produced for one prompt."""
+
+    text: str
+    """Decoded output (special tokens skipped)."""
+    token_ids: tuple[int, ...]
+    """Generated token ids."""
+    n_prompt_tokens: int
+    """Prompt tokens the engine saw."""
+    finish_reason: Literal["eos", "length"]
+    """Why decoding stopped."""
+    prefill_seconds: float
+    """Wall time of the prompt's forward pass (0 when the context was reused)."""
+    decode_seconds: float
+    """Wall time of token-by-token decoding."""
+    n_prefilled_tokens: int
+    """Tokens actually run through the model for this prompt (less than the prompt when a
+    cached context was reused)."""
+    kv_cache_bytes: int | None = None
+    """Measured KV-cache bytes at the end of the prompt (None when the engine cannot say)."""
+
+
+class QuantRecipe(Frozen):
+    """Everything that defines how the weights were (or were not) quantized."""
+
+    method: str
+    """none, bitsandbytes, gptq, gguf."""
+    bits: float | None = None
+    """Nominal weight bits (16 for bf16)."""
+    quant_type: str | None = None
+    """nf4 / fp4 / int8 / Q4_K_M / ... spelled out, never left to an engine default."""
+    group_size: int | None = None
+    """GPTQ group size (-1 = per column)."""
+    double_quant: bool | None = None
+    """bitsandbytes nested quantization of the scales."""
+    compute_dtype: str | None = None
+    """dtype the matmuls run in."""
+    desc_act: bool | None = None
+    """GPTQ activation-order."""
+    sym: bool | None = None
+    """GPTQ symmetric quantization."""
+    calibration: str | None = None
+    """Calibration source (file path, dataset id, or 'qlongbench-synthetic')."""
+    calibration_samples: int | None = None
+    """Number of calibration sequences."""
+    calibration_seq_len: int | None = None
+    """Tokens per calibration sequence."""
+    options: dict[str, Any] = {}
+    """Any further engine options that change numerics (flash_attn, KV cache type, ...)."""
+
+
+class BackendInfo(Frozen):
+    """What a loaded precision is: recorded in run.json per precision."""
+
+    precision: str
+    """Precision label, e.g. bnb-nf4."""
+    engine: str
+    """transformers, llama.cpp, ..."""
+    engine_version: str
+    """Version of the engine library."""
+    device: str
+    """cpu, cuda, cuda:0 ..."""
+    dtype: str
+    """Activation / compute dtype."""
+    recipe: QuantRecipe
+    """How the weights were quantized."""
+    weight_bytes: int
+    """Bytes held by the loaded weights."""
+    artifact_path: str | None = None
+    """Quantized file or directory that was loaded, when one was built or given."""
+    artifact_sha256: str | None = None
+    """sha256 of that artifact."""
+    versions: dict[str, str] = {}
+    """Versions of every library involved (torch, bitsandbytes, gptqmodel, llama_cpp ...)."""
+
+
+class MemoryStats(Frozen):
+    """Memory measured from a running engine at one context length."""
+
+    tokens: int
+    """Tokens held in the KV cache when measured."""
+    kv_cache_bytes: int | None
+    """Measured bytes of the KV cache (None when the engine cannot measure it)."""
+    kv_cache_bytes_formula: int | None
+    """2 * layers * kv_heads * head_dim * tokens * bytes_per_element."""
+    weight_bytes: int
+    """Bytes of the loaded weights."""
+    peak_bytes: int | None
+    """CUDA max allocated, or the process's peak RSS."""
+    source: str
+    """How kv_cache_bytes was measured (cache-tensors, cuda-allocator, llama-state, ...)."""
+
+
+class Record(Frozen):
+    """One line of records.jsonl: one sample run at one precision."""
+
+    run_id: str
+    """Run this record belongs to."""
+    precision: str
+    """Precision label."""
+    engine: str
+    """Engine that produced the output (transformers, llama.cpp)."""
+    task: str
+    """Task name."""
+    language: str
+    """Haystack language."""
+    instruction_language: str
+    """Instruction language."""
+    length: int
+    """Target length in tokens."""
+    n_prompt_tokens: int
+    """Prompt tokens actually fed."""
+    sample_id: str
+    """Sample id inside the run."""
+    depth: float | None
+    """Needle / gold depth in percent."""
+    prompt_sha256: str
+    """Hash of the exact prompt ids."""
+    gen_config_sha256: str
+    """Hash of the generation config."""
+    output: str
+    """Decoded output ('' when not generated)."""
+    expected: tuple[str, ...]
+    """Gold answers."""
+    score: float | None
+    """Task metric in 0..1 (None unless status is ok)."""
+    parsed: bool | None = None
+    """Whether the scorer could parse an answer from the output."""
+    status: Status
+    """ok, overlength, oom, error."""
+    error: str | None = None
+    """One-line error message for oom / error / overlength."""
+    metrics: dict[str, float] = {}
+    """Secondary metrics (token F1, false-fact share, ...)."""
+    n_generated_tokens: int = 0
+    """Tokens generated."""
+    prefill_seconds: float | None = None
+    """Prefill wall time."""
+    decode_seconds: float | None = None
+    """Decode wall time."""
+    n_prefilled_tokens: int | None = None
+    """Tokens actually prefilled for this record (context reuse lowers it)."""
+    kv_cache_bytes: int | None = None
+    """Measured KV-cache bytes at the end of the prompt."""
+    created_at: str
+    """UTC ISO-8601 time the record was written."""
+
+    def key(self) -> tuple[str, str]:
+        """Identity of a record inside a run: one per (precision, sample)."""
+        return (self.precision, self.sample_id)
+
+
+class Score(Frozen):
+    """A task's verdict on one output (pure function of sample and output)."""
+
+    score: float
+    """Main metric in 0..1."""
+    parsed: bool
+    """Whether an answer could be extracted at all."""
+    metrics: dict[str, float] = {}
+    """Secondary metrics."""
+
+
+class TokenPrompt(Frozen):
+    """Token ids handed to an engine; never re-tokenized."""
+
+    ids: tuple[int, ...]
+    """The prompt."""
+    prefix_len: int = 0
+    """ids[:prefix_len] is a context other prompts may share (0 = nothing shared)."""
+
+    @classmethod
+    def of(cls, sample: Sample) -> "TokenPrompt":
+        return cls(ids=sample.prompt_ids, prefix_len=sample.prefix_len)

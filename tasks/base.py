@@ -1,0 +1,90 @@
+"""The Task contract. A task builds frozen samples with the reference tokenizer and scores
+outputs with pure functions; it never sees an engine."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from qlongbench.config import format_validation_error
+from qlongbench.errors import UserError
+from qlongbench.tokenizer import PromptTokenizer
+from qlongbench.types import Sample, Score
+
+
+class TaskOptions(BaseModel):
+    """Base for a task's options (name:key=value on the CLI); unknown keys are errors."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    """What a task needs to build the samples of one cell."""
+
+    tokenizer: PromptTokenizer
+    """The reference tokenizer (chat template decided already)."""
+    length: int
+    """Target length: prompt tokens + answer budget."""
+    language: str
+    """Haystack language."""
+    instruction_language: str
+    """Language of instruction and question."""
+    n_samples: int
+    """How many samples to build."""
+    seed: int
+    """Seed of this cell (derived from the run seed and the cell)."""
+    max_new_tokens: int
+    """Answer budget to reserve."""
+
+
+class Task(ABC):
+    name: ClassVar[str]
+    """Registered name."""
+    description: ClassVar[str]
+    """One line for `qlongbench tasks`."""
+    metric: ClassVar[str]
+    """What the score means."""
+    default_max_new_tokens: ClassVar[int] = 32
+    """Answer budget unless the run overrides it."""
+    Options: ClassVar[type[TaskOptions]] = TaskOptions
+    """Options model."""
+
+    def __init__(self, options: dict[str, Any] | None = None):
+        try:
+            self.options = self.Options.model_validate(options or {})
+        except ValidationError as err:
+            raise UserError(format_validation_error(err, f"task {self.name} option")) from None
+
+    @classmethod
+    def languages(cls) -> tuple[str, ...]:
+        """Languages this task has text for."""
+        from qlongbench.tasks.languages import languages
+
+        return tuple(languages())
+
+    @abstractmethod
+    def build(self, ctx: BuildContext) -> list[Sample]:
+        """Samples of one cell, fitted to ctx.length exactly (or status overlength)."""
+
+    @abstractmethod
+    def score(self, sample: Sample, output: str) -> Score:
+        """Pure scoring of one output."""
+
+
+def cell_seed(run_seed: int, *parts: Any) -> int:
+    """A stable per-cell seed (hash, not Python's randomized hash())."""
+    import hashlib
+
+    text = ":".join([str(run_seed), *map(str, parts)])
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
+
+
+def spread_depths(n: int) -> list[float]:
+    """n depths evenly over 0..100 percent (one sample: the middle)."""
+    if n == 1:
+        return [50.0]
+    return [round(100.0 * i / (n - 1), 4) for i in range(n)]

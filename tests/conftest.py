@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random-init Llama with a locally trained SentencePiece tokenizer (no chat template)."""
+    from tests.tinymodel import build_tiny_llama
+
+    return build_tiny_llama(tmp_path_factory.mktemp("tiny") / "model")
+
+
+@pytest.fixture(scope="session")
+def tiny_chat_model(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same weights and vocabulary with a chat template added."""
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    from tests.tinymodel import CHAT_TEMPLATE
+
+    out = tmp_path_factory.mktemp("tiny_chat") / "model"
+    shutil.copytree(tiny_model, out)
+    tok = AutoTokenizer.from_pretrained(str(out))
+    tok.chat_template = CHAT_TEMPLATE
+    tok.save_pretrained(str(out))
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer(tiny_model: Path):
+    from qlongbench.tokenizer import PromptTokenizer
+
+    return PromptTokenizer.load(str(tiny_model))
