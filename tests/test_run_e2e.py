@@ -1,0 +1,147 @@
+"""The spine end to end on a real tiny model: CLI run + report, resume, hashes, chat template."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from qlongbench.cli import main
+from qlongbench.config import build_spec
+from qlongbench.runner import Runner
+from qlongbench.store import RunDir
+
+
+def test_cli_run_and_report(tiny_model, tmp_path, capsys):
+    out = tmp_path / "first"
+    rc = main(["run", "--model", str(tiny_model), "--precisions", "bf16", "--tasks", "niah", "--lengths", "256,512",
+               "--samples", "3", "--out", str(out), "--no-report"])
+    assert rc == 0
+    rd = RunDir(out)
+    records = rd.records()
+    assert len(records) == 6
+    assert {r.length for r in records} == {256, 512}
+    assert all(r.status == "ok" and r.score in (0.0, 1.0) for r in records)
+    assert all(r.task == "niah-single" and r.engine == "transformers" for r in records)
+    required = {"run_id", "precision", "engine", "task", "language", "length", "n_prompt_tokens", "sample_id", "depth",
+                "prompt_sha256", "gen_config_sha256", "output", "expected", "score", "status", "error", "created_at"}
+    line = json.loads(rd.records_path.read_text().splitlines()[0])
+    assert required <= set(line)
+    meta = rd.read_meta()
+    assert meta["seed"] == 0 and meta["model"]["files_sha256"]
+    assert {"torch", "transformers", "qlongbench", "python"} <= set(meta["environment"]["versions"])
+    assert meta["precisions"]["bf16"]["recipe"]["method"] == "none"
+    assert meta["generation_configs"]["niah-single"]["max_new_tokens"] == 24
+    assert sorted(p.name for p in rd.samples_dir.iterdir()) == ["niah-single-en-256.jsonl", "niah-single-en-512.jsonl"]
+
+    report_dir = tmp_path / "rep"
+    assert main(["report", str(out), "--out", str(report_dir), "-q"]) == 0
+    summary = (report_dir / "summary.md").read_text()
+    assert "| niah-single | en | 256 | bf16 | transformers | 3 |" in summary
+    results = json.loads((report_dir / "results.json").read_text())
+    cells = results["cells"]
+    assert len(cells) == 2
+    for cell in cells:
+        assert cell["n_ok"] == 3
+        assert 0.0 <= cell["interval"]["low"] <= cell["accuracy"] <= cell["interval"]["high"] <= 1.0
+
+
+def test_resume_after_interrupt_writes_each_record_once(tiny_model, tmp_path):
+    spec = build_spec({"model": str(tiny_model), "lengths": [256, 384], "samples": 4, "out": str(tmp_path / "r")})
+    calls = {"n": 0}
+
+    def interrupt_after_a_few(event, **info):
+        calls["n"] += 1
+        if calls["n"] == 40:  # a few records in, like Ctrl-C
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        Runner(spec, fault_hook=interrupt_after_a_few).run()
+    partial = RunDir(spec.out).records()
+    assert 0 < len(partial) < 8
+    result = Runner(spec).run()
+    records = RunDir(spec.out).records()
+    assert len(records) == 8
+    assert len({r.key() for r in records}) == 8
+    assert result.skipped == len(partial) and result.written == 8 - len(partial)
+    # A third run has nothing to do.
+    again = Runner(spec).run()
+    assert again.written == 0 and len(RunDir(spec.out).records()) == 8
+
+
+def test_resume_refuses_a_different_spec(tiny_model, tmp_path, capsys):
+    out = str(tmp_path / "r")
+    base = ["run", "--model", str(tiny_model), "--lengths", "256", "--out", out, "--no-report"]
+    assert main([*base, "--samples", "2"]) == 0
+    assert main([*base, "--samples", "3"]) == 2
+    err = capsys.readouterr().err
+    assert "different spec" in err and "samples" in err and "--new" in err
+    assert main([*base, "--samples", "3", "--new"]) == 0
+    assert len(RunDir(out).records()) == 3
+
+
+def test_prompt_hashes_match_frozen_samples(tiny_model, tmp_path):
+    spec = build_spec({"model": str(tiny_model), "precisions": "bf16,fp32", "lengths": [256], "samples": 3,
+                       "out": str(tmp_path / "h")})
+    Runner(spec).run()
+    rd = RunDir(spec.out)
+    samples = {s.sample_id: s for s in rd.all_samples()}
+    records = rd.records()
+    assert {r.precision for r in records} == {"bf16", "fp32"}
+    for r in records:
+        assert r.prompt_sha256 == samples[r.sample_id].prompt_sha256
+        assert r.n_prompt_tokens + 24 <= 256
+    by_sample = {}
+    for r in records:
+        by_sample.setdefault(r.sample_id, set()).add((r.prompt_sha256, r.gen_config_sha256))
+    assert all(len(v) == 1 for v in by_sample.values())
+
+
+def test_chat_template_is_applied_and_can_be_turned_off(tiny_chat_model, tmp_path):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(tiny_chat_model))
+    for flag, expect in ((True, True), (False, False)):
+        spec = build_spec({"model": str(tiny_chat_model), "lengths": [256], "samples": 1, "chat_template": flag,
+                           "out": str(tmp_path / f"c{flag}")})
+        Runner(spec).run()
+        sample = next(RunDir(spec.out).all_samples())
+        text = tok.decode(list(sample.prompt_ids))
+        assert ("<|assistant|>" in text) is expect
+        assert ("<|user|>" in text) is expect
+        assert len(sample.prompt_ids) + sample.max_new_tokens <= 256
+        assert RunDir(spec.out).read_meta()["model"]["chat_template_used"] is expect
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["--model", "/nonexistent/model/dir"], "does not exist"),
+    (["--tasks", "niah-singel"], "did you mean niah-single"),
+    (["--precisions", "bf61"], "did you mean bf16"),
+    (["--samples", "0"], "samples must be at least 1"),
+    (["--lengths", "4m"], "bad length"),
+    (["--languages", "xx"], "unknown language 'xx'"),
+])
+def test_cli_user_errors_exit_2_with_one_line(tiny_model, tmp_path, capsys, argv, needle):
+    args = ["run", "--model", str(tiny_model), "--lengths", "256", "--samples", "1", "--out", str(tmp_path / "e"),
+            "--no-report", *argv]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert needle in err
+    assert len(err.splitlines()) == 1
+    assert not (tmp_path / "e" / "records.jsonl").exists()
+
+
+def test_length_beyond_max_positions_is_refused(tiny_model, tmp_path, capsys):
+    args = ["run", "--model", str(tiny_model), "--lengths", "16k", "--samples", "1", "--out", str(tmp_path / "x"), "--no-report"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "max_position_embeddings" in err and "--allow-extrapolation" in err
+
+
+def test_overlength_sample_is_recorded_not_cut(tiny_model, tmp_path):
+    spec = build_spec({"model": str(tiny_model), "lengths": [40], "samples": 2, "out": str(tmp_path / "o")})
+    Runner(spec).run()
+    records = RunDir(spec.out).records()
+    assert [r.status for r in records] == ["overlength", "overlength"]
+    assert all(r.score is None and "tokens" in (r.error or "") for r in records)
