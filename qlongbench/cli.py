@@ -32,8 +32,12 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--samples", type=int, help="samples per task x language x length (default 20)")
     p.add_argument("--seed", type=int, help="seed (default 0)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="device for transformers engines")
-    p.add_argument("--no-chat-template", dest="chat_template", action="store_const", const=False,
-                   help="do not apply the tokenizer's chat template")
+    p.add_argument("--chat-template", choices=["auto", "on", "off"],
+                   help="auto: use the tokenizer's chat template when it has one (default); on: require one; off")
+    p.add_argument("--no-chat-template", dest="chat_template", action="store_const", const="off",
+                   help="same as --chat-template off")
+    p.add_argument("--reuse", choices=["exact", "none"],
+                   help="exact: prefill each shared context once (default); none: fresh prompt per question")
     p.add_argument("--max-new-tokens", type=int, help="override every task's answer budget")
     p.add_argument("--trust-remote-code", action="store_const", const=True, help="allow the model's own code")
     p.add_argument("--allow-pickle", action="store_const", const=True, help="allow non-safetensors weights")
@@ -47,7 +51,7 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
 
 
 _SPEC_FIELDS = ("model", "revision", "precisions", "tasks", "lengths", "languages", "instruction_language",
-                "samples", "seed", "device", "chat_template", "max_new_tokens", "trust_remote_code",
+                "samples", "seed", "device", "chat_template", "reuse", "max_new_tokens", "trust_remote_code",
                 "allow_pickle", "allow_extrapolation", "engine_baseline", "cache_dir", "out", "name")
 
 

@@ -132,8 +132,9 @@ class RunSpec(BaseModel):
     """Seed for sample building (and sampling, when enabled)."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """Where HF engines run; llama.cpp uses n_gpu_layers."""
-    chat_template: bool = True
-    """Apply the tokenizer's chat template when it has one."""
+    chat_template: Literal["auto", "on", "off"] = "auto"
+    """auto: apply the tokenizer's chat template when it has one; on: require one (error if the
+    model has none); off: plain text prompts (RULER's base-model format)."""
     max_new_tokens: int | None = None
     """Override every task's answer budget."""
     trust_remote_code: bool = False
@@ -142,6 +143,9 @@ class RunSpec(BaseModel):
     """Allow loading weights from pickle files (.bin/.pt); safetensors only otherwise."""
     allow_extrapolation: bool = False
     """Allow lengths beyond the model's max_position_embeddings."""
+    reuse: Literal["exact", "none"] = "exact"
+    """exact: prefill each shared context once (identical ids, identical results); none: a fresh
+    prompt per question (the naive harness, for benchmarks)."""
     engine_baseline: bool = True
     """Add gguf-bf16 automatically when a quantized gguf precision runs."""
     cache_dir: str | None = None
@@ -183,6 +187,13 @@ class RunSpec(BaseModel):
             return [p.strip() for p in v.split(",") if p.strip()]
         return v
 
+    @field_validator("chat_template", mode="before")
+    @classmethod
+    def _chat(cls, v: Any) -> Any:
+        if isinstance(v, bool):
+            return "auto" if v else "off"
+        return v
+
     @field_validator("samples")
     @classmethod
     def _samples(cls, v: int) -> int:
@@ -199,7 +210,7 @@ class RunSpec(BaseModel):
 
     def identity(self) -> dict[str, Any]:
         """The fields that decide which samples and records a run holds."""
-        return self.model_dump(mode="json", exclude={"out", "name", "cache_dir"})
+        return self.model_dump(mode="json", exclude={"out", "name", "cache_dir", "reuse"})
 
     def identity_sha256(self) -> str:
         return sha256_json(self.identity())
@@ -207,7 +218,7 @@ class RunSpec(BaseModel):
     def sample_identity(self) -> dict[str, Any]:
         """The fields that decide the frozen samples (precisions may be added on a resume)."""
         ident = self.identity()
-        for key in ("precisions", "engine_baseline", "device", "allow_pickle"):
+        for key in ("precisions", "engine_baseline", "device", "allow_pickle", "reuse"):
             ident.pop(key, None)
         return ident
 

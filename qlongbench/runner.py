@@ -203,13 +203,14 @@ class Runner:
         tasks = self._tasks()
         precisions = expand_precisions(spec)
         model = resolve_model(spec)
+        # Everything that can be refused is checked before the run directory is touched.
+        tok = _load_tokenizer(model, spec)
+        provenance = model_provenance(model, spec, tok)
+        check_lengths(spec, provenance)
         self.run_dir.check_writable()
         lock = RunLock(self.run_dir.root)
         lock.acquire()
         try:
-            tok = _load_tokenizer(model, spec)
-            provenance = model_provenance(model, spec, tok)
-            check_lengths(spec, provenance)
             meta = self._open(provenance)
             samples = self._freeze_samples(tok, tasks)
             return self._run_precisions(meta, tok, model, tasks, precisions, samples)
@@ -342,35 +343,49 @@ class Runner:
         return resolve_device(self.spec.device)
 
     def _generate(self, backend: Any, samples: Sequence[Sample], gen_cfgs: dict[str, GenerationConfig]):
-        """Samples sharing a context prefix are answered from one prefill of it (exact reuse:
-        the ids are identical, so the outputs are those of a fresh prompt)."""
-        groups: OrderedDict[tuple[int, ...], list[Sample]] = OrderedDict()
-        for s in samples:
-            groups.setdefault(tuple(s.prompt_ids[: s.prefix_len]), []).append(s)
-        for prefix, group in groups.items():
-            sess = None
+        """Exact reuse (default): one cache per precision, cropped to the common prefix between
+        contexts, so shared contexts are prefilled once; the ids are the same as a fresh prompt's.
+        With reuse="none" every sample is prefilled from scratch in a fresh session (the naive
+        harness, kept for benchmarks and equality tests)."""
+        from qlongbench.scheduler import PrefixGroup, common_prefix_len, group_by_prefix, order_groups
+
+        if self.spec.reuse == "none":
+            plan = [PrefixGroup((), (s,)) for s in samples]
+        else:
+            plan = order_groups(group_by_prefix(samples))
+        sess = None
+        for group in plan:
             answered: set[str] = set()
             try:
-                sess = backend.session()
-                prefill = sess.extend(prefix) if prefix else 0.0
-                for i, s in enumerate(group):
-                    gen = sess.generate(s.prompt_ids[s.prefix_len:], gen_cfgs[s.task])
+                if sess is None or self.spec.reuse == "none":
+                    if sess is not None:
+                        sess.close()
+                    sess = backend.session()
+                keep = common_prefix_len(sess.tokens, group.prefix)
+                sess.crop(keep)
+                prefill = sess.extend(group.prefix[keep:]) if len(group.prefix) > keep else 0.0
+                for i, s in enumerate(group.samples):
+                    suffix = s.prompt_ids[len(group.prefix):]
+                    gen = sess.generate(suffix, gen_cfgs[s.task])
                     if i == 0:
                         gen = gen.model_copy(update={"prefill_seconds": gen.prefill_seconds + prefill,
-                                                     "n_prefilled_tokens": gen.n_prefilled_tokens + len(prefix)})
+                                                     "n_prefilled_tokens": gen.n_prefilled_tokens + len(group.prefix) - keep})
                     answered.add(s.sample_id)
                     yield s, gen, "ok", None
             except Exception as err:  # noqa: BLE001 - an engine failure becomes a record, not a crash
                 status = "oom" if is_oom(err) else "error"
-                log.error("%s on %s: %s", status, group[0].sample_id, err)
+                log.error("%s on %s: %s", status, group.samples[0].sample_id, err)
                 log.debug("%s", traceback.format_exc())
-                free_memory()
-                for s in group:
-                    if s.sample_id not in answered:
-                        yield s, None, status, f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
-            finally:
                 if sess is not None:
                     sess.close()
+                    sess = None
+                free_memory()
+                message = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else 'no message'}"
+                for s in group.samples:
+                    if s.sample_id not in answered:
+                        yield s, None, status, message
+        if sess is not None:
+            sess.close()
 
     def _record(self, meta: dict[str, Any], precision: str, engine: str, s: Sample, cfg: GenerationConfig,
                 gen: Any, *, status: str, error: str | None = None, task: Any = None) -> Record:

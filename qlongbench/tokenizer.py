@@ -38,15 +38,19 @@ class ChatFrame:
 class PromptTokenizer:
     """Wraps a Hugging Face tokenizer; every prompt any engine sees is built here, once."""
 
-    def __init__(self, hf_tokenizer: Any, *, use_chat_template: bool = True, source: str = ""):
+    def __init__(self, hf_tokenizer: Any, *, use_chat_template: bool | str = True, source: str = ""):
+        """use_chat_template: True/"auto" (when the tokenizer has one), "on" (required), False/"off"."""
         self.hf = hf_tokenizer
         self.source = source
         self.has_chat_template = bool(getattr(hf_tokenizer, "chat_template", None))
-        self.use_chat_template = use_chat_template and self.has_chat_template
+        if use_chat_template == "on" and not self.has_chat_template:
+            raise UserError(f"the tokenizer of {source or 'the model'} has no chat template, but one is required "
+                            "(--chat-template on); use --chat-template auto or off for a base model")
+        self.use_chat_template = use_chat_template not in (False, "off") and self.has_chat_template
 
     @classmethod
     def load(cls, model: str, *, revision: str | None = None, trust_remote_code: bool = False,
-             use_chat_template: bool = True) -> PromptTokenizer:
+             use_chat_template: bool | str = True) -> PromptTokenizer:
         from transformers import AutoTokenizer
 
         try:

@@ -129,7 +129,7 @@ def test_cli_user_errors_exit_2_with_one_line(tiny_model, tmp_path, capsys, argv
     err = capsys.readouterr().err.strip()
     assert needle in err
     assert len(err.splitlines()) == 1
-    assert not (tmp_path / "e" / "records.jsonl").exists()
+    assert not (tmp_path / "e").exists()
 
 
 def test_length_beyond_max_positions_is_refused(tiny_model, tmp_path, capsys):

@@ -1,0 +1,68 @@
+"""Order prompts so each distinct context token is prefilled once.
+
+Samples whose prompts share a context prefix (several questions on one document) form a group;
+groups whose prefix is itself a prefix of a longer group's (the nested sweep: one haystack cut at
+several lengths) are chained behind it, longest first, so the engine prefills the longest
+context once (failing fast if memory runs out) and only crops the cache for the shorter ones.
+Pure functions: no engine, no I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from qlongbench.types import Sample
+
+
+@dataclass(frozen=True)
+class PrefixGroup:
+    prefix: tuple[int, ...]
+    """Context ids shared by every sample of the group."""
+    samples: tuple[Sample, ...]
+    """Samples answered on that context, in their original order."""
+
+
+def common_prefix_len(a: Sequence[int], b: Sequence[int]) -> int:
+    """Length of the longest common prefix of two id sequences."""
+    import numpy as np
+
+    n = min(len(a), len(b))
+    if n == 0:
+        return 0
+    diff = np.flatnonzero(np.asarray(a[:n], dtype=np.int64) != np.asarray(b[:n], dtype=np.int64))
+    return int(diff[0]) if diff.size else n
+
+
+def group_by_prefix(samples: Sequence[Sample]) -> list[PrefixGroup]:
+    groups: dict[tuple[int, ...], list[Sample]] = {}
+    for s in samples:
+        groups.setdefault(tuple(s.prompt_ids[: s.prefix_len]), []).append(s)
+    return [PrefixGroup(prefix, tuple(members)) for prefix, members in groups.items()]
+
+
+def order_groups(groups: Sequence[PrefixGroup]) -> list[PrefixGroup]:
+    """Longest context first; right after a group come the groups whose context is a prefix of
+    it (longest first), so they are served by cropping the cache instead of a new prefill."""
+    by_prefix = {g.prefix: g for g in groups}
+    lengths = sorted({len(g.prefix) for g in groups}, reverse=True)
+    ordered: list[PrefixGroup] = []
+    done: set[tuple[int, ...]] = set()
+    for g in sorted(groups, key=lambda g: -len(g.prefix)):
+        if g.prefix in done:
+            continue
+        chain = [g] + [by_prefix[p] for n in lengths if n < len(g.prefix)
+                       if (p := g.prefix[:n]) in by_prefix and p not in done]
+        for member in chain:
+            done.add(member.prefix)
+            ordered.append(member)
+    return ordered
+
+
+def tokens_to_prefill(groups: Sequence[PrefixGroup]) -> int:
+    """Context tokens an engine prefills when it serves the groups in this order through one
+    cache that it crops to the common prefix between groups."""
+    total, current = 0, ()
+    for g in groups:
+        total += len(g.prefix) - common_prefix_len(current, g.prefix)
+        current = g.prefix
+    return total

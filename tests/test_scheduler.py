@@ -1,0 +1,48 @@
+import pytest
+
+from qlongbench.hashing import ids_sha256
+from qlongbench.scheduler import common_prefix_len, group_by_prefix, order_groups, tokens_to_prefill
+from qlongbench.types import Sample
+
+
+def sample(sid, ids, prefix_len, length=None):
+    return Sample(sample_id=sid, task="t", language="en", instruction_language="en", length=length or len(ids),
+                  index=0, seed=0, status="ok", prompt_ids=tuple(ids), prefix_len=prefix_len, max_new_tokens=4,
+                  expected=("1",), prompt_sha256=ids_sha256(ids))
+
+
+@pytest.mark.parametrize("a,b,n", [
+    ((), (), 0), ((1, 2, 3), (), 0), ((1, 2, 3), (1, 2, 3), 3), ((1, 2, 3), (1, 2), 2),
+    ((1, 2, 3), (1, 9, 3), 1), ((5,), (6,), 0), (tuple(range(1000)), tuple(range(999)) + (7,), 999),
+])
+def test_common_prefix_len(a, b, n):
+    assert common_prefix_len(a, b) == n
+
+
+def test_questions_on_one_context_form_one_group():
+    ctx = list(range(100))
+    samples = [sample("a", ctx + [1000, 1001], 100), sample("b", ctx + [2000], 100), sample("c", [7] * 50 + [3], 50)]
+    groups = group_by_prefix(samples)
+    assert [len(g.samples) for g in groups] == [2, 1]
+    assert [s.sample_id for s in groups[0].samples] == ["a", "b"]
+
+
+def test_nested_contexts_are_chained_longest_first():
+    master = list(range(10, 1010))
+    other = [3] * 600
+    samples = [
+        sample("n250", master[:250] + [1], 250), sample("o600", other + [1], 600),
+        sample("n1000", master + [1], 1000), sample("n500", master[:500] + [1], 500),
+    ]
+    order = [g.samples[0].sample_id for g in order_groups(group_by_prefix(samples))]
+    assert order == ["n1000", "n500", "n250", "o600"]
+    # the nested chain costs its longest context once; the unrelated context is prefilled anew
+    assert tokens_to_prefill(order_groups(group_by_prefix(samples))) == 1000 + 600
+
+
+def test_naive_order_costs_every_prompt():
+    master = list(range(1, 2001))
+    samples = [sample(f"n{n}", master[:n] + [0], n) for n in (500, 1000, 1500, 2000)]
+    chained = order_groups(group_by_prefix(samples))
+    assert tokens_to_prefill(chained) == 2000
+    assert sum(len(s.prompt_ids) for s in samples) == 5004
