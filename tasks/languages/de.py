@@ -1,0 +1,89 @@
+"""German text for qlongbench tasks, written by the project.
+
+Filler: subject (nominative) + verb (preterite, 3rd person singular, accusative object, never a
+separable verb so nothing is split off to the end) + optional time + object (accusative) + place
++ optional clause. Every slot carries its own article and case, so any combination agrees.
+"""
+
+from __future__ import annotations
+
+import random
+
+from qlongbench.tasks.languages import Language
+
+_SUBJECTS = (
+    "Der alte Müller", "Ein junger Seemann", "Die Dorflehrerin", "Mein Nachbar", "Die Tochter des Bäckers",
+    "Ein müder Wanderer", "Der Stadtrat", "Unsere Großmutter", "Der Nachtwächter", "Ein neugieriges Kind",
+    "Der Flusslotse", "Die Museumswärterin", "Ein stiller Student", "Der Bahnhofsvorsteher", "Die Gärtnerin",
+    "Ein fahrender Musiker", "Der Hafenschreiber", "Der Zimmermann", "Ein pensionierter Kapitän",
+    "Die Bibliothekarin",
+)
+_VERBS = (
+    "reparierte", "bemalte", "trug", "beschrieb", "vergaß", "verkaufte", "lieh sich", "vermaß", "putzte",
+    "fotografierte", "zählte", "bewunderte", "untersuchte", "suchte", "fand", "zeichnete",
+)
+_TIMES = (
+    "früh am Morgen", "nach dem Sturm", "vor dem Abendessen", "an einem regnerischen Dienstag",
+    "im letzten Herbst", "während des Festes", "spät in der Nacht", "in der ersten Frühlingswoche",
+    "nach einem langen Tag", "am Sonntagnachmittag",
+)
+_OBJECTS = (
+    "das hölzerne Tor", "einen Korb voller Äpfel", "die kaputte Laterne", "eine alte Karte der Küste",
+    "das blaue Fahrrad", "einen Brief aus der Hauptstadt", "die Küchenuhr", "ein Paar Lederstiefel",
+    "die Fischernetze", "ein Glas Honig", "die Kirchenglocken", "eine Kiste mit Samen", "die steinerne Brücke",
+    "einen schweren Wintermantel", "den Gartenzaun", "einen Stapel Zeitungen", "die lange Leiter",
+)
+_PLACES = (
+    "beim Markt", "hinter der Schule", "am Fluss", "in der engen Gasse", "im Hafen", "auf dem Hügel",
+    "in der Scheune", "unter der alten Eiche", "neben den Gleisen", "auf dem Marktplatz", "am Kanal",
+    "am Waldrand",
+)
+_CLAUSES = (
+    ", und niemand sagte ein Wort dazu", ", weil das Wetter endlich umgeschlagen war",
+    ", obwohl die Arbeit nur langsam voranging", ", während die Hunde im Schatten schliefen",
+    ", als die Wolken über das Tal zogen", ", damit die Nachbarn es sehen konnten",
+    ", bevor irgendjemand sonst aufwachte", ", bevor der erste Schnee fiel",
+)
+
+
+def _filler(rng: random.Random) -> str:
+    parts = [rng.choice(_SUBJECTS), rng.choice(_VERBS)]
+    if rng.random() < 0.5:
+        parts.append(rng.choice(_TIMES))
+    parts += [rng.choice(_OBJECTS), rng.choice(_PLACES)]
+    sentence = " ".join(parts)
+    if rng.random() < 0.4:
+        sentence += rng.choice(_CLAUSES)
+    return sentence + "."
+
+
+LANGUAGE = Language(
+    code="de",
+    name="German",
+    script="Latn",
+    word_separator=" ",
+    list_separator=", ",
+    instruction=(
+        "Im folgenden Text sind einige besondere magische Zahlen versteckt. Merken Sie sich diese gut. "
+        "Ich werde Ihnen danach Fragen zu diesen Zahlen stellen."
+    ),
+    needle="Eine der besonderen magischen Zahlen für {key} lautet: {value}.",
+    question="Wie lautet die besondere magische Zahl für {key}, die im vorliegenden Text erwähnt wird?",
+    question_multivalue=(
+        "Wie lauten alle besonderen magischen Zahlen für {key}, die im vorliegenden Text erwähnt werden?"
+    ),
+    question_multiquery=(
+        "Wie lauten die besonderen magischen Zahlen für {keys}, die im vorliegenden Text erwähnt werden?"
+    ),
+    none_rule="Wenn der Text keine besondere magische Zahl für {key} erwähnt, antworten Sie „{none}“.",
+    answer_prefix="Die im vorliegenden Text erwähnte besondere magische Zahl für {key} lautet",
+    none_words=("keine", "keine zahl", "nicht erwähnt", "nichts"),
+    keys=(
+        "Apfel", "Fluss", "Laterne", "Geige", "Hafen", "Wiese", "Kompass", "Falke", "Pfeffer", "Gletscher",
+        "Fenster", "Donner", "Sattel", "Kerze", "Spiegel", "Anker", "Decke", "Tulpe", "Walnuss", "Schornstein",
+        "Ernte", "Kessel", "Murmel", "Feder", "Insel", "Leiter", "Papagei", "Hahn", "Ranzen", "Teekanne",
+        "Regenschirm", "Samt", "Pfeife", "Joghurt", "Eichel", "Eimer", "Delfin", "Trommel", "Zitrone",
+        "Kirsche", "Besen", "Gabel", "Mühle", "Schlüssel",
+    ),
+    filler=_filler,
+)

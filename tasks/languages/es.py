@@ -1,0 +1,85 @@
+"""Spanish text for qlongbench tasks, written by the project.
+
+Filler: subject + verb (pretérito, 3rd person singular) + inanimate object (so no personal "a")
++ place + optional time + optional clause; every slot carries its own article.
+"""
+
+from __future__ import annotations
+
+import random
+
+from qlongbench.tasks.languages import Language
+
+_SUBJECTS = (
+    "El viejo molinero", "Un joven marinero", "La maestra del pueblo", "Mi vecino", "La hija del panadero",
+    "Un viajero cansado", "El ayuntamiento", "Nuestra abuela", "El vigilante nocturno", "Un niño curioso",
+    "El barquero del río", "El conservador del museo", "Una estudiante callada", "El jefe de estación",
+    "El jardinero", "Un músico ambulante", "El escribiente del puerto", "El carpintero", "Un capitán retirado",
+    "La bibliotecaria",
+)
+_VERBS = (
+    "reparó", "pintó", "llevó", "describió", "olvidó", "vendió", "midió", "limpió", "fotografió", "contó",
+    "admiró", "examinó", "devolvió", "envolvió", "encontró", "dibujó",
+)
+_OBJECTS = (
+    "el portón de madera", "una cesta de manzanas", "el farol roto", "un viejo mapa de la costa",
+    "la bicicleta azul", "una carta de la capital", "el reloj de la cocina", "un par de botas de cuero",
+    "las redes de pesca", "un tarro de miel", "las campanas de la iglesia", "una caja de semillas",
+    "el puente de piedra", "un pesado abrigo de invierno", "la valla del jardín", "un montón de periódicos",
+    "la escalera alta",
+)
+_PLACES = (
+    "cerca del mercado", "detrás de la escuela", "junto al río", "en la calle estrecha", "en el puerto",
+    "en la colina", "dentro del granero", "bajo el viejo roble", "al lado de las vías del tren", "en la plaza",
+    "a lo largo del canal", "en el linde del bosque",
+)
+_TIMES = (
+    "temprano por la mañana", "después de la tormenta", "antes de la cena", "un martes lluvioso",
+    "el otoño pasado", "durante la fiesta", "tarde por la noche", "en la primera semana de primavera",
+    "después de un largo día", "mientras sonaban las campanas",
+)
+_CLAUSES = (
+    " y nadie dijo ni una palabra al respecto", " porque el tiempo por fin había cambiado",
+    ", aunque el trabajo avanzaba despacio", " mientras los perros dormían a la sombra",
+    " mientras las nubes cruzaban el valle", " para que los vecinos pudieran verlo",
+    " antes de que nadie más se despertara", " y luego todos volvieron a casa a cenar",
+)
+
+
+def _filler(rng: random.Random) -> str:
+    sentence = " ".join((rng.choice(_SUBJECTS), rng.choice(_VERBS), rng.choice(_OBJECTS), rng.choice(_PLACES)))
+    if rng.random() < 0.5:
+        sentence += " " + rng.choice(_TIMES)
+    if rng.random() < 0.4:
+        sentence += rng.choice(_CLAUSES)
+    return sentence + "."
+
+
+LANGUAGE = Language(
+    code="es",
+    name="Spanish",
+    script="Latn",
+    word_separator=" ",
+    list_separator=", ",
+    instruction=(
+        "En el siguiente texto hay ocultos algunos números mágicos especiales. Asegúrese de memorizarlos. "
+        "Después le haré preguntas sobre esos números."
+    ),
+    needle="Uno de los números mágicos especiales para {key} es: {value}.",
+    question="¿Cuál es el número mágico especial para {key} mencionado en el texto proporcionado?",
+    question_multivalue=(
+        "¿Cuáles son todos los números mágicos especiales para {key} mencionados en el texto proporcionado?"
+    ),
+    question_multiquery="¿Cuáles son los números mágicos especiales para {keys} mencionados en el texto proporcionado?",
+    none_rule="Si el texto no menciona ningún número mágico especial para {key}, responda «{none}».",
+    answer_prefix="El número mágico especial para {key} mencionado en el texto proporcionado es",
+    none_words=("ninguno", "ningún número", "no se menciona", "nada"),
+    keys=(
+        "manzana", "río", "linterna", "violín", "puerto", "pradera", "brújula", "halcón", "pimienta", "glaciar",
+        "ventana", "trueno", "montura", "huerto", "guijarro", "vela", "espejo", "ancla", "manta", "tulipán",
+        "nuez", "chimenea", "cinta", "cosecha", "tetera", "mármol", "pluma", "isla", "escalera", "loro",
+        "cantera", "gallo", "mochila", "paraguas", "terciopelo", "silbato", "yogur", "bellota", "cubo",
+        "delfín", "brasa", "limón", "cereza", "tambor",
+    ),
+    filler=_filler,
+)

@@ -1,0 +1,84 @@
+"""Italian text for qlongbench tasks, written by the project.
+
+Filler: subject + verb (passato prossimo with avere, participle invariable as the object follows)
++ object + place + optional time + optional clause; every slot carries its own article.
+"""
+
+from __future__ import annotations
+
+import random
+
+from qlongbench.tasks.languages import Language
+
+_SUBJECTS = (
+    "Il vecchio mugnaio", "Un giovane marinaio", "La maestra del paese", "Il mio vicino", "La figlia del fornaio",
+    "Un viaggiatore stanco", "Il consiglio comunale", "Nostra nonna", "Il guardiano notturno",
+    "Un bambino curioso", "Il barcaiolo del fiume", "Il custode del museo", "Una studentessa silenziosa",
+    "Il capostazione", "Il giardiniere", "Un musicista girovago", "L'impiegato del porto", "Il falegname",
+    "Un capitano in pensione", "La bibliotecaria",
+)
+_VERBS = (
+    "ha riparato", "ha dipinto", "ha portato", "ha descritto", "ha dimenticato", "ha venduto",
+    "ha preso in prestito", "ha misurato", "ha pulito", "ha fotografato", "ha contato", "ha ammirato",
+    "ha esaminato", "ha restituito", "ha ritrovato", "ha disegnato",
+)
+_OBJECTS = (
+    "il cancello di legno", "un cesto di mele", "la lanterna rotta", "una vecchia mappa della costa",
+    "la bicicletta blu", "una lettera dalla capitale", "l'orologio della cucina", "un paio di stivali di cuoio",
+    "le reti da pesca", "un vasetto di miele", "le campane della chiesa", "una scatola di semi",
+    "il ponte di pietra", "un pesante cappotto invernale", "la recinzione del giardino", "una pila di giornali",
+    "la scala alta",
+)
+_PLACES = (
+    "vicino al mercato", "dietro la scuola", "sulla riva del fiume", "nella via stretta", "al porto",
+    "sulla collina", "dentro il fienile", "sotto la vecchia quercia", "accanto alla ferrovia", "in piazza",
+    "lungo il canale", "al limitare del bosco",
+)
+_TIMES = (
+    "di buon mattino", "dopo il temporale", "prima di cena", "un martedì piovoso", "l'autunno scorso",
+    "durante la festa", "a tarda notte", "nella prima settimana di primavera", "dopo una lunga giornata",
+    "mentre suonavano le campane",
+)
+_CLAUSES = (
+    " e nessuno ne ha parlato", " perché il tempo era finalmente cambiato",
+    ", anche se il lavoro procedeva lentamente", " mentre i cani dormivano all'ombra",
+    " mentre le nuvole scorrevano sulla valle", " perché i vicini potessero vederlo",
+    " prima che chiunque altro si svegliasse", ", poi tutti sono tornati a casa per cena",
+)
+
+
+def _filler(rng: random.Random) -> str:
+    sentence = " ".join((rng.choice(_SUBJECTS), rng.choice(_VERBS), rng.choice(_OBJECTS), rng.choice(_PLACES)))
+    if rng.random() < 0.5:
+        sentence += " " + rng.choice(_TIMES)
+    if rng.random() < 0.4:
+        sentence += rng.choice(_CLAUSES)
+    return sentence + "."
+
+
+LANGUAGE = Language(
+    code="it",
+    name="Italian",
+    script="Latn",
+    word_separator=" ",
+    list_separator=", ",
+    instruction=(
+        "Nel testo seguente sono nascosti alcuni numeri magici speciali. Si assicuri di memorizzarli: "
+        "in seguito le farò alcune domande su questi numeri."
+    ),
+    needle="Uno dei numeri magici speciali per {key} è: {value}.",
+    question="Qual è il numero magico speciale per {key} menzionato nel testo fornito?",
+    question_multivalue="Quali sono tutti i numeri magici speciali per {key} menzionati nel testo fornito?",
+    question_multiquery="Quali sono i numeri magici speciali per {keys} menzionati nel testo fornito?",
+    none_rule="Se il testo non menziona alcun numero magico speciale per {key}, risponda «{none}».",
+    answer_prefix="Il numero magico speciale per {key} menzionato nel testo fornito è",
+    none_words=("nessuno", "nessun numero", "non menzionato", "niente"),
+    keys=(
+        "mela", "fiume", "lanterna", "violino", "porto", "prato", "bussola", "falco", "pepe", "ghiacciaio",
+        "finestra", "tuono", "sella", "frutteto", "ciottolo", "candela", "specchio", "coperta", "tulipano", "noce",
+        "camino", "nastro", "raccolto", "bollitore", "marmo", "piuma", "isola", "scala", "pappagallo", "cava",
+        "cartella", "teiera", "ombrello", "velluto", "fischietto", "yogurt", "ghianda", "secchio", "delfino",
+        "brace", "limone", "ciliegia", "tamburo", "farfalla",
+    ),
+    filler=_filler,
+)

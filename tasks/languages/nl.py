@@ -1,0 +1,84 @@
+"""Dutch text for qlongbench tasks, written by the project.
+
+Filler: subject + verb (past tense, never a separable verb) + optional time + object + place +
+optional clause (subordinate clauses are complete, verb-final fragments).
+"""
+
+from __future__ import annotations
+
+import random
+
+from qlongbench.tasks.languages import Language
+
+_SUBJECTS = (
+    "De oude molenaar", "Een jonge zeeman", "De dorpsonderwijzeres", "Mijn buurman", "De dochter van de bakker",
+    "Een vermoeide reiziger", "De gemeenteraad", "Onze grootmoeder", "De nachtwaker", "Een nieuwsgierig kind",
+    "De rivierloods", "De museumbewaarder", "Een stille student", "De stationschef", "De tuinman",
+    "Een rondtrekkende muzikant", "De havenklerk", "De timmerman", "Een gepensioneerde kapitein",
+    "De bibliothecaresse",
+)
+_VERBS = (
+    "repareerde", "schilderde", "droeg", "beschreef", "vergat", "verkocht", "leende", "mat", "poetste",
+    "fotografeerde", "telde", "bewonderde", "bestudeerde", "vond", "verpakte", "tekende",
+)
+_TIMES = (
+    "vroeg in de ochtend", "na de storm", "voor het avondeten", "op een regenachtige dinsdag", "vorige herfst",
+    "tijdens het feest", "laat in de nacht", "in de eerste week van de lente", "na een lange dag",
+    "op zondagmiddag",
+)
+_OBJECTS = (
+    "het houten hek", "een mand met appels", "de kapotte lantaarn", "een oude kaart van de kust",
+    "de blauwe fiets", "een brief uit de hoofdstad", "de keukenklok", "een paar leren laarzen", "de visnetten",
+    "een pot honing", "de kerkklokken", "een doos zaden", "de stenen brug", "een zware winterjas",
+    "de tuinpoort", "een stapel kranten", "de hoge ladder",
+)
+_PLACES = (
+    "bij de markt", "achter de school", "aan de rivier", "in de smalle straat", "in de haven", "op de heuvel",
+    "in de schuur", "onder de oude eik", "naast het spoor", "op het plein", "langs de gracht",
+    "aan de rand van het bos",
+)
+_CLAUSES = (
+    ", en niemand zei er een woord over", ", omdat het weer eindelijk was omgeslagen",
+    ", hoewel het werk maar langzaam vorderde", ", terwijl de honden in de schaduw sliepen",
+    ", terwijl de wolken over het dal dreven", ", zodat de buren het konden zien",
+    ", voordat iemand anders wakker werd", ", voordat de eerste sneeuw viel",
+)
+
+
+def _filler(rng: random.Random) -> str:
+    parts = [rng.choice(_SUBJECTS), rng.choice(_VERBS)]
+    if rng.random() < 0.5:
+        parts.append(rng.choice(_TIMES))
+    parts += [rng.choice(_OBJECTS), rng.choice(_PLACES)]
+    sentence = " ".join(parts)
+    if rng.random() < 0.4:
+        sentence += rng.choice(_CLAUSES)
+    return sentence + "."
+
+
+LANGUAGE = Language(
+    code="nl",
+    name="Dutch",
+    script="Latn",
+    word_separator=" ",
+    list_separator=", ",
+    instruction=(
+        "In de volgende tekst zijn enkele speciale magische getallen verborgen. Zorg dat u ze goed onthoudt. "
+        "Daarna zal ik u vragen over deze getallen stellen."
+    ),
+    needle="Een van de speciale magische getallen voor {key} is: {value}.",
+    question="Wat is het speciale magische getal voor {key} dat in de gegeven tekst wordt genoemd?",
+    question_multivalue="Wat zijn alle speciale magische getallen voor {key} die in de gegeven tekst worden genoemd?",
+    question_multiquery="Wat zijn de speciale magische getallen voor {keys} die in de gegeven tekst worden genoemd?",
+    none_rule="Als de tekst geen speciaal magisch getal voor {key} noemt, antwoord dan \"{none}\".",
+    answer_prefix="Het speciale magische getal voor {key} dat in de gegeven tekst wordt genoemd, is",
+    none_words=("geen", "geen getal", "niet genoemd", "niets"),
+    keys=(
+        "appel", "rivier", "lantaarn", "viool", "haven", "weide", "kompas", "valk", "peper", "gletsjer",
+        "raam", "donder", "zadel", "boomgaard", "kiezel", "kaars", "spiegel", "anker", "deken", "tulp",
+        "walnoot", "schoorsteen", "lint", "oogst", "ketel", "knikker", "veer", "eiland", "ladder", "papegaai",
+        "groeve", "haan", "schooltas", "theepot", "paraplu", "fluweel", "fluitje", "yoghurt", "eikel", "emmer",
+        "dolfijn", "sintel", "citroen", "kers", "trommel",
+    ),
+    filler=_filler,
+)

@@ -1,0 +1,83 @@
+"""Portuguese text for qlongbench tasks, written by the project.
+
+Vocabulary common to European and Brazilian Portuguese where the two differ. Filler: subject +
+verb (pretérito perfeito, 3rd person singular) + object + place + optional time + optional clause;
+every slot carries its own article.
+"""
+
+from __future__ import annotations
+
+import random
+
+from qlongbench.tasks.languages import Language
+
+_SUBJECTS = (
+    "O velho moleiro", "Um jovem marinheiro", "A professora da aldeia", "O meu vizinho", "A filha do padeiro",
+    "Um viajante cansado", "O conselho da cidade", "A nossa avó", "O guarda-noturno", "Uma criança curiosa",
+    "O barqueiro do rio", "O guarda do museu", "Uma estudante calada", "O chefe da estação", "O jardineiro",
+    "Um músico ambulante", "O escrivão do porto", "O carpinteiro", "Um velho capitão", "A bibliotecária",
+)
+_VERBS = (
+    "consertou", "pintou", "carregou", "descreveu", "esqueceu", "vendeu", "mediu", "limpou", "fotografou",
+    "contou", "admirou", "examinou", "devolveu", "embrulhou", "encontrou", "desenhou",
+)
+_OBJECTS = (
+    "o portão de madeira", "um cesto de maçãs", "a lanterna quebrada", "um velho mapa da costa",
+    "a bicicleta azul", "uma carta da capital", "o relógio da cozinha", "um par de botas de couro",
+    "as redes de pesca", "um frasco de mel", "os sinos da igreja", "uma caixa de sementes",
+    "a ponte de pedra", "um pesado casaco de inverno", "a cerca do jardim", "uma pilha de jornais",
+    "a escada comprida",
+)
+_PLACES = (
+    "perto do mercado", "atrás da escola", "junto ao rio", "na rua estreita", "no porto", "no alto da colina",
+    "dentro do celeiro", "debaixo do velho carvalho", "ao lado da via férrea", "na praça",
+    "ao longo do canal", "à beira da floresta",
+)
+_TIMES = (
+    "de manhã cedo", "depois da tempestade", "antes do jantar", "numa terça-feira chuvosa",
+    "no outono passado", "durante a festa", "tarde da noite", "na primeira semana da primavera",
+    "depois de um longo dia", "enquanto os sinos tocavam",
+)
+_CLAUSES = (
+    " e ninguém disse uma palavra sobre isso", " porque o tempo finalmente tinha mudado",
+    ", embora o trabalho avançasse devagar", " enquanto os cães dormiam à sombra",
+    " enquanto as nuvens passavam sobre o vale", " para que os vizinhos pudessem ver",
+    " antes que mais alguém acordasse", " e depois todos voltaram para casa para jantar",
+)
+
+
+def _filler(rng: random.Random) -> str:
+    sentence = " ".join((rng.choice(_SUBJECTS), rng.choice(_VERBS), rng.choice(_OBJECTS), rng.choice(_PLACES)))
+    if rng.random() < 0.5:
+        sentence += " " + rng.choice(_TIMES)
+    if rng.random() < 0.4:
+        sentence += rng.choice(_CLAUSES)
+    return sentence + "."
+
+
+LANGUAGE = Language(
+    code="pt",
+    name="Portuguese",
+    script="Latn",
+    word_separator=" ",
+    list_separator=", ",
+    instruction=(
+        "No texto a seguir estão escondidos alguns números mágicos especiais. Memorize-os bem. "
+        "Depois farei perguntas sobre esses números."
+    ),
+    needle="Um dos números mágicos especiais para {key} é: {value}.",
+    question="Qual é o número mágico especial para {key} mencionado no texto fornecido?",
+    question_multivalue="Quais são todos os números mágicos especiais para {key} mencionados no texto fornecido?",
+    question_multiquery="Quais são os números mágicos especiais para {keys} mencionados no texto fornecido?",
+    none_rule="Se o texto não mencionar nenhum número mágico especial para {key}, responda \"{none}\".",
+    answer_prefix="O número mágico especial para {key} mencionado no texto fornecido é",
+    none_words=("nenhum", "nenhum número", "não mencionado", "nada"),
+    keys=(
+        "maçã", "rio", "lanterna", "violino", "porto", "prado", "bússola", "falcão", "pimenta", "glaciar",
+        "janela", "trovão", "sela", "pomar", "seixo", "vela", "espelho", "âncora", "cobertor", "tulipa",
+        "noz", "chaminé", "fita", "colheita", "chaleira", "mármore", "pena", "ilha", "escada", "papagaio",
+        "pedreira", "galo", "mochila", "bule", "guarda-chuva", "veludo", "apito", "iogurte", "bolota", "balde",
+        "golfinho", "brasa", "limão", "cereja", "tambor",
+    ),
+    filler=_filler,
+)

@@ -1,0 +1,81 @@
+"""Swedish text for qlongbench tasks, written by the project.
+
+Filler (verb second): subject + verb (preterite, no particle verbs) + optional time + object +
+place + optional clause; every slot carries its own article and adjective forms.
+"""
+
+from __future__ import annotations
+
+import random
+
+from qlongbench.tasks.languages import Language
+
+_SUBJECTS = (
+    "Den gamle mjölnaren", "En ung sjöman", "Byns lärarinna", "Min granne", "Bagarens dotter",
+    "En trött resenär", "Kommunfullmäktige", "Vår mormor", "Nattvakten", "Ett nyfiket barn", "Flodlotsen",
+    "Museivakten", "En tystlåten student", "Stationsföreståndaren", "Trädgårdsmästaren",
+    "En kringvandrande musikant", "Hamnskrivaren", "Snickaren", "En pensionerad kapten", "Bibliotekarien",
+)
+_VERBS = (
+    "lagade", "målade", "bar", "beskrev", "glömde", "sålde", "lånade", "mätte", "putsade", "fotograferade",
+    "räknade", "beundrade", "studerade", "hittade", "tecknade", "undersökte",
+)
+_TIMES = (
+    "tidigt på morgonen", "efter stormen", "före middagen", "en regnig tisdag", "i höstas", "under festen",
+    "sent på kvällen", "i början av våren", "efter en lång dag", "på söndagseftermiddagen",
+)
+_OBJECTS = (
+    "den gamla trägrinden", "en korg med äpplen", "den trasiga lyktan", "en gammal karta över kusten",
+    "den blå cykeln", "ett brev från huvudstaden", "köksklockan", "ett par läderstövlar", "fisknäten",
+    "en burk honung", "kyrkklockorna", "en låda frön", "stenbron", "en tung vinterrock",
+    "trädgårdsstaketet", "en trave tidningar", "den höga stegen",
+)
+_PLACES = (
+    "vid torget", "bakom skolan", "nere vid ån", "i den smala gränden", "i hamnen", "uppe på kullen",
+    "inne i ladan", "under den gamla eken", "bredvid järnvägen", "på gårdsplanen", "längs kanalen",
+    "i skogsbrynet",
+)
+_CLAUSES = (
+    ", och ingen sa ett ord om saken", ", eftersom vädret äntligen hade slagit om",
+    ", fast arbetet gick långsamt", ", medan hundarna sov i skuggan", ", medan molnen drog fram över dalen",
+    ", så att grannarna kunde se det", ", innan någon annan hade vaknat", ", innan den första snön föll",
+)
+
+
+def _filler(rng: random.Random) -> str:
+    parts = [rng.choice(_SUBJECTS), rng.choice(_VERBS)]
+    if rng.random() < 0.5:
+        parts.append(rng.choice(_TIMES))
+    parts += [rng.choice(_OBJECTS), rng.choice(_PLACES)]
+    sentence = " ".join(parts)
+    if rng.random() < 0.4:
+        sentence += rng.choice(_CLAUSES)
+    return sentence + "."
+
+
+LANGUAGE = Language(
+    code="sv",
+    name="Swedish",
+    script="Latn",
+    word_separator=" ",
+    list_separator=", ",
+    instruction=(
+        "I följande text finns några speciella magiska tal gömda. Se till att komma ihåg dem. "
+        "Jag kommer att ställa frågor om talen efteråt."
+    ),
+    needle="Ett av de speciella magiska talen för {key} är: {value}.",
+    question="Vilket är det speciella magiska talet för {key} som nämns i den givna texten?",
+    question_multivalue="Vilka är alla de speciella magiska talen för {key} som nämns i den givna texten?",
+    question_multiquery="Vilka är de speciella magiska talen för {keys} som nämns i den givna texten?",
+    none_rule="Om texten inte nämner något speciellt magiskt tal för {key}, svara ”{none}”.",
+    answer_prefix="Det speciella magiska talet för {key} som nämns i den givna texten är",
+    none_words=("inget", "inget tal", "nämns inte", "ingenting"),
+    keys=(
+        "äpple", "flod", "lykta", "fiol", "hamn", "äng", "kompass", "falk", "peppar", "glaciär",
+        "fönster", "åska", "sadel", "fruktträdgård", "kiselsten", "ljus", "spegel", "ankare", "filt", "tulpan",
+        "valnöt", "skorsten", "rosett", "skörd", "kittel", "marmor", "fjäder", "holme", "stege", "papegoja",
+        "tupp", "ryggsäck", "tekanna", "paraply", "sammet", "visselpipa", "yoghurt", "ekollon", "hink",
+        "delfin", "glöd", "citron", "körsbär", "lejon", "trumma",
+    ),
+    filler=_filler,
+)

@@ -1,0 +1,83 @@
+"""Turkish text for qlongbench tasks, written by the project.
+
+Filler (verb final): subject + optional time + place + object (definite accusative, suffix already
+attached, so vowel harmony is settled inside the slot) + verb (past, 3rd person singular) +
+optional clause. Keys are bare nominative nouns: "için" takes the bare form.
+"""
+
+from __future__ import annotations
+
+import random
+
+from qlongbench.tasks.languages import Language
+
+_SUBJECTS = (
+    "Yaşlı değirmenci", "Genç bir denizci", "Köyün öğretmeni", "Komşum", "Fırıncının kızı", "Yorgun bir yolcu",
+    "Belediye meclisi", "Büyükannemiz", "Gece bekçisi", "Meraklı bir çocuk", "Nehir kılavuzu", "Müze bekçisi",
+    "Sessiz bir öğrenci", "İstasyon şefi", "Bahçıvan", "Gezgin bir müzisyen", "Liman kâtibi", "Marangoz",
+    "Emekli bir kaptan", "Kütüphaneci",
+)
+_TIMES = (
+    "sabah erkenden", "fırtınadan sonra", "akşam yemeğinden önce", "yağmurlu bir salı günü", "geçen sonbahar",
+    "bayram sırasında", "gece geç saatte", "baharın ilk haftasında", "uzun bir günün ardından", "çanlar çalarken",
+)
+_PLACES = (
+    "pazarın yanında", "okulun arkasında", "nehir kıyısında", "dar sokakta", "limanda", "tepenin üstünde",
+    "ahırın içinde", "yaşlı meşe ağacının altında", "demiryolunun yanında", "meydanda", "kanalın kenarında",
+    "ormanın kenarında",
+)
+_OBJECTS = (
+    "ahşap kapıyı", "elma sepetini", "kırık feneri", "kıyının eski haritasını", "mavi bisikleti",
+    "başkentten gelen mektubu", "mutfak saatini", "deri çizmeleri", "balık ağlarını", "bal kavanozunu",
+    "kilisenin çanlarını", "tohum kutusunu", "taş köprüyü", "kalın kışlık paltoyu", "bahçe çitini",
+    "gazete yığınını", "uzun merdiveni",
+)
+_VERBS = (
+    "tamir etti", "boyadı", "taşıdı", "anlattı", "unuttu", "sattı", "ödünç aldı", "ölçtü", "temizledi",
+    "fotoğrafladı", "saydı", "hayranlıkla seyretti", "inceledi", "geri getirdi", "paketledi", "buldu",
+)
+_CLAUSES = (
+    " ve kimse bu konuda tek kelime etmedi", ", çünkü hava sonunda değişmişti", ", ama iş yavaş ilerliyordu",
+    "; o sırada köpekler gölgede uyuyordu", "; bulutlar vadinin üzerinden süzülüp gidiyordu",
+    "; komşular da uzaktan onu seyretti", " ve kimse bunu fark etmedi bile",
+    ", sonra da çay içmek için evine döndü",
+)
+
+
+def _filler(rng: random.Random) -> str:
+    parts = [rng.choice(_SUBJECTS)]
+    if rng.random() < 0.5:
+        parts.append(rng.choice(_TIMES))
+    parts += [rng.choice(_PLACES), rng.choice(_OBJECTS), rng.choice(_VERBS)]
+    sentence = " ".join(parts)
+    if rng.random() < 0.4:
+        sentence += rng.choice(_CLAUSES)
+    return sentence + "."
+
+
+LANGUAGE = Language(
+    code="tr",
+    name="Turkish",
+    script="Latn",
+    word_separator=" ",
+    list_separator=", ",
+    instruction=(
+        "Aşağıdaki metinde bazı özel sihirli sayılar gizlenmiştir. Bunları mutlaka aklınızda tutun. "
+        "Daha sonra size bu sayılarla ilgili sorular soracağım."
+    ),
+    needle="Şu sayı, {key} için özel sihirli sayılardan biridir: {value}.",
+    question="Verilen metinde {key} için belirtilen özel sihirli sayı nedir?",
+    question_multivalue="Verilen metinde {key} için belirtilen özel sihirli sayıların hepsi nelerdir?",
+    question_multiquery="Verilen metinde {keys} için belirtilen özel sihirli sayılar nelerdir?",
+    none_rule="Metinde {key} için hiçbir özel sihirli sayı belirtilmemişse \"{none}\" diye cevap verin.",
+    answer_prefix="Verilen metinde {key} için belirtilen özel sihirli sayı:",
+    none_words=("yok", "hiçbiri", "sayı yok", "belirtilmemiş"),
+    keys=(
+        "elma", "nehir", "fener", "keman", "liman", "çayır", "pusula", "şahin", "biber", "buzul", "pencere",
+        "şimşek", "eyer", "bostan", "çakıl", "mum", "ayna", "çapa", "battaniye", "lale", "ceviz", "baca",
+        "kurdele", "hasat", "çaydanlık", "mermer", "tüy", "merdiven", "papağan", "horoz", "çanta", "demlik",
+        "şemsiye", "kadife", "düdük", "yoğurt", "palamut", "kova", "yunus", "kiraz", "limon", "aslan", "davul",
+        "kelebek", "anahtar",
+    ),
+    filler=_filler,
+)
