@@ -39,6 +39,10 @@ class BuildContext:
     """Seed of this cell (derived from the run seed and the cell)."""
     max_new_tokens: int
     """Answer budget to reserve."""
+    lengths: tuple[int, ...] = ()
+    """Every length of the run (a nested sweep builds one haystack for all of them)."""
+    family_seed: int = 0
+    """Seed shared by the cells of one task and language across lengths."""
 
 
 class Task(ABC):
