@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+from qlongbench import memory as qmem
 from qlongbench.backends.base import Backend, ContextSession, LoadContext, LogprobChunk, peak_rss_bytes
 from qlongbench.config import PrecisionSpec
 from qlongbench.errors import UserError
@@ -203,6 +204,9 @@ class HFSession(ContextSession):
         self.cache = DynamicCache(config=backend.model.config)
         self._ids: list[int] = []
         self._last_logits: Any = None
+        # Allocator level of the empty cache, and a fresh peak: each prompt's numbers are its own.
+        self._alloc_base = _cuda_allocated(backend.device)
+        qmem.reset_peak(backend.device)
 
     @property
     def n_tokens(self) -> int:
@@ -280,6 +284,8 @@ class HFSession(ContextSession):
             raise ValueError("cannot generate from an empty prompt")
         prefill = self.extend(ids) if ids else 0.0
         kv_bytes = self.cache_bytes()
+        alloc = _cuda_allocated(self.b.device)
+        alloc_bytes = alloc - self._alloc_base if alloc is not None and self._alloc_base is not None else None
         n_prompt = len(self._ids)
         logits = self._next_logits()
         eos = self.b.eos_ids() if cfg.stop_on_eos else set()
@@ -298,14 +304,27 @@ class HFSession(ContextSession):
             logits = self._forward([tok])
         self._sync()
         decode = time.perf_counter() - t0
+        peak, peak_source = qmem.read_peak(self.b.device)
         self.crop(start)
+        qmem.reset_peak(self.b.device)
         return Generation(text=self.b.ctx.tokenizer.decode(out), token_ids=tuple(out), n_prompt_tokens=n_prompt,
                           finish_reason=finish, prefill_seconds=prefill, decode_seconds=decode,
-                          n_prefilled_tokens=len(ids), kv_cache_bytes=kv_bytes)
+                          n_prefilled_tokens=len(ids), kv_cache_bytes=kv_bytes,
+                          kv_cache_allocator_bytes=alloc_bytes, peak_bytes=peak, peak_source=peak_source)
 
     def close(self) -> None:
         self.cache = None
         self._last_logits = None
+
+
+def _cuda_allocated(device: str) -> int | None:
+    """Bytes the CUDA caching allocator has handed out (None off CUDA)."""
+    if not device.startswith("cuda"):
+        return None
+    import torch
+
+    torch.cuda.synchronize(device)
+    return int(torch.cuda.memory_allocated(device))
 
 
 def _pick(logits: Any, cfg: GenerationConfig, gen: Any) -> int:

@@ -1,4 +1,4 @@
-"""Command line: `qlongbench run | report | tasks | precisions`.
+"""Command line: `qlongbench run | report | check | quantize | tasks | precisions | harness-path`.
 
 The CLI owns output and progress bars; the library only logs. A user error prints one line and
 exits 2 (the traceback only with --debug)."""
@@ -106,6 +106,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from qlongbench.runner import Runner
 
     spec = spec_from_args(args)
+    policy = _policy_from_args(args, args.check) if args.check else None  # a bad policy fails before the run
+    if not args.check and (args.junit or args.markdown or args.strict):
+        raise UserError("--junit, --markdown and --strict go with --check POLICY")
     with _Bar(sys.stderr.isatty() and not args.quiet) as bar:
         result = Runner(spec, progress=bar, fresh=args.new).run()
     print(f"run directory: {result.run_dir} ({result.written} records written, {result.skipped} already there)")
@@ -115,8 +118,63 @@ def cmd_run(args: argparse.Namespace) -> int:
         out = args.report_out or (f"reports/{spec.name}" if spec.name else None)
         if spec.model is None and out is None:
             out = "reports/demo"
-        path = report.write(result.run_dir, out)
-        print(f"report: {path}/summary.md")
+        try:
+            path = report.write(result.run_dir, out)
+            print(f"report: {path}/index.html")
+        except UserError as err:  # the records are safe; only the report could not be drawn
+            print(f"qlongbench: warning: the run finished but its report was not written: {err}", file=sys.stderr)
+    if policy is not None:
+        return _gate(result.run_dir, policy, args)
+    return 0
+
+
+def _policy_from_args(args: argparse.Namespace, path: str | None) -> Any:
+    from qlongbench.policy import alpha_to_confidence, load_policy, split_list
+
+    lengths = split_list(getattr(args, "at_length", None))
+    return load_policy(path, {
+        "reference": getattr(args, "reference", None), "candidates": split_list(getattr(args, "candidate", None)),
+        "max_drop": getattr(args, "max_drop", None), "max_relative_drop": getattr(args, "max_relative_drop", None),
+        "min_samples": getattr(args, "min_samples", None), "lengths": lengths,
+        "confidence": alpha_to_confidence(args.alpha) if getattr(args, "alpha", None) is not None else None,
+        "strict": True if args.strict else None,
+    })
+
+
+def _gate(run_dir: Any, policy: Any, args: argparse.Namespace) -> int:
+    from qlongbench import check
+
+    result = check.check(run_dir, policy)
+    check.write_outputs(result, args.junit, args.markdown)
+    if args.quiet:
+        print(check.summary_line(result))
+        return result.exit_code
+    print(check.text_table(result), end="")
+    for path, what in ((args.junit, "junit"), (args.markdown, "markdown")):
+        if path:
+            print(f"{what}: {path}")
+    return result.exit_code
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    return _gate(args.run_dir, _policy_from_args(args, args.policy), args)
+
+
+def cmd_quantize(args: argparse.Namespace) -> int:
+    from qlongbench.quantize import format_results, quantize
+
+    if not args.precisions and not args.config:
+        raise UserError("qlongbench quantize needs --precisions, e.g. --precisions gptq-int4,gguf-q4_k_m")
+    spec = spec_from_args(args)
+    for line in format_results(quantize(spec)):
+        print(line)
+    return 0
+
+
+def cmd_harness_path(args: argparse.Namespace) -> int:
+    from qlongbench.harness import include_path
+
+    print(include_path())
     return 0
 
 
@@ -150,8 +208,8 @@ def cmd_tasks(args: argparse.Namespace) -> int:
         print(f"    languages: {', '.join(cls.languages())}")
         opts = cls.Options.model_fields
         if opts:
-            print("    options: " + "; ".join(f"{k}={f.default!r} ({f.description})" if f.description else
-                                             f"{k}={f.default!r}" for k, f in opts.items()))
+            print("    options: " + "; ".join(f"{k}={f.default!r} ({' '.join(f.description.split())})"
+                                             if f.description else f"{k}={f.default!r}" for k, f in opts.items()))
     return 0
 
 
@@ -169,6 +227,12 @@ def cmd_precisions(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_gate_outputs(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--junit", metavar="FILE", help="write JUnit XML (one test case per cell)")
+    p.add_argument("--markdown", metavar="FILE", help="write a Markdown summary for a pull-request comment")
+    p.add_argument("--strict", action="store_true", help="inconclusive cells fail the gate")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qlongbench", description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--version", action="version", version=f"qlongbench {__version__}")
@@ -183,7 +247,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--new", action="store_true", help="start the run directory over instead of resuming")
     p.add_argument("--no-report", action="store_true", help="do not write the report afterwards")
     p.add_argument("--report-out", help="report directory (default reports/<run name>)")
+    p.add_argument("--check", metavar="POLICY", help="after the run, gate it with this policy YAML (exit code of check)")
+    _add_gate_outputs(p)
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("check", parents=[common], help="gate a run: pass/fail per cell versus the reference",
+                       description="Exit 0 when every cell passes, 1 when any fails (or is inconclusive with "
+                                   "--strict), 2 on bad input. See docs/check.md.")
+    p.add_argument("run_dir", help="a run directory made by `qlongbench run`")
+    p.add_argument("--policy", help="policy YAML (tolerances per task/length/language, candidates, confidence)")
+    p.add_argument("--reference", help="reference precision (default the first of bf16, fp16, fp32)")
+    p.add_argument("--candidate", action="append", help="candidate precision(s), repeat or comma list (default all)")
+    p.add_argument("--max-drop", type=float, help="tolerated drop in accuracy points (0-100)")
+    p.add_argument("--max-relative-drop", type=float, metavar="PCT", help="tolerated drop in %% of the reference")
+    p.add_argument("--at-length", action="append", help="only gate these lengths (repeat or comma list; 32k ok)")
+    p.add_argument("--alpha", type=float, help="one-sided error rate of each verdict (default 0.05)")
+    p.add_argument("--min-samples", type=int, help="fewer paired samples make a cell insufficient (default 20)")
+    _add_gate_outputs(p)
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("quantize", parents=[common], help="build the quantized artifacts of precisions (no tasks run)",
+                       description="Convert / quantize the model for each precision into the artifact cache and "
+                                   "print the artifacts' paths; a later run reuses them.")
+    for flag, kw in (("--config", {"help": "YAML file with model / precisions / cache_dir (flags override it)"}),
+                     ("--model", {"help": "HF hub id or local directory (default: the bundled demo model)"}),
+                     ("--revision", {"help": "hub revision of the model"}),
+                     ("--precisions", {"help": "comma list, options as name:key=value (e.g. gptq-int4,gguf-q4_k_m)"}),
+                     ("--device", {"choices": ["auto", "cpu", "cuda"], "help": "where GPTQ quantizes"}),
+                     ("--cache-dir", {"help": "artifact cache (default ~/.cache/qlongbench or $QLONGBENCH_CACHE)"})):
+        p.add_argument(flag, **kw)
+    p.add_argument("--trust-remote-code", action="store_const", const=True, help="allow the model's own code")
+    p.set_defaults(func=cmd_quantize)
+
+    p = sub.add_parser("harness-path", parents=[common], help="print the lm-eval --include_path of the qlongbench tasks")
+    p.set_defaults(func=cmd_harness_path)
 
     p = sub.add_parser("report", parents=[common], help="write summary.md and results.json for a run")
     p.add_argument("run_dir", help="a run directory made by `qlongbench run`")

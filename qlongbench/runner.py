@@ -20,7 +20,7 @@ from qlongbench.config import PrecisionSpec, RunSpec
 from qlongbench.errors import UserError
 from qlongbench.hashing import sha256_json, tree_sha256
 from qlongbench.store import RunDir, RunLock
-from qlongbench.types import GenerationConfig, Record, Sample, TokenPrompt
+from qlongbench.types import GenerationConfig, Record, Sample, ScoredGeneration, TokenPrompt
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +152,10 @@ def expand_precisions(spec: RunSpec) -> list[PrecisionSpec]:
         cls = registry.backend_class(p.name)
         if spec.engine_baseline:
             base = getattr(cls, "engine_baseline", None)
-            if base and base not in {q.name for q in spec.precisions} and base not in out:
+            # Any full-precision run of the engine is its baseline (gguf-f16 as well as gguf-bf16).
+            full = {base, *getattr(cls, "engine_baseline_equivalents", ())}
+            present = {q.name for q in spec.precisions} | {q.name for q in out.values()}
+            if base and p.name not in full and not full & present:
                 out[base] = PrecisionSpec(name=base, options={k: v for k, v in p.options.items()
                                                                if k in getattr(cls, "baseline_options", ())})
         out[p.label()] = p
@@ -160,6 +163,9 @@ def expand_precisions(spec: RunSpec) -> list[PrecisionSpec]:
 
 
 class Runner:
+    _logprob_reference: str | None = None
+    """Precision whose stored top-k log-probs the log-prob tasks compare with (set by run())."""
+
     def __init__(self, spec: RunSpec, *, progress: Progress | None = None, fresh: bool = False,
                  fault_hook: Any = None):
         self.spec = spec
@@ -202,6 +208,7 @@ class Runner:
         spec = self.spec
         tasks = self._tasks()
         precisions = expand_precisions(spec)
+        precisions, self._logprob_reference = reference_first(precisions, tasks)
         model = resolve_model(spec)
         # Everything that can be refused is checked before the run directory is touched.
         tok = _load_tokenizer(model, spec)
@@ -264,7 +271,10 @@ class Runner:
                                    instruction_language=cell.instruction_language, n_samples=self.spec.samples,
                                    seed=cell_seed(self.spec.seed, cell.task, cell.instruction_language,
                                                   cell.language, cell.length),
-                                   max_new_tokens=self.gen_config(task).max_new_tokens)
+                                   max_new_tokens=self.gen_config(task).max_new_tokens,
+                                   lengths=tuple(sorted(self.spec.lengths)),
+                                   family_seed=cell_seed(self.spec.seed, cell.task, cell.instruction_language,
+                                                         cell.language))
                 t0 = time.perf_counter()
                 samples = task.build(ctx)
                 log.info("built %d samples for %s in %.1fs", len(samples), path.name, time.perf_counter() - t0)
@@ -327,7 +337,7 @@ class Runner:
                     info = backend.info()
                     meta["precisions"][label] = info.model_dump(mode="json")
                     self.run_dir.write_meta(meta)
-                    for s, gen, status, error in self._generate(backend, runnable, gen_cfgs):
+                    for s, gen, status, error in self._drive(backend, runnable, gen_cfgs, by_name, label):
                         writer.append(self._record(meta, label, info.engine, s, gen_cfgs[s.task], gen,
                                                    status=status, error=error, task=by_name[s.task]))
                         result.written += 1
@@ -387,13 +397,38 @@ class Runner:
         if sess is not None:
             sess.close()
 
+    def _drive(self, backend: Any, samples: Sequence[Sample], gen_cfgs: dict[str, GenerationConfig],
+               tasks: dict[str, Any], label: str):
+        """Text tasks are generated (_generate); log-prob tasks (uses_logprobs, e.g. kld) run through
+        the task's run_logprobs, which compares with the reference's stored top-k."""
+        text = [s for s in samples if not getattr(tasks[s.task], "uses_logprobs", False)]
+        yield from self._generate(backend, text, gen_cfgs)
+        for s in samples:
+            task = tasks[s.task]
+            if not getattr(task, "uses_logprobs", False):
+                continue
+            try:
+                outcome = task.run_logprobs(backend, s, self.run_dir.root, label == self._logprob_reference)
+            except UserError:
+                raise
+            except Exception as err:  # noqa: BLE001 - an engine failure becomes a record, not a crash
+                status = "oom" if is_oom(err) else "error"
+                log.error("%s on %s: %s", status, s.sample_id, err)
+                log.debug("%s", traceback.format_exc())
+                free_memory()
+                yield s, None, status, f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else 'no message'}"
+                continue
+            yield s, outcome, "ok", None
+
     def _record(self, meta: dict[str, Any], precision: str, engine: str, s: Sample, cfg: GenerationConfig,
                 gen: Any, *, status: str, error: str | None = None, task: Any = None) -> Record:
         score = parsed = None
         metrics: dict[str, float] = {}
         if status == "ok" and gen is not None:
-            verdict = task.score(s, gen.text)
+            # Log-prob tasks (kld) arrive scored; text tasks are scored from the output.
+            verdict = gen.score if isinstance(gen, ScoredGeneration) else task.score(s, gen.text)
             score, parsed, metrics = verdict.score, verdict.parsed, dict(verdict.metrics)
+        gen = gen.generation if isinstance(gen, ScoredGeneration) else gen
         return Record(
             run_id=meta["run_id"], precision=precision, engine=engine, task=s.task, language=s.language,
             instruction_language=s.instruction_language, length=s.length, n_prompt_tokens=len(s.prompt_ids),
@@ -405,7 +440,28 @@ class Runner:
             decode_seconds=gen.decode_seconds if gen is not None else None,
             n_prefilled_tokens=gen.n_prefilled_tokens if gen is not None else None,
             kv_cache_bytes=gen.kv_cache_bytes if gen is not None else None, created_at=now(),
+            kv_cache_allocator_bytes=gen.kv_cache_allocator_bytes if gen is not None else None,
+            peak_bytes=gen.peak_bytes if gen is not None else None,
+            peak_source=gen.peak_source if gen is not None else None,
         )
+
+
+def reference_first(precisions: Sequence[PrecisionSpec], tasks: Sequence[tuple[str, Any]]
+                    ) -> tuple[list[PrecisionSpec], str | None]:
+    """Log-prob tasks compare every precision with the reference's stored top-k, so the reference
+    (report.choose_reference: the first of bf16, fp16, fp32) runs first. Returns the order and it."""
+    from qlongbench.report import choose_reference
+
+    ordered = list(precisions)
+    ref = choose_reference([p.label() for p in ordered])
+    if not any(getattr(task, "uses_logprobs", False) for _, task in tasks):
+        return ordered, ref
+    if ref is None:
+        names = ", ".join(n for n, t in tasks if getattr(t, "uses_logprobs", False))
+        raise UserError(f"task {names} compares every precision with an HF reference: add bf16, fp16 or fp32 "
+                        "to --precisions")
+    ordered.sort(key=lambda p: p.label() != ref)
+    return ordered, ref
 
 
 def is_oom(err: BaseException) -> bool:

@@ -93,6 +93,12 @@ class Generation(Frozen):
     cached context was reused)."""
     kv_cache_bytes: int | None = None
     """Measured KV-cache bytes at the end of the prompt (None when the engine cannot say)."""
+    kv_cache_allocator_bytes: int | None = None
+    """CUDA only: bytes the allocator gained since the empty cache, at the end of the prompt."""
+    peak_bytes: int | None = None
+    """Peak memory while this prompt ran (CUDA max allocated, reset per prompt; or process peak RSS)."""
+    peak_source: str | None = None
+    """What peak_bytes measured: cuda-max-allocated, process-peak-rss, ..."""
 
 
 class QuantRecipe(Frozen):
@@ -217,6 +223,12 @@ class Record(Frozen):
     """Tokens actually prefilled for this record (context reuse lowers it)."""
     kv_cache_bytes: int | None = None
     """Measured KV-cache bytes at the end of the prompt."""
+    kv_cache_allocator_bytes: int | None = None
+    """CUDA only: allocator bytes held by the cache at the end of the prompt."""
+    peak_bytes: int | None = None
+    """Peak memory while this record ran (CUDA max allocated, or process peak RSS)."""
+    peak_source: str | None = None
+    """What peak_bytes measured: cuda-max-allocated, process-peak-rss, ..."""
     created_at: str
     """UTC ISO-8601 time the record was written."""
 
@@ -247,3 +259,13 @@ class TokenPrompt(Frozen):
     @classmethod
     def of(cls, sample: Sample) -> "TokenPrompt":
         return cls(ids=sample.prompt_ids, prefix_len=sample.prefix_len)
+
+
+class ScoredGeneration(Frozen):
+    """A task that scores from log-probabilities (kld) hands the runner its timing and its verdict
+    together: there is no text to score."""
+
+    generation: Generation
+    """Timing and token counts of the forward passes (text and token_ids empty)."""
+    score: Score
+    """The task's verdict on the sample."""

@@ -3,17 +3,33 @@ instruction, question and answer budget included, reaches the target token count
 
 Units are words (characters for scripts written without spaces), so the last unit added moves
 the count by one to three tokens: a fitted prompt is `FIT_TOLERANCE` tokens short of its target
-at most, and never longer. Nothing is ever cut from needles, questions or templates."""
+at most, and never longer. When one word alone would overshoot the tolerance (a small vocabulary
+spells a long word in many tokens) the filler ends with part of that word. Nothing is ever cut
+from needles, questions or templates.
+
+Filler comes from a `HaystackSource`: the language's generator (default), a local text file or a
+`datasets` corpus, both split into sentences (task option haystack=file:<path> | hf:<dataset>)."""
 
 from __future__ import annotations
 
 import bisect
+import hashlib
+import itertools
 import logging
 import random
-from collections.abc import Callable, Sequence
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
 
-from qlongbench.errors import OverlengthError
+from pydantic import Field
+
+from qlongbench.errors import OverlengthError, UserError
+from qlongbench.tasks.base import TaskOptions
+from qlongbench.tasks.languages import Language
 from qlongbench.tokenizer import ChatFrame, PromptIds, PromptTokenizer
 
 log = logging.getLogger(__name__)
@@ -41,10 +57,14 @@ class Rendered:
 
 
 class Haystack:
-    """A long stream of sentences, cut to a number of filler units and interleaved with insertions."""
+    """A long stream of sentences, cut to a number of filler units and interleaved with insertions.
 
-    def __init__(self, sentences: Sequence[str], separator: str):
+    `separator` splits a sentence into units (and joins a partial one back); `joiner` goes between
+    sentences and insertions (the separator unless given: passages use "\n\n")."""
+
+    def __init__(self, sentences: Sequence[str], separator: str, joiner: str | None = None):
         self.separator = separator
+        self.joiner = separator if joiner is None else joiner
         self.sentences = list(sentences)
         self._units = [self._split(s) for s in self.sentences]
         self._cum = [0]
@@ -58,20 +78,33 @@ class Haystack:
     def n_units(self) -> int:
         return self._cum[-1]
 
+    def sentences_used(self, n_units: int) -> int:
+        """Sentences (whole or partial) that the first n_units units draw from."""
+        return bisect.bisect_left(self._cum, n_units)
+
     def extend(self, sentences: Sequence[str]) -> None:
         for s in sentences:
             self.sentences.append(s)
             self._units.append(self._split(s))
             self._cum.append(self._cum[-1] + len(self._units[-1]))
 
-    def render(self, n_units: int, insertions: Sequence[Insertion] = ()) -> Rendered:
+    def unit(self, index: int) -> str:
+        """The index-th filler unit (0-based) over all sentences."""
+        k = bisect.bisect_right(self._cum, index) - 1
+        return self._units[k][index - self._cum[k]]
+
+    def render(self, n_units: int, insertions: Sequence[Insertion] = (), partial_chars: int = 0) -> Rendered:
         """The first n_units filler units, insertions placed at the sentence boundary nearest their
-        depth (a partial last sentence is never split by an insertion)."""
+        depth (a partial last sentence is never split by an insertion). `partial_chars` characters of
+        the next unit follow (fit() uses them only when a whole unit overshoots the tolerance)."""
         k = bisect.bisect_right(self._cum, n_units) - 1  # full sentences
         pieces: list[str] = list(self.sentences[:k])
         rest = n_units - self._cum[k]
-        if rest > 0:
-            pieces.append(self.separator.join(self._units[k][:rest]))
+        units = list(self._units[k][:rest]) if k < len(self._units) else []
+        if partial_chars > 0 and k < len(self._units):
+            units.append(self._units[k][rest][:partial_chars])
+        if units:
+            pieces.append(self.separator.join(units))
         n_full = k
         order = sorted(range(len(insertions)), key=lambda i: (insertions[i].depth, i))
         slots: dict[int, list[int]] = {}
@@ -82,7 +115,7 @@ class Haystack:
         out: list[str] = []
         offsets = [0] * len(insertions)
         length = 0
-        sep = self.separator
+        sep = self.joiner
 
         def add(text: str) -> int:
             nonlocal length
@@ -112,6 +145,9 @@ class Fitted:
     """Filler units used."""
     slack: int
     """budget - prompt tokens (0..FIT_TOLERANCE)."""
+    partial_chars: int = 0
+    """Characters of one more unit after n_units (only when a whole unit would overshoot the
+    tolerance, e.g. a long word that a small vocabulary splits into many tokens)."""
 
 
 def fit(tokenizer: PromptTokenizer, frame: ChatFrame, haystack: Haystack, budget: int,
@@ -151,8 +187,22 @@ def fit(tokenizer: PromptTokenizer, frame: ChatFrame, haystack: Haystack, budget
             lo, c_lo, p_lo, r_lo = n, c, p, r
         else:
             hi, c_hi = n, c
-    log.debug("fitted %d units in %d steps, slack %d", lo, step, budget - c_lo)
-    return Fitted(p_lo, r_lo, lo, budget - c_lo)
+    partial = 0
+    if budget - c_lo > FIT_TOLERANCE and lo < haystack.n_units:
+        # The next unit overshoots by more than the tolerance: take the longest prefix of it that fits.
+        word = haystack.unit(lo)
+        a, b = 0, len(word)  # a fits (no characters), b does not (the whole unit)
+        while b - a > 1:
+            mid = (a + b) // 2
+            rendered = haystack.render(lo, insertions, partial_chars=mid)
+            ids = tokenizer.build(frame, rendered.document)
+            if len(ids.ids) <= budget:
+                a, c_lo, p_lo, r_lo = mid, len(ids.ids), ids, rendered
+            else:
+                b = mid
+        partial = a
+    log.debug("fitted %d units (+%d chars) in %d steps, slack %d", lo, partial, step, budget - c_lo)
+    return Fitted(p_lo, r_lo, lo, budget - c_lo, partial)
 
 
 def filler_sentences(generate: Callable[[random.Random], str], rng: random.Random, n: int) -> list[str]:
@@ -160,5 +210,278 @@ def filler_sentences(generate: Callable[[random.Random], str], rng: random.Rando
 
 
 def token_position(tokenizer: PromptTokenizer, frame: ChatFrame, document: str, char_offset: int) -> int:
-    """Token index at which document[char_offset:] begins inside the prompt."""
-    return len(tokenizer.encode(frame.head + document[:char_offset], add_special_tokens=frame.add_special_tokens))
+    """Token index at which document[char_offset:] begins inside the prompt: the first token holding
+    its first character or the whitespace right before it. The text before is counted without
+    trailing spaces, which tokenizers attach to the next word ("▁One", "ĠOne"); counting them would
+    add a lone-space token that the whole prompt does not have. Newlines are tokens of their own."""
+    before = frame.head + document[:char_offset]
+    return len(tokenizer.encode(before.rstrip(" ") or before, add_special_tokens=frame.add_special_tokens))
+
+
+# --- where filler sentences come from -------------------------------------------------------
+# "filler" is the language's own generator; "file:<path>" and "hf:<dataset>[:<config>]" are real
+# text split into sentences. A real text is read as a ring: each sample starts at a seeded
+# sentence and reads on in order, so the haystack is natural running text.
+
+_SENTENCE_BREAK = re.compile(
+    r"(?<=[.!?\u2026\u0964\u0965\u061f\u06d4])[\"'\u201d\u2019\u00bb)\]]*\s+"  # Latin, Devanagari, Arabic + space
+    r"|(?<=[\u3002\uff01\uff1f\uff0e])[\u300d\u300f\uff09]*"  # CJK full stops, no space needed
+)
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences of a running text: lines are paragraphs, sentences end at . ! ? … । ؟ 。！？;
+    whitespace inside a sentence is collapsed to single spaces."""
+    out: list[str] = []
+    for paragraph in text.splitlines():
+        paragraph = " ".join(paragraph.split())
+        if not paragraph:
+            continue
+        start = 0
+        for m in _SENTENCE_BREAK.finditer(paragraph):
+            piece = paragraph[start:m.end()].strip()
+            if piece:
+                out.append(piece)
+            start = m.end()
+        rest = paragraph[start:].strip()
+        if rest:
+            out.append(rest)
+    return out
+
+
+class HaystackSource(ABC):
+    """An endless, seed-reproducible stream of haystack sentences in one language."""
+
+    spec: str
+    """How the user named it (filler, file:..., hf:...)."""
+
+    @abstractmethod
+    def stream(self, rng: random.Random) -> Iterator[str]:
+        """Sentences in order; the same rng state gives the same stream."""
+
+    def describe(self) -> dict[str, Any]:
+        """What to record in each sample's metadata so the haystack can be traced."""
+        return {"haystack": self.spec}
+
+
+@dataclass(frozen=True)
+class FillerSource(HaystackSource):
+    """The language module's filler generator (varied natural sentences written by the project)."""
+
+    language: Language
+    """Language whose filler() is called."""
+    spec: str = "filler"
+
+    def stream(self, rng: random.Random) -> Iterator[str]:
+        return self.language.filler_sentences(rng)
+
+
+@dataclass(frozen=True)
+class TextSource(HaystackSource):
+    """Sentences of a real text, read from a seeded start and wrapping around at the end."""
+
+    spec: str
+    """file:<path> or hf:<dataset>[:<config>]."""
+    sentences: tuple[str, ...]
+    """The text split into sentences, in reading order."""
+    sha256: str
+    """Hash of the sentences (identifies the exact text used)."""
+
+    def stream(self, rng: random.Random) -> Iterator[str]:
+        n = len(self.sentences)
+        i = rng.randrange(n)
+        while True:
+            yield self.sentences[i]
+            i = (i + 1) % n
+
+    def describe(self) -> dict[str, Any]:
+        return {"haystack": self.spec, "haystack_sha256": self.sha256, "haystack_sentences": len(self.sentences)}
+
+
+def _text_source(spec: str, texts: Iterable[str]) -> TextSource:
+    sentences = tuple(s for t in texts for s in split_sentences(t))
+    if not sentences:
+        raise UserError(f"haystack {spec} holds no text; give a file or dataset with sentences in it")
+    digest = hashlib.sha256("\n".join(sentences).encode("utf-8")).hexdigest()
+    return TextSource(spec=spec, sentences=sentences, sha256=digest)
+
+
+@lru_cache(maxsize=8)
+def load_text_file(path: str) -> TextSource:
+    """A local UTF-8 text file as a haystack."""
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise UserError(f"haystack=file:{path}: no such file; give the path of a UTF-8 text file")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise UserError(f"haystack=file:{path} is not UTF-8 text ({err.reason} at byte {err.start})") from None
+    return _text_source(f"file:{path}", [text])
+
+
+def load_dataset_rows(dataset: str, config: str | None, split: str, limit: int, what: str) -> list[dict[str, Any]]:
+    """The first `limit` rows of a `datasets` dataset (hub id or local directory/file), streamed so
+    that a huge corpus (Wikipedia) is not downloaded whole. One-line UserError when it cannot load."""
+    try:
+        import datasets
+    except ImportError:
+        raise UserError(f"{what} needs the `datasets` library: pip install 'qlongbench[data]'") from None
+    kwargs: dict[str, Any] = {"split": split, "streaming": True}
+    p = Path(dataset).expanduser()
+    try:
+        if p.is_file():
+            formats = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet", ".txt": "text"}
+            fmt = formats.get(p.suffix)
+            if fmt is None:
+                raise UserError(f"{what}: cannot tell the format of {dataset}; "
+                                "use .jsonl, .json, .csv, .parquet or .txt")
+            ds = datasets.load_dataset(fmt, data_files={split: str(p)}, **kwargs)
+        else:
+            ds = datasets.load_dataset(str(p) if p.is_dir() else dataset, config, **kwargs)
+        rows = []
+        for row in ds:
+            rows.append(dict(row))
+            if len(rows) >= limit:
+                break
+    except UserError:
+        raise
+    except Exception as err:  # noqa: BLE001 - datasets raises many types; the user needs one line
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise UserError(f"{what}: cannot load dataset {dataset}{':' + config if config else ''} (split {split}): "
+                        f"{first}. Without a network, point it at a local file or directory") from None
+    if not rows:
+        raise UserError(f"{what}: dataset {dataset} split {split} has no rows")
+    return rows
+
+
+@lru_cache(maxsize=8)
+def load_hf_text(dataset: str, config: str | None, split: str, field: str, max_docs: int) -> TextSource:
+    """The `field` of the first max_docs rows of a dataset as a haystack."""
+    spec = f"hf:{dataset}{':' + config if config else ''}"
+    rows = load_dataset_rows(dataset, config, split, max_docs, f"haystack={spec}")
+    if field not in rows[0]:
+        raise UserError(f"haystack={spec} has no column {field!r} (columns: {', '.join(rows[0])}); "
+                        "set haystack_field=<column>")
+    return _text_source(spec, [str(r[field]) for r in rows if r.get(field)])
+
+
+def parse_dataset_spec(rest: str) -> tuple[str, str | None]:
+    """'wikimedia/wikipedia:20231101.en' -> (dataset, config); a local path keeps its colons out."""
+    if Path(rest).expanduser().exists():
+        return rest, None
+    name, _, config = rest.partition(":")
+    return name, (config or None)
+
+
+def haystack_source(spec: str, language: Language, *, split: str = "train", field: str = "text",
+                    max_docs: int = 1000) -> HaystackSource:
+    """The source a task option names: filler, file:<path> or hf:<dataset>[:<config>]."""
+    if spec in ("", "filler"):
+        return FillerSource(language)
+    kind, _, rest = spec.partition(":")
+    if kind == "file" and rest:
+        return load_text_file(rest)
+    if kind == "hf" and rest:
+        dataset, config = parse_dataset_spec(rest)
+        return load_hf_text(dataset, config, split, field, max_docs)
+    raise UserError(f"bad haystack {spec!r}: use filler, file:<path> or hf:<dataset>[:<config>]")
+
+
+class HaystackOptions(TaskOptions):
+    """Options of every task whose document is a haystack."""
+
+    haystack: str = "filler"
+    """filler (the language's generated sentences), file:<path> (a UTF-8 text) or hf:<dataset>[:<config>]."""
+    haystack_split: str = "train"
+    """Dataset split for haystack=hf:..."""
+    haystack_field: str = "text"
+    """Text column for haystack=hf:..."""
+    haystack_docs: int = Field(default=1000, ge=1)
+    """Rows read from the dataset for haystack=hf:... (streamed)."""
+    sentences_per_chunk: int = Field(default=256, ge=1)
+    """Filler sentences taken at a time while the haystack grows."""
+
+    def source(self, language: Language) -> HaystackSource:
+        return haystack_source(self.haystack, language, split=self.haystack_split, field=self.haystack_field,
+                               max_docs=self.haystack_docs)
+
+
+class SentenceFeed:
+    """Takes sentences from a stream: a first chunk, then as many again as given so far each time
+    fit() asks for more (geometric growth keeps the number of re-fits logarithmic)."""
+
+    def __init__(self, stream: Iterator[str], chunk: int):
+        self.stream = stream
+        self.chunk = chunk
+        self.given = 0
+
+    def take(self, n: int) -> list[str]:
+        out = list(itertools.islice(self.stream, n))
+        self.given += len(out)
+        return out
+
+    def first(self) -> list[str]:
+        return self.take(self.chunk)
+
+    def more(self, _units: int) -> list[str]:
+        return self.take(max(self.chunk, self.given))
+
+
+@dataclass(frozen=True)
+class GrowingHaystack:
+    """A haystack and the feed that grows it while fit() searches."""
+
+    haystack: Haystack
+    """Holds the sentences taken so far."""
+    feed: SentenceFeed
+    """Pass feed.more as fit(..., more=)."""
+
+
+def start_haystack(source: HaystackSource, rng: random.Random, separator: str, chunk: int,
+                   joiner: str | None = None) -> GrowingHaystack:
+    """A haystack holding the first chunk of the source's stream, and the feed that grows it."""
+    feed = SentenceFeed(source.stream(rng), chunk)
+    return GrowingHaystack(Haystack(feed.first(), separator, joiner), feed)
+
+
+@dataclass(frozen=True)
+class SharedFit:
+    """One document fitted for several questions: every prompt has the same prefix ids."""
+
+    fitted: Fitted
+    """The fit, made with the question whose suffix is longest (so that every question fits)."""
+    prompts: tuple[PromptIds, ...]
+    """One prompt per frame, in the order given."""
+    slacks: tuple[int, ...]
+    """budget - prompt tokens, per frame."""
+    positions: tuple[int, ...]
+    """Token index of each insertion in the prompts (see token_position)."""
+    document_tokens: int
+    """Tokens of the document (with its insertions)."""
+
+    def depth_actual(self, position: int) -> float:
+        """Where a token index lies in the document, in percent (0 = its first token)."""
+        start = self.fitted.prompt.document_start
+        return round(100.0 * (position - start) / max(1, self.document_tokens), 3)
+
+
+def fit_shared(tokenizer: PromptTokenizer, frames: Sequence[ChatFrame], haystack: Haystack, budget: int,
+               insertions: Sequence[Insertion] = (), more: Callable[[int], Sequence[str]] | None = None) -> SharedFit:
+    """fit() for several frames that differ only after the document (questions on one context).
+    Callers keep the suffixes equal in tokens where they can: a shorter question is short of the
+    budget by the difference. Raises OverlengthError like fit()."""
+    tails = [tokenizer.count(f.tail) for f in frames]
+    longest = max(range(len(frames)), key=lambda i: (tails[i], -i))
+    fitted = fit(tokenizer, frames[longest], haystack, budget, insertions, more)
+    doc = fitted.rendered.document
+    prompts = tuple(fitted.prompt if i == longest else tokenizer.build(f, doc) for i, f in enumerate(frames))
+    prefix = fitted.prompt.ids[: fitted.prompt.prefix_len]
+    for p in prompts:
+        if p.ids[: p.prefix_len] != prefix:
+            raise ValueError("questions on one context must share the text before the document")
+    slacks = tuple(budget - len(p.ids) for p in prompts)
+    if max(slacks) > FIT_TOLERANCE:
+        log.warning("a question on a shared context is %d tokens short of its budget (questions differ in "
+                    "length)", max(slacks))
+    positions = tuple(token_position(tokenizer, frames[longest], doc, off) for off in fitted.rendered.insertion_offsets)
+    return SharedFit(fitted, prompts, slacks, positions, fitted.prompt.prefix_len - fitted.prompt.document_start)

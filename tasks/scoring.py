@@ -72,3 +72,205 @@ def _unspaced_char(ch: str) -> bool:
 
 def any_phrase(text: str, phrases: Iterable[str]) -> bool:
     return any(contains_phrase(text, p) for p in phrases)
+
+
+# --- none words (hallucination control) ---------------------------------------------------
+
+def says_none(output: str, none_words: Iterable[str]) -> bool:
+    """The output contains one of the localized "none" words, on word boundaries where the script
+    uses spaces ("None.", "The answer is none" count; "nonetheless" does not)."""
+    return any_phrase(output, none_words)
+
+
+def none_score(none_words: Sequence[str], output: str) -> Score:
+    """1 when the output says "none" and names no number at all; any number scores 0 (answering
+    with a made-up or distractor value is the hallucination this task measures)."""
+    numbers = extract_numbers(output)
+    said = says_none(output, none_words)
+    return Score(score=1.0 if said and not numbers else 0.0, parsed=said or bool(numbers),
+                 metrics={"said_none": float(said), "n_numbers": float(len(numbers))})
+
+
+# --- SQuAD-style answers ------------------------------------------------------------------
+
+# Articles removed before comparing answers, after SQuAD (English) and MLQA (per language).
+# Elided articles (l', dell') are cut before punctuation is removed.
+_ARTICLES: dict[str, str] = {
+    "en": r"a|an|the",
+    "de": r"ein|eine|einen|einem|eines|einer|der|die|das|den|dem|des",
+    "es": r"un|una|unos|unas|el|la|los|las",
+    "fr": r"le|la|les|un|une|des",
+    "it": r"il|lo|la|i|gli|le|un|uno|una",
+    "pt": r"o|a|os|as|um|uma|uns|umas",
+    "nl": r"de|het|een",
+}
+_ELIDED = re.compile(r"(?<!\w)(?:l|dell|dall|nell|sull|all|un)['\u2019](?=\w)")
+
+
+def _strip_punctuation(text: str, replacement: str = "") -> str:
+    # SQuAD deletes punctuation (so "don't" -> "dont"); symbols ($, %, +) go too.
+    return "".join(replacement if unicodedata.category(ch).startswith(("P", "S")) else ch for ch in text)
+
+
+def normalize_answer(text: str, language: str | None = "en", *, split_punctuation: bool = False) -> str:
+    """SQuAD normalisation made Unicode-aware: NFKC (full-width forms), digits of any script as
+    ASCII, casefold, articles of `language` removed, punctuation removed (or, with
+    split_punctuation, turned into spaces so that "Ives's" still holds "Ives"), whitespace collapsed."""
+    text = ascii_digits(unicodedata.normalize("NFKC", text)).casefold()
+    if language in ("fr", "it"):
+        text = _ELIDED.sub(" ", text)
+    articles = _ARTICLES.get(language or "")
+    if articles:
+        text = re.sub(rf"(?<!\w)(?:{articles})(?!\w)", " ", text)
+    text = _strip_punctuation(text, " " if split_punctuation else "")
+    return _SPACE.sub(" ", text).strip()
+
+
+def _char_token(ch: str) -> bool:
+    """Characters compared one by one: scripts without spaces, and Hangul, whose particles attach
+    to the word before them (김민준은 still holds 김민준; KorQuAD scores characters too)."""
+    cp = ord(ch)
+    return _unspaced_char(ch) or 0xAC00 <= cp <= 0xD7A3 or 0x1100 <= cp <= 0x11FF or 0x3130 <= cp <= 0x318F
+
+
+def script_tokens(text: str) -> list[str]:
+    """Tokens of already-normalised text: whitespace-separated words, except that characters of
+    scripts written without spaces (CJK, kana, Thai, Lao, Myanmar, Khmer) and Hangul syllables are
+    one token each, and digit runs inside them are tokens of their own ("北京2008年" -> 北 京 2008 年).
+    Combining marks stay with the character they modify."""
+    tokens: list[str] = []
+    for word in text.split():
+        run = ""
+        for ch in word:
+            if unicodedata.category(ch).startswith("M") and (run or tokens):
+                if run:
+                    run += ch
+                else:
+                    tokens[-1] += ch
+            elif _char_token(ch):
+                if run:
+                    tokens.append(run)
+                    run = ""
+                tokens.append(ch)
+            else:
+                run += ch
+        if run:
+            tokens.append(run)
+    return tokens
+
+
+def answer_tokens(text: str, language: str | None = "en", *, split_punctuation: bool = False) -> list[str]:
+    return script_tokens(normalize_answer(text, language, split_punctuation=split_punctuation))
+
+
+def _contains_run(tokens: Sequence[str], run: Sequence[str]) -> bool:
+    """run occurs as a contiguous run of whole tokens (so "1957" is not inside "19575")."""
+    n = len(run)
+    if n == 0:
+        return False
+    return any(list(tokens[i:i + n]) == list(run) for i in range(len(tokens) - n + 1))
+
+
+def exact_match(prediction: str, gold: str, language: str | None = "en") -> bool:
+    return normalize_answer(prediction, language) == normalize_answer(gold, language) != ""
+
+
+def substring_match(prediction: str, gold: str, language: str | None = "en") -> bool:
+    """The normalised gold answer appears in the normalised prediction as whole tokens."""
+    return _contains_run(answer_tokens(prediction, language), answer_tokens(gold, language))
+
+
+def token_f1(prediction: str, gold: str, language: str | None = "en") -> float:
+    """SQuAD token F1, with character tokens for scripts written without spaces."""
+    from collections import Counter
+
+    pred, ref = answer_tokens(prediction, language), answer_tokens(gold, language)
+    if not pred or not ref:
+        return float(pred == ref)
+    common = sum((Counter(pred) & Counter(ref)).values())
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(pred), common / len(ref)
+    return 2 * precision * recall / (precision + recall)
+
+
+def qa_score(golds: Sequence[str], output: str, language: str | None = "en") -> Score:
+    """Main score: substring exact match (any gold answer inside the output, 1/0); secondary:
+    strict exact match and token F1, each the best over the gold answers."""
+    sub = max((substring_match(output, g, language) for g in golds), default=False)
+    em = max((exact_match(output, g, language) for g in golds), default=False)
+    f1 = max((token_f1(output, g, language) for g in golds), default=0.0)
+    return Score(score=float(sub), parsed=bool(normalize_answer(output, language)),
+                 metrics={"substring_match": float(sub), "exact_match": float(em), "f1": f1})
+
+
+# --- planted-fact coverage ----------------------------------------------------------------
+
+_BULLET = re.compile(r"^\s*(?:[-*\u2022\u00b7\u25cf\u30fb>]+|\(?\d+[.)\u3001:]|\(?[a-zA-Z][.)]|[\u2460-\u2473])\s*")
+_SENTENCE_END = re.compile(r"(?<=[.!?\u3002\uff01\uff1f\u0964\u061f])\s+|(?<=[\u3002\uff01\uff1f])")
+
+
+def list_items(output: str) -> list[str]:
+    """The items of a listed answer: one per line (bullets and numbering stripped); a single line
+    holding several sentences is split into sentences. Header lines ending in a colon are not items."""
+    lines = [_BULLET.sub("", line).strip() for line in unicodedata.normalize("NFKC", output).splitlines()]
+    lines = [line for line in lines if line and not line.endswith(":")]
+    if len(lines) == 1:
+        lines = [s.strip() for s in _SENTENCE_END.split(lines[0]) if s.strip()]
+    return [line for line in lines if normalize_answer(line, None)]
+
+
+FactTerms = Sequence[Sequence[str]]
+"""A fact's key terms: every group must be matched by one of its alternatives
+(e.g. ((full name, family name), (value,)))."""
+
+
+def item_covers(item: str, terms: FactTerms) -> bool:
+    """Every term group has an alternative in the item, as whole tokens. Punctuation separates
+    tokens here (possessives: "Ives's dog" names Ives), unlike SQuAD's answer comparison."""
+    toks = answer_tokens(item, None, split_punctuation=True)
+    return all(any(_contains_run(toks, answer_tokens(alt, None, split_punctuation=True)) for alt in group)
+               for group in terms)
+
+
+def fact_coverage(facts: Sequence[FactTerms], output: str) -> Score:
+    """Share of facts covered by some listed item (score), and the share of listed items that
+    match no fact (metrics['unmatched_share']: invented or irrelevant items)."""
+    items = list_items(output)
+    covered = [any(item_covers(item, f) for item in items) for f in facts]
+    unmatched = [item for item in items if not any(item_covers(item, f) for f in facts)]
+    coverage = sum(covered) / len(facts) if facts else 0.0
+    return Score(score=coverage, parsed=bool(items),
+                 metrics={"coverage": coverage, "n_items": float(len(items)),
+                          "unmatched_share": len(unmatched) / len(items) if items else 0.0})
+
+
+# --- ROUGE-L ------------------------------------------------------------------------------
+
+def _rouge_scorer():
+    from rouge_score import rouge_scorer, tokenizers
+
+    class ScriptTokenizer(tokenizers.Tokenizer):
+        """rouge-score's default tokenizer keeps only [a-z0-9] and so scores any CJK, Devanagari or
+        Cyrillic summary 0; this one keeps every script (character tokens where there are no spaces)."""
+
+        def tokenize(self, text: str) -> list[str]:
+            return answer_tokens(text, None)
+
+    return rouge_scorer.RougeScorer(["rougeL"], tokenizer=ScriptTokenizer())
+
+
+_SCORER = None
+
+
+def rouge_l(reference: str, prediction: str) -> Score:
+    """ROUGE-L F-measure (rouge-score library) on script-aware tokens; precision/recall as metrics."""
+    global _SCORER
+    if _SCORER is None:
+        _SCORER = _rouge_scorer()
+    if not answer_tokens(prediction, None) or not answer_tokens(reference, None):
+        return Score(score=0.0, parsed=bool(answer_tokens(prediction, None)),
+                     metrics={"rougeL_precision": 0.0, "rougeL_recall": 0.0})
+    s = _SCORER.score(reference, prediction)["rougeL"]
+    return Score(score=s.fmeasure, parsed=True,
+                 metrics={"rougeL_precision": s.precision, "rougeL_recall": s.recall})

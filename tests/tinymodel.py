@@ -44,7 +44,7 @@ def train_tokenizer(out_dir: Path, vocab_size: int = 2048) -> None:
 
 def build_tiny_llama(out_dir: Path, *, hidden: int = 64, layers: int = 2, heads: int = 4, kv_heads: int = 2,
                      intermediate: int = 256, max_positions: int = 8192, chat_template: bool = False,
-                     seed: int = 0) -> Path:
+                     seed: int = 0, initializer_range: float = 0.02) -> Path:
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM, LlamaTokenizer
 
@@ -58,7 +58,7 @@ def build_tiny_llama(out_dir: Path, *, hidden: int = 64, layers: int = 2, heads:
     cfg = LlamaConfig(vocab_size=len(tok), hidden_size=hidden, intermediate_size=intermediate,
                       num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=kv_heads,
                       max_position_embeddings=max_positions, bos_token_id=1, eos_token_id=2,
-                      tie_word_embeddings=False, rope_theta=10000.0)
+                      tie_word_embeddings=False, rope_theta=10000.0, initializer_range=initializer_range)
     torch.manual_seed(seed)
     model = LlamaForCausalLM(cfg)
     model.save_pretrained(str(out_dir), safe_serialization=True)

@@ -1,0 +1,159 @@
+"""Memory arithmetic and measurement helpers shared by backends and the report.
+
+The analytic KV-cache size is `2 · layers · kv_heads · head_dim · tokens · bytes` (keys and
+values, every layer). Backends *measure* the cache and the report shows both side by side, with
+the weights' bytes, so a reader sees where the cache outgrows what quantizing the weights saved.
+Nothing here imports torch."""
+
+from __future__ import annotations
+
+import logging
+import math
+import resource
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+DTYPE_BYTES: dict[str, float] = {
+    "float32": 4, "fp32": 4, "f32": 4, "float": 4,
+    "bfloat16": 2, "bf16": 2, "float16": 2, "fp16": 2, "f16": 2, "half": 2,
+    "float8": 1, "fp8": 1, "int8": 1, "uint8": 1,
+    # llama.cpp quantized KV types (type_k / type_v): bytes per element including block scales.
+    "q8_0": 34 / 32, "q5_1": 24 / 32, "q5_0": 22 / 32, "q4_1": 20 / 32, "q4_0": 18 / 32, "iq4_nl": 18 / 32,
+}
+"""Bytes per element of the dtypes a KV cache is held in."""
+
+
+@dataclass(frozen=True)
+class AttentionGeometry:
+    """What the KV-cache formula needs from a model config (run.json["model"])."""
+
+    layers: int
+    """num_hidden_layers."""
+    kv_heads: int
+    """num_key_value_heads (GQA/MQA keep fewer KV heads than query heads)."""
+    head_dim: int
+    """Per-head dimension."""
+
+    @classmethod
+    def from_meta(cls, model: dict[str, Any]) -> AttentionGeometry | None:
+        """From run.json["model"]; None when a field is missing (the formula is then not drawn)."""
+        try:
+            layers = int(model["num_hidden_layers"])
+            kv_heads = int(model.get("num_key_value_heads") or model["num_attention_heads"])
+            head_dim = int(model.get("head_dim") or model["hidden_size"] // model["num_attention_heads"])
+        except (KeyError, TypeError, ValueError, ZeroDivisionError):
+            return None
+        return cls(layers, kv_heads, head_dim)
+
+    def bytes_per_token(self, element_bytes: float) -> float:
+        """Cache bytes one token adds (keys and values in every layer)."""
+        return 2 * self.layers * self.kv_heads * self.head_dim * element_bytes
+
+    def kv_bytes(self, tokens: int, element_bytes: float) -> int:
+        """Analytic KV-cache bytes for `tokens` tokens."""
+        return int(round(self.bytes_per_token(element_bytes) * tokens))
+
+
+def kv_formula_bytes(layers: int, kv_heads: int, head_dim: int, tokens: int, element_bytes: float) -> int:
+    """2 · layers · kv_heads · head_dim · tokens · bytes."""
+    return AttentionGeometry(layers, kv_heads, head_dim).kv_bytes(tokens, element_bytes)
+
+
+def dtype_bytes(name: str | None) -> float | None:
+    """Bytes per element of a dtype name ('bfloat16', 'torch.float16', 'q8_0' ...); None if unknown."""
+    if not name:
+        return None
+    key = str(name).lower().removeprefix("torch.").strip()
+    return DTYPE_BYTES.get(key)
+
+
+def kv_element_bytes(precision_meta: dict[str, Any]) -> float | None:
+    """Bytes per KV element of a precision as recorded in run.json["precisions"][label].
+
+    Weight quantization does not change the KV dtype: transformers keeps the cache in the compute
+    dtype; llama.cpp keeps f16 unless a KV type (type_k / cache_type_k / kv_cache_dtype) is set."""
+    recipe = precision_meta.get("recipe") or {}
+    options = recipe.get("options") or {}
+    for key in ("kv_cache_dtype", "cache_type_k", "type_k", "kv_type"):
+        b = dtype_bytes(options.get(key))
+        if b is not None:
+            return b
+    if precision_meta.get("engine") == "llama.cpp":
+        return 2.0
+    for name in (recipe.get("compute_dtype"), precision_meta.get("dtype")):
+        b = dtype_bytes(name)
+        if b is not None:
+            return b
+    return None
+
+
+def crossover_tokens(saved_bytes: float, bytes_per_token: float) -> int | None:
+    """Context length at which the KV cache alone takes as much memory as quantizing the weights
+    saved (None when nothing was saved)."""
+    if saved_bytes <= 0 or bytes_per_token <= 0:
+        return None
+    return int(math.ceil(saved_bytes / bytes_per_token))
+
+
+# --- process peak RSS (CPU engines) ----------------------------------------------------------------
+_CLEAR_REFS = Path("/proc/self/clear_refs")
+_STATUS = Path("/proc/self/status")
+
+
+def reset_peak_rss() -> bool:
+    """Reset the kernel's high-water mark of this process's RSS (Linux: write 5 to clear_refs), so
+    the next reading is the peak of what ran since. False where the platform cannot."""
+    try:
+        _CLEAR_REFS.write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss_bytes() -> int:
+    """Peak resident set size since the last reset (VmHWM), or since start (getrusage) elsewhere."""
+    try:
+        for line in _STATUS.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024
+
+
+def reset_peak(device: str) -> None:
+    """Start a fresh peak: the CUDA allocator's max on CUDA devices, the process RSS otherwise."""
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.reset_peak_memory_stats(device)
+    else:
+        reset_peak_rss()
+
+
+def read_peak(device: str) -> tuple[int, str]:
+    """Peak bytes since reset_peak(device), and what was measured."""
+    if device.startswith("cuda"):
+        import torch
+
+        return int(torch.cuda.max_memory_allocated(device)), "cuda-max-allocated"
+    return peak_rss_bytes(), "process-peak-rss"
+
+
+def format_bytes(n: float | None) -> str:
+    """1536 -> '1.5 KiB'; None -> '–'."""
+    if n is None:
+        return "–"
+    n = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            if unit == "B" or n == int(n):
+                return f"{n:.0f} {unit}"
+            return f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"

@@ -1,0 +1,382 @@
+"""`qlongbench check` on committed run directories (tests/data/check, written by make_fixtures.py):
+verdicts, exit codes, refusals, policy rules, JUnit XML and Markdown."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from qlongbench import check
+from qlongbench.cli import main
+from qlongbench.errors import UserError
+from qlongbench.policy import Policy, Tolerance, load_policy
+from qlongbench.store import RunDir
+
+DATA = Path(__file__).parent / "data" / "check"
+
+
+def run_check(case: str, **overrides) -> check.CheckResult:
+    return check.check(DATA / case, load_policy(None, overrides))
+
+
+def verdicts(result: check.CheckResult) -> dict[tuple[str, str, str, int], str]:
+    return {(v.cell.candidate, v.cell.task, v.cell.language, v.cell.length): v.verdict for v in result.cells}
+
+
+def cli(*args: str, capsys) -> tuple[int, str, str]:
+    code = main(list(args))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+# --- fixtures are what make_fixtures.py writes ---------------------------------------------------
+def test_fixtures_are_reproducible(tmp_path, monkeypatch):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_fixtures", DATA / "make_fixtures.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    monkeypatch.setattr(mod, "HERE", tmp_path)
+    mod.main()
+    for case in ("pass", "fail", "inconclusive", "hash_mismatch", "missing_reference"):
+        for name in ("run.json", "records.jsonl"):
+            assert (tmp_path / case / name).read_bytes() == (DATA / case / name).read_bytes(), f"{case}/{name} is stale"
+        assert len(RunDir(DATA / case).records()) > 0
+
+
+# --- verdicts ------------------------------------------------------------------------------------
+def test_pass():
+    result = run_check("pass", max_drop=5)
+    assert verdicts(result) == {("bnb-nf4", "niah-single", "en", 256): "pass",
+                                ("bnb-nf4", "niah-single", "en", 1024): "pass"}
+    assert result.exit_code == 0 and result.overall == "pass"
+    cell = result.cells[1]
+    # one discordant pair each way: no drop, but a non-degenerate interval
+    assert cell.drop.drop == 0 and cell.drop.interval.low < 0 < cell.drop.interval.high <= 0.05
+    assert cell.n == 60
+
+
+def test_tighter_tolerance_turns_the_same_pass_inconclusive():
+    result = run_check("pass", max_drop=1)
+    v = verdicts(result)
+    assert v[("bnb-nf4", "niah-single", "en", 256)] == "pass"  # identical answers: interval [0, 0]
+    assert v[("bnb-nf4", "niah-single", "en", 1024)] == "inconclusive"
+    assert result.exit_code == 0
+    cell = [c for c in result.cells if c.cell.length == 1024][0]
+    assert cell.more_samples and cell.more_samples > 0 and f"about {cell.more_samples} more" in cell.reason
+
+
+def test_fail():
+    result = run_check("fail", max_drop=3)
+    v = verdicts(result)
+    for lang in ("en", "de"):
+        assert v[("bnb-nf4", "niah-single", lang, 1024)] == "fail"
+        assert v[("bnb-nf4", "niah-single", lang, 256)] == "pass"
+    # bnb-int8 matches the reference but ran out of memory on one sample: a crash fails the cell
+    assert v[("bnb-int8", "niah-single", "en", 1024)] == "fail"
+    int8 = [c for c in result.cells if c.cell.candidate == "bnb-int8" and c.cell.language == "en" and c.cell.length == 1024][0]
+    assert int8.candidate_failures == 1 and "oom" in int8.reason
+    assert result.exit_code == 1 and result.overall == "fail"
+    worst = [c for c in result.cells if c.verdict == "fail" and c.drop is not None and c.drop.drop > 0.3]
+    assert worst and all(c.drop.interval.low > 0.03 for c in worst)
+
+
+def test_inconclusive_and_insufficient():
+    result = run_check("inconclusive", max_drop=3)
+    v = verdicts(result)
+    assert v[("gguf-q4_k_m", "niah-single", "en", 256)] == "inconclusive"
+    assert v[("gguf-q4_k_m", "niah-single", "en", 1024)] == "insufficient"
+    cell = [c for c in result.cells if c.cell.length == 256][0]
+    assert cell.drop.interval.low <= 0.03 < cell.drop.interval.high
+    assert cell.more_samples is not None and cell.more_samples > 0
+    short = [c for c in result.cells if c.cell.length == 1024][0]
+    assert short.n == 8 and short.more_samples == 12 and "minimum of 20" in short.reason
+    assert result.exit_code == 0 and result.overall == "inconclusive"
+    strict = check.check(DATA / "inconclusive", load_policy(None, {"max_drop": 3, "strict": True}))
+    assert strict.exit_code == 1
+
+
+def test_min_samples_lowered_gives_a_verdict():
+    result = run_check("inconclusive", max_drop=3, min_samples=5)
+    assert verdicts(result)[("gguf-q4_k_m", "niah-single", "en", 1024)] == "pass"
+
+
+def test_higher_confidence_widens_intervals():
+    loose = run_check("inconclusive", max_drop=3, confidence=0.6)
+    tight = run_check("inconclusive", max_drop=3, confidence=0.99)
+    a = [c for c in loose.cells if c.cell.length == 256][0].drop.interval
+    b = [c for c in tight.cells if c.cell.length == 256][0].drop.interval
+    assert b.width > a.width
+    assert loose.interval_confidence == pytest.approx(0.2) and tight.interval_confidence == pytest.approx(0.98)
+
+
+def test_relative_tolerance():
+    # the collapse at 1024 tokens loses about half of the reference's accuracy
+    assert verdicts(run_check("fail", max_relative_drop=80))[("bnb-nf4", "niah-single", "en", 1024)] == "pass"
+    assert verdicts(run_check("fail", max_relative_drop=10))[("bnb-nf4", "niah-single", "en", 1024)] == "fail"
+    # both criteria: failing either fails the cell
+    both = run_check("fail", max_drop=90, max_relative_drop=10)
+    assert verdicts(both)[("bnb-nf4", "niah-single", "en", 1024)] == "fail"
+
+
+# --- policy rules and scope ----------------------------------------------------------------------
+def test_policy_rules_override_per_language_and_length(tmp_path):
+    path = tmp_path / "policy.yaml"
+    path.write_text(
+        "reference: bf16\n"
+        "candidates: [bnb-nf4]\n"
+        "max_drop: 3\n"
+        "min_samples: 10\n"
+        "rules:\n"
+        "  - {language: de, min_length: 1k, max_drop: 90}\n"
+        "  - {task: niah, language: en, length: 256, skip: true}\n", encoding="utf-8")
+    result = check.check(DATA / "fail", load_policy(path))
+    v = verdicts(result)
+    assert v == {("bnb-nf4", "niah-single", "de", 256): "pass", ("bnb-nf4", "niah-single", "de", 1024): "pass",
+                 ("bnb-nf4", "niah-single", "en", 1024): "fail"}
+    tol = [c for c in result.cells if c.cell.language == "de" and c.cell.length == 1024][0].tolerance
+    assert tol == Tolerance(max_drop=0.9, max_relative_drop=None, min_samples=10)
+
+
+def test_later_rule_wins_and_null_switches_a_criterion_off():
+    policy = Policy.model_validate({"max_drop": 3, "max_relative_drop": 5, "rules": [
+        {"min_length": 1024, "max_drop": 10}, {"language": "de", "max_drop": 20}, {"task": "x", "max_drop": None}]})
+    assert policy.tolerance("c", "niah-single", "de", 2048) == Tolerance(0.2, 0.05, 20)
+    assert policy.tolerance("c", "niah-single", "en", 2048) == Tolerance(0.1, 0.05, 20)
+    assert policy.tolerance("c", "niah-single", "en", 512) == Tolerance(0.03, 0.05, 20)
+    assert policy.tolerance("c", "x", "en", 512) == Tolerance(None, 0.05, 20)
+
+
+def test_cli_flags_override_the_policy_file(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text("max_drop: 90\ncandidates: bnb-nf4\n", encoding="utf-8")
+    assert run_check_cli_exit(path, "--max-drop", "3") == 1
+    assert run_check_cli_exit(path) == 0
+
+
+def run_check_cli_exit(policy: Path, *extra: str) -> int:
+    return main(["check", str(DATA / "fail"), "--policy", str(policy), "-q", *extra])
+
+
+def test_at_length_and_candidate_scope(capsys):
+    code, out, _ = cli("check", str(DATA / "fail"), "--max-drop", "3", "--at-length", "256", "-q", capsys=capsys)
+    assert code == 0 and "PASS" in out and "4 pass, 0 fail" in out
+    code, out, _ = cli("check", str(DATA / "fail"), "--max-drop", "3", "--candidate", "bnb-int8",
+                       "--at-length", "256,1k", "-q", capsys=capsys)
+    assert code == 1 and "3 pass, 1 fail" in out
+
+
+def test_unmatched_rule_is_a_warning():
+    result = check.check(DATA / "pass", load_policy(None, {"max_drop": 5, "rules": [{"language": "fr", "max_drop": 9}]}))
+    assert any("matched no cell" in w for w in result.warnings)
+
+
+@pytest.mark.parametrize("text, needle", [
+    ("max_drop: 3\nmax_dorp: 4\n", "max_dorp: Extra inputs are not permitted"),
+    ("max_drop: 300\n", "max_drop"),
+    ("confidence: 0.3\n", "confidence"),
+    ("rules:\n  - {task: niah-single}\n", "rules.0"),
+    ("lengths: [32q]\n", "bad length"),
+    ("max_drop: [\n", "not valid YAML"),
+    ("- 1\n- 2\n", "must hold a mapping"),
+])
+def test_bad_policy_is_one_line_exit_2(tmp_path, capsys, text, needle):
+    path = tmp_path / "p.yaml"
+    path.write_text(text, encoding="utf-8")
+    code, _, err = cli("check", str(DATA / "pass"), "--policy", str(path), capsys=capsys)
+    assert code == 2
+    assert needle in err and len(err.strip().splitlines()) == 1
+
+
+# --- refusals ------------------------------------------------------------------------------------
+def test_hash_mismatch_is_refused_naming_the_cell(capsys):
+    code, out, err = cli("check", str(DATA / "hash_mismatch"), "--max-drop", "3", capsys=capsys)
+    assert code == 2 and out == ""
+    assert "bnb-nf4 niah-single/en/1024 (3 samples: prompt_sha256)" in err
+    assert "niah-single/en/256" not in err
+
+
+def test_missing_reference_is_refused_naming_the_cell(capsys):
+    code, _, err = cli("check", str(DATA / "missing_reference"), "--max-drop", "3", capsys=capsys)
+    assert code == 2
+    assert "reference has no record" in err and "bnb-nf4 niah-single/en/1024 (30 samples)" in err
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--max-drop", "3", "--candidate", "gguf-q2_k"], "candidate gguf-q2_k has no records"),
+    (["--max-drop", "3", "--reference", "fp16"], "reference 'fp16' has no records"),
+    (["--max-drop", "3", "--at-length", "8k"], "no reference records for lengths 8192"),
+    ([], "no tolerance"),
+    (["--max-drop", "3", "--alpha", "0.7"], "--alpha"),
+    (["--max-drop", "3", "--candidate", "bf16"], "cannot also be a candidate"),
+])
+def test_usage_errors_exit_2(capsys, args, needle):
+    code, _, err = cli("check", str(DATA / "pass"), *args, capsys=capsys)
+    assert code == 2 and needle in err
+
+
+def test_not_a_run_directory(tmp_path, capsys):
+    code, _, err = cli("check", str(tmp_path), "--max-drop", "3", capsys=capsys)
+    assert code == 2 and "not a qlongbench run directory" in err
+
+
+def test_decide_is_pure_and_handles_edges():
+    cell = check.CellId("c", "t", "en", 256)
+    tol = Tolerance(0.03, None, 1)
+    assert check.decide(cell, tol, [1.0] * 10, [1.0] * 10, confidence=0.95).verdict == "pass"
+    assert check.decide(cell, tol, [1.0] * 10, [0.0] * 10, confidence=0.95).verdict == "fail"
+    assert check.decide(cell, tol, [], [], confidence=0.95).verdict == "insufficient"
+    # a candidate better than the reference passes
+    assert check.decide(cell, tol, [0.0] * 10, [1.0] * 10, confidence=0.95).verdict == "pass"
+    # a reference at zero accuracy: the relative criterion cannot fail
+    rel = Tolerance(None, 0.05, 1)
+    assert check.decide(cell, rel, [0.0] * 10, [0.0] * 10, confidence=0.95).verdict == "pass"
+    # graded scores (ROUGE, coverage) work the same way
+    graded = check.decide(cell, tol, [0.8, 0.6, 0.7, 0.9] * 10, [0.5, 0.4, 0.6, 0.5] * 10, confidence=0.95)
+    assert graded.verdict == "fail" and graded.drop.mcnemar_p is None
+
+
+# --- outputs -------------------------------------------------------------------------------------
+def _cases(root: ET.Element) -> dict[str, ET.Element]:
+    return {f"{c.get('classname')}::{c.get('name')}": c for c in root.iter("testcase")}
+
+
+def test_junit_xml_parses_with_one_case_per_cell(tmp_path, capsys):
+    junit = tmp_path / "check.xml"
+    md = tmp_path / "check.md"
+    code, out, _ = cli("check", str(DATA / "fail"), "--max-drop", "3", "--junit", str(junit), "--markdown", str(md),
+                       capsys=capsys)
+    assert code == 1 and f"junit: {junit}" in out
+    root = ET.parse(junit).getroot()
+    assert root.tag == "testsuites"
+    assert (root.get("tests"), root.get("failures"), root.get("skipped")) == ("8", "3", "0")
+    suites = {s.get("name"): s for s in root.findall("testsuite")}
+    assert set(suites) == {"qlongbench check bnb-nf4 vs bf16", "qlongbench check bnb-int8 vs bf16"}
+    cases = _cases(root)
+    assert len(cases) == 8
+    failed = cases["qlongbench.bnb-nf4.niah-single::niah-single/en/1024"].find("failure")
+    assert failed is not None and failed.get("type") == "fail" and "lower bound exceeds" in failed.get("message")
+    assert cases["qlongbench.bnb-nf4.niah-single::niah-single/en/256"].find("failure") is None
+    props = {p.get("name"): p.get("value") for p in suites["qlongbench check bnb-nf4 vs bf16"].iter("property")}
+    assert props["reference"] == "bf16" and props["candidate"] == "bnb-nf4"
+    text = md.read_text(encoding="utf-8")
+    assert text.startswith("## qlongbench check: ❌ FAIL")
+    assert "| ❌ fail | bnb-nf4 | niah-single | en | 1024 |" in text
+    # failures first, so a long PR comment shows them without scrolling
+    assert text.index("❌ fail") < text.index("✅ pass")
+
+
+def test_junit_inconclusive_is_skipped_or_failure_under_strict(tmp_path):
+    result = run_check("inconclusive", max_drop=3)
+    root = ET.fromstring(check.junit_xml(result).split("\n", 1)[1])
+    assert (root.get("failures"), root.get("skipped")) == ("0", "2")
+    skipped = [c.find("skipped") for c in root.iter("testcase")]
+    assert all(s is not None for s in skipped) and "more" in skipped[0].get("message")
+    strict = check.check(DATA / "inconclusive", load_policy(None, {"max_drop": 3, "strict": True}))
+    root = ET.fromstring(check.junit_xml(strict).split("\n", 1)[1])
+    assert (root.get("failures"), root.get("skipped")) == ("2", "0")
+    assert {c.find("failure").get("type") for c in root.iter("testcase")} == {"inconclusive", "insufficient"}
+
+
+def test_strict_flag_exit_code(capsys):
+    assert cli("check", str(DATA / "inconclusive"), "--max-drop", "3", "-q", capsys=capsys)[0] == 0
+    assert cli("check", str(DATA / "inconclusive"), "--max-drop", "3", "--strict", "-q", capsys=capsys)[0] == 1
+
+
+def test_markdown_escapes_and_text_table(capsys):
+    result = run_check("pass", max_drop=5)
+    md = check.markdown(result)
+    assert "✅ PASS" in md and "90 % CI" in md and "one-sided 95 % bounds" in md
+    code, out, _ = cli("check", str(DATA / "pass"), "--max-drop", "5", capsys=capsys)
+    assert code == 0 and "verdict" in out.splitlines()[0] and out.rstrip().endswith("versus bf16")
+
+
+def test_unwritable_output_is_a_user_error(tmp_path):
+    result = run_check("pass", max_drop=5)
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(UserError, match="cannot write"):
+        check.write_outputs(result, junit=blocker / "sub" / "x.xml")
+
+
+def test_ci_example_workflow_is_valid(tmp_path):
+    """docs/ci-example.yml parses, its policy validates, and its command line is one the CLI accepts."""
+    import shlex
+
+    import yaml
+
+    from qlongbench.cli import build_parser
+
+    workflow = yaml.safe_load((Path(__file__).parents[1] / "docs" / "ci-example.yml").read_text(encoding="utf-8"))
+    steps = workflow["jobs"]["gate"]["steps"]
+    script = next(s["run"] for s in steps if s.get("id") == "policy")
+    policy_text = script.split("<<'EOF'\n", 1)[1].rsplit("EOF", 1)[0]
+    (tmp_path / "policy.yaml").write_text(policy_text, encoding="utf-8")
+    policy = load_policy(tmp_path / "policy.yaml")
+    assert policy.reference == "bf16" and policy.rules
+    command = next(s["run"] for s in steps if "qlongbench run" in s.get("run", ""))
+    env = workflow["env"]
+    for name, value in env.items():
+        command = command.replace(f'"${name}"', shlex.quote(str(value)))
+    argv = shlex.split(command.replace("\\\n", " "))
+    assert argv[:2] == ["qlongbench", "run"]
+    args = build_parser().parse_args(argv[1:])
+    assert args.check == "qlongbench-policy.yaml" and args.junit and args.markdown
+
+
+def test_run_then_gate_in_one_command(tiny_model, tmp_path, capsys, monkeypatch):
+    """`qlongbench run ... --check policy.yaml` runs the sweep, then returns the check's exit code."""
+    monkeypatch.chdir(tmp_path)
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("reference: fp32\nmax_drop: 5\nmin_samples: 3\n", encoding="utf-8")
+    base = ["run", "--model", str(tiny_model), "--precisions", "fp32,bf16", "--lengths", "256", "--samples", "3",
+            "--no-chat-template", "--device", "cpu", "--out", str(tmp_path / "run"), "--no-report", "-q"]
+    junit = tmp_path / "gate.xml"
+    code = main([*base, "--check", str(policy), "--junit", str(junit)])
+    out = capsys.readouterr().out
+    assert "qlongbench check:" in out and "versus fp32" in out
+    result = check.check(tmp_path / "run", load_policy(policy))
+    assert code == result.exit_code == 0
+    assert [(c.n, c.verdict) for c in result.cells] == [(3, "pass")]
+    assert ET.parse(junit).getroot().get("tests") == "1"
+    # stricter sample minimum: insufficient, which --strict turns into a failing exit code (resumed run)
+    policy.write_text("reference: fp32\nmax_drop: 5\nmin_samples: 10\n", encoding="utf-8")
+    assert main([*base, "--check", str(policy)]) == 0
+    assert main([*base, "--check", str(policy), "--strict"]) == 1
+    capsys.readouterr()
+
+
+def test_run_refuses_a_bad_policy_before_running(tiny_model, tmp_path, capsys):
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("max_drop: 3\nconfidense: 0.9\n", encoding="utf-8")
+    code = main(["run", "--model", str(tiny_model), "--lengths", "256", "--samples", "2", "--out",
+                 str(tmp_path / "run"), "--check", str(policy)])
+    assert code == 2 and "confidense" in capsys.readouterr().err
+    assert not (tmp_path / "run" / "records.jsonl").exists()
+    assert main(["run", "--model", str(tiny_model), "--out", str(tmp_path / "run"), "--strict"]) == 2
+
+
+def test_precision_labels_with_options_survive_comma_lists():
+    from qlongbench.policy import split_list
+
+    assert split_list(["bnb-nf4:compute_dtype=bf16,double_quant=True,gguf-q4_k_m", "fp16"]) == [
+        "bnb-nf4:compute_dtype=bf16,double_quant=True", "gguf-q4_k_m", "fp16"]
+    assert load_policy(None, {"candidates": "bnb-nf4:a=1,b=2,bnb-int8"}).candidates == ["bnb-nf4:a=1,b=2", "bnb-int8"]
+    assert load_policy(None, {"tasks": "niah,rag", "languages": ["en"]}).languages == ["en"]
+
+
+def test_a_cell_with_only_overlength_samples_says_so():
+    v = check.decide(check.CellId("c", "t", "en", 64), Tolerance(0.03, None, 5), [], [], confidence=0.95, excluded=5)
+    assert v.verdict == "insufficient" and "5 samples are overlength" in v.reason and v.excluded == 5
+
+
+def test_check_and_policy_import_no_engine():
+    code = ("import sys, qlongbench.check, qlongbench.policy, qlongbench.harness; "
+            "print(sorted(m for m in ('torch', 'transformers', 'lm_eval') if m in sys.modules))")
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -1,0 +1,238 @@
+"""GGUF through llama-cpp-python on a tiny model: real conversion (llama.cpp's convert_hf_to_gguf.py),
+real quantization (llama_model_quantize), real llama.cpp kernels. No mocks."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qlongbench.errors import UserError
+from qlongbench.types import GenerationConfig, TokenPrompt
+from tests.engine_fixtures import artifact_cache, engine_model, load_context, open_backend, prompt_ids, use_converter
+
+pytest.importorskip("llama_cpp", reason="the gguf extra (llama-cpp-python) is not installed")
+
+LABELS = ["gguf-bf16", "gguf-f16", "gguf-q8_0", "gguf-q6_k", "gguf-q5_k_m", "gguf-q4_k_m", "gguf-q3_k_m", "gguf-q2_k"]
+
+
+@pytest.fixture(scope="session")
+def gguf_setup(tmp_path_factory: pytest.TempPathFactory):
+    why = use_converter()
+    if why:
+        pytest.skip(why)
+    root = tmp_path_factory.getbasetemp()
+    model = engine_model(root)
+    return load_context(model, artifact_cache(root))
+
+
+@pytest.fixture(scope="session")
+def hf_fp32_logprobs(gguf_setup):
+    """The transformers reference at fp32 on the test ids: [positions, vocab] log-softmax."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    ids = prompt_ids(gguf_setup.tokenizer, 300)
+    model = AutoModelForCausalLM.from_pretrained(gguf_setup.model, dtype=torch.float32)
+    with torch.inference_mode():
+        logits = model(torch.tensor([ids])).logits[0].float()
+    return ids, torch.log_softmax(logits, dim=-1).numpy()
+
+
+def gguf_logprobs(backend, ids, chunk=512) -> np.ndarray:
+    chunks = list(backend.iter_logprobs(ids, chunk=chunk))
+    assert [c.start for c in chunks] == list(range(0, len(ids), chunk))
+    return np.concatenate([c.logprobs for c in chunks])
+
+
+def mean_kl(p_log: np.ndarray, q_log: np.ndarray) -> float:
+    return float((np.exp(p_log) * (p_log - q_log)).sum(-1).mean())
+
+
+@pytest.mark.parametrize("label", LABELS)
+def test_each_precision_loads_and_generates(gguf_setup, label):
+    b = open_backend(label, gguf_setup)
+    try:
+        info = b.info()
+        assert info.engine == "llama.cpp" and info.precision == label
+        assert info.recipe.method == "gguf" and info.recipe.quant_type == label.removeprefix("gguf-").upper()
+        assert Path(info.artifact_path).is_file() and len(info.artifact_sha256) == 64
+        assert info.weight_bytes > 0 and info.recipe.bits > 1
+        ids = prompt_ids(gguf_setup.tokenizer)
+        (gen,) = b.generate([TokenPrompt(ids=tuple(ids))], GenerationConfig(max_new_tokens=6))
+        assert gen.n_prompt_tokens == len(ids) and gen.n_prefilled_tokens == len(ids)
+        assert 1 <= len(gen.token_ids) <= 6 or gen.finish_reason == "eos"
+        assert gen.text == gguf_setup.tokenizer.decode(list(gen.token_ids))  # decoded by the reference tokenizer
+        assert gen.kv_cache_bytes and gen.kv_cache_bytes > 0
+    finally:
+        b.close()
+
+
+def test_quantized_weights_are_smaller(gguf_setup):
+    sizes = {}
+    for label in ("gguf-bf16", "gguf-q8_0", "gguf-q4_k_m", "gguf-q2_k"):
+        b = open_backend(label, gguf_setup)
+        sizes[label] = b.info().weight_bytes
+        b.close()
+    assert sizes["gguf-q4_k_m"] < sizes["gguf-q8_0"] < sizes["gguf-bf16"]
+    assert sizes["gguf-q2_k"] < sizes["gguf-q4_k_m"]
+    assert sizes["gguf-q4_k_m"] < 0.45 * sizes["gguf-bf16"]
+
+
+def test_f16_logits_match_hf_fp32_and_q4_k_m_differs(gguf_setup, hf_fp32_logprobs):
+    ids, ref = hf_fp32_logprobs
+    kl = {}
+    for label in ("gguf-f16", "gguf-q4_k_m"):
+        b = open_backend(label, gguf_setup)
+        try:
+            lp = gguf_logprobs(b, ids, chunk=128)
+        finally:
+            b.close()
+        assert lp.shape == ref.shape and lp.dtype == np.float32
+        kl[label] = mean_kl(ref, lp)
+    assert kl["gguf-f16"] < 1e-4, kl
+    assert kl["gguf-q4_k_m"] > 20 * kl["gguf-f16"] and kl["gguf-q4_k_m"] > 1e-4, kl
+
+
+def test_logprob_chunks_do_not_change_the_numbers(gguf_setup):
+    b = open_backend("gguf-q8_0", gguf_setup)
+    try:
+        ids = prompt_ids(gguf_setup.tokenizer, 120)
+        whole = gguf_logprobs(b, ids, chunk=512)
+        pieces = gguf_logprobs(b, ids, chunk=7)
+    finally:
+        b.close()
+    np.testing.assert_allclose(whole, pieces, atol=2e-4)
+
+
+def test_context_session_reuse_equals_fresh_prompt(gguf_setup):
+    """Prefill a context once, ask twice, crop: the answers are those of fresh prompts, and a
+    context that outgrows its KV allocation is refilled without changing the answer."""
+    b = open_backend("gguf-q4_k_m", gguf_setup)
+    cfg = GenerationConfig(max_new_tokens=8)
+    try:
+        ids = prompt_ids(gguf_setup.tokenizer, 600)  # > 512: the session's context must grow
+        assert len(ids) > 600
+        prefix, q1, q2 = ids[:300], ids[300:], ids[300:400]
+        fresh1 = b.session().generate(ids, cfg)
+        fresh2 = b.session().generate(prefix + q2, cfg)
+        sess = b.session()
+        sess.extend(prefix)
+        reuse2 = sess.generate(q2, cfg)
+        assert sess.n_tokens == len(prefix) and sess.tokens == tuple(prefix)
+        reuse1 = sess.generate(q1, cfg)
+        assert sess.n_tokens == len(prefix)
+        sess.crop(100)
+        again = sess.generate(prefix[100:] + q2, cfg)
+        sess.close()
+        assert len(set(fresh1.token_ids)) > 1  # not a degenerate model: the comparison can fail
+        assert reuse1.token_ids == fresh1.token_ids
+        assert reuse2.token_ids == fresh2.token_ids == again.token_ids
+        assert reuse1.n_prefilled_tokens == len(q1) and reuse1.n_prompt_tokens == len(ids)
+    finally:
+        b.close()
+
+
+def test_memory_measured_against_the_formula(gguf_setup):
+    b = open_backend("gguf-q4_k_m", gguf_setup)
+    try:
+        m = b.memory(400)
+    finally:
+        b.close()
+    # 2 (K and V) x 2 layers x 2 kv heads x 64 head dim x 400 tokens x 2 bytes (f16)
+    assert m.kv_cache_bytes_formula == 2 * 2 * 2 * 64 * 400 * 2
+    assert m.source == "llama-state"
+    assert m.kv_cache_bytes_formula <= m.kv_cache_bytes <= 1.05 * m.kv_cache_bytes_formula + 65536
+    assert m.weight_bytes > 0
+
+
+def test_quantized_kv_cache(gguf_setup):
+    b = open_backend("gguf-q4_k_m:type_k=q8_0,type_v=q8_0,flash_attn=true", gguf_setup)
+    try:
+        info = b.info()
+        m = b.memory(400)
+        (gen,) = b.generate([TokenPrompt(ids=tuple(prompt_ids(gguf_setup.tokenizer)))], GenerationConfig(max_new_tokens=4))
+    finally:
+        b.close()
+    assert info.recipe.options["type_k"] == "q8_0" and info.recipe.options["flash_attn"] is True
+    assert m.kv_cache_bytes_formula == round(2 * 2 * 64 * 400 * 2 * 34 / 32)
+    assert m.kv_cache_bytes < 2 * 2 * 2 * 64 * 400 * 2  # smaller than the f16 cache
+    assert gen.token_ids
+    with pytest.raises(UserError, match="flash_attn=true"):
+        open_backend("gguf-q4_k_m:type_v=q8_0", gguf_setup)
+    with pytest.raises(UserError, match="not a KV cache type"):
+        open_backend("gguf-q4_k_m:type_k=q3", gguf_setup)
+
+
+def test_file_option_loads_an_existing_gguf(gguf_setup):
+    built = open_backend("gguf-q8_0", gguf_setup)
+    path = built.info().artifact_path
+    built.close()
+    b = open_backend(f"gguf-q8_0:file={path}", gguf_setup)
+    try:
+        info = b.info()
+        assert info.artifact_path == path and info.recipe.options["file"] == path
+        assert info.recipe.quant_type == "Q8_0"
+    finally:
+        b.close()
+    with pytest.raises(UserError, match="holds Q8_0 weights but the precision is gguf-q4_k_m"):
+        open_backend(f"gguf-q4_k_m:file={path}", gguf_setup)
+
+
+def test_bad_files_fail_with_one_clear_line(gguf_setup, tmp_path):
+    text = tmp_path / "notes.gguf"
+    text.write_text("this is not a model\n")
+    with pytest.raises(UserError, match="is not a GGUF file"):
+        open_backend(f"gguf-q8_0:file={text}", gguf_setup)
+    real = open_backend("gguf-q8_0", gguf_setup)
+    path = Path(real.info().artifact_path)
+    real.close()
+    truncated = tmp_path / "truncated.gguf"
+    truncated.write_bytes(path.read_bytes()[:4096])
+    with pytest.raises(UserError, match="corrupt"):
+        open_backend(f"gguf-q8_0:file={truncated}", gguf_setup)
+    with pytest.raises(UserError, match="does not exist"):
+        open_backend(f"gguf-q8_0:file={tmp_path / 'missing.gguf'}", gguf_setup)
+    with pytest.raises(UserError, match="takes no option"):
+        open_backend("gguf-q8_0:bits=3", gguf_setup)
+
+
+def test_gpu_offload_on_a_cpu_build_is_a_clear_error(gguf_setup):
+    import llama_cpp
+
+    if llama_cpp.llama_supports_gpu_offload():
+        pytest.skip("this llama-cpp-python build has GPU offload; the CPU-only error cannot occur")
+    with pytest.raises(UserError, match="GGML_CUDA"):
+        open_backend("gguf-q4_k_m:n_gpu_layers=-1", gguf_setup)
+
+
+def test_gguf_artifacts_are_cached(gguf_setup):
+    from qlongbench.backends.gguf import GGUFBackend
+    from qlongbench.config import PrecisionSpec
+
+    first = GGUFBackend.prepare_artifact(PrecisionSpec(name="gguf-q5_k_m"), gguf_setup)
+    mtime = os.stat(first.artifact.path).st_mtime_ns
+    second = GGUFBackend.prepare_artifact(PrecisionSpec(name="gguf-q5_k_m"), gguf_setup)
+    assert second.built is False and second.artifact == first.artifact
+    assert os.stat(second.artifact.path).st_mtime_ns == mtime
+    assert first.artifact.recipe.options["quantized_from"] == "BF16"
+
+
+def test_engine_baseline_is_added_for_gguf_quants():
+    from qlongbench.config import build_spec
+    from qlongbench.runner import expand_precisions
+
+    def names(precisions, **kw):
+        return [p.label() for p in expand_precisions(build_spec({"precisions": precisions, **kw}))]
+
+    assert names("bf16,gguf-q4_k_m") == ["bf16", "gguf-bf16", "gguf-q4_k_m"]
+    assert names("gguf-q4_k_m,gguf-q8_0") == ["gguf-bf16", "gguf-q4_k_m", "gguf-q8_0"]
+    assert names("gguf-q4_k_m:n_threads=1") == ["gguf-bf16:n_threads=1", "gguf-q4_k_m:n_threads=1"]
+    assert names("gguf-q4_k_m:file=/x.gguf") == ["gguf-bf16", "gguf-q4_k_m:file=/x.gguf"]
+    assert names("gguf-bf16") == ["gguf-bf16"]
+    assert names("gguf-f16") == ["gguf-f16"]  # a full-precision GGUF is its own baseline
+    assert names("gguf-q4_k_m,gguf-f16") == ["gguf-q4_k_m", "gguf-f16"]
+    assert names("gguf-q4_k_m", engine_baseline=False) == ["gguf-q4_k_m"]
+    assert names("bf16,bnb-nf4,gptq-int4") == ["bf16", "bnb-nf4", "gptq-int4"]

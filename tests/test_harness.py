@@ -1,0 +1,246 @@
+"""The lm-eval plugin: committed YAMLs, samples that re-encode to the exact ids `qlongbench run`
+freezes, scoring by the task's own function, and the real `lm_eval` CLI on the tiny model whose
+per-sample results equal `qlongbench run`'s."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from qlongbench import registry
+from qlongbench.errors import UserError
+from qlongbench.harness import generate, include_path, plugin
+from qlongbench.hashing import ids_sha256
+from qlongbench.store import RunDir
+from qlongbench.tasks.haystack import FIT_TOLERANCE
+
+REPO = Path(__file__).resolve().parents[1]
+OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
+           "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def available_tasks() -> list[tuple[str, str]]:
+    """(lm-eval name, qlongbench task) of every plugin task whose module is installed here."""
+    out = []
+    for name, task in generate.TASKS:
+        try:
+            registry.task_class(task)
+        except ImportError:
+            continue
+        out.append((name, task))
+    return out
+
+
+def options(model: Path, task: str = "niah-single", **extra) -> plugin.HarnessOptions:
+    return plugin.read_options({"pretrained": str(model), "qlb_task": task, "max_seq_lengths": [256],
+                                "num_samples": 3, **extra})
+
+
+# --- the shipped files ---------------------------------------------------------------------------
+def test_committed_yamls_are_up_to_date():
+    stale = generate.stale()
+    assert not stale, f"run `python -m qlongbench.harness.generate`: stale {stale}"
+
+
+def test_harness_path_cli_prints_the_yaml_directory(capsys):
+    from qlongbench.cli import main
+
+    assert main(["harness-path"]) == 0
+    path = Path(capsys.readouterr().out.strip())
+    assert path == include_path() and (path / "qlongbench_niah.yaml").is_file() and (path / "utils.py").is_file()
+
+
+def test_lm_eval_indexes_every_task_and_the_group():
+    from lm_eval.tasks import TaskManager
+
+    tm = TaskManager(include_path=str(include_path()), include_defaults=False)
+    names = set(tm.all_tasks)
+    from qlongbench.tasks.languages import languages
+
+    want = {n for n, _ in generate.TASKS} | {f"qlongbench_niah_{c}" for c in languages()} | {"qlongbench_niah_multilingual"}
+    assert want <= names
+    assert "qlongbench_niah_multilingual" in tm.all_groups and "qlongbench" in tm.all_tags
+
+
+def test_answer_budget_matches_the_task():
+    for name, task in available_tasks():
+        text = (include_path() / f"{name}.yaml").read_text(encoding="utf-8")
+        budget = registry.task_class(task).default_max_new_tokens
+        assert f"qlb_max_new_tokens: {budget}\n" in text and f"max_gen_toks: {budget}\n" in text
+
+
+# --- samples and scoring -------------------------------------------------------------------------
+@pytest.mark.parametrize("task", [t for _, t in available_tasks()])
+def test_docs_reencode_to_exact_ids_and_fit_the_length(tiny_model, tiny_tokenizer, task):
+    opts = options(tiny_model, task, max_seq_lengths=[512, 1024])
+    docs = plugin.build_docs(opts)
+    assert {d["length"] for d in docs} == {512, 1024} and len(docs) == 6
+    budget = registry.task_class(task).default_max_new_tokens
+    for d in docs:
+        ids = plugin.lm_eval_ids(tiny_tokenizer, d["input"])
+        assert d["exact_ids"] and ids_sha256(ids) == d["prompt_sha256"] and len(ids) == d["n_prompt_tokens"]
+        assert d["length"] - budget - FIT_TOLERANCE <= len(ids) <= d["length"] - budget
+
+
+def test_a_tokenizer_that_adds_bos_gets_it_from_lm_eval_not_from_the_text(tiny_model, tmp_path):
+    """Llama-style tokenizers add BOS themselves: the doc text must not carry it ('<s>' + text encodes
+    differently: the first word loses its leading-space piece), lm-eval adds it back."""
+    from transformers import AutoTokenizer
+
+    hf = AutoTokenizer.from_pretrained(str(tiny_model))
+    hf.add_bos_token = True
+    hf.save_pretrained(str(tmp_path / "bos"))
+    tok = plugin.load_tokenizer(str(tmp_path / "bos"), None, False, False)
+    assert tok.encode("", add_special_tokens=True) == [hf.bos_token_id]
+    docs = plugin.build_docs(options(tmp_path / "bos"))
+    for d in docs:
+        assert not d["input"].startswith("<s>") and d["exact_ids"]
+        ids = plugin.lm_eval_ids(tok, d["input"])
+        assert ids[0] == hf.bos_token_id and ids[1] != hf.bos_token_id
+        assert ids_sha256(ids) == d["prompt_sha256"]
+    assert plugin.lm_eval_ids(tok, "<s>" + docs[0]["input"]) != plugin.lm_eval_ids(tok, docs[0]["input"])
+
+
+@pytest.mark.parametrize("language", ["de", "zh", "hi", "ar"])
+def test_multilingual_docs_reencode_exactly(tiny_model, tiny_tokenizer, language):
+    from qlongbench.tasks.languages import languages
+
+    if language not in languages():
+        pytest.skip(f"language {language} is not shipped in this tree")
+    docs = plugin.build_docs(options(tiny_model, qlb_language=language, max_seq_lengths=[1024], num_samples=2))
+    assert all(d["exact_ids"] and d["language"] == language for d in docs)
+    assert all(ids_sha256(plugin.lm_eval_ids(tiny_tokenizer, d["input"])) == d["prompt_sha256"] for d in docs)
+
+
+def test_process_results_uses_the_task_score_under_the_length_only(tiny_model):
+    doc = plugin.build_docs(options(tiny_model))[0]
+    answer = doc["target"]
+    assert plugin.process_results(doc, [f"The special magic number is {answer}."]) == {"256": 1.0}
+    assert plugin.process_results(doc, [f"The special magic number is {answer}9."]) == {"256": 0.0}
+    assert plugin.process_results(doc, [""]) == {"256": 0.0}
+    task = registry.task_class("niah-single")()
+    sample = plugin.doc_sample(doc)
+    assert sample.sample_id == doc["sample_id"] and sample.expected == (answer,)
+    assert task.score(sample, f"x {answer}").score == plugin.process_results(doc, [f"x {answer}"])["256"]
+
+
+@pytest.mark.parametrize("chat", [False, True])
+def test_same_seed_lengths_and_samples_give_qlongbench_runs_samples(tiny_model, tiny_chat_model, tmp_path, chat):
+    from qlongbench.config import build_spec
+    from qlongbench.runner import Runner
+
+    model = tiny_chat_model if chat else tiny_model
+    spec = build_spec({"model": str(model), "precisions": "fp32", "lengths": "256,512", "samples": 3,
+                       "chat_template": chat, "out": str(tmp_path / "run"), "device": "cpu"})
+    runner = Runner(spec)
+    tasks = runner._tasks()
+    tok = plugin.load_tokenizer(str(model), None, False, chat)
+    frozen = {s.sample_id: s.prompt_sha256 for cell in runner._freeze_samples(tok, tasks).values() for s in cell}
+    docs = plugin.build_docs(options(model, max_seq_lengths=[256, 512], chat_template=chat))
+    assert {d["sample_id"]: d["prompt_sha256"] for d in docs} == frozen
+    other_seed = plugin.build_docs(options(model, max_seq_lengths=[256, 512], seed=1, chat_template=chat))
+    assert {d["prompt_sha256"] for d in other_seed}.isdisjoint(frozen.values())
+
+
+@pytest.mark.parametrize("chat", [False, True])
+def test_lm_eval_hf_model_encodes_the_doc_text_to_the_exact_ids(tiny_model, tiny_chat_model, chat):
+    """lm-eval's own HF model (HFLM.tok_batch_encode, as generate_until calls it) turns the doc text
+    back into the sample's ids, with the template rendered by the plugin or not."""
+    from lm_eval.models.huggingface import HFLM
+
+    model = tiny_chat_model if chat else tiny_model
+    lm = HFLM(pretrained=str(model), device="cpu", dtype="float32", batch_size=1)
+    for doc in plugin.build_docs(options(model, chat_template=chat)):
+        ids, _ = lm.tok_batch_encode([doc["input"]])
+        assert ids_sha256(ids[0].tolist()) == doc["prompt_sha256"]
+
+
+@pytest.mark.parametrize("extra, needle", [
+    ({"qlb_task": "niah-single", "max_seq_lengths": [256]}, "pretrained=<model>"),
+    ({"qlb_task": "niah-single", "max_seq_lengths": [16384], "pretrained": "MODEL"}, "max_position_embeddings (8192)"),
+    ({"qlb_task": "niah-single", "max_seq_lengths": [4096], "pretrained": "MODEL", "max_length": 2048}, "max_length=2048"),
+    ({"qlb_task": "niah-single", "max_seq_lengths": ["4q"], "pretrained": "MODEL"}, "bad length"),
+    ({"qlb_task": "niah-single", "max_seq_lengths": [256], "pretrained": "MODEL", "language": "xx"}, "no text in 'xx'"),
+    ({"qlb_task": "niah-single", "max_seq_lengths": [32], "pretrained": "MODEL"}, "no sample fits"),
+    ({"qlb_task": "niah-single", "max_seq_lengths": [256], "pretrained": "MODEL", "chat_template": True}, "no chat template"),
+    ({"qlb_task": "niah-singel", "max_seq_lengths": [256], "pretrained": "MODEL"}, "did you mean niah-single"),
+])
+def test_bad_metadata_is_one_clear_error(tiny_model, extra, needle):
+    kwargs = {k: (str(tiny_model) if v == "MODEL" else v) for k, v in extra.items()}
+    with pytest.raises(UserError, match=None) as err:
+        plugin.build_dataset(**kwargs)
+    assert needle in str(err.value) and "\n" not in str(err.value)
+
+
+def test_allow_extrapolation_and_chat_template(tiny_model, tiny_chat_model, tiny_tokenizer):
+    opts = plugin.read_options({"pretrained": str(tiny_model), "qlb_task": "niah-single", "max_seq_lengths": [9000],
+                                "allow_extrapolation": "true"})
+    plugin.check_lengths(opts)  # no error
+    docs = plugin.build_docs(options(tiny_chat_model, chat_template=True))
+    assert docs and all(d["exact_ids"] for d in docs)
+    assert docs[0]["input"].startswith("<s><|user|>")  # rendered here; lm-eval must not add BOS again
+    chat_tok = plugin.load_tokenizer(str(tiny_chat_model), None, False, True)
+    assert ids_sha256(plugin.lm_eval_ids(chat_tok, docs[0]["input"])) == docs[0]["prompt_sha256"]
+
+
+# --- the real lm_eval CLI ------------------------------------------------------------------------
+def test_lm_eval_cli_matches_qlongbench_run(tiny_model, tmp_path):
+    """lm_eval runs the plugin's tasks on the tiny model; for every logged sample the prompt ids,
+    the output and the score equal those of `qlongbench run` (fp32, no chat template, same seed)."""
+    tasks = available_tasks()
+    lm_tasks = [n for n, _ in tasks] + ["qlongbench_niah_de"]
+    env = {**os.environ, **OFFLINE}
+    bin_dir = Path(sys.executable).parent
+    harness = subprocess.run([str(bin_dir / "qlongbench"), "harness-path"], capture_output=True, text=True, env=env,
+                             check=True).stdout.strip()
+    out = tmp_path / "lm_eval"
+    cmd = [str(bin_dir / "lm_eval"), "--model", "hf", "--model_args", f"pretrained={tiny_model},dtype=float32",
+           "--tasks", ",".join(lm_tasks), "--include_path", harness,
+           "--metadata", json.dumps({"max_seq_lengths": [512], "num_samples": 3}),
+           "--limit", "3", "--log_samples", "--output_path", str(out), "--device", "cpu", "--batch_size", "1"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+
+    from qlongbench.cli import main
+
+    records = {}
+    for languages, run_tasks in (("en", [t for _, t in tasks]), ("de", ["niah-single"])):
+        run_dir = tmp_path / f"run-{languages}"
+        code = main(["run", "--model", str(tiny_model), "--precisions", "fp32", "--tasks", ",".join(run_tasks),
+                     "--languages", languages, "--lengths", "512", "--samples", "3", "--no-chat-template",
+                     "--device", "cpu", "--out", str(run_dir), "--no-report", "-q"])
+        assert code == 0
+        records.update({r.sample_id: r for r in RunDir(run_dir).records()})
+
+    (results_file,) = glob.glob(str(out / "*" / "results_*.json"))
+    results = json.loads(Path(results_file).read_text())["results"]
+    from transformers import AutoTokenizer
+
+    hf_tok = AutoTokenizer.from_pretrained(str(tiny_model))
+    compared = 0
+    for name in lm_tasks:
+        metrics = {k for k in results[name] if k not in ("name", "alias", "sample_len")}
+        assert metrics == {"512,none", "512_stderr,none"}, f"{name}: only the length that ran is reported"
+        (samples_file,) = [f for f in glob.glob(str(out / "*" / f"samples_{name}_*.jsonl"))
+                           if re.fullmatch(rf"samples_{name}_\d{{4}}-.*\.jsonl", Path(f).name)]
+        lines = [json.loads(line) for line in Path(samples_file).read_text().splitlines()]
+        assert len(lines) == 3
+        for row in lines:
+            doc = row["doc"]
+            rec = records[doc["sample_id"]]
+            context = row["arguments"]["gen_args_0"]["arg_0"]
+            fed = hf_tok(context)["input_ids"]  # what HFLM encodes (tokenizer defaults, BOS added)
+            assert ids_sha256(fed) == rec.prompt_sha256 == doc["prompt_sha256"]
+            assert row["filtered_resps"][0] == rec.output
+            assert row["512"] == rec.score
+            assert row["arguments"]["gen_args_0"]["arg_1"]["max_gen_toks"] == doc["max_new_tokens"]
+            compared += 1
+        assert results[name]["512,none"] == pytest.approx(sum(r["512"] for r in lines) / 3)
+    assert compared == 3 * len(lm_tasks)

@@ -1,0 +1,302 @@
+"""The kld task: top-k + tail KL (pure functions, table-tested), the reference's top-k file, sample
+building, and real runs on the tiny model (bf16 vs fp32 is tiny; a perturbed model is not)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.special import log_softmax, rel_entr
+
+from qlongbench.errors import UserError
+from qlongbench.tasks.base import BuildContext
+from qlongbench.tasks.haystack import FIT_TOLERANCE
+from qlongbench.tasks.kld import (
+    KLDivergence,
+    PositionMetrics,
+    TopK,
+    bucket_edges,
+    compare_with_reference,
+    kl_topk_tail,
+    load_topk,
+    reduce_topk,
+    save_topk,
+    summarize,
+    topk_path,
+)
+
+
+def _dists(rows: int, vocab: int, seed: int, scale: float = 3.0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return log_softmax(rng.normal(0, scale, size=(rows, vocab)), axis=1).astype(np.float32)
+
+
+def _full_kl(lp: np.ndarray, lq: np.ndarray) -> np.ndarray:
+    return rel_entr(np.exp(lp.astype(np.float64)), np.exp(lq.astype(np.float64))).sum(axis=1)
+
+
+# --- pure functions ----------------------------------------------------------------------------------
+def test_topk_tail_kl_equals_full_kl_when_k_is_the_vocabulary():
+    ref, cand = _dists(40, 50, 0), _dists(40, 50, 1)
+    got = compare_with_reference(reduce_topk(ref.copy(), 50), cand.copy()).kl
+    np.testing.assert_allclose(got, _full_kl(ref, cand), rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("k", [1, 2, 8, 32, 49])
+def test_topk_tail_kl_is_a_lower_bound_of_the_full_kl(k):
+    ref, cand = _dists(30, 50, 2), _dists(30, 50, 3)
+    got = compare_with_reference(reduce_topk(ref.copy(), k), cand.copy()).kl
+    full = _full_kl(ref, cand)
+    assert np.all(got >= 0)
+    assert np.all(got <= full + 1e-6)
+    assert got.mean() > 0.05 * full.mean()  # it is not trivially zero either
+
+
+def test_topk_tail_kl_grows_towards_the_full_kl_with_k():
+    ref, cand = _dists(20, 64, 4), _dists(20, 64, 5)
+    means = [compare_with_reference(reduce_topk(ref.copy(), k), cand.copy()).kl.mean() for k in (1, 4, 16, 64)]
+    assert means == sorted(means)
+    assert means[-1] == pytest.approx(_full_kl(ref, cand).mean(), rel=1e-5)
+
+
+def test_identical_distributions_give_zero_kl_full_agreement_and_no_delta_p():
+    ref = _dists(10, 30, 6)
+    m = compare_with_reference(reduce_topk(ref.copy(), 5), ref.copy())
+    np.testing.assert_allclose(m.kl, 0.0, atol=1e-7)
+    assert m.top1_agree.all()
+    np.testing.assert_allclose(m.delta_p, 0.0, atol=1e-7)
+
+
+@pytest.mark.parametrize(
+    "p, q, expected",
+    [
+        # Two tokens kept, tail empty: plain KL of [0.5, 0.5] vs [0.25, 0.75].
+        ([0.5, 0.5], [0.25, 0.75], 0.5 * np.log(2) + 0.5 * np.log(0.5 / 0.75)),
+        # The candidate's tail mass counts: p = [0.9 | tail 0.1], q = [0.6 | tail 0.4].
+        ([0.9], [0.6], 0.9 * np.log(0.9 / 0.6) + 0.1 * np.log(0.1 / 0.4)),
+        # Equal top mass, tail equal: zero even though k = 1.
+        ([0.7], [0.7], 0.0),
+    ],
+)
+def test_kl_topk_tail_table(p, q, expected):
+    lp = np.log(np.array([p]))
+    lq = np.log(np.array([q]))
+    tail_p = 1 - sum(p)
+    tail_q = 1 - sum(q)
+    lp_tail = np.array([np.log(tail_p) if tail_p > 1e-12 else -np.inf])
+    lq_tail = np.array([np.log(tail_q) if tail_q > 1e-12 else -np.inf])
+    got = kl_topk_tail(lp, lp_tail, lq, lq_tail).kl[0]
+    assert got == pytest.approx(expected, abs=1e-12)
+
+
+def test_a_candidate_that_underflows_gives_a_large_finite_kl():
+    lp = np.log(np.array([[0.6, 0.4]]))
+    lq = np.array([[-np.inf, 0.0]])  # the candidate puts no mass on the reference's top token
+    m = kl_topk_tail(lp, np.array([-np.inf]), lq, np.array([-np.inf]))
+    assert np.isfinite(m.kl[0]) and m.kl[0] > 100
+    assert m.delta_p[0] == pytest.approx(0.6)
+
+
+def test_reduce_topk_orders_tokens_and_keeps_a_precise_tail():
+    lp = np.log(np.array([[0.1, 0.6, 0.3 - 1e-9, 1e-9]], dtype=np.float64)).astype(np.float32)
+    top = reduce_topk(lp.copy(), 2)
+    assert top.indices.tolist() == [[1, 2]]
+    np.testing.assert_allclose(np.exp(top.logprobs), [[0.6, 0.3]], rtol=1e-6)
+    # The tail (0.1 + 1e-9) is summed from the excluded entries, not as 1 - 0.9.
+    assert np.exp(float(top.tail_logmass[0])) == pytest.approx(0.1, rel=1e-6)
+    assert top.indices.dtype == np.int32 and top.logprobs.dtype == np.float32
+
+
+def test_top1_agreement_and_delta_p_by_hand():
+    ref = np.log(np.array([[0.7, 0.2, 0.1], [0.5, 0.3, 0.2]], dtype=np.float32))
+    cand = np.log(np.array([[0.6, 0.3, 0.1], [0.2, 0.7, 0.1]], dtype=np.float32))
+    m = compare_with_reference(reduce_topk(ref.copy(), 2), cand.copy())
+    assert m.top1_agree.tolist() == [True, False]
+    np.testing.assert_allclose(m.delta_p, [0.1, 0.3], atol=1e-6)
+
+
+def test_summarize_buckets_positions_in_order():
+    n = 16
+    m = PositionMetrics(kl=np.arange(n, dtype=float), top1_agree=np.arange(n) < 12, delta_p=np.full(n, 0.01))
+    s = summarize(m, 4)
+    assert [s.metrics[f"kl_b{b}"] for b in range(4)] == [1.5, 5.5, 9.5, 13.5]
+    assert [s.metrics[f"top1_b{b}"] for b in range(4)] == [1.0, 1.0, 1.0, 0.0]
+    assert s.score == s.metrics["top1"] == 0.75
+    assert s.metrics["mean_kl"] == 7.5 and s.metrics["n_positions"] == 16
+    assert bucket_edges(10, 3).tolist() == [0, 3, 7, 10]
+
+
+# --- the reference's top-k file --------------------------------------------------------------------
+def test_topk_file_round_trips_and_refuses_other_prompts(tmp_path):
+    top = reduce_topk(_dists(12, 40, 7), 8)
+    path = topk_path(tmp_path, "kld-en-256-0000")
+    save_topk(path, top, prompt_sha256="abc", precision="bf16", k=8)
+    back = load_topk(path, prompt_sha256="abc", k=8)
+    np.testing.assert_array_equal(back.indices, top.indices)
+    np.testing.assert_array_equal(back.logprobs, top.logprobs)
+    assert not list(path.parent.glob(".*")), "no temp file left behind"
+    with pytest.raises(UserError, match="other prompt ids or another top_k"):
+        load_topk(path, prompt_sha256="other", k=8)
+    with pytest.raises(UserError, match="other prompt ids or another top_k"):
+        load_topk(path, prompt_sha256="abc", k=4)
+
+
+def test_missing_reference_file_fails_with_a_clear_message(tmp_path):
+    with pytest.raises(UserError, match="reference precision .* must run kld first"):
+        load_topk(topk_path(tmp_path, "kld-en-256-0000"), prompt_sha256="abc", k=32)
+
+
+# --- samples ------------------------------------------------------------------------------------------
+def _ctx(tok, length=256, n=3, language="en"):
+    return BuildContext(tokenizer=tok, length=length, language=language, instruction_language=language,
+                        n_samples=n, seed=11, max_new_tokens=0)
+
+
+def test_samples_fill_the_length_with_filler(tiny_tokenizer):
+    samples = KLDivergence().build(_ctx(tiny_tokenizer, 300))
+    assert len({s.prompt_sha256 for s in samples}) == 3
+    for s in samples:
+        assert s.status == "ok" and s.task == "kld" and s.expected == ()
+        assert 300 - FIT_TOLERANCE <= len(s.prompt_ids) <= 300
+        assert s.prefix_len == len(s.prompt_ids) and s.max_new_tokens == 0
+
+
+def test_samples_from_a_haystack_file(tiny_tokenizer, tmp_path):
+    text = tmp_path / "doc.txt"
+    from qlongbench.tasks.languages import get_language
+    import random
+
+    rng = random.Random(0)
+    text.write_text("\n".join(get_language("en").filler(rng) for _ in range(400)), encoding="utf-8")
+    samples = KLDivergence({"haystack": f"file:{text}"}).build(_ctx(tiny_tokenizer, 256, 2))
+    assert all(256 - FIT_TOLERANCE <= len(s.prompt_ids) <= 256 for s in samples)
+    assert samples[0].prompt_ids != samples[1].prompt_ids  # each sample starts elsewhere in the file
+    short = tmp_path / "short.txt"
+    short.write_text("Only a few words here.\n", encoding="utf-8")
+    with pytest.raises(UserError, match="fewer than 256 tokens"):
+        KLDivergence({"haystack": f"file:{short}"}).build(_ctx(tiny_tokenizer, 256, 1))
+    with pytest.raises(UserError, match="haystack="):
+        KLDivergence({"haystack": "wikipedia"}).build(_ctx(tiny_tokenizer, 256, 1))
+
+
+def test_kld_is_not_scored_from_text(tiny_tokenizer):
+    s = KLDivergence().build(_ctx(tiny_tokenizer, 64, 1))[0]
+    with pytest.raises(UserError, match="log-probabilities"):
+        KLDivergence().score(s, "anything")
+
+
+# --- real engines on the tiny model ---------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def perturbed_model(tiny_model, tmp_path_factory) -> Path:
+    """The tiny model with every weight matrix nudged: a deliberately different model, same vocabulary."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    out = tmp_path_factory.mktemp("perturbed") / "model"
+    shutil.copytree(tiny_model, out)
+    weights = load_file(str(out / "model.safetensors"))
+    gen = torch.Generator().manual_seed(1)
+    weights = {k: v + 0.02 * torch.randn(v.shape, generator=gen).to(v.dtype) if v.ndim == 2 else v
+               for k, v in weights.items()}
+    save_file(weights, str(out / "model.safetensors"), metadata={"format": "pt"})
+    return out
+
+
+def _backend(name: str, model: Path, tok, tmp_path: Path):
+    from qlongbench.backends.base import LoadContext
+    from qlongbench.config import PrecisionSpec
+    from qlongbench.registry import backend_class
+
+    ctx = LoadContext(model=str(model), revision=None, device="cpu", cache_dir=tmp_path / "cache", tokenizer=tok)
+    return backend_class(name)(PrecisionSpec(name=name), ctx)
+
+
+def test_bf16_vs_fp32_is_tiny_and_a_perturbed_model_is_not(tiny_model, perturbed_model, tiny_tokenizer, tmp_path):
+    import torch
+
+    torch.set_num_threads(1)
+    task = KLDivergence({"top_k": 16, "chunk": 100, "buckets": 4})
+    samples = task.build(_ctx(tiny_tokenizer, 256, 2))
+    ref = _backend("bf16", tiny_model, tiny_tokenizer, tmp_path)
+    try:
+        for s in samples:
+            out = task.run_logprobs(ref, s, tmp_path, True)
+            assert out.score.score == 1.0 and out.score.metrics["mean_kl"] == 0.0
+            assert topk_path(tmp_path, s.sample_id).is_file()
+    finally:
+        ref.close()
+    results = {}
+    for name, model in (("fp32", tiny_model), ("bf16-perturbed", perturbed_model)):
+        b = _backend(name.split("-")[0], model, tiny_tokenizer, tmp_path)
+        try:
+            results[name] = [task.run_logprobs(b, s, tmp_path, False) for s in samples]
+        finally:
+            b.close()
+    fp32 = [o.score.metrics["mean_kl"] for o in results["fp32"]]
+    bad = [o.score.metrics["mean_kl"] for o in results["bf16-perturbed"]]
+    assert max(fp32) < 1e-4
+    assert min(bad) > 100 * max(fp32)
+    for s, o in zip(samples, results["fp32"]):
+        assert o.score.score > 0.9  # top-1 agreement
+        assert {f"kl_b{b}" for b in range(4)} <= set(o.score.metrics)
+        assert o.generation.n_prefilled_tokens == o.score.metrics["n_positions"] == len(s.prompt_ids)
+        assert o.generation.prefill_seconds > 0 and o.generation.peak_bytes
+
+
+def test_runner_runs_the_reference_first_and_records_kld(tiny_model, tmp_path):
+    """--precisions fp32,bf16: bf16 is the reference (choose_reference), so it is moved first."""
+    from qlongbench.config import build_spec
+    from qlongbench.runner import Runner
+    from qlongbench.store import RunDir
+
+    spec = build_spec({"model": str(tiny_model), "precisions": "fp32,bf16", "tasks": "kld:top_k=8,niah-single",
+                       "lengths": [256], "samples": 2, "out": str(tmp_path / "run"), "device": "cpu"})
+    result = Runner(spec).run()
+    assert not result.failed_precisions
+    records = RunDir(result.run_dir).records()
+    kld = [r for r in records if r.task == "kld"]
+    assert [r.precision for r in kld] == ["bf16", "bf16", "fp32", "fp32"]
+    for r in kld:
+        assert r.status == "ok" and r.output == "" and r.n_generated_tokens == 0
+        assert {"mean_kl", "delta_p", "top1", "kl_b0", "kl_b7", "top1_b7"} <= set(r.metrics)
+        assert r.score == pytest.approx(r.metrics["top1"])
+    assert all(r.metrics["mean_kl"] < 1e-4 for r in kld if r.precision == "fp32")
+    assert sorted(p.name for p in (result.run_dir / "kld").iterdir()) == ["kld-en-256-0000.npz", "kld-en-256-0001.npz"]
+    niah = [r for r in records if r.task == "niah-single"]
+    assert niah and all(r.kv_cache_bytes and r.peak_bytes for r in niah)
+
+
+def test_reference_first_needs_an_hf_reference():
+    from qlongbench.config import PrecisionSpec
+    from qlongbench.runner import reference_first
+
+    kld = ("kld", KLDivergence())
+    order, ref = reference_first([PrecisionSpec(name="bnb-nf4"), PrecisionSpec(name="fp16")], [kld])
+    assert ref == "fp16" and [p.name for p in order] == ["fp16", "bnb-nf4"]
+    with pytest.raises(UserError, match="add bf16, fp16 or fp32"):
+        reference_first([PrecisionSpec(name="bnb-nf4")], [kld])
+    # Without a log-prob task the order given is kept.
+    order, _ = reference_first([PrecisionSpec(name="bnb-nf4"), PrecisionSpec(name="bf16")], [])
+    assert [p.name for p in order] == ["bnb-nf4", "bf16"]
+
+
+def test_a_candidate_without_the_reference_file_fails_clearly(tiny_model, tiny_tokenizer, tmp_path):
+    task = KLDivergence()
+    sample = task.build(_ctx(tiny_tokenizer, 64, 1))[0]
+    b = _backend("fp32", tiny_model, tiny_tokenizer, tmp_path)
+    try:
+        with pytest.raises(UserError, match="top-k file .* is missing"):
+            task.run_logprobs(b, sample, tmp_path, False)
+    finally:
+        b.close()
+
+
+def test_topk_dataclass_is_what_the_file_holds(tmp_path):
+    top = TopK(np.array([[3, 1]], dtype=np.int32), np.log(np.array([[0.5, 0.3]], dtype=np.float32)),
+               np.log(np.array([0.2], dtype=np.float32)))
+    save_topk(tmp_path / "x.npz", top, prompt_sha256="h", precision="bf16", k=2)
+    with np.load(tmp_path / "x.npz") as z:
+        assert set(z.files) == {"indices", "logprobs", "tail_logmass", "prompt_sha256", "precision", "top_k"}
+        assert str(z["precision"]) == "bf16"

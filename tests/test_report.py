@@ -1,0 +1,299 @@
+"""The report built from the committed fixture run (tests/data/report_run, made by
+tests/data/make_report_fixture.py with outcomes chosen by hand): the numbers in its tables, the
+files it writes, and that nothing from a model or a dataset reaches the HTML unescaped."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from qlongbench import report, stats
+from qlongbench.errors import UserError
+from qlongbench.report import ALL_LANGUAGES, CellKey
+
+FIXTURE = Path(__file__).parent / "data" / "report_run"
+MIB = 2**20
+EXPECTED_CHARTS = {"accuracy-niah-single.png", "drop-niah-single.png", "heatmap-drops.png", "memory.png",
+                   "throughput.png", "kld.png", "rates.png"}
+
+
+@pytest.fixture(scope="module")
+def data() -> report.ReportData:
+    return report.build(FIXTURE)
+
+
+@pytest.fixture(scope="module")
+def out_dir(tmp_path_factory) -> Path:
+    return report.write(FIXTURE, tmp_path_factory.mktemp("report") / "out")
+
+
+def _cell(data, prec, lang, length, task="niah-single"):
+    return next(c for c in data.cells if c.key == CellKey(prec, task, lang, length))
+
+
+def _drop(drops, prec, lang, length, task="niah-single"):
+    return next(d for d in drops if (d.candidate, d.task, d.language, d.length) == (prec, task, lang, length))
+
+
+# --- numbers --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "prec, lang, length, n, n_ok, right, overlength, oom, error",
+    [
+        ("bf16", "en", 512, 10, 10, 9, 0, 0, 0),
+        ("bnb-nf4", "en", 512, 10, 10, 6, 0, 0, 0),
+        ("bnb-nf4", "de", 512, 10, 8, 7, 1, 0, 1),
+        ("gguf-q4_k_m", "en", 512, 10, 9, 5, 0, 1, 0),
+        ("bf16", "de", 256, 10, 10, 10, 0, 0, 0),
+    ],
+)
+def test_cell_counts_accuracy_and_wilson_interval(data, prec, lang, length, n, n_ok, right, overlength, oom, error):
+    c = _cell(data, prec, lang, length)
+    assert (c.n, c.n_ok, c.n_overlength, c.n_oom, c.n_error) == (n, n_ok, overlength, oom, error)
+    assert c.accuracy == pytest.approx(right / n_ok)
+    assert c.interval == stats.wilson_interval(right, n_ok)
+    assert c.overlength_rate == overlength / n and c.oom_rate == oom / n and c.error_rate == error / n
+
+
+def test_parse_failure_and_empty_output_rates(data):
+    c = _cell(data, "bnb-nf4", "en", 512)
+    assert c.parse_failure_rate == pytest.approx(0.2)  # the empty output and "I cannot find it."
+    assert c.empty_rate == pytest.approx(0.1)
+    assert _cell(data, "bf16", "en", 512).parse_failure_rate == 0.0
+
+
+def test_paired_drop_by_hand(data):
+    d = _drop(data.drops, "bnb-nf4", "en", 512)
+    p = d.paired
+    # bf16 right on 0-8, nf4 right on 0-4 and 8: three items only the reference got right.
+    assert p.n == 10 and p.drop == pytest.approx(0.3)
+    assert (p.discordant_ref_only, p.discordant_cand_only) == (3, 0)
+    assert p.mcnemar_p == pytest.approx(0.25)  # exact two-sided binomial, 2 * 0.5 ** 3
+    assert p.relative_drop == pytest.approx(0.3 / 0.9)
+    assert p.min_detectable_drop == pytest.approx(stats.min_detectable_drop(10, 0.9))
+    assert p.within_noise == p.interval.contains(0.0)
+    assert d.verdict == ("within noise" if p.within_noise else "worse")
+    # de-512: sample 8 errored and 9 was overlength, so 8 items are paired; nf4 lost one.
+    de = _drop(data.drops, "bnb-nf4", "de", 512).paired
+    assert (de.n, de.drop, de.discordant_ref_only) == (8, pytest.approx(0.125), 1)
+
+
+def test_pooled_drop_pairs_items_over_languages(data):
+    p = _drop(data.pooled_drops, "bnb-nf4", ALL_LANGUAGES, 512).paired
+    assert p.n == 18 and p.reference_mean == pytest.approx(17 / 18) and p.candidate_mean == pytest.approx(13 / 18)
+    assert p.mcnemar_p == pytest.approx(0.125)
+    assert not p.within_noise and p.interval.low > 0
+    pooled = [c for c in data.pooled_cells if c.key == CellKey("bf16", "niah-single", ALL_LANGUAGES, 512)][0]
+    assert (pooled.n, pooled.n_ok, pooled.accuracy) == (20, 19, pytest.approx(18 / 19))
+
+
+def test_identical_precision_is_within_noise_everywhere(data):
+    for d in data.drops:
+        if d.candidate == "gguf-bf16":
+            assert d.paired.drop == 0 and d.paired.within_noise and d.verdict == "within noise"
+
+
+def test_engine_matched_drops_compare_gguf_with_gguf(data):
+    assert {(d.candidate, d.reference) for d in data.engine_drops} == {("gguf-q4_k_m", "gguf-bf16")}
+    d = _drop(data.engine_drops, "gguf-q4_k_m", "en", 512).paired
+    assert d.n == 9 and d.drop == pytest.approx(3 / 9)  # gguf-bf16 right on 8 of 9; q4 on 5 (7 hit OOM)
+    assert any("gguf-q4_k_m is also compared with gguf-bf16" in s for s in data.comparisons)
+
+
+def test_kld_is_reported_as_kl_not_as_accuracy(data):
+    assert data.logprob_tasks == ("kld",)
+    assert all(d.task != "kld" for d in data.drops + data.pooled_drops + data.engine_drops)
+    assert all(c.key.task != "kld" for c in data.accuracy_cells)
+    k = next(k for k in data.kld if (k.precision, k.length) == ("bnb-nf4", 256))
+    # Documents 0 and 1: 0.02 · (1 + 0.05 i) · (1 + 0.15 b) averaged over buckets b = 0..7.
+    assert k.n == 2 and k.mean_kl == pytest.approx(0.02 * 1.025 * 1.525)
+    assert k.bucket_kl[0] == pytest.approx(0.02 * 1.025) and k.bucket_kl[-1] == pytest.approx(0.02 * 1.025 * 2.05)
+    assert list(k.bucket_kl) == sorted(k.bucket_kl)  # damage grows with position
+    assert len(k.positions) == 8 and k.positions[0] < k.positions[-1] < 256
+    assert {r.precision for r in data.kld} == {"bnb-nf4", "gguf-bf16", "gguf-q4_k_m"}  # not the reference
+
+
+def test_memory_rows_and_the_crossover(data):
+    hf = next(m for m in data.memory if (m.precision, m.length) == ("bf16", 512))
+    assert hf.kv_cache_bytes == hf.kv_cache_bytes_formula == hf.tokens * 2048
+    gguf = next(m for m in data.memory if (m.precision, m.length) == ("gguf-q4_k_m", 512))
+    assert gguf.kv_cache_bytes - gguf.kv_cache_bytes_formula == 6 * 1024  # llama.cpp overhead in the fixture
+    assert hf.prefill_tokens_per_s == pytest.approx(2000, rel=1e-3)
+    assert hf.decode_tokens_per_s == pytest.approx(40, rel=1e-3)
+    assert hf.weight_bytes == 50 * MIB and hf.peak_source == "process-peak-rss"
+    savings = {s.precision: s for s in data.savings}
+    assert savings["bnb-nf4"].saved_bytes == 34 * MIB
+    assert savings["bnb-nf4"].crossover_tokens == 34 * MIB // 2048 == 17408
+    assert savings["gguf-q4_k_m"].crossover_tokens == 35 * MIB // 2048
+    assert savings["gguf-bf16"].saved_bytes == -1024 and savings["gguf-bf16"].crossover_tokens is None
+
+
+def test_failure_examples_are_the_discordant_items_and_the_engine_failures(data):
+    ex = {(e.precision, e.sample_id): e for e in data.examples}
+    assert ex[("bnb-nf4", "niah-single-en-512-0005")].output == "<script>alert(1)</script>"
+    assert ex[("bnb-nf4", "niah-single-de-512-0008")].status == "error"
+    assert ex[("gguf-q4_k_m", "niah-single-en-512-0007")].status == "oom"
+    assert sum(e.precision == "bnb-nf4" and e.status == "ok" for e in data.examples) == report.EXAMPLES_PER_PRECISION
+
+
+# --- files --------------------------------------------------------------------------------------------------
+def test_report_writes_every_file(out_dir):
+    names = {p.name for p in out_dir.iterdir()}
+    assert {"index.html", "summary.md", "results.json"} | EXPECTED_CHARTS <= names
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_CHARTS))
+def test_charts_are_valid_non_trivial_pngs(out_dir, name):
+    from PIL import Image
+
+    path = out_dir / name
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with Image.open(path) as im:
+        im.verify()
+    with Image.open(path) as im:
+        assert im.width >= 500 and im.height >= 250
+        colors = im.convert("RGB").getcolors(maxcolors=1 << 20)
+        assert colors is None or len(colors) > 20, "an almost blank image"
+
+
+def test_summary_markdown_holds_the_numbers(out_dir):
+    md = (out_dir / "summary.md").read_text(encoding="utf-8")
+    assert "| niah-single | en | 512 | bnb-nf4 | transformers | 10 | 60.0 | 31.3–83.2 | 20.0 | 0 | 0 | 0 |" in md
+    assert "| niah-single | de | 512 | bnb-nf4 | transformers | 8 | 87.5 |" in md
+    assert re.search(r"\| niah-single \| en \| 512 \| bnb-nf4 \| 10 \| \+30\.0 \| [^|]+ \| \+33\.3 \| 0\.25 \|", md)
+    assert "| niah-single | all | 512 | bnb-nf4 | 18 | +22.2 |" in md
+    assert "gguf-q4_k_m vs gguf-bf16" in md
+    assert "| bnb-nf4 | 16 MiB | 34 MiB | 2,048 | 17,408 tokens |" in md
+    assert "±11 points" in md
+    assert "<script>" not in md
+
+
+def test_results_json_is_machine_readable(out_dir, data):
+    payload = json.loads((out_dir / "results.json").read_text(encoding="utf-8"))
+    assert payload["reference"] == "bf16" and payload["logprob_tasks"] == ["kld"]
+    drop = next(d for d in payload["drops"] if (d["candidate"], d["language"], d["length"]) == ("bnb-nf4", "en", 512))
+    assert drop["paired"]["drop"] == pytest.approx(0.3) and drop["verdict"] in ("within noise", "worse")
+    assert {"within_noise", "min_detectable_drop", "mcnemar_p", "interval"} <= set(drop["paired"])
+    cell = next(c for c in payload["cells"] if c["key"] == {"precision": "gguf-q4_k_m", "task": "niah-single",
+                                                             "language": "en", "length": 512})
+    assert cell["oom_rate"] == pytest.approx(0.1)
+    assert {s["precision"]: s["crossover_tokens"] for s in payload["savings"]}["bnb-nf4"] == 17408
+    assert len(payload["kld"]) == len(data.kld) and payload["provenance"]["model"]["num_key_value_heads"] == 2
+
+
+# --- HTML: self-contained and escaped -----------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def html(out_dir) -> str:
+    return (out_dir / "index.html").read_text(encoding="utf-8")
+
+
+def test_model_output_is_escaped_in_the_html(html):
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<script" not in html.lower()
+    assert "kernel &lt;b&gt;failed&lt;/b&gt; &amp; stopped" in html
+    assert "<b>failed</b>" not in html
+
+
+def test_html_is_self_contained(html, out_dir):
+    sources = re.findall(r'\bsrc="([^"]*)"', html)
+    assert len(sources) == len(EXPECTED_CHARTS)
+    assert all(s.startswith("data:image/png;base64,") for s in sources)
+    hrefs = re.findall(r'\bhref="([^"]*)"', html)
+    assert hrefs and all(h.startswith("#") for h in hrefs)
+    assert "default-src 'none'" in html  # the CSP forbids loading anything else
+    assert not re.search(r"url\(\s*['\"]?(https?:)?//", html)
+    embedded = {base64.b64decode(s.split(",", 1)[1]) for s in sources}
+    assert embedded == {(out_dir / n).read_bytes() for n in EXPECTED_CHARTS}
+
+
+def test_html_has_the_sections_and_provenance(html):
+    for anchor in ("glance", "accuracy", "drops", "memory", "kld", "rates", "examples", "provenance"):
+        assert f'id="{anchor}"' in html
+    assert "What was compared with what" in html and "quant_type=Q4_K_M" in html
+    assert "±11 points" in html and "17,408 tokens" in html
+    assert "within noise" in html and "min. detectable" in html
+    assert "ab" * 32 in html  # artifact hash
+
+
+def test_labels_from_the_run_are_escaped_everywhere(tmp_path):
+    """A hostile precision label and model source (they come from configs and hubs) stay text."""
+    run = tmp_path / "run"
+    shutil.copytree(FIXTURE, run)
+    evil = '<img src=x onerror="alert(2)">'
+    records = (run / "records.jsonl").read_text(encoding="utf-8").replace('"gguf-bf16"', json.dumps(evil))
+    (run / "records.jsonl").write_text(records, encoding="utf-8")
+    meta = json.loads((run / "run.json").read_text(encoding="utf-8"))
+    meta["precisions"][evil] = meta["precisions"].pop("gguf-bf16")
+    meta["model"]["source"] = "</title><script>alert(3)</script>"
+    (run / "run.json").write_text(json.dumps(meta), encoding="utf-8")
+    out = report.write(run, tmp_path / "out")
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert "<script" not in page.lower() and "<img src=x" not in page and "onerror=\"alert" not in page
+    assert "&lt;img src=x onerror=&#34;alert(2)&#34;&gt;" in page
+
+
+# --- behaviour ------------------------------------------------------------------------------------------------
+def test_records_on_different_inputs_are_refused(tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(FIXTURE, run)
+    lines = (run / "records.jsonl").read_text(encoding="utf-8").splitlines()
+    first = next(i for i, line in enumerate(lines) if '"precision":"bnb-nf4"' in line and '"status":"ok"' in line)
+    row = json.loads(lines[first])
+    row["prompt_sha256"] = "0" * 64
+    lines[first] = json.dumps(row)
+    (run / "records.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(UserError, match="not run on identical inputs"):
+        report.build(run)
+
+
+def test_a_run_with_one_precision_still_renders(tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(FIXTURE, run)
+    lines = [l for l in (run / "records.jsonl").read_text(encoding="utf-8").splitlines() if '"precision":"bf16"' in l]
+    (run / "records.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = report.write(run, tmp_path / "out")
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert "Only one precision in this run" in page
+    assert not (out / "drop-niah-single.png").exists() and (out / "accuracy-niah-single.png").exists()
+
+
+def test_stale_charts_are_removed_but_nothing_else(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "accuracy-old-task.png").write_bytes(b"old")
+    (out / "photo.png").write_bytes(b"mine")
+    report.write(FIXTURE, out)
+    assert not (out / "accuracy-old-task.png").exists() and (out / "photo.png").read_bytes() == b"mine"
+
+
+def test_cli_report_and_default_directory(tmp_path, monkeypatch, capsys):
+    from qlongbench.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["report", str(FIXTURE), "-q"]) == 0
+    assert (tmp_path / "reports" / "fixture-report" / "index.html").is_file()
+    assert "reports/fixture-report/summary.md" in capsys.readouterr().out
+    assert main(["report", str(tmp_path / "nope"), "-q"]) == 2
+    assert "not a qlongbench run directory" in capsys.readouterr().err
+
+
+def test_fixture_is_reproducible(tmp_path):
+    """The committed fixture is what its script writes (regenerate it with the script after a change)."""
+    import subprocess
+    import sys
+
+    script = FIXTURE.parent / "make_report_fixture.py"
+    copy = tmp_path / "data"
+    copy.mkdir()
+    shutil.copy(script, copy / script.name)
+    # Run the script against a copy so the committed files are never touched by the test.
+    text = (copy / script.name).read_text(encoding="utf-8").replace(
+        "sys.path.insert(0, str(HERE.parents[1]))", f"sys.path.insert(0, {str(Path(__file__).parents[1])!r})")
+    (copy / script.name).write_text(text, encoding="utf-8")
+    subprocess.run([sys.executable, str(copy / script.name)], check=True, capture_output=True)
+    for name in ("run.json", "records.jsonl", "samples/niah-single-en-512.jsonl", "samples/kld-en-256.jsonl"):
+        assert (copy / "report_run" / name).read_bytes() == (FIXTURE / name).read_bytes(), name
