@@ -8,11 +8,12 @@ from __future__ import annotations
 import os
 import resource
 import sys
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from qlongbench.config import PrecisionSpec
 from qlongbench.errors import EngineUnavailable
@@ -140,6 +141,58 @@ class Backend(ABC):
 
     def close(self) -> None:
         """Release the weights and caches."""
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """Tokens chosen by the decoding loop shared by every engine."""
+
+    tokens: tuple[int, ...]
+    """Generated ids (the stop token excluded)."""
+    finish: Literal["eos", "length"]
+    """Why decoding stopped."""
+    seconds: float
+    """Wall time of the loop (token choice + engine steps)."""
+
+
+def decode_loop(logits: Any, step: Callable[[int], Any], cfg: GenerationConfig, eos: set[int],
+                argmax: Callable[[Any], int], to_numpy: Callable[[Any], Any]) -> Decoded:
+    """Greedy or seeded sampling from `logits`, feeding each chosen token to `step` (which returns
+    the next logits). Every engine decodes with this loop and the same numpy sampler, so a
+    sampling run changes only the engine, not the sampling code."""
+    import numpy as np
+
+    rng = np.random.default_rng(cfg.seed) if cfg.do_sample else None
+    out: list[int] = []
+    finish: Literal["eos", "length"] = "length"
+    t0 = time.perf_counter()
+    for _ in range(cfg.max_new_tokens):
+        tok = argmax(logits) if rng is None else sample_token(to_numpy(logits), cfg, rng)
+        if tok in eos:
+            finish = "eos"
+            break
+        out.append(tok)
+        if len(out) == cfg.max_new_tokens:
+            break
+        logits = step(tok)
+    return Decoded(tuple(out), finish, time.perf_counter() - t0)
+
+
+def sample_token(logits: Any, cfg: GenerationConfig, rng: Any) -> int:
+    """Temperature + nucleus sampling on a float vector of logits."""
+    import numpy as np
+
+    z = np.asarray(logits, dtype=np.float64) / max(cfg.temperature, 1e-6)
+    p = np.exp(z - z.max())
+    p /= p.sum()
+    if cfg.top_p < 1.0:
+        order = np.argsort(-p, kind="stable")
+        sorted_p = p[order]
+        keep = np.cumsum(sorted_p) - sorted_p < cfg.top_p
+        q = np.zeros_like(p)
+        q[order[keep]] = sorted_p[keep]
+        p = q / q.sum()
+    return int(rng.choice(len(p), p=p))
 
 
 def peak_rss_bytes() -> int:

@@ -30,7 +30,7 @@ from typing import Any, ClassVar
 
 from qlongbench import memory as qmem
 from qlongbench.artifacts import ArtifactCache, Prepared, local_model_dir, path_sha256, source_sha256
-from qlongbench.backends.base import Backend, ContextSession, LoadContext, LogprobChunk, cpu_threads
+from qlongbench.backends.base import Backend, ContextSession, LoadContext, LogprobChunk, cpu_threads, decode_loop
 from qlongbench.config import PrecisionSpec
 from qlongbench.errors import UserError
 from qlongbench.tokenizer_check import VocabView, reference_view, require_same
@@ -278,7 +278,7 @@ class GGUFBackend(Backend):
     def prepare_artifact(cls, precision: PrecisionSpec, ctx: LoadContext) -> Prepared:
         """The GGUF of the reference at this precision, converted / quantized once and cached."""
         file_type = FILE_TYPES[precision.name]
-        llama_cpp = _llama_cpp()
+        _llama_cpp()  # fail early, naming the extra, when llama-cpp-python is missing
         model_dir = local_model_dir(ctx.model, ctx.revision)
         src_sha = source_sha256(model_dir)
         cache = ArtifactCache(ctx.cache_dir)
@@ -584,20 +584,9 @@ class GGUFSession(ContextSession):
         n_prompt = len(self._ids)
         logits = self._next_logits()
         eos = self.b.eos if cfg.stop_on_eos else set()
-        rng = np.random.default_rng(cfg.seed) if cfg.do_sample else None
-        out: list[int] = []
-        finish = "length"
-        t0 = time.perf_counter()
-        for _ in range(cfg.max_new_tokens):
-            tok = _pick(logits, cfg, rng)
-            if tok in eos:
-                finish = "eos"
-                break
-            out.append(tok)
-            if len(out) == cfg.max_new_tokens:
-                break
-            logits = self._decode([tok], all_logits=False)
-        decode = time.perf_counter() - t0
+        decoded = decode_loop(logits, lambda tok: self._decode([tok], all_logits=False), cfg, eos,
+                              argmax=lambda a: int(np.argmax(a)), to_numpy=lambda a: a)
+        out, finish, decode = list(decoded.tokens), decoded.finish, decoded.seconds
         peak, peak_source = qmem.read_peak("cpu") if self._cpu else (None, None)
         self.crop(start)
         if self._cpu:
@@ -614,24 +603,6 @@ class GGUFSession(ContextSession):
         if self.b.active is self:
             self.b.active = None
         self._last_logits = None
-
-
-def _pick(logits: Any, cfg: GenerationConfig, rng: Any) -> int:
-    import numpy as np
-
-    if not cfg.do_sample:
-        return int(np.argmax(logits))
-    z = logits.astype(np.float64) / max(cfg.temperature, 1e-6)
-    p = np.exp(z - z.max())
-    p /= p.sum()
-    if cfg.top_p < 1.0:
-        order = np.argsort(-p, kind="stable")
-        sorted_p = p[order]
-        keep = np.cumsum(sorted_p) - sorted_p < cfg.top_p
-        q = np.zeros_like(p)
-        q[order[keep]] = sorted_p[keep]
-        p = q / q.sum()
-    return int(rng.choice(len(p), p=p))
 
 
 # --- helpers ------------------------------------------------------------------------------------

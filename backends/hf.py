@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from qlongbench import memory as qmem
-from qlongbench.backends.base import Backend, ContextSession, LoadContext, LogprobChunk, peak_rss_bytes
+from qlongbench.backends.base import Backend, ContextSession, LoadContext, LogprobChunk, decode_loop, peak_rss_bytes
 from qlongbench.config import PrecisionSpec
 from qlongbench.errors import UserError
 from qlongbench.types import BackendInfo, Generation, GenerationConfig, MemoryStats, QuantRecipe
@@ -289,21 +289,10 @@ class HFSession(ContextSession):
         n_prompt = len(self._ids)
         logits = self._next_logits()
         eos = self.b.eos_ids() if cfg.stop_on_eos else set()
-        gen = torch.Generator(device="cpu").manual_seed(cfg.seed) if cfg.do_sample else None
-        out: list[int] = []
-        finish = "length"
-        t0 = time.perf_counter()
-        for _ in range(cfg.max_new_tokens):
-            tok = _pick(logits, cfg, gen)
-            if tok in eos:
-                finish = "eos"
-                break
-            out.append(tok)
-            if len(out) == cfg.max_new_tokens:
-                break
-            logits = self._forward([tok])
+        decoded = decode_loop(logits, lambda tok: self._forward([tok]), cfg, eos,
+                              argmax=lambda t: int(torch.argmax(t)), to_numpy=lambda t: t.float().cpu().numpy())
         self._sync()
-        decode = time.perf_counter() - t0
+        out, finish, decode = list(decoded.tokens), decoded.finish, decoded.seconds
         peak, peak_source = qmem.read_peak(self.b.device)
         self.crop(start)
         qmem.reset_peak(self.b.device)
@@ -325,20 +314,6 @@ def _cuda_allocated(device: str) -> int | None:
 
     torch.cuda.synchronize(device)
     return int(torch.cuda.memory_allocated(device))
-
-
-def _pick(logits: Any, cfg: GenerationConfig, gen: Any) -> int:
-    import torch
-
-    if not cfg.do_sample:
-        return int(torch.argmax(logits))
-    probs = torch.softmax(logits / max(cfg.temperature, 1e-6), dim=-1).cpu()
-    if cfg.top_p < 1.0:
-        sorted_p, order = torch.sort(probs, descending=True)
-        keep = torch.cumsum(sorted_p, 0) - sorted_p < cfg.top_p
-        probs = torch.zeros_like(probs).scatter(0, order[keep], sorted_p[keep])
-        probs = probs / probs.sum()
-    return int(torch.multinomial(probs, 1, generator=gen))
 
 
 def local_model_dir(model: str) -> Path | None:

@@ -20,7 +20,7 @@ from qlongbench.config import PrecisionSpec, RunSpec
 from qlongbench.errors import UserError
 from qlongbench.hashing import sha256_json, tree_sha256
 from qlongbench.store import RunDir, RunLock
-from qlongbench.types import GenerationConfig, Record, Sample, ScoredGeneration, TokenPrompt
+from qlongbench.types import GenerationConfig, Record, Sample, ScoredGeneration
 
 log = logging.getLogger(__name__)
 
