@@ -256,7 +256,7 @@ class Runner:
         return meta
 
     def _freeze_samples(self, tok: Any, tasks: Sequence[tuple[str, Any]]) -> dict[Cell, list[Sample]]:
-        from qlongbench.tasks.base import BuildContext, cell_seed
+        from qlongbench.tasks.base import BuildContext
 
         by_name = dict(tasks)
         out: dict[Cell, list[Sample]] = {}
@@ -267,14 +267,11 @@ class Runner:
                 out[cell] = self.run_dir.read_samples(path)
             else:
                 task = by_name[cell.task]
-                ctx = BuildContext(tokenizer=tok, length=cell.length, language=cell.language,
-                                   instruction_language=cell.instruction_language, n_samples=self.spec.samples,
-                                   seed=cell_seed(self.spec.seed, cell.task, cell.instruction_language,
-                                                  cell.language, cell.length),
-                                   max_new_tokens=self.gen_config(task).max_new_tokens,
-                                   lengths=tuple(sorted(self.spec.lengths)),
-                                   family_seed=cell_seed(self.spec.seed, cell.task, cell.instruction_language,
-                                                         cell.language))
+                ctx = BuildContext.for_cell(tok, task=cell.task, length=cell.length, language=cell.language,
+                                            instruction_language=cell.instruction_language,
+                                            n_samples=self.spec.samples, run_seed=self.spec.seed,
+                                            max_new_tokens=self.gen_config(task).max_new_tokens,
+                                            lengths=self.spec.lengths)
                 t0 = time.perf_counter()
                 samples = task.build(ctx)
                 log.info("built %d samples for %s in %.1fs", len(samples), path.name, time.perf_counter() - t0)

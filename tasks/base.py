@@ -4,6 +4,7 @@ outputs with pure functions; it never sees an engine."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -43,6 +44,17 @@ class BuildContext:
     """Every length of the run (a nested sweep builds one haystack for all of them)."""
     family_seed: int = 0
     """Seed shared by the cells of one task and language across lengths."""
+
+    @classmethod
+    def for_cell(cls, tokenizer: PromptTokenizer, *, task: str, length: int, language: str,
+                 instruction_language: str, n_samples: int, run_seed: int, max_new_tokens: int,
+                 lengths: Sequence[int]) -> BuildContext:
+        """The context of one cell, its seeds derived from the run seed: `qlongbench run` and the
+        lm-eval plugin both build samples through here, so they build the same samples."""
+        return cls(tokenizer=tokenizer, length=length, language=language, instruction_language=instruction_language,
+                   n_samples=n_samples, seed=cell_seed(run_seed, task, instruction_language, language, length),
+                   max_new_tokens=max_new_tokens, lengths=tuple(sorted(lengths)),
+                   family_seed=cell_seed(run_seed, task, instruction_language, language))
 
 
 class Task(ABC):

@@ -179,7 +179,7 @@ def prompt_text(tok: PromptTokenizer, ids: tuple[int, ...]) -> str:
 
 def build_docs(opts: HarnessOptions) -> list[dict[str, Any]]:
     """One lm-eval document per ok sample, built exactly as `qlongbench run` builds them."""
-    from qlongbench.tasks.base import BuildContext, cell_seed
+    from qlongbench.tasks.base import BuildContext
 
     options_json = json.dumps(opts.task_options, sort_keys=True)
     task = load_task(opts.task, options_json)
@@ -194,11 +194,9 @@ def build_docs(opts: HarnessOptions) -> list[dict[str, Any]]:
     docs: list[dict[str, Any]] = []
     reasons: list[str] = []
     for length in opts.lengths:
-        ctx = BuildContext(tokenizer=tok, length=length, language=opts.language,
-                           instruction_language=opts.instruction_language, n_samples=opts.n_samples,
-                           seed=cell_seed(opts.seed, task.name, opts.instruction_language, opts.language, length),
-                           max_new_tokens=budget, lengths=tuple(sorted(opts.lengths)),
-                           family_seed=cell_seed(opts.seed, task.name, opts.instruction_language, opts.language))
+        ctx = BuildContext.for_cell(tok, task=task.name, length=length, language=opts.language,
+                                    instruction_language=opts.instruction_language, n_samples=opts.n_samples,
+                                    run_seed=opts.seed, max_new_tokens=budget, lengths=opts.lengths)
         samples = task.build(ctx)
         skipped = [s for s in samples if s.status != "ok"]
         if skipped:
