@@ -56,15 +56,22 @@ _SPEC_FIELDS = ("model", "revision", "precisions", "tasks", "lengths", "language
 
 
 def spec_from_args(args: argparse.Namespace) -> Any:
+    """Flags over --config over, when no model is named anywhere, the demo suite shipped with the
+    bundled demo model (qlongbench/demo_model/suite.yaml): `qlongbench run` alone is the main job."""
     from qlongbench.config import build_spec, load_yaml
+    from qlongbench.runner import demo_model_dir
 
     values: dict[str, Any] = load_yaml(args.config) if args.config else {}
     source = f"config {args.config}" if args.config else "options"
+    demo_suite = demo_model_dir() / "suite.yaml"
+    if values.get("model") is None and getattr(args, "model", None) is None and demo_suite.is_file():
+        values = load_yaml(demo_suite) | values
+        source = f"demo suite {demo_suite}" + (f" + config {args.config}" if args.config else "")
     for name in _SPEC_FIELDS:
         v = getattr(args, name, None)
         if v is not None:
             values[name] = v
-            source = "options" if not args.config else f"config {args.config} + options"
+            source += " + options" if "options" not in source else ""
     if "out" not in values and values.get("model") is None:
         values["out"] = "runs/demo"
     return build_spec(values, source)
