@@ -49,6 +49,12 @@ class BnbBackend(HFBackend):
     extra: ClassVar[str | None] = "bnb"
     allowed_options: ClassVar[frozenset[str]] = frozenset({"double_quant", "compute_dtype"})
 
+    @property
+    def batch_invariant(self) -> bool:
+        """LLM.int8() picks outlier columns over the whole batch, so a prompt's numbers (and its
+        greedy answer) depend on what it is batched with: int8 always runs one prompt at a time."""
+        return self.quant_type != "int8"
+
     def __init__(self, precision: PrecisionSpec, ctx: LoadContext):
         self.bnb = self.require("bitsandbytes", "bnb")
         silence_per_matmul_log()

@@ -36,6 +36,8 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
                    help="auto: use the tokenizer's chat template when it has one (default); on: require one; off")
     p.add_argument("--no-chat-template", dest="chat_template", action="store_const", const="off",
                    help="same as --chat-template off")
+    p.add_argument("--batch-size", type=int,
+                   help="answer prompts that share no context this many at a time (GPU); default 1")
     p.add_argument("--reuse", choices=["exact", "none"],
                    help="exact: prefill each shared context once (default); none: fresh prompt per question")
     p.add_argument("--max-new-tokens", type=int, help="override every task's answer budget")
@@ -51,7 +53,7 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
 
 
 _SPEC_FIELDS = ("model", "revision", "precisions", "tasks", "lengths", "languages", "instruction_language",
-                "samples", "seed", "device", "chat_template", "reuse", "max_new_tokens", "trust_remote_code",
+                "samples", "seed", "device", "chat_template", "reuse", "batch_size", "max_new_tokens", "trust_remote_code",
                 "allow_pickle", "allow_extrapolation", "engine_baseline", "cache_dir", "out", "name")
 
 

@@ -146,6 +146,11 @@ class RunSpec(BaseModel):
     reuse: Literal["exact", "none"] = "exact"
     """exact: prefill each shared context once (identical ids, identical results); none: a fresh
     prompt per question (the naive harness, for benchmarks)."""
+    batch_size: int = Field(default=1, ge=1)
+    """Prompts that share no context are answered this many at a time, bucketed by length, by
+    engines whose numbers do not depend on the batch (transformers; not LLM.int8()); worth raising
+    on a GPU. Outputs equal one-at-a-time outputs up to floating-point rounding (exact in fp32;
+    with bf16 compute a near-tied token can flip), so keep it equal across runs you compare."""
     engine_baseline: bool = True
     """Add gguf-bf16 automatically when a quantized gguf precision runs."""
     cache_dir: str | None = None
@@ -210,7 +215,7 @@ class RunSpec(BaseModel):
 
     def identity(self) -> dict[str, Any]:
         """The fields that decide which samples and records a run holds."""
-        return self.model_dump(mode="json", exclude={"out", "name", "cache_dir", "reuse"})
+        return self.model_dump(mode="json", exclude={"out", "name", "cache_dir", "reuse", "batch_size"})
 
     def identity_sha256(self) -> str:
         return sha256_json(self.identity())
@@ -218,7 +223,7 @@ class RunSpec(BaseModel):
     def sample_identity(self) -> dict[str, Any]:
         """The fields that decide the frozen samples (precisions may be added on a resume)."""
         ident = self.identity()
-        for key in ("precisions", "engine_baseline", "device", "allow_pickle", "reuse"):
+        for key in ("precisions", "engine_baseline", "device", "allow_pickle", "reuse", "batch_size"):
             ident.pop(key, None)
         return ident
 

@@ -20,7 +20,7 @@ from qlongbench.config import PrecisionSpec, RunSpec
 from qlongbench.errors import UserError
 from qlongbench.hashing import sha256_json, tree_sha256
 from qlongbench.store import RunDir, RunLock
-from qlongbench.types import GenerationConfig, Record, Sample, ScoredGeneration
+from qlongbench.types import GenerationConfig, Record, Sample, ScoredGeneration, TokenPrompt
 
 log = logging.getLogger(__name__)
 
@@ -353,42 +353,49 @@ class Runner:
         """Exact reuse (default): one cache per precision, cropped to the common prefix between
         contexts, so shared contexts are prefilled once; the ids are the same as a fresh prompt's.
         With reuse="none" every sample is prefilled from scratch in a fresh session (the naive
-        harness, kept for benchmarks and equality tests)."""
-        from qlongbench.scheduler import PrefixGroup, common_prefix_len, group_by_prefix, order_groups
+        harness, kept for benchmarks and equality tests). With batch_size > 1, prompts that share
+        no context are answered in length-bucketed batches by engines that batch."""
+        from qlongbench.scheduler import Batch, PrefixGroup, common_prefix_len, group_by_prefix, plan_batches
 
         if self.spec.reuse == "none":
-            plan = [PrefixGroup((), (s,)) for s in samples]
+            plan: list[Any] = [PrefixGroup((), (s,)) for s in samples]
         else:
-            plan = order_groups(group_by_prefix(samples))
+            batches = hasattr(backend, "generate_batch") and getattr(backend, "batch_invariant", False)
+            batch = self.spec.batch_size if batches else 1
+            plan = plan_batches(group_by_prefix(samples), batch)
         sess = None
-        for group in plan:
+        for item in plan:
             answered: set[str] = set()
             try:
+                if isinstance(item, Batch):
+                    cfg = gen_cfgs[item.samples[0].task]
+                    if any(gen_cfgs[s.task] != cfg for s in item.samples):
+                        raise ValueError("a batch mixes generation configs")
+                    gens = backend.generate_batch([TokenPrompt.of(s) for s in item.samples], cfg)
+                    for s, gen in zip(item.samples, gens):
+                        answered.add(s.sample_id)
+                        yield s, gen, "ok", None
+                    continue
                 if sess is None or self.spec.reuse == "none":
                     if sess is not None:
                         sess.close()
                     sess = backend.session()
-                keep = common_prefix_len(sess.tokens, group.prefix)
+                keep = common_prefix_len(sess.tokens, item.prefix)
                 sess.crop(keep)
-                prefill = sess.extend(group.prefix[keep:]) if len(group.prefix) > keep else 0.0
-                for i, s in enumerate(group.samples):
-                    suffix = s.prompt_ids[len(group.prefix):]
-                    gen = sess.generate(suffix, gen_cfgs[s.task])
+                prefill = sess.extend(item.prefix[keep:]) if len(item.prefix) > keep else 0.0
+                for i, s in enumerate(item.samples):
+                    gen = sess.generate(s.prompt_ids[len(item.prefix):], gen_cfgs[s.task])
                     if i == 0:
                         gen = gen.model_copy(update={"prefill_seconds": gen.prefill_seconds + prefill,
-                                                     "n_prefilled_tokens": gen.n_prefilled_tokens + len(group.prefix) - keep})
+                                                     "n_prefilled_tokens": gen.n_prefilled_tokens + len(item.prefix) - keep})
                     answered.add(s.sample_id)
                     yield s, gen, "ok", None
             except Exception as err:  # noqa: BLE001 - an engine failure becomes a record, not a crash
-                status = "oom" if is_oom(err) else "error"
-                log.error("%s on %s: %s", status, group.samples[0].sample_id, err)
-                log.debug("%s", traceback.format_exc())
                 if sess is not None:
                     sess.close()
                     sess = None
-                free_memory()
-                message = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else 'no message'}"
-                for s in group.samples:
+                status, message = engine_failure(err, item.samples[0].sample_id)
+                for s in item.samples:
                     if s.sample_id not in answered:
                         yield s, None, status, message
         if sess is not None:
@@ -409,11 +416,8 @@ class Runner:
             except UserError:
                 raise
             except Exception as err:  # noqa: BLE001 - an engine failure becomes a record, not a crash
-                status = "oom" if is_oom(err) else "error"
-                log.error("%s on %s: %s", status, s.sample_id, err)
-                log.debug("%s", traceback.format_exc())
-                free_memory()
-                yield s, None, status, f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else 'no message'}"
+                status, message = engine_failure(err, s.sample_id)
+                yield s, None, status, message
                 continue
             yield s, outcome, "ok", None
 
@@ -459,6 +463,16 @@ def reference_first(precisions: Sequence[PrecisionSpec], tasks: Sequence[tuple[s
                         "to --precisions")
     ordered.sort(key=lambda p: p.label() != ref)
     return ordered, ref
+
+
+def engine_failure(err: BaseException, where: str) -> tuple[str, str]:
+    """An engine exception as a record's (status, one-line error): oom or error. Logged, and the
+    memory it held freed, so the sweep goes on with the next cell."""
+    status = "oom" if is_oom(err) else "error"
+    log.error("%s on %s: %s", status, where, err)
+    log.debug("%s", traceback.format_exc())
+    free_memory()
+    return status, f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else 'no message'}"
 
 
 def is_oom(err: BaseException) -> bool:

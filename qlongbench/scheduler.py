@@ -40,22 +40,55 @@ def group_by_prefix(samples: Sequence[Sample]) -> list[PrefixGroup]:
     return [PrefixGroup(prefix, tuple(members)) for prefix, members in groups.items()]
 
 
-def order_groups(groups: Sequence[PrefixGroup]) -> list[PrefixGroup]:
-    """Longest context first; right after a group come the groups whose context is a prefix of
-    it (longest first), so they are served by cropping the cache instead of a new prefill."""
+def chains(groups: Sequence[PrefixGroup]) -> list[list[PrefixGroup]]:
+    """Groups linked by prefix: the longest context first, then the groups whose context is a
+    prefix of it (longest first), served by cropping the cache instead of a new prefill."""
     by_prefix = {g.prefix: g for g in groups}
     lengths = sorted({len(g.prefix) for g in groups}, reverse=True)
-    ordered: list[PrefixGroup] = []
+    out: list[list[PrefixGroup]] = []
     done: set[tuple[int, ...]] = set()
     for g in sorted(groups, key=lambda g: -len(g.prefix)):
         if g.prefix in done:
             continue
         chain = [g] + [by_prefix[p] for n in lengths if n < len(g.prefix)
                        if (p := g.prefix[:n]) in by_prefix and p not in done]
-        for member in chain:
-            done.add(member.prefix)
-            ordered.append(member)
-    return ordered
+        done.update(member.prefix for member in chain)
+        out.append(chain)
+    return out
+
+
+def order_groups(groups: Sequence[PrefixGroup]) -> list[PrefixGroup]:
+    """Longest context first, each followed by the contexts nested in it (see chains)."""
+    return [g for chain in chains(groups) for g in chain]
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Independent prompts of similar length answered together (engines that batch, e.g. on GPU)."""
+
+    samples: tuple[Sample, ...]
+    """The prompts; none shares a context with another prompt of the run."""
+
+
+def plan_batches(groups: Sequence[PrefixGroup], batch_size: int) -> list[PrefixGroup | Batch]:
+    """Work items, longest first so memory fails fast: prompts that share no context with any other
+    are bucketed by target length into batches of `batch_size`; shared or nested contexts stay
+    groups, served from one cache."""
+    units: list[tuple[int, list[PrefixGroup | Batch]]] = []
+    lone: dict[int, list[Sample]] = {}
+    for chain in chains(groups):
+        if batch_size > 1 and len(chain) == 1 and len(chain[0].samples) == 1:
+            s = chain[0].samples[0]
+            lone.setdefault(s.length, []).append(s)
+        else:
+            units.append((len(chain[0].prefix), list(chain)))  # a chain stays together: one cache
+    for members in lone.values():
+        for i in range(0, len(members), batch_size):
+            part = tuple(members[i:i + batch_size])
+            item = Batch(part) if len(part) > 1 else PrefixGroup(tuple(part[0].prompt_ids[: part[0].prefix_len]), part)
+            units.append((max(len(s.prompt_ids) for s in part), [item]))
+    units.sort(key=lambda unit: -unit[0])
+    return [item for _, unit in units for item in unit]
 
 
 def tokens_to_prefill(groups: Sequence[PrefixGroup]) -> int:

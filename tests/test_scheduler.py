@@ -46,3 +46,22 @@ def test_naive_order_costs_every_prompt():
     chained = order_groups(group_by_prefix(samples))
     assert tokens_to_prefill(chained) == 2000
     assert sum(len(s.prompt_ids) for s in samples) == 5004
+
+
+def test_batches_bucket_lone_prompts_by_length_and_keep_chains_whole():
+    from qlongbench.scheduler import Batch, PrefixGroup, plan_batches
+
+    master = list(range(10, 1010))
+    nested = [sample("n1000", master + [1], 1000), sample("n500", master[:500] + [1], 500, length=600)]
+    lone = [sample(f"a{i}", [100 + i] * 300 + [1], 300, length=400) for i in range(5)]
+    lone += [sample(f"b{i}", [200 + i] * 700 + [1], 700, length=800) for i in range(2)]
+    work = plan_batches(group_by_prefix(nested + lone), batch_size=2)
+    kinds = [(type(w).__name__, [s.sample_id for s in w.samples]) for w in work]
+    assert kinds == [
+        ("PrefixGroup", ["n1000"]), ("PrefixGroup", ["n500"]),   # the nested chain, together, first
+        ("Batch", ["b0", "b1"]),
+        ("Batch", ["a0", "a1"]), ("Batch", ["a2", "a3"]), ("PrefixGroup", ["a4"]),
+    ]
+    assert all(len(w.samples) <= 2 for w in work if isinstance(w, Batch))
+    # batch_size 1 is the plain chained order
+    assert [w for w in plan_batches(group_by_prefix(nested + lone), 1)] == order_groups(group_by_prefix(nested + lone))
