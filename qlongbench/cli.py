@@ -316,8 +316,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    for noisy in ("bitsandbytes", "transformers", "gptqmodel", "httpx", "urllib3", "datasets"):
+    for noisy in ("bitsandbytes", "transformers", "gptqmodel", "httpx", "urllib3", "datasets", "torchao", "torch"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if args.debug else logging.ERROR)
+    if not args.debug:  # the CLI draws its own progress bar; the libraries' bars would interleave with it
+        import os
+
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     try:
         return int(args.func(args) or 0)
     except UserError as err:
