@@ -144,3 +144,28 @@ def test_overlength_sample_is_recorded_not_cut(tiny_model, tmp_path):
     records = RunDir(spec.out).records()
     assert [r.status for r in records] == ["overlength", "overlength"]
     assert all(r.score is None and "tokens" in (r.error or "") for r in records)
+
+
+@pytest.mark.parametrize("length", [256, 1024, 2048, 4096])
+def test_niah_single_fits_each_length_exactly(tiny_tokenizer, length):
+    from qlongbench.tasks.base import BuildContext
+    from qlongbench.tasks.haystack import FIT_TOLERANCE
+    from qlongbench.tasks.niah import NiahSingle
+
+    ctx = BuildContext.for_cell(tiny_tokenizer, task="niah-single", length=length, language="en",
+                                instruction_language="en", n_samples=3, run_seed=0, max_new_tokens=24,
+                                lengths=[length])
+    for s in NiahSingle().build(ctx):
+        assert s.status == "ok"
+        assert length - FIT_TOLERANCE <= len(s.prompt_ids) + s.max_new_tokens <= length
+        text = tiny_tokenizer.decode(s.prompt_ids)
+        assert text.count(s.expected[0]) == 1  # the needle, exactly once
+
+
+def test_malformed_yaml_config_is_one_line_exit_2(tmp_path, capsys):
+    bad = tmp_path / "sweep.yaml"
+    bad.write_text("precisions: [bf16\nlengths: 1k\n")
+    assert main(["run", "--config", str(bad), "--out", str(tmp_path / "y")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "not valid YAML at line" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "y").exists()
