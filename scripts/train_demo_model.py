@@ -1,8 +1,10 @@
-#!/usr/bin/env python
 """Train the bundled demo model (qlongbench/demo_model) from a seed, on CPU, in one command.
 
-    python scripts/train_demo_model.py                 # retrain into qlongbench/demo_model
-    python scripts/train_demo_model.py --out /tmp/dm --max-steps 300 --languages en   # quick check
+    python scripts/train_demo_model.py                 # retrain into qlongbench/demo_model (~1 h on one core)
+    python scripts/train_demo_model.py --out /tmp/dm --languages en --set max_steps=300 --no-card  # quick check
+    python scripts/train_demo_model.py --rewrite-card  # render MODEL_CARD.md again from training.json
+
+The exact command that made the committed model is at the end of its MODEL_CARD.md.
 
 What it does, in order:
 1. trains a SentencePiece BPE tokenizer (byte fallback, digits split, identity normalisation) on
@@ -13,8 +15,8 @@ What it does, in order:
    and appends the answer (" " + the needle's digits + EOS);
 3. trains a small Llama from scratch with the loss on the answer tokens (and, at a lower weight, on
    the question and answer prefix, which copy the key from the needle: the same induction skill),
-   on a length curriculum, evaluating greedy answers on fresh seeds every few hundred steps and
-   stopping once the target accuracy is reached;
+   on a length curriculum (short prompts first), evaluating greedy answers on fresh seeds every 100
+   steps, moving to longer prompts as accuracy allows and stopping once the target is reached;
 4. saves bf16 safetensors, the tokenizer (tokenizer.model included: llama.cpp's converter reads it),
    the training record (training.json) and MODEL_CARD.md with the measured accuracy curve.
 
@@ -45,6 +47,9 @@ REPO = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO / "qlongbench" / "demo_model"
 TASK_ANSWER_BUDGET = 24
 """Answer budget the task reserves (NiahSingle.default_max_new_tokens): keeps prompts identical to a run's."""
+OWN_FILE_PREFIXES = ("model", "config.json", "generation_config.json", "tokenizer", "special_tokens_map",
+                     "chat_template", "MODEL_CARD.md", "training.json")
+"""Files of the output directory that this script writes (and so may replace)."""
 EVAL_SEED_TAG = "eval"
 TRAIN_SEED_TAG = "train"
 
@@ -217,21 +222,24 @@ def tokenizer_corpus(seed: int, per_language: int) -> list[str]:
 
 
 def train_tokenizer(work: Path, recipe: Recipe) -> Path:
-    """SentencePiece BPE model in work/ (tokenizer.model); returns work."""
+    """SentencePiece BPE model written to work/tokenizer.model; returns work."""
+    import io
+
     import sentencepiece as spm
 
-    corpus = work / "corpus.txt"
     lines = tokenizer_corpus(recipe.seed, recipe.tokenizer_sentences_per_language)
-    corpus.write_text("\n".join(lines), encoding="utf-8")
     spm.set_random_generator_seed(recipe.seed)
+    model = io.BytesIO()
+    # Sentences and model pass through memory, so no temporary path is recorded in the model's
+    # trainer spec: the same seed gives a byte-identical tokenizer.model.
     spm.SentencePieceTrainer.train(
-        input=str(corpus), model_prefix=str(work / "tokenizer"), vocab_size=recipe.vocab_size,
+        sentence_iterator=iter(lines), model_writer=model, vocab_size=recipe.vocab_size,
         model_type="bpe", byte_fallback=True, split_digits=True, normalization_rule_name="identity",
         character_coverage=0.9999, bos_id=1, eos_id=2, unk_id=0, pad_id=-1, num_threads=1,
         input_sentence_size=len(lines) + 1, shuffle_input_sentence=False, hard_vocab_limit=False,
         max_sentence_length=8192, minloglevel=2,
     )
-    corpus.unlink()
+    (work / "tokenizer.model").write_bytes(model.getvalue())
     log.info("tokenizer: %d corpus lines, vocab %d", len(lines), recipe.vocab_size)
     return work
 
@@ -242,6 +250,7 @@ class ExampleSource:
 
     def __init__(self, hf_tokenizer, recipe: Recipe, train_languages: Sequence[str]):
         from qlongbench.tasks.niah import NiahSingle
+
         from qlongbench.tokenizer import PromptTokenizer
 
         self.hf = hf_tokenizer
@@ -481,8 +490,10 @@ def save(model, hf_tokenizer, sp_dir: Path, out: Path) -> None:
     import torch
 
     out.mkdir(parents=True, exist_ok=True)
+    # Remove what an earlier training wrote (a stale shard or tokenizer file would be loaded beside the
+    # new ones); files that belong to others, such as the default suite (suite.yaml), stay.
     for old in out.iterdir():
-        if old.is_file():
+        if old.is_file() and old.name.startswith(OWN_FILE_PREFIXES):
             old.unlink()
     model = model.to(torch.bfloat16)
     model.config.dtype = torch.bfloat16
@@ -538,27 +549,27 @@ def write_card(out: Path, recipe: Recipe, languages: Sequence[str], record: Trai
     lines = [
         "# qlongbench demo model",
         "",
-        "A toy Llama-architecture model shipped inside qlongbench so that `qlongbench run` with no `--model` "
-        "shows real accuracy-versus-length curves offline, on CPU, in minutes.",
+        ("A toy Llama-architecture model shipped inside qlongbench so that `qlongbench run` with no `--model` "
+        "shows real accuracy-versus-length curves offline, on CPU, in minutes."),
         "",
         "## What it is and is not",
         "",
-        f"- **Is**: a {n_params / 1e6:.1f} M-parameter decoder trained from scratch *only* on qlongbench's own "
+        (f"- **Is**: a {n_params / 1e6:.1f} M-parameter decoder trained from scratch *only* on qlongbench's own "
         "synthetic needle-in-a-haystack prompts (`niah-single`: find the 7-digit \"special magic number\" "
         "in filler text and say it). It retrieves; its accuracy falls with context length and with "
-        "quantization, which is what the benchmark measures.",
-        "- **Is not**: a language model. It never saw natural text, cannot chat, follow other instructions, "
+        "quantization, which is what the benchmark measures."),
+        ("- **Is not**: a language model. It never saw natural text, cannot chat, follow other instructions, "
         "summarize or answer questions; on any other task expect nothing. Its filler text is the "
         "project's template sentences. Do not draw conclusions about real models from its numbers: it "
-        "exists to show the tool working and to catch a broken scorer (a random model scores 0).",
-        "- No chat template: prompts use the base-model format (instruction, blank line, document, "
-        "blank line, question, newline, answer prefix), as qlongbench builds it without a template.",
+        "exists to show the tool working and to catch a broken scorer (a random model scores 0)."),
+        ("- No chat template: prompts use the base-model format (instruction, blank line, document, "
+        "blank line, question, newline, answer prefix), as qlongbench builds it without a template."),
         "",
         "## Accuracy (bf16, greedy, `niah-single`, fresh seeds never used in training)",
         "",
-        f"{recipe.card_samples} samples per cell, needle depths spread over 0-100 %; trained at lengths up to "
+        (f"{recipe.card_samples} samples per cell, needle depths spread over 0-100 %; trained at lengths up to "
         f"{max(recipe.stages[-1])} (judged at {recipe.train_length}). Lengths above "
-        f"{max(recipe.stages[-1])} were never seen in training: the drop there is real extrapolation failure.",
+        f"{max(recipe.stages[-1])} were never seen in training: the drop there is real extrapolation failure."),
         "",
         card_table(record.curve, recipe),
         "",
@@ -570,31 +581,31 @@ def write_card(out: Path, recipe: Recipe, languages: Sequence[str], record: Trai
         "",
         "## Architecture",
         "",
-        f"LlamaForCausalLM: hidden {recipe.hidden_size}, {recipe.layers} layers, {recipe.heads} heads, "
+        (f"LlamaForCausalLM: hidden {recipe.hidden_size}, {recipe.layers} layers, {recipe.heads} heads, "
         f"{recipe.kv_heads} KV heads, MLP {recipe.intermediate_size}, RoPE theta {recipe.rope_theta:g}, "
         f"max_position_embeddings {recipe.max_position_embeddings}, tied embeddings, "
-        f"{n_params:,} parameters, weights bf16 safetensors ({size_mb:.1f} MB for the whole directory).",
-        f"Tokenizer: SentencePiece BPE, vocab {recipe.vocab_size} (+ byte fallback), digits split, identity "
-        "normalisation, trained on filler, needles and templates of every language qlongbench ships.",
+        f"{n_params:,} parameters, weights bf16 safetensors ({size_mb:.1f} MB for the whole directory)."),
+        (f"Tokenizer: SentencePiece BPE, vocab {recipe.vocab_size} (+ byte fallback), digits split, identity "
+        "normalisation, trained on filler, needles and templates of every language qlongbench ships."),
         "",
         "## Training",
         "",
-        f"- Data: prompts built by `qlongbench.tasks.niah.NiahSingle.build` (the exact token ids a run "
+        (f"- Data: prompts built by `qlongbench.tasks.niah.NiahSingle.build` (the exact token ids a run "
         f"freezes), languages {', '.join(languages)} ({recipe.english_share:.0%} of batches English), "
         f"length curriculum {' -> '.join('/'.join(map(str, st)) for st in recipe.stages)} (next stage once "
         f"accuracy at the stage's longest length reaches {recipe.advance_accuracy:g}; it moved at steps "
         f"{', '.join(map(str, record.stage_steps)) or 'never'}); about {recipe.tokens_per_step} tokens per step. "
-        "The answer is \" <value>\" + EOS.",
-        f"- Loss: cross-entropy on the answer tokens; the question and answer prefix at weight "
+        "The answer is \" <value>\" + EOS."),
+        (f"- Loss: cross-entropy on the answer tokens; the question and answer prefix at weight "
         f"{recipe.tail_loss_weight:g} ({'per token' if recipe.tail_loss_per_token else 'for the whole tail'}, "
-        "relative to the answer). Nothing else: the filler is never modelled.",
-        f"- Optimiser: AdamW (betas 0.9/0.95, weight decay {recipe.weight_decay:g}), peak lr {recipe.lr:g}, "
+        "relative to the answer). Nothing else: the filler is never modelled."),
+        (f"- Optimiser: AdamW (betas 0.9/0.95, weight decay {recipe.weight_decay:g}), peak lr {recipe.lr:g}, "
         f"{recipe.warmup_steps} warmup steps, cosine to {recipe.min_lr_ratio:g}x over {recipe.max_steps} steps, "
-        f"grad clip {recipe.grad_clip:g}, bf16 autocast on CPU, one thread, seed {recipe.seed}.",
-        f"- Ran {record.steps} steps in {record.seconds / 60:.1f} min (stopped by: {record.stopped_by}; "
+        f"grad clip {recipe.grad_clip:g}, bf16 autocast on CPU, one thread, seed {recipe.seed}."),
+        (f"- Ran {record.steps} steps in {record.seconds / 60:.1f} min of wall time on one thread (stopped by: {record.stopped_by}; "
         f"evaluation every {recipe.eval_every} steps, target English >= {recipe.target_accuracy:g} and all "
         f"languages >= {recipe.target_accuracy_all:g} at {recipe.train_length} tokens) on {platform.processor() or platform.machine()}, "
-        f"torch {torch.__version__}, transformers {transformers.__version__}.",
+        f"torch {torch.__version__}, transformers {transformers.__version__}."),
         "- Full recipe and evaluation history: `training.json`.",
         "",
         "## Retrain",
