@@ -54,6 +54,19 @@ class Language:
             yield self.filler(rng)
 
 
+def slot_sentence(rng: random.Random, slots: tuple[tuple[str, ...], ...], times: tuple[str, ...],
+                  clauses: tuple[str, ...], end: str = ".") -> str:
+    """One filler sentence: a choice from each slot joined by spaces, then a time phrase half the
+    time and a clause (carrying its own leading punctuation) 40 % of the time. Shared by the
+    languages whose word order and punctuation fit this shape; the rng draws stay in that order."""
+    sentence = " ".join(rng.choice(slot) for slot in slots)
+    if rng.random() < 0.5:
+        sentence += " " + rng.choice(times)
+    if rng.random() < 0.4:
+        sentence += rng.choice(clauses)
+    return sentence + end
+
+
 def _discover() -> dict[str, Language]:
     found: dict[str, Language] = {}
     for info in pkgutil.iter_modules(__path__):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 
-from qlongbench.tasks.languages import Language
+from qlongbench.tasks.languages import Language, slot_sentence
 
 _SUBJECTS = (
     "Vanha mylläri", "Nuori merimies", "Kylän opettaja", "Naapurini", "Leipurin tytär", "Väsynyt matkalainen",
@@ -45,12 +45,7 @@ _CLAUSES = (
 
 
 def _filler(rng: random.Random) -> str:
-    sentence = " ".join((rng.choice(_SUBJECTS), rng.choice(_VERBS), rng.choice(_OBJECTS), rng.choice(_PLACES)))
-    if rng.random() < 0.5:
-        sentence += " " + rng.choice(_TIMES)
-    if rng.random() < 0.4:
-        sentence += rng.choice(_CLAUSES)
-    return sentence + "."
+    return slot_sentence(rng, (_SUBJECTS, _VERBS, _OBJECTS, _PLACES), _TIMES, _CLAUSES)
 
 
 LANGUAGE = Language(

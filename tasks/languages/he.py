@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 
-from qlongbench.tasks.languages import Language
+from qlongbench.tasks.languages import Language, slot_sentence
 
 _SUBJECTS = (
     "הטוחן הזקן", "מלח צעיר", "המורה של הכפר", "השכן שלי", "בנו של האופה", "מטייל עייף", "שומר הלילה",
@@ -43,12 +43,7 @@ _CLAUSES = (
 
 
 def _filler(rng: random.Random) -> str:
-    sentence = " ".join((rng.choice(_SUBJECTS), rng.choice(_VERBS), rng.choice(_OBJECTS), rng.choice(_PLACES)))
-    if rng.random() < 0.5:
-        sentence += " " + rng.choice(_TIMES)
-    if rng.random() < 0.4:
-        sentence += rng.choice(_CLAUSES)
-    return sentence + "."
+    return slot_sentence(rng, (_SUBJECTS, _VERBS, _OBJECTS, _PLACES), _TIMES, _CLAUSES)
 
 
 LANGUAGE = Language(
