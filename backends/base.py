@@ -77,6 +77,11 @@ class ContextSession(ABC):
     def crop(self, n: int) -> None:
         """Keep only the first n tokens of the cache."""
 
+    def worth_keeping(self, keep: int, new: int) -> bool:
+        """Whether appending `new` tokens to `keep` cached ones is cheaper than prefilling all
+        keep + new from an empty cache (engines where it is not decline short shared prefixes)."""
+        return True
+
     @abstractmethod
     def generate(self, ids: Sequence[int], cfg: GenerationConfig) -> Generation:
         """Extend with ids, decode an answer, then crop back: the cache ends as it started."""

@@ -124,6 +124,7 @@ def _provenance(data: ReportData) -> dict[str, Any]:
         precisions.append({
             "label": label, "error": info.get("error"), "engine": info.get("engine"),
             "engine_version": info.get("engine_version"), "device": info.get("device"), "dtype": info.get("dtype"),
+            "attention": info.get("attention"),
             "weight_bytes": info.get("weight_bytes"), "artifact_path": info.get("artifact_path"),
             "artifact_sha256": info.get("artifact_sha256"), "recipe": recipe, "versions": info.get("versions") or {},
         })

@@ -153,6 +153,10 @@ class BackendInfo(Frozen):
     """sha256 of that artifact."""
     versions: dict[str, str] = {}
     """Versions of every library involved (torch, bitsandbytes, gptqmodel, llama_cpp ...)."""
+    attention: str | None = None
+    """Attention implementation the engine ran (transformers: sdpa, or qlongbench_sdpa = SDPA with
+    one-query CPU steps in float32, see backends/hf_attention.py); None for engines that offer no
+    choice (llama.cpp records flash_attn in its recipe)."""
 
 
 class MemoryStats(Frozen):

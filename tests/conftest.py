@@ -40,3 +40,25 @@ def tiny_tokenizer(tiny_model: Path):
     from qlongbench.tokenizer import PromptTokenizer
 
     return PromptTokenizer.load(str(tiny_model))
+
+
+@pytest.fixture(scope="module")
+def tiny_hf(tiny_model: Path, tiny_tokenizer, tmp_path_factory: pytest.TempPathFactory):
+    """load(precision) -> the tiny model in the transformers backend at fp32, bf16 ..., loaded once
+    per test module and closed at its end."""
+    from qlongbench.backends.base import LoadContext
+    from qlongbench.backends.hf import HFBackend
+    from qlongbench.config import PrecisionSpec
+
+    loaded = {}
+
+    def load(precision: str):
+        if precision not in loaded:
+            ctx = LoadContext(model=str(tiny_model), revision=None, device="cpu",
+                              cache_dir=tmp_path_factory.mktemp("cache"), tokenizer=tiny_tokenizer)
+            loaded[precision] = HFBackend(PrecisionSpec(name=precision), ctx)
+        return loaded[precision]
+
+    yield load
+    for backend in loaded.values():
+        backend.close()

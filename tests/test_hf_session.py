@@ -3,19 +3,12 @@
 import numpy as np
 import pytest
 
-from qlongbench.backends.base import LoadContext
-from qlongbench.backends.hf import HFBackend
-from qlongbench.config import PrecisionSpec
 from qlongbench.types import GenerationConfig
 
 
 @pytest.fixture(scope="module")
-def fp32_backend(tiny_model, tiny_tokenizer, tmp_path_factory):
-    ctx = LoadContext(model=str(tiny_model), revision=None, device="cpu", cache_dir=tmp_path_factory.mktemp("c"),
-                      tokenizer=tiny_tokenizer)
-    backend = HFBackend(PrecisionSpec(name="fp32"), ctx)
-    yield backend
-    backend.close()
+def fp32_backend(tiny_hf):
+    return tiny_hf("fp32")
 
 
 def _ids(tok, n, seed=0):
