@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,27 +29,27 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 class PeakRSS:
-    """Samples the process's resident set every 5 ms (ru_maxrss cannot be reset between modes)."""
+    """Peak resident memory of this process inside the block: Linux's high-water mark (VmHWM),
+    reset on entry through /proc/self/clear_refs. No sampling thread: one that wakes every few
+    milliseconds takes the GIL from the run it measures (it slowed the runs by 5-8 % here).
+    `peak` is None where the kernel offers no reset."""
+
+    peak: int | None = None
 
     def __enter__(self) -> PeakRSS:
-        self.peak = self._rss()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-        self._thread.start()
+        try:
+            with open("/proc/self/clear_refs", "w") as fh:
+                fh.write("5")
+            self._reset = True
+        except OSError:
+            self._reset = False
         return self
 
-    @staticmethod
-    def _rss() -> int:
-        with open("/proc/self/statm") as fh:
-            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-    def _watch(self) -> None:
-        while not self._stop.wait(0.005):
-            self.peak = max(self.peak, self._rss())
-
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
+        if self._reset:
+            with open("/proc/self/status") as fh:
+                kib = next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:"))
+            self.peak = kib * 1024
 
 
 @dataclass(frozen=True)
@@ -64,8 +64,8 @@ class ModeResult:
     """Of those, the context tokens (the per-question suffixes left out)."""
     seconds: float
     """Wall time of the run (model load included, samples already frozen)."""
-    peak_rss: int
-    """Peak resident memory during the run."""
+    peak_rss: int | None
+    """Peak resident memory during the run (None when not watched)."""
     outputs: dict[str, str]
     """sample id -> greedy output."""
     engine_seconds: float
@@ -73,23 +73,31 @@ class ModeResult:
 
 
 def run_mode(model: str, out: Path, task: str, lengths: list[int], depths: int, reuse: str, name: str,
-             seed: int) -> ModeResult:
+             seed: int, allow_extrapolation: bool = False) -> ModeResult:
     from qlongbench.config import build_spec
     from qlongbench.runner import Runner
     from qlongbench.store import RunDir
 
     spec = build_spec({"model": model, "precisions": "bf16", "tasks": task, "lengths": lengths, "samples": depths,
-                       "reuse": reuse, "seed": seed, "out": str(out), "device": "cpu"})
-    # Freeze the samples first (not timed): every mode times engine work on frozen ids only.
-    _freeze(spec)
+                       "reuse": reuse, "seed": seed, "out": str(out), "device": "cpu",
+                       "allow_extrapolation": allow_extrapolation})
+    rd = RunDir(spec.out)
+    if rd.samples_dir.is_dir():
+        # A repeat: the same frozen samples, the results of the last round removed.
+        rd.run_json.unlink(missing_ok=True)
+        rd.records_path.unlink(missing_ok=True)
+    else:
+        # Freeze the samples first (not timed): every mode times engine work on frozen ids only.
+        _freeze(spec)
     with PeakRSS() as rss:
         t0 = time.perf_counter()
         Runner(spec).run()
         seconds = time.perf_counter() - t0
-    records = RunDir(spec.out).records()
-    suffix = {s.sample_id: len(s.prompt_ids) - s.prefix_len for s in RunDir(spec.out).all_samples()}
+    records = rd.records()
+    suffix = {s.sample_id: len(s.prompt_ids) - s.prefix_len for s in rd.all_samples()}
     context = sum(max(0, (r.n_prefilled_tokens or 0) - suffix[r.sample_id]) for r in records)
-    return ModeResult(name, len(records), sum(r.n_prefilled_tokens or 0 for r in records), context, seconds, rss.peak,
+    return ModeResult(name, len(records), sum(r.n_prefilled_tokens or 0 for r in records), context, seconds,
+                      rss.peak,
                       {r.sample_id: r.output for r in records},
                       sum((r.prefill_seconds or 0) + (r.decode_seconds or 0) for r in records))
 
@@ -110,12 +118,15 @@ def raw_loop_seconds(model: str, run_dir: Path, reuse: str, max_new: int) -> flo
     import torch
     from transformers import AutoModelForCausalLM, DynamicCache
 
+    from qlongbench.backends.hf import PREFILL_CHUNK, worth_keeping
+    from qlongbench.backends.hf_attention import use_fast_decode
     from qlongbench.scheduler import PrefixGroup, common_prefix_len, group_by_prefix, order_groups
     from qlongbench.store import RunDir
 
     samples = [s for s in RunDir(run_dir).all_samples() if s.status == "ok"]
     t0 = time.perf_counter()
     lm = AutoModelForCausalLM.from_pretrained(model, dtype=torch.bfloat16, device_map="cpu")
+    use_fast_decode(lm, "cpu")  # the attention qlongbench's transformers backend runs on CPU
     eos = lm.config.eos_token_id
     plan = [PrefixGroup((), (s,)) for s in samples] if reuse == "none" else order_groups(group_by_prefix(samples))
     cache, held = DynamicCache(config=lm.config), ()
@@ -126,12 +137,12 @@ def raw_loop_seconds(model: str, run_dir: Path, reuse: str, max_new: int) -> flo
 
     for group in plan:
         keep = common_prefix_len(held, group.prefix)
-        if reuse == "none":
+        if reuse == "none" or not worth_keeping(keep, len(group.prefix) - keep):
             cache, keep = DynamicCache(config=lm.config), 0
         elif keep < len(held):
             cache.crop(keep - len(held))
-        if len(group.prefix) > keep:
-            forward(group.prefix[keep:])
+        for start in range(keep, len(group.prefix), PREFILL_CHUNK):  # the backend's prefill chunks
+            forward(group.prefix[start:start + PREFILL_CHUNK])
         held = group.prefix
         for s in group.samples:
             logits = forward(s.prompt_ids[len(group.prefix):])
@@ -144,30 +155,51 @@ def raw_loop_seconds(model: str, run_dir: Path, reuse: str, max_new: int) -> flo
     return time.perf_counter() - t0
 
 
-def lm_eval_seconds_per_sample(model: str, lengths: list[int], limit: int) -> float | None:
+@dataclass(frozen=True)
+class LmEvalResult:
+    samples: int
+    """Samples lm-eval answered (over every length)."""
+    seconds: float
+    """Its wall time: model load, its own sample generation and tokenization, generation, scoring."""
+
+
+def lm_eval_ruler(model: str, lengths: list[int], per_length: int) -> LmEvalResult | None:
+    """lm-eval's own `ruler` niah_single_1 (noise haystack, offline), `per_length` samples at each
+    length: one evaluation per length, because its `limit` takes the first samples of the whole
+    task (all of the shortest length). The model is loaded once, as for qlongbench."""
     try:
         import lm_eval
+        from lm_eval.models.huggingface import HFLM
     except ImportError:
         return None
     t0 = time.perf_counter()
-    out = lm_eval.simple_evaluate(
-        model="hf", model_args=f"pretrained={model},dtype=bfloat16,device=cpu", tasks=["niah_single_1"],
-        limit=limit, batch_size=1,
-        metadata={"max_seq_lengths": lengths, "pretrained": model, "tokenizer": model},
-        gen_kwargs="max_gen_toks=24")
-    seconds = time.perf_counter() - t0
-    n = sum(v.get("effective", v.get("original", 0)) for v in (out or {}).get("n-samples", {}).values())
-    return seconds / max(1, n) if n else None
+    # max_length: lm-eval otherwise takes max_position_embeddings and cuts longer prompts from the left.
+    lm = HFLM(pretrained=model, dtype="bfloat16", device="cpu", batch_size=1, max_length=max(lengths) + 64)
+    n = 0
+    for length in lengths:
+        out = lm_eval.simple_evaluate(
+            model=lm, tasks=["niah_single_1"], limit=per_length,
+            metadata={"max_seq_lengths": [length], "pretrained": model, "tokenizer": model},
+            gen_kwargs="max_gen_toks=24")
+        n += sum(v.get("effective", v.get("original", 0)) for v in (out or {}).get("n-samples", {}).values())
+    return LmEvalResult(n, time.perf_counter() - t0) if n else None
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None, help="model dir (default: the bundled demo model)")
-    parser.add_argument("--lengths", default="512,768,1024,1536,2048")
+    parser.add_argument("--lengths", default="1k,1536,2k,3k,4k")
     parser.add_argument("--depths", type=int, default=12, help="depths (questions) per length")
     parser.add_argument("--per-context", type=int, default=4, help="questions per shared context in exact mode")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--lm-eval-limit", type=int, default=4, help="samples per length for lm-eval's ruler (0: skip)")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="rounds of every mode (and of the raw loop); the table shows medians")
+    parser.add_argument("--overhead-pairs", type=int, default=6,
+                        help="(qlongbench, bare loop) pairs timed for the harness overhead")
+    parser.add_argument("--allow-extrapolation", action="store_true",
+                        help="lengths past the model's max_position_embeddings (timing only: accuracy is moot there)")
+    parser.add_argument("--lm-eval-limit", type=int, default=12,
+                        help="samples per length for lm-eval's ruler niah_single_1 (0: skip)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: leave as is)")
     args = parser.parse_args()
 
@@ -181,41 +213,81 @@ def main() -> None:
     model = args.model or str(demo_model_dir())
     lengths = parse_lengths(args.lengths)
     shared = f"niah-nested:across_lengths=false,questions_per_context={args.per_context}"
+    modes = (("naive", shared, "none"), ("exact", shared, "exact"),
+             ("nested (naive)", "niah-nested", "none"), ("nested", "niah-nested", "exact"))
+    rounds: dict[str, list[ModeResult]] = {name: [] for name, _, _ in modes}
+    raw: list[float] = []
+    harness: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        naive = run_mode(model, root / "naive", shared, lengths, args.depths, "none", "naive", args.seed)
-        exact = run_mode(model, root / "exact", shared, lengths, args.depths, "exact", "exact", args.seed)
-        nested_naive = run_mode(model, root / "nested-naive", "niah-nested", lengths, args.depths, "none",
-                                "nested (naive)", args.seed)
-        nested = run_mode(model, root / "nested", "niah-nested", lengths, args.depths, "exact", "nested", args.seed)
-        raw = raw_loop_seconds(model, root / "exact", "exact", 24)
-        harness = exact.seconds
+        # Imports and first loads (transformers' model code, scipy for the report, the page cache
+        # of the weights) would otherwise be charged to whichever mode runs first.
+        run_mode(model, root / "warm-up", "niah-single", [min(lengths)], 1, "exact", "warm-up", args.seed,
+                 args.allow_extrapolation)
+        raw_loop_seconds(model, root / "warm-up", "exact", 2)
+        for _ in range(args.repeat):
+            for name, task, reuse in modes:
+                rounds[name].append(run_mode(model, root / safe(name), task, lengths, args.depths, reuse, name,
+                                             args.seed, args.allow_extrapolation))
+        # Harness overhead: qlongbench's exact mode and the bare loop back to back, the order
+        # swapped every pair (ABBA), so drift in the machine's speed falls on both alike.
+        def ours() -> float:
+            return run_mode(model, root / "exact", shared, lengths, args.depths, "exact", "exact", args.seed,
+                            args.allow_extrapolation).seconds
+
+        def bare() -> float:
+            return raw_loop_seconds(model, root / "exact", "exact", 24)
+
+        for i in range(args.overhead_pairs):
+            if i % 2 == 0:
+                harness.append(ours())
+                raw.append(bare())
+            else:
+                raw.append(bare())
+                harness.append(ours())
     longest = max(lengths)
     print(f"model: {model}\nsweep: lengths {lengths} x {args.depths} depths "
-          f"({args.per_context} questions per context in exact mode); torch threads {torch.get_num_threads()}\n")
+          f"({args.per_context} questions per context in exact mode); torch threads {torch.get_num_threads()}; "
+          f"wall times are medians of {args.repeat} rounds (min-max)\n")
     print("| mode | questions | tokens prefilled | context tokens prefilled | context / longest context | wall s "
-          "| speed-up vs naive | peak RSS MiB | outputs = naive |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
-    for r, base in ((naive, naive), (exact, naive), (nested_naive, nested_naive), (nested, nested_naive)):
-        same = "yes" if r.outputs == base.outputs else f"no ({sum(r.outputs[k] != base.outputs.get(k) for k in r.outputs)} differ)"
-        speed = naive.seconds / r.seconds
-        print(f"| {r.mode} | {r.samples} | {r.prefilled} | {r.context_prefilled} | {r.context_prefilled / longest:.2f} | {r.seconds:.1f} | "
-              f"{speed:.2f}x | {r.peak_rss / 2**20:.0f} | {same} |")
-    print(f"\nharness overhead (exact mode): qlongbench {harness:.2f} s vs raw transformers loop {raw:.2f} s "
-          f"on the same forward passes -> {100 * (harness / raw - 1):+.1f} %")
+          "| speed-up vs naive | speed-up vs its naive | peak RSS MiB | outputs = its naive |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    wall = {name: statistics.median(r.seconds for r in results) for name, results in rounds.items()}
+    base_of = {"naive": "naive", "exact": "naive", "nested (naive)": "nested (naive)", "nested": "nested (naive)"}
+    for name, results in rounds.items():
+        r, base = results[0], rounds[base_of[name]][0]
+        differ = sum(r.outputs[k] != base.outputs.get(k) for k in r.outputs)
+        same = "yes" if not differ else f"no ({differ} of {len(r.outputs)} differ)"
+        if any(other.outputs != r.outputs for other in results[1:]):
+            same += "; rounds disagree"
+        spread = f"{min(x.seconds for x in results):.1f}-{max(x.seconds for x in results):.1f}"
+        print(f"| {name} | {r.samples} | {r.prefilled} | {r.context_prefilled} | {r.context_prefilled / longest:.2f} "
+              f"| {wall[name]:.1f} ({spread}) | {wall['naive'] / wall[name]:.2f}x "
+              f"| {wall[base_of[name]] / wall[name]:.2f}x | {'n/a' if r.peak_rss is None else f'{r.peak_rss / 2**20:.0f}'} | {same} |")
+    ratios = [ours / bare for ours, bare in zip(harness, raw)]
+    print(f"\nharness overhead (exact mode against a bare transformers loop doing the same forward passes, "
+          f"{len(ratios)} pairs in ABBA order): qlongbench {statistics.median(harness):.2f} s vs bare "
+          f"{statistics.median(raw):.2f} s; per pair {', '.join(f'{100 * (x - 1):+.1f} %' for x in ratios)} "
+          f"-> median {100 * (statistics.median(ratios) - 1):+.1f} %")
     if args.lm_eval_limit:
         try:
-            per = lm_eval_seconds_per_sample(model, lengths, args.lm_eval_limit)
+            theirs = lm_eval_ruler(model, lengths, args.lm_eval_limit)
         except Exception as err:  # noqa: BLE001 - the comparison is optional; say why it did not run
             print(f"lm-eval: comparison did not run: {type(err).__name__}: {str(err).splitlines()[0]}")
             return
-        if per is None:
+        if theirs is None:
             print("lm-eval: not installed (or no samples ran); comparison skipped")
         else:
-            ours = exact.seconds / exact.samples
-            print(f"lm-eval ruler niah_single_1 (noise haystack, same lengths): {per:.2f} s/sample; "
-                  f"qlongbench exact {ours:.2f} s/sample, nested {nested.seconds / nested.samples:.2f} s/sample "
-                  f"-> lm-eval / qlongbench(exact) = {per / ours:.1f}x")
+            per = theirs.seconds / theirs.samples
+            ours = {name: wall[name] / rounds[name][0].samples for name in ("naive", "exact", "nested")}
+            print(f"lm-eval ruler niah_single_1 (noise haystack, the same lengths, {args.lm_eval_limit} samples per "
+                  f"length, its sample generation included): {theirs.samples} samples in {theirs.seconds:.1f} s = "
+                  f"{per:.2f} s/sample; qlongbench {', '.join(f'{k} {v:.3f}' for k, v in ours.items())} s/sample "
+                  f"-> lm-eval / qlongbench: {', '.join(f'{k} {per / v:.1f}x' for k, v in ours.items())}")
+
+
+def safe(name: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in name)
 
 
 if __name__ == "__main__":
