@@ -5,7 +5,8 @@ torch's CPU flash kernel is slow for a single bf16/fp16 query: on this project's
 kernel and 0.23 ms when q, k and v were converted to float32 first (conversion included), and a
 whole decode step of the demo model went from 8.2 ms to 3.7 ms at 4K tokens
 (`python benchmarks/decode_attention.py`). Decode steps are most of what an
-evaluation spends once contexts are reused, so this is where the time goes.
+evaluation spends once contexts are reused, so this is where the time goes. (ExecuTorch routes
+single-query SDPA away from its tiled flash kernel for the same reason: pytorch/executorch#18648.)
 
 The float32 step is also the more exact of the two: it is within half a bf16 ulp of a float64
 computation (rounded once, at the output), where torch's bf16 kernel, which rounds intermediate
