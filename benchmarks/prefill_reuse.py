@@ -4,13 +4,14 @@
   exact   the same samples, each shared context prefilled once (qlongbench's default)
   nested  niah-nested: one haystack of the longest length serves every length and depth
 
-Prints one table: tokens prefilled, wall time, peak memory, and whether greedy outputs equal the
-naive path's on the same samples; then the harness overhead (qlongbench's wall time over a raw
-transformers loop doing the same forward passes) and, when lm-eval is installed, the wall time per
-sample of lm-eval's own `ruler` niah_single_1 on the same model and lengths.
+Prints one table: tokens prefilled, wall time (median of --repeat rounds, after a warm-up), peak
+memory, and whether greedy outputs equal the naive path's on the same samples; then the harness
+overhead (qlongbench's exact mode over a bare transformers loop doing the same forward passes,
+timed in back-to-back pairs) and, when lm-eval is installed, the wall time per sample of lm-eval's
+own `ruler` niah_single_1 on the same model, lengths and number of samples.
 
-    python benchmarks/prefill_reuse.py                     # the bundled demo model, CPU
-    python benchmarks/prefill_reuse.py --model DIR --lengths 1k,2k,3k,4k,6k --depths 12
+    python benchmarks/prefill_reuse.py --threads 1         # the bundled demo model, 1K-4K, CPU
+    python benchmarks/prefill_reuse.py --threads 1 --lengths 2k,3k,4k,6k,8k --allow-extrapolation
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ class ModeResult:
     seconds: float
     """Wall time of the run (model load included, samples already frozen)."""
     peak_rss: int | None
-    """Peak resident memory during the run (None when not watched)."""
+    """Peak resident memory during the run (None where the kernel offers no reset)."""
     outputs: dict[str, str]
     """sample id -> greedy output."""
     engine_seconds: float
@@ -97,8 +98,7 @@ def run_mode(model: str, out: Path, task: str, lengths: list[int], depths: int, 
     suffix = {s.sample_id: len(s.prompt_ids) - s.prefix_len for s in rd.all_samples()}
     context = sum(max(0, (r.n_prefilled_tokens or 0) - suffix[r.sample_id]) for r in records)
     return ModeResult(name, len(records), sum(r.n_prefilled_tokens or 0 for r in records), context, seconds,
-                      rss.peak,
-                      {r.sample_id: r.output for r in records},
+                      rss.peak, {r.sample_id: r.output for r in records},
                       sum((r.prefill_seconds or 0) + (r.decode_seconds or 0) for r in records))
 
 
