@@ -30,7 +30,7 @@ def _forward(module: Any, query: Any, key: Any, value: Any, attention_mask: Any,
     import torch
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
-    if query.shape[2] != 1 or query.dtype == torch.float32 or query.device.type != "cpu":
+    if query.shape[2] != 1 or query.dtype not in (torch.bfloat16, torch.float16) or query.device.type != "cpu":
         return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
     if attention_mask is not None and attention_mask.is_floating_point():
         attention_mask = attention_mask.float()

@@ -59,8 +59,9 @@ def test_one_query_step_is_correctly_rounded(bf16, kv_len, mask):
     assert _ulps(got, exact) <= _ulps(stock, exact)
 
 
-@pytest.mark.parametrize("dtype,q_len", [(torch.bfloat16, 5), (torch.bfloat16, 64), (torch.float32, 1)])
-def test_prefill_and_float32_are_stock_sdpa_bit_for_bit(bf16, dtype, q_len):
+@pytest.mark.parametrize("dtype,q_len", [(torch.bfloat16, 5), (torch.bfloat16, 64), (torch.float32, 1),
+                                         (torch.float64, 1)])
+def test_prefill_and_full_precision_are_stock_sdpa_bit_for_bit(bf16, dtype, q_len):
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
     module = bf16.model.model.layers[0].self_attn
