@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from qlongbench.config import PrecisionSpec
-from qlongbench.errors import EngineUnavailable
+from qlongbench.spec.config import PrecisionSpec
+from qlongbench.errors import EngineUnavailable, UserError
 from qlongbench.tokenizer import PromptTokenizer
 from qlongbench.types import BackendInfo, Generation, GenerationConfig, MemoryStats, TokenPrompt
 
@@ -44,6 +44,16 @@ class LoadContext:
     """Tests only: a callable(event, **info) that may raise to inject faults (e.g. OOM)."""
     extras: dict[str, Any] = field(default_factory=dict)
     """Anything else a backend needs from the run (kept open for later engines)."""
+
+
+@dataclass(frozen=True)
+class ValidateContext:
+    """What a precision's checks may look at before anything is loaded or written."""
+
+    model: str
+    """Local directory or hub id of the reference model."""
+    device: str
+    """Resolved device."""
 
 
 @dataclass(frozen=True)
@@ -91,7 +101,13 @@ class ContextSession(ABC):
 
 
 class Backend(ABC):
-    """One precision of the reference model in one engine."""
+    """One precision of the reference model in one engine.
+
+    Optional capabilities are declared here with safe defaults, never probed with hasattr: an
+    engine that batches sets `supports_batches` and overrides `generate_batch`; one that returns
+    log-probabilities sets `supports_logprobs` and overrides `iter_logprobs`; one that builds
+    artifacts (GGUF files, GPTQ checkpoints) sets `builds_artifacts` and overrides
+    `prepare_artifact`."""
 
     engine: ClassVar[str]
     """Engine name recorded on every record."""
@@ -99,10 +115,51 @@ class Backend(ABC):
     """One line for `qlongbench precisions`."""
     extra: ClassVar[str | None] = None
     """pip extra that installs the engine (named in the error when it is missing)."""
+    allowed_options: ClassVar[frozenset[str]] = frozenset()
+    """Options the label takes (name:key=value); any other is refused before the run starts."""
+    engine_baseline: ClassVar[str | None] = None
+    """The same engine at full precision (gguf-bf16 for gguf-q4_k_m), run beside the quantized
+    precisions so engine differences are not blamed on quantization; None for the reference engine."""
+    engine_baseline_equivalents: ClassVar[tuple[str, ...]] = ()
+    """Full-precision labels of this engine: any of them present is the engine-matched baseline."""
+    baseline_options: ClassVar[tuple[str, ...]] = ()
+    """Engine settings the baseline inherits from the quantized precision it sits beside."""
+    supports_batches: ClassVar[bool] = False
+    """generate_batch answers several independent prompts in one batch."""
+    supports_logprobs: ClassVar[bool] = False
+    """iter_logprobs returns next-token distributions (log-prob tasks such as kld)."""
+    builds_artifacts: ClassVar[bool] = False
+    """prepare_artifact builds a quantized artifact into the cache (`qlongbench quantize`)."""
 
     def __init__(self, precision: PrecisionSpec, ctx: LoadContext):
         self.precision = precision
         self.ctx = ctx
+        self.device: str = ctx.device
+        """Where the engine computes (cpu, cuda ...): peak memory is read there."""
+
+    @classmethod
+    def validate(cls, precision: PrecisionSpec, ctx: ValidateContext) -> None:
+        """Refuse a bad label before anything is written (unknown options by default); engines add
+        their own checks of option values and user-supplied files. Raises UserError."""
+        unknown = set(precision.options) - cls.allowed_options
+        if unknown:
+            known = f"; options: {', '.join(sorted(cls.allowed_options))}" if cls.allowed_options else ""
+            raise UserError(f"precision {precision.name} takes no option {', '.join(sorted(unknown))}{known}")
+
+    @classmethod
+    def prepare_artifact(cls, precision: PrecisionSpec, ctx: LoadContext) -> Any:
+        """Build (or find in the cache) this precision's artifact; returns a build.artifacts.Prepared."""
+        raise NotImplementedError(f"{cls.__name__} builds no artifact")
+
+    @property
+    def batch_invariant(self) -> bool:
+        """Whether a prompt's numbers are independent of the other prompts of its batch (only then
+        does the runner batch it)."""
+        return False
+
+    def generate_batch(self, prompts: Sequence[TokenPrompt], cfg: GenerationConfig) -> list[Generation]:
+        """Independent prompts answered together (engines with supports_batches)."""
+        raise NotImplementedError(f"{type(self).__name__} does not batch")
 
     @staticmethod
     def require(module: str, extra: str) -> Any:
@@ -137,7 +194,8 @@ class Backend(ABC):
 
     def iter_logprobs(self, ids: Sequence[int], chunk: int = 512) -> Iterator[LogprobChunk]:
         """Next-token distributions at every position of ids, a chunk of positions at a time, so a
-        caller can reduce them (top-k, KL) without holding tokens x vocab in memory."""
+        caller can reduce them (top-k, KL) without holding tokens x vocab in memory (engines with
+        supports_logprobs)."""
         raise NotImplementedError(f"{type(self).__name__} cannot return log-probabilities")
 
     @abstractmethod

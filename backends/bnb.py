@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 from typing import Any, ClassVar
 
-from qlongbench.backends.base import LoadContext
+from qlongbench.backends.base import LoadContext, ValidateContext
 from qlongbench.backends.hf import HFBackend, torch_dtype
-from qlongbench.config import PrecisionSpec
+from qlongbench.spec.config import PrecisionSpec
 from qlongbench.errors import UserError
 from qlongbench.types import QuantRecipe
 
@@ -55,21 +55,17 @@ class BnbBackend(HFBackend):
         greedy answer) depend on what it is batched with: int8 always runs one prompt at a time."""
         return self.quant_type != "int8"
 
+    @classmethod
+    def validate(cls, precision: PrecisionSpec, ctx: ValidateContext) -> None:
+        super().validate(precision, ctx)
+        bnb_options(precision)
+        if ctx.device not in ("cpu", "cuda") and not ctx.device.startswith("cuda:"):
+            raise UserError(f"{precision.name} runs on cpu or cuda, not {ctx.device}")
+
     def __init__(self, precision: PrecisionSpec, ctx: LoadContext):
         self.bnb = self.require("bitsandbytes", "bnb")
         silence_per_matmul_log()
-        self.quant_type = QUANT_TYPES[precision.name]
-        self.double_quant = precision.options.get("double_quant", False)
-        if not isinstance(self.double_quant, bool):
-            raise UserError(f"{precision.name}: double_quant must be true or false, not {self.double_quant!r}")
-        if self.double_quant and self.quant_type == "int8":
-            raise UserError("bnb-int8: double_quant applies to the 4-bit types only (bnb-nf4, bnb-fp4)")
-        name = str(precision.options.get("compute_dtype", "bf16")).lower()
-        if name not in _DTYPE_NAMES:
-            raise UserError(f"{precision.name}: compute_dtype={name} is not one of bf16, fp16, fp32")
-        self.compute_dtype_name = _DTYPE_NAMES[name]
-        if ctx.device not in ("cpu", "cuda") and not ctx.device.startswith("cuda:"):
-            raise UserError(f"{precision.name} runs on cpu or cuda, not {ctx.device}")
+        self.quant_type, self.double_quant, self.compute_dtype_name = bnb_options(precision)
         super().__init__(precision, ctx)
         probe_forward(self)
 
@@ -102,6 +98,20 @@ class BnbBackend(HFBackend):
 
     def versions(self) -> dict[str, str]:
         return {"bitsandbytes": self.bnb.__version__}
+
+
+def bnb_options(precision: PrecisionSpec) -> tuple[str, bool, str]:
+    """(quant type, double quant, compute dtype) of a bnb-* label; UserError for a bad value."""
+    quant_type = QUANT_TYPES[precision.name]
+    double_quant = precision.options.get("double_quant", False)
+    if not isinstance(double_quant, bool):
+        raise UserError(f"{precision.name}: double_quant must be true or false, not {double_quant!r}")
+    if double_quant and quant_type == "int8":
+        raise UserError("bnb-int8: double_quant applies to the 4-bit types only (bnb-nf4, bnb-fp4)")
+    name = str(precision.options.get("compute_dtype", "bf16")).lower()
+    if name not in _DTYPE_NAMES:
+        raise UserError(f"{precision.name}: compute_dtype={name} is not one of bf16, fp16, fp32")
+    return quant_type, double_quant, _DTYPE_NAMES[name]
 
 
 def probe_forward(backend: HFBackend) -> None:

@@ -4,189 +4,37 @@ The reference is converted with llama.cpp's `convert_hf_to_gguf.py` (to BF16 or 
 with the `llama_model_quantize` binding; both are cached as artifacts. `file=<path.gguf>` loads a
 GGUF the user already has. Prompts go in as the frozen token ids through the C API (`llama_decode`
 on a batch we fill ourselves): nothing is ever re-tokenized, and outputs are decoded with the
-reference tokenizer so every engine turns ids into text the same way.
-
-The script is not in the installed llama-cpp-python package, only in its sdist: it is found through
-$LLAMA_CPP_DIR (a llama.cpp checkout), else the sdist matching the installed version is fetched
-from the package registry once and the converter and its vendored gguf-py are kept in the cache."""
+reference tokenizer so every engine turns ids into text the same way. Building the files lives in
+backends/build/gguf_convert.py."""
 
 from __future__ import annotations
 
-import collections
 import contextlib
-import ctypes
-import fcntl
 import logging
-import os
-import shutil
-import subprocess
-import sys
-import tarfile
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 from qlongbench import memory as qmem
-from qlongbench.artifacts import ArtifactCache, Prepared, local_model_dir, path_sha256, source_sha256
-from qlongbench.backends.base import Backend, ContextSession, LoadContext, LogprobChunk, cpu_threads, decode_loop
-from qlongbench.config import PrecisionSpec
+from qlongbench.backends.base import Backend, ContextSession, LoadContext, LogprobChunk, ValidateContext, decode_loop
+from qlongbench.backends.build.artifacts import Prepared, path_sha256
+from qlongbench.backends.build.gguf_convert import FILE_TYPES, prepare_gguf
+from qlongbench.backends.llama_lib import (
+    _last_engine_error, _llama_cpp, check_magic, default_threads, ftype_name, gguf_vocab, llama_cpp_version, meta_str,
+)
+from qlongbench.backends.tokenizer_check import reference_view, require_same
 from qlongbench.errors import UserError
-from qlongbench.tokenizer_check import VocabView, reference_view, require_same
+from qlongbench.spec.config import PrecisionSpec
 from qlongbench.types import BackendInfo, Generation, GenerationConfig, MemoryStats, QuantRecipe
 
 log = logging.getLogger(__name__)
 
-FILE_TYPES: dict[str, str] = {
-    "gguf-bf16": "BF16", "gguf-f16": "F16", "gguf-q8_0": "Q8_0", "gguf-q6_k": "Q6_K",
-    "gguf-q5_k_m": "Q5_K_M", "gguf-q4_k_m": "Q4_K_M", "gguf-q3_k_m": "Q3_K_M", "gguf-q2_k": "Q2_K",
-}
-"""Precision label -> llama.cpp file type (LLAMA_FTYPE_MOSTLY_<type>)."""
-CONVERTED = {"BF16": "bf16", "F16": "f16"}
-"""File types written by the converter itself (its --outtype); the others are quantized from BF16."""
-QUANTIZE_FROM = "gguf-bf16"
-"""Quantized types are made from the BF16 conversion: lossless for the usual BF16 checkpoints, and
-the same file the engine-matched baseline loads."""
 KV_TYPES = {"f32": 0, "f16": 1, "q4_0": 2, "q4_1": 3, "q5_0": 6, "q5_1": 7, "q8_0": 8, "bf16": 30, "iq4_nl": 20}
 """KV-cache element types llama.cpp accepts (ggml_type ids)."""
-GGUF_MAGIC = b"GGUF"
 MIN_CTX = 512
-CONVERTER = "convert_hf_to_gguf.py"
 PAD_PREFIXES = ("[PAD",)
 """The converter pads a vocabulary shorter than the embedding matrix with [PAD<n>] tokens."""
-
-_RECENT_ERRORS: collections.deque[str] = collections.deque(maxlen=8)
-_LOG_CALLBACK: Any = None
-_BACKEND_READY = False
-
-
-def _llama_cpp() -> Any:
-    """Import llama_cpp, route its log into Python logging (it prints to stderr otherwise)."""
-    global _LOG_CALLBACK, _BACKEND_READY
-    llama_cpp = Backend.require("llama_cpp", "gguf")
-    if _LOG_CALLBACK is None:
-        engine_log = logging.getLogger(f"{__name__}.llama_cpp")
-        levels = {1: logging.DEBUG, 2: logging.WARNING, 3: logging.ERROR, 4: logging.DEBUG}
-        last = [logging.DEBUG]
-
-        def on_log(level: int, text: bytes, _user: Any) -> None:
-            line = text.decode("utf-8", "replace").rstrip()
-            py_level = last[0] if level == 5 else levels.get(level, logging.DEBUG)
-            last[0] = py_level
-            if py_level >= logging.ERROR and line:
-                _RECENT_ERRORS.append(line)
-            # llama.cpp's warnings are mostly load chatter (e.g. tokenizer notes): keep them at debug.
-            if line:
-                engine_log.log(logging.DEBUG if py_level < logging.ERROR else logging.INFO, "%s", line)
-
-        _LOG_CALLBACK = llama_cpp.llama_log_callback(on_log)  # kept referenced: C holds the pointer
-        llama_cpp.llama_log_set(_LOG_CALLBACK, ctypes.c_void_p(0))
-    if not _BACKEND_READY:
-        llama_cpp.llama_backend_init()
-        _BACKEND_READY = True
-    return llama_cpp
-
-
-def _last_engine_error() -> str:
-    return _RECENT_ERRORS[-1] if _RECENT_ERRORS else "no reason given"
-
-
-# --- the converter ------------------------------------------------------------------------------
-
-
-def llama_cpp_version() -> str:
-    import importlib.metadata as md
-
-    try:
-        return md.version("llama_cpp_python")
-    except md.PackageNotFoundError:
-        return _llama_cpp().__version__
-
-
-def converter_script(cache_dir: Path) -> Path:
-    """llama.cpp's convert_hf_to_gguf.py: from $LLAMA_CPP_DIR, else from the llama-cpp-python
-    sdist of the installed version (fetched once into the cache)."""
-    env = os.environ.get("LLAMA_CPP_DIR")
-    if env:
-        root = Path(env).expanduser()
-        for candidate in (root / CONVERTER, root / "vendor" / "llama.cpp" / CONVERTER):
-            if candidate.is_file():
-                return candidate
-        raise UserError(f"LLAMA_CPP_DIR={env} holds no {CONVERTER}; point it at a llama.cpp checkout "
-                        "(or unset it to fetch the converter of the installed llama-cpp-python)")
-    version = llama_cpp_version()
-    root = cache_dir / "llama.cpp" / version
-    script = root / CONVERTER
-    if script.is_file():
-        return script
-    root.parent.mkdir(parents=True, exist_ok=True)
-    with open(root.parent / f".{version}.lock", "a+") as lock:
-        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
-        if not script.is_file():
-            _fetch_converter(version, root)
-    return script
-
-
-def _fetch_converter(version: str, root: Path) -> None:
-    """Download the sdist with pip, keep only the converter, its `conversion` package and the
-    vendored gguf-py (the registry's gguf package is too old for it), then rename into place."""
-    tmp = Path(tempfile.mkdtemp(prefix=f".fetch-{version}-", dir=root.parent))
-    try:
-        log.info("fetching llama_cpp_python==%s sdist for llama.cpp's %s", version, CONVERTER)
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-               f"llama_cpp_python=={version}", "-d", str(tmp / "sdist")]
-        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        archives = sorted((tmp / "sdist").glob("*.tar.gz")) if done.returncode == 0 else []
-        if not archives:
-            tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no archive downloaded"]
-            raise UserError(f"cannot fetch llama.cpp's {CONVERTER} (pip download llama_cpp_python=={version} "
-                            f"failed: {tail[0]}); set LLAMA_CPP_DIR to a llama.cpp checkout instead")
-        out = tmp / "llama.cpp"
-        with tarfile.open(archives[0]) as tar:
-            members = []
-            for m in tar.getmembers():
-                parts = m.name.split("/")
-                if len(parts) < 4 or parts[1:3] != ["vendor", "llama.cpp"] or not (m.isfile() or m.isdir()):
-                    continue
-                rel = parts[3:]
-                if (len(rel) == 1 and rel[0].endswith(".py")) or rel[0] in ("gguf-py", "conversion"):
-                    m.name = "/".join(rel)
-                    members.append(m)
-            kwargs = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
-            tar.extractall(out, members=members, **kwargs)
-        if not (out / CONVERTER).is_file():
-            raise UserError(f"the llama_cpp_python=={version} sdist holds no vendor/llama.cpp/{CONVERTER}; "
-                            "set LLAMA_CPP_DIR to a llama.cpp checkout")
-        os.rename(out, root)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def convert(model_dir: Path, outfile: Path, outtype: str, cache_dir: Path) -> None:
-    """Run llama.cpp's converter on a Hugging Face model directory (argument list, no shell)."""
-    script = converter_script(cache_dir)
-    env = {k: v for k, v in os.environ.items() if k != "NO_LOCAL_GGUF"}  # use the vendored gguf-py
-    cmd = [sys.executable, str(script), str(model_dir), "--outfile", str(outfile), "--outtype", outtype]
-    log.info("converting %s to GGUF %s", model_dir, outtype)
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=outfile.parent, env=env)
-    if done.returncode != 0 or not outfile.is_file():
-        lines = [ln for ln in (done.stderr + done.stdout).strip().splitlines() if ln.strip()]
-        reason = next((ln for ln in reversed(lines) if "error" in ln.lower()), lines[-1] if lines else "no output")
-        raise UserError(f"llama.cpp's converter could not convert {model_dir}: {reason.strip()}")
-
-
-def quantize_file(src: Path, dst: Path, file_type: str, threads: int) -> None:
-    llama_cpp = _llama_cpp()
-    params = llama_cpp.llama_model_quantize_default_params()
-    params.ftype = getattr(llama_cpp, f"LLAMA_FTYPE_MOSTLY_{file_type}")
-    params.nthread = threads
-    rc = llama_cpp.llama_model_quantize(str(src).encode(), str(dst).encode(), ctypes.byref(params))
-    if rc != 0 or not dst.is_file():
-        raise UserError(f"llama.cpp could not quantize {src.name} to {file_type} (code {rc}): {_last_engine_error()}")
-
-
-# --- the backend --------------------------------------------------------------------------------
 
 
 class GGUFBackend(Backend):
@@ -202,18 +50,29 @@ class GGUFBackend(Backend):
     """Engine settings the baseline inherits from the quant it sits beside (not `file`)."""
     allowed_options: ClassVar[frozenset[str]] = frozenset({"file", *baseline_options})
 
+    supports_logprobs: ClassVar[bool] = True
+    builds_artifacts: ClassVar[bool] = True
+
+    @classmethod
+    def validate(cls, precision: PrecisionSpec, ctx: ValidateContext) -> None:
+        """Options, and a given file= (exists, is a GGUF file, not truncated), before any work."""
+        super().validate(precision, ctx)
+        opts = gguf_options(precision, ctx.device)
+        if opts["file"]:
+            check_gguf_file(precision.name, str(opts["file"]))
+
     def __init__(self, precision: PrecisionSpec, ctx: LoadContext):
         super().__init__(precision, ctx)
         self.llama_cpp = _llama_cpp()
         self.file_type = FILE_TYPES[precision.name]
-        self.opts = self._options()
+        type(self).validate(precision, ValidateContext(model=ctx.model, device=ctx.device))
+        self.opts = gguf_options(precision, ctx.device)
         self.prepared: Prepared | None = None
         if self.opts["file"]:
-            self.path = self._given_file(str(self.opts["file"]))
+            self.path = Path(str(self.opts["file"])).expanduser().resolve()
         else:
-            self.prepared = self.prepare_artifact(precision, ctx)
-            self.path = Path(self.prepared.artifact.path)
-        check_magic(self.path)
+            self.prepared = prepare_gguf(precision, ctx)
+            self.path = self.prepared.path
         self.check_tokenizer(self.path, ctx)
         self.model = self._load_model()
         self.n_vocab = self.llama_cpp.llama_vocab_n_tokens(self.llama_cpp.llama_model_get_vocab(self.model))
@@ -224,86 +83,11 @@ class GGUFBackend(Backend):
         self.active: GGUFSession | None = None
         self._sha256: str | None = self.prepared.artifact.sha256 if self.prepared else None
 
-    # --- options ----------------------------------------------------------------------------
-    def _options(self) -> dict[str, Any]:
-        o = dict(self.precision.options)
-        unknown = set(o) - self.allowed_options
-        if unknown:
-            raise UserError(f"precision {self.precision.name} takes no option {', '.join(sorted(unknown))}; "
-                            f"options: {', '.join(sorted(self.allowed_options))}")
-        offload = self.llama_cpp.llama_supports_gpu_offload()
-        if self.ctx.device.startswith("cuda") and not offload and "n_gpu_layers" not in o:
-            log.warning("%s runs on the CPU: this llama-cpp-python was built without a GPU backend", self.precision.name)
-        out: dict[str, Any] = {
-            "file": o.get("file"),
-            # On CUDA every layer goes to the GPU unless the user says otherwise.
-            "n_gpu_layers": _int_option(o, "n_gpu_layers", -1 if self.ctx.device.startswith("cuda") and offload else 0,
-                                        self.precision.name, minimum=-1),
-            "n_threads": _int_option(o, "n_threads", default_threads(), self.precision.name, minimum=1),
-            "n_batch": _int_option(o, "n_batch", 512, self.precision.name, minimum=1),
-            "n_ctx": _int_option(o, "n_ctx", 0, self.precision.name, minimum=0),
-            "flash_attn": o.get("flash_attn", False),
-            # llama.cpp's CPU weight repacking (AMX / AVX "extra buffer types"): faster, but on VMs that
-            # advertise AMX without enabling it the AMX kernels fault and kill the process (measured),
-            # so it is opt-in.
-            "repack": o.get("repack", False),
-            "type_k": str(o.get("type_k", "f16")).lower(),
-            "type_v": str(o.get("type_v", "f16")).lower(),
-        }
-        for name in ("flash_attn", "repack"):
-            if not isinstance(out[name], bool):
-                raise UserError(f"{self.precision.name}: {name} must be true or false, not {out[name]!r}")
-        for name in ("type_k", "type_v"):
-            if out[name] not in KV_TYPES:
-                raise UserError(f"{self.precision.name}: {name}={out[name]} is not a KV cache type; use one of "
-                                f"{', '.join(KV_TYPES)}")
-        if out["type_v"] not in ("f16", "f32", "bf16") and not out["flash_attn"]:
-            raise UserError(f"{self.precision.name}: a quantized V cache (type_v={out['type_v']}) needs "
-                            "flash_attn=true in llama.cpp")
-        if out["n_gpu_layers"] != 0 and not offload:
-            raise UserError(f"{self.precision.name}: n_gpu_layers={out['n_gpu_layers']} asks for GPU offload but this "
-                            "llama-cpp-python was built without a GPU backend; reinstall it with "
-                            "CMAKE_ARGS=\"-DGGML_CUDA=on\" pip install --force-reinstall --no-cache-dir llama-cpp-python, "
-                            "or run with --device cpu")
-        return out
-
-    def _given_file(self, file: str) -> Path:
-        path = Path(file).expanduser()
-        if not path.is_file():
-            raise UserError(f"{self.precision.name}: GGUF file {file} does not exist")
-        return path.resolve()
-
     # --- artifacts --------------------------------------------------------------------------
     @classmethod
     def prepare_artifact(cls, precision: PrecisionSpec, ctx: LoadContext) -> Prepared:
         """The GGUF of the reference at this precision, converted / quantized once and cached."""
-        file_type = FILE_TYPES[precision.name]
-        _llama_cpp()  # fail early, naming the extra, when llama-cpp-python is missing
-        model_dir = local_model_dir(ctx.model, ctx.revision)
-        src_sha = source_sha256(model_dir)
-        cache = ArtifactCache(ctx.cache_dir)
-        script = converter_script(ctx.cache_dir)
-        builder = {"llama_cpp_python": llama_cpp_version(), "converter_sha256": path_sha256(script)}
-        if file_type in CONVERTED:
-            recipe = QuantRecipe(method="gguf", quant_type=file_type, options={"converter": CONVERTER})
-
-            def build(tmp: Path) -> Path:
-                out = tmp / f"model-{file_type}.gguf"
-                convert(model_dir, out, CONVERTED[file_type], ctx.cache_dir)
-                return out
-        else:
-            base = cls.prepare_artifact(PrecisionSpec(name=QUANTIZE_FROM), ctx).artifact
-            recipe = QuantRecipe(method="gguf", quant_type=file_type,
-                                 options={"converter": CONVERTER, "quantized_from": FILE_TYPES[QUANTIZE_FROM],
-                                          "quantized_from_sha256": base.sha256})
-            threads = _int_option(precision.options, "n_threads", default_threads(), precision.name, minimum=1)
-
-            def build(tmp: Path) -> Path:
-                out = tmp / f"model-{file_type}.gguf"
-                quantize_file(Path(base.path), out, file_type, threads)
-                return out
-        return cache.get_or_build(kind="gguf", source=ctx.model, source_sha256=src_sha, recipe=recipe,
-                                  builder=builder, build=build)
+        return prepare_gguf(precision, ctx)
 
     # --- loading ----------------------------------------------------------------------------
     def _model_params(self, vocab_only: bool) -> Any:
@@ -423,15 +207,14 @@ class GGUFBackend(Backend):
     def kv_formula_bytes(self, tokens: int) -> int:
         arch = meta_str(self.llama_cpp, self.model, "general.architecture") or "llama"
         get = lambda key: meta_str(self.llama_cpp, self.model, f"{arch}.{key}")  # noqa: E731
-        layers = int(get("block_count") or 0)
         heads = int(get("attention.head_count") or 1)
-        kv_heads = int(get("attention.head_count_kv") or heads)
         embd = int(get("embedding_length") or 0)
-        k_dim = int(get("attention.key_length") or embd // heads)
-        v_dim = int(get("attention.value_length") or embd // heads)
+        geometry = qmem.AttentionGeometry(layers=int(get("block_count") or 0),
+                                          kv_heads=int(get("attention.head_count_kv") or heads),
+                                          head_dim=int(get("attention.key_length") or embd // heads),
+                                          head_dim_v=int(get("attention.value_length") or embd // heads))
         k_bytes, v_bytes = (qmem.dtype_bytes(self.opts[name]) or 2.0 for name in ("type_k", "type_v"))
-        per_token = layers * kv_heads * (k_dim * k_bytes + v_dim * v_bytes)
-        return int(round(per_token * tokens))
+        return geometry.kv_bytes(tokens, k_bytes, v_bytes)
 
     def memory(self, tokens: int) -> MemoryStats:
         sess = self.session()
@@ -608,53 +391,11 @@ class GGUFSession(ContextSession):
 # --- helpers ------------------------------------------------------------------------------------
 
 
-def default_threads() -> int:
-    """$OMP_NUM_THREADS when set (llama.cpp's CPU backend runs on OpenMP), else every usable core.
-    On a machine shared with other busy processes fewer threads are faster: llama.cpp's threads
-    wait for each other at every operation, so one descheduled thread stalls them all."""
-    env = os.environ.get("OMP_NUM_THREADS", "")
-    return int(env) if env.isdigit() and int(env) > 0 else cpu_threads()
-
-
 def _int_option(options: dict[str, Any], name: str, default: int, label: str, *, minimum: int) -> int:
     v = options.get(name, default)
     if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
         raise UserError(f"{label}: {name} must be an integer >= {minimum}, not {v!r}")
     return v
-
-
-def check_magic(path: Path) -> None:
-    """A clear error for a file that is not GGUF at all, before llama.cpp parses it."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(4)
-    except OSError as err:
-        raise UserError(f"cannot read GGUF file {path}: {err.strerror or err}") from None
-    if head != GGUF_MAGIC:
-        raise UserError(f"{path} is not a GGUF file (it starts with {head!r}, not {GGUF_MAGIC!r}); "
-                        "convert the model with llama.cpp's convert_hf_to_gguf.py, or leave out file= to let "
-                        "qlongbench convert the reference")
-
-
-def meta_str(llama_cpp: Any, model: Any, key: str) -> str | None:
-    buf = ctypes.create_string_buffer(512)
-    n = llama_cpp.llama_model_meta_val_str(model, key.encode(), buf, len(buf))
-    return buf.value.decode("utf-8", "replace") if n >= 0 else None
-
-
-def ftype_name(llama_cpp: Any, value: int) -> str | None:
-    for name in dir(llama_cpp):
-        if name.startswith("LLAMA_FTYPE_MOSTLY_") and getattr(llama_cpp, name) == value:
-            return name.removeprefix("LLAMA_FTYPE_MOSTLY_")
-    return {0: "F32"}.get(value)
-
-
-def gguf_vocab(llama_cpp: Any, model: Any) -> VocabView:
-    vocab = llama_cpp.llama_model_get_vocab(model)
-    n = llama_cpp.llama_vocab_n_tokens(vocab)
-    tokens = tuple(llama_cpp.llama_vocab_get_text(vocab, i).decode("utf-8", "replace") for i in range(n))
-    specials = {"bos": llama_cpp.llama_vocab_bos(vocab), "eos": llama_cpp.llama_vocab_eos(vocab)}
-    return VocabView(tokens=tokens, specials={k: (v if v >= 0 else None) for k, v in specials.items()})
 
 
 def reference_eos_ids(ctx: LoadContext) -> set[int]:
@@ -677,3 +418,65 @@ def reference_eos_ids(ctx: LoadContext) -> set[int]:
                 ids.update(int(x) for x in v)
         ids = ids or set(ctx.tokenizer.eos_token_ids)
     return ids
+
+
+def gguf_options(precision: PrecisionSpec, device: str) -> dict[str, Any]:
+    """A gguf-* label's engine settings with their defaults; UserError for a bad value."""
+    o = dict(precision.options)
+    offload = _llama_cpp().llama_supports_gpu_offload()
+    if device.startswith("cuda") and not offload and "n_gpu_layers" not in o:
+        log.warning("%s runs on the CPU: this llama-cpp-python was built without a GPU backend", precision.name)
+    out: dict[str, Any] = {
+        "file": o.get("file"),
+        # On CUDA every layer goes to the GPU unless the user says otherwise.
+        "n_gpu_layers": _int_option(o, "n_gpu_layers", -1 if device.startswith("cuda") and offload else 0,
+                                    precision.name, minimum=-1),
+        "n_threads": _int_option(o, "n_threads", default_threads(), precision.name, minimum=1),
+        "n_batch": _int_option(o, "n_batch", 512, precision.name, minimum=1),
+        "n_ctx": _int_option(o, "n_ctx", 0, precision.name, minimum=0),
+        "flash_attn": o.get("flash_attn", False),
+        # llama.cpp's CPU weight repacking (AMX / AVX "extra buffer types"): faster, but on VMs that
+        # advertise AMX without enabling it the AMX kernels fault and kill the process (measured),
+        # so it is opt-in.
+        "repack": o.get("repack", False),
+        "type_k": str(o.get("type_k", "f16")).lower(),
+        "type_v": str(o.get("type_v", "f16")).lower(),
+    }
+    for name in ("flash_attn", "repack"):
+        if not isinstance(out[name], bool):
+            raise UserError(f"{precision.name}: {name} must be true or false, not {out[name]!r}")
+    for name in ("type_k", "type_v"):
+        if out[name] not in KV_TYPES:
+            raise UserError(f"{precision.name}: {name}={out[name]} is not a KV cache type; use one of "
+                            f"{', '.join(KV_TYPES)}")
+    if out["type_v"] not in ("f16", "f32", "bf16") and not out["flash_attn"]:
+        raise UserError(f"{precision.name}: a quantized V cache (type_v={out['type_v']}) needs "
+                        "flash_attn=true in llama.cpp")
+    if out["n_gpu_layers"] != 0 and not offload:
+        raise UserError(f"{precision.name}: n_gpu_layers={out['n_gpu_layers']} asks for GPU offload but this "
+                        "llama-cpp-python was built without a GPU backend; reinstall it with "
+                        "CMAKE_ARGS=\"-DGGML_CUDA=on\" pip install --force-reinstall --no-cache-dir llama-cpp-python, "
+                        "or run with --device cpu")
+    return out
+
+
+def check_gguf_file(label: str, file: str) -> None:
+    """A user-supplied GGUF file: it exists, is a file, starts like GGUF and holds every tensor its
+    header promises (a truncated download is refused here, not half way through a sweep)."""
+    path = Path(file).expanduser()
+    if not path.exists():
+        raise UserError(f"{label}: GGUF file {file} does not exist")
+    if not path.is_file():
+        raise UserError(f"{label}: file={file} is a directory; give the .gguf file itself")
+    check_magic(path)
+    try:
+        from gguf import GGUFReader
+
+        reader = GGUFReader(str(path))
+        end = max((int(t.data_offset) + int(t.n_bytes) for t in reader.tensors), default=0)
+    except Exception as err:  # noqa: BLE001 - any parse failure means the file cannot be used
+        raise UserError(f"{label}: {file} is not a readable GGUF file ({str(err).splitlines()[0] if str(err) else type(err).__name__}); "
+                        "it is corrupt or truncated") from None
+    size = path.stat().st_size
+    if end > size:
+        raise UserError(f"{label}: {file} is truncated ({size:,} bytes, its tensors need {end:,}); download it again")

@@ -9,15 +9,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any, ClassVar
 
 from qlongbench import memory as qmem
 from qlongbench.backends.base import (
-    Backend, ContextSession, LoadContext, LogprobChunk, decode_loop, peak_rss_bytes, sample_token,
+    Backend, ContextSession, LoadContext, LogprobChunk, ValidateContext, decode_loop, peak_rss_bytes, sample_token,
 )
 from qlongbench.backends.hf_attention import use_fast_decode
-from qlongbench.config import PrecisionSpec
+from qlongbench.spec.config import PrecisionSpec
 from qlongbench.errors import UserError
 from qlongbench.types import BackendInfo, Generation, GenerationConfig, MemoryStats, QuantRecipe, TokenPrompt
 
@@ -39,29 +38,21 @@ def torch_dtype(name: str) -> Any:
     return dt
 
 
-def resolve_device(requested: str) -> str:
-    import torch
-
-    if requested == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if requested == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device cuda was asked for but torch sees no CUDA device; use --device cpu")
-    return requested
-
-
 class HFBackend(Backend):
     engine: ClassVar[str] = "transformers"
     description: ClassVar[str] = "Hugging Face transformers at bf16 / fp16 / fp32 (the reference)"
-    allowed_options: ClassVar[frozenset[str]] = frozenset()
-    batch_invariant: ClassVar[bool] = True
-    """A prompt's numbers do not depend on the other prompts of its batch (generate_batch is used)."""
+    supports_batches: ClassVar[bool] = True
+    supports_logprobs: ClassVar[bool] = True
+
+    @property
+    def batch_invariant(self) -> bool:
+        """A prompt's numbers do not depend on the other prompts of its batch (left padding with an
+        attention mask and explicit positions)."""
+        return True
 
     def __init__(self, precision: PrecisionSpec, ctx: LoadContext):
         super().__init__(precision, ctx)
-        unknown = set(precision.options) - self.allowed_options
-        if unknown:
-            raise UserError(f"precision {precision.name} takes no option {', '.join(sorted(unknown))}"
-                            + (f"; options: {', '.join(sorted(self.allowed_options))}" if self.allowed_options else ""))
+        type(self).validate(precision, ValidateContext(model=ctx.model, device=ctx.device))
         import torch  # noqa: F401  (fail here, not half way through loading)
 
         self.model = self._load()
@@ -214,14 +205,10 @@ class HFBackend(Backend):
             sess.close()
 
     # --- memory ------------------------------------------------------------------------
-    def kv_formula_bytes(self, tokens: int, element_bytes: int | None = None) -> int:
+    def kv_formula_bytes(self, tokens: int, element_bytes: float | None = None) -> int:
         cfg = self.model.config.get_text_config() if hasattr(self.model.config, "get_text_config") else self.model.config
-        heads = cfg.num_attention_heads
-        kv_heads = getattr(cfg, "num_key_value_heads", None) or heads
-        head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // heads
-        if element_bytes is None:
-            element_bytes = self.compute_dtype().itemsize
-        return 2 * cfg.num_hidden_layers * kv_heads * head_dim * tokens * element_bytes
+        geometry = qmem.AttentionGeometry.from_config(cfg)
+        return geometry.kv_bytes(tokens, element_bytes or self.compute_dtype().itemsize) if geometry else 0
 
     def memory(self, tokens: int) -> MemoryStats:
         import torch
@@ -405,7 +392,3 @@ def _sync(device: str) -> None:
     if device.startswith("cuda"):
         torch.cuda.synchronize()
 
-
-def local_model_dir(model: str) -> Path | None:
-    p = Path(model).expanduser()
-    return p if p.is_dir() else None

@@ -41,8 +41,8 @@ def main() -> None:
     from transformers import AutoModelForCausalLM, DynamicCache
 
     from qlongbench.backends.hf_attention import NAME, _forward, use_fast_decode
-    from qlongbench.config import parse_lengths
-    from qlongbench.runner import demo_model_dir
+    from qlongbench.spec.lengths import parse_lengths
+    from qlongbench.run.runner import demo_model_dir
 
     torch.set_num_threads(args.threads)
     model_dir = args.model or str(demo_model_dir())

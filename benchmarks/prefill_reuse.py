@@ -75,9 +75,9 @@ class ModeResult:
 
 def run_mode(model: str, out: Path, task: str, lengths: list[int], depths: int, reuse: str, name: str,
              seed: int, allow_extrapolation: bool = False) -> ModeResult:
-    from qlongbench.config import build_spec
-    from qlongbench.runner import Runner
-    from qlongbench.store import RunDir
+    from qlongbench.spec.config import build_spec
+    from qlongbench.run.runner import Runner
+    from qlongbench.run.store import RunDir
 
     spec = build_spec({"model": model, "precisions": "bf16", "tasks": task, "lengths": lengths, "samples": depths,
                        "reuse": reuse, "seed": seed, "out": str(out), "device": "cpu",
@@ -104,7 +104,7 @@ def run_mode(model: str, out: Path, task: str, lengths: list[int], depths: int, 
 
 def _freeze(spec) -> None:
     """Build and store the samples without running any precision."""
-    from qlongbench.runner import Runner, _load_tokenizer, resolve_model
+    from qlongbench.run.runner import Runner, _load_tokenizer, resolve_model
 
     runner = Runner(spec)
     tasks = runner._tasks()
@@ -120,8 +120,8 @@ def raw_loop_seconds(model: str, run_dir: Path, reuse: str, max_new: int) -> flo
 
     from qlongbench.backends.hf import PREFILL_CHUNK, worth_keeping
     from qlongbench.backends.hf_attention import use_fast_decode
-    from qlongbench.scheduler import PrefixGroup, common_prefix_len, group_by_prefix, order_groups
-    from qlongbench.store import RunDir
+    from qlongbench.run.scheduler import PrefixGroup, common_prefix_len, group_by_prefix, order_groups
+    from qlongbench.run.store import RunDir
 
     samples = [s for s in RunDir(run_dir).all_samples() if s.status == "ok"]
     t0 = time.perf_counter()
@@ -205,8 +205,8 @@ def main() -> None:
 
     import torch
 
-    from qlongbench.config import parse_lengths
-    from qlongbench.runner import demo_model_dir
+    from qlongbench.spec.lengths import parse_lengths
+    from qlongbench.run.runner import demo_model_dir
 
     if args.threads:
         torch.set_num_threads(args.threads)

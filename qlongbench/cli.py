@@ -13,6 +13,7 @@ from typing import Any
 
 from qlongbench import __version__
 from qlongbench.errors import UserError
+from qlongbench.spec.config import RunSpec
 
 log = logging.getLogger("qlongbench")
 
@@ -22,7 +23,8 @@ EXIT_USAGE = 2
 def _add_run_args(p: argparse.ArgumentParser) -> None:
     # Every default is None so that only flags the user typed override a --config file.
     p.add_argument("--config", help="YAML file with any of the options below (flags override it)")
-    p.add_argument("--model", help="HF hub id or local directory (default: the bundled demo model)")
+    p.add_argument("--model", help="HF hub id or local directory (default: the bundled SmolLM2-135M-Instruct and "
+                   "its default suite)")
     p.add_argument("--revision", help="hub revision of the model")
     p.add_argument("--precisions", help="comma list, options as name:key=value (default bf16)")
     p.add_argument("--tasks", help="comma list of tasks, options as name:key=value (default niah-single)")
@@ -48,47 +50,46 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-engine-baseline", dest="engine_baseline", action="store_const", const=False,
                    help="do not add gguf-bf16 beside gguf quants")
     p.add_argument("--cache-dir", help="cache of quantized artifacts (default ~/.cache/qlongbench)")
-    p.add_argument("--out", help="run directory (default runs/latest, or runs/demo for the demo model)")
-    p.add_argument("--name", help="run name (default: the run directory's name)")
+    p.add_argument("--out", help="run directory (default runs/latest; runs/default for the default suite)")
+    p.add_argument("--name", help="run name, and the report's directory under reports/ (default: the run "
+                   "directory's name)")
 
 
-_SPEC_FIELDS = ("model", "revision", "precisions", "tasks", "lengths", "languages", "instruction_language",
-                "samples", "seed", "device", "chat_template", "reuse", "batch_size", "max_new_tokens", "trust_remote_code",
-                "allow_pickle", "allow_extrapolation", "engine_baseline", "cache_dir", "out", "name")
+SPEC_FIELDS = tuple(RunSpec.model_fields)
+"""Every RunSpec field is a flag of `run` (argparse dest = field name): one list, the spec's own."""
 
 
 def spec_from_args(args: argparse.Namespace) -> Any:
-    """Flags over --config over, when no model is named anywhere, the demo suite shipped with the
-    bundled demo model (qlongbench/demo_model/suite.yaml): `qlongbench run` alone is the main job."""
-    from qlongbench.config import build_spec, load_yaml
-    from qlongbench.runner import demo_model_dir
+    """Flags over --config over, when no model is named anywhere, the default suite on the bundled
+    model (qlongbench/run/default_suite.yaml): `qlongbench run` alone is the main job."""
+    from qlongbench.spec.config import DEFAULT_SUITE, build_spec, load_yaml
 
     values: dict[str, Any] = load_yaml(args.config) if args.config else {}
     source = f"config {args.config}" if args.config else "options"
-    demo_suite = demo_model_dir() / "suite.yaml"
-    if values.get("model") is None and getattr(args, "model", None) is None and demo_suite.is_file():
-        values = load_yaml(demo_suite) | values
-        source = f"demo suite {demo_suite}" + (f" + config {args.config}" if args.config else "")
-    for name in _SPEC_FIELDS:
+    if values.get("model") is None and getattr(args, "model", None) is None:
+        values = load_yaml(DEFAULT_SUITE) | values
+        source = "default suite" + (f" + config {args.config}" if args.config else "")
+    for name in SPEC_FIELDS:
         v = getattr(args, name, None)
         if v is not None:
             values[name] = v
             source += " + options" if "options" not in source else ""
-    if "out" not in values and values.get("model") is None:
-        values["out"] = "runs/demo"
     return build_spec(values, source)
 
 
-class _Bar:
-    """A rich progress bar fed by the runner's progress callback."""
+class _Feedback:
+    """Progress: a rich bar on a terminal; otherwise one plain line per precision and per finished
+    cell, with the elapsed time (CI logs and nohup show the run moving)."""
 
-    def __init__(self, enabled: bool):
-        self.enabled = enabled
+    def __init__(self, tty: bool, quiet: bool):
+        import time
+
+        self.tty, self.quiet, self.t0 = tty, quiet, time.monotonic()
         self._progress: Any = None
         self._tasks: dict[str, Any] = {}
 
-    def __enter__(self) -> _Bar:
-        if self.enabled:
+    def __enter__(self) -> _Feedback:
+        if self.tty and not self.quiet:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
             self._progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -96,14 +97,32 @@ class _Bar:
             self._progress.start()
         return self
 
-    def __call__(self, phase: str, done: int, total: int) -> None:
-        if self._progress is None:
+    def elapsed(self) -> str:
+        import time
+
+        s = int(time.monotonic() - self.t0)
+        return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
+
+    def __call__(self, event: Any) -> None:
+        if self.quiet:
             return
-        name = "samples" if phase == "samples" else "records"
-        if name not in self._tasks:
-            self._tasks[name] = self._progress.add_task("building samples" if name == "samples" else "running", total=total)
-        desc = "building samples" if name == "samples" else f"running {phase}"
-        self._progress.update(self._tasks[name], completed=done, total=total, description=desc)
+        if self._progress is not None:
+            name = "samples" if event.kind == "samples" else "records"
+            if event.kind not in ("samples", "record"):
+                return
+            if name not in self._tasks:
+                self._tasks[name] = self._progress.add_task("", total=event.total)
+            desc = "building samples" if name == "samples" else f"running {event.precision}"
+            self._progress.update(self._tasks[name], completed=event.done, total=event.total, description=desc)
+            return
+        if event.kind == "samples" and event.done == event.total:
+            print(f"[{self.elapsed()}] samples frozen: {event.total} cells", flush=True)
+        elif event.kind == "precision":
+            print(f"[{self.elapsed()}] precision {event.done}/{event.total}: {event.precision} ({event.detail})",
+                  flush=True)
+        elif event.kind == "cell":
+            print(f"[{self.elapsed()}]   {event.precision} {event.cell} done ({event.done}/{event.total} cells; "
+                  f"{event.detail})", flush=True)
 
     def __exit__(self, *exc: object) -> None:
         if self._progress is not None:
@@ -111,34 +130,35 @@ class _Bar:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from qlongbench import report
-    from qlongbench.runner import Runner
+    from qlongbench.render.write import write
+    from qlongbench.run.runner import Runner
 
     spec = spec_from_args(args)
     policy = _policy_from_args(args, args.check) if args.check else None  # a bad policy fails before the run
     if not args.check and (args.junit or args.markdown or args.strict):
         raise UserError("--junit, --markdown and --strict go with --check POLICY")
-    with _Bar(sys.stderr.isatty() and not args.quiet) as bar:
-        result = Runner(spec, progress=bar, fresh=args.new).run()
-    print(f"run directory: {result.run_dir} ({result.written} records written, {result.skipped} already there)")
+    with _Feedback(sys.stderr.isatty(), args.quiet) as feedback:
+        result = Runner(spec, progress=feedback, fresh=args.new, keep_errors=args.keep_errors).run()
+    print(f"run directory: {result.run_dir} ({result.written} records written, {result.skipped} already there"
+          + (f", {result.retried} error records retried" if result.retried else "") + ")")
     for prec, why in result.failed_precisions.items():
-        print(f"precision {prec} did not run: {why}", file=sys.stderr)
+        print(f"qlongbench: precision {prec} did not run: {why}", file=sys.stderr)
     if not args.no_report:
-        out = args.report_out or (f"reports/{spec.name}" if spec.name else None)
-        if spec.model is None and out is None:
-            out = "reports/demo"
         try:
-            path = report.write(result.run_dir, out)
-            print(f"report: {path}/index.html")
+            path = write(result.run_dir, args.report_out)
+            print(f"report: {path / 'index.html'}")
         except UserError as err:  # the records are safe; only the report could not be drawn
             print(f"qlongbench: warning: the run finished but its report was not written: {err}", file=sys.stderr)
-    if policy is not None:
-        return _gate(result.run_dir, policy, args)
-    return 0
+    code = _gate(result.run_dir, policy, args) if policy is not None else 0
+    if result.failed_precisions:
+        print(f"qlongbench: {len(result.failed_precisions)} precision(s) could not run at all; exit 1",
+              file=sys.stderr)
+        return max(code, 1)
+    return code
 
 
 def _policy_from_args(args: argparse.Namespace, path: str | None) -> Any:
-    from qlongbench.policy import alpha_to_confidence, load_policy, split_list
+    from qlongbench.spec.policy import alpha_to_confidence, load_policy, split_list
 
     lengths = split_list(getattr(args, "at_length", None))
     return load_policy(path, {
@@ -147,18 +167,20 @@ def _policy_from_args(args: argparse.Namespace, path: str | None) -> Any:
         "min_samples": getattr(args, "min_samples", None), "lengths": lengths,
         "confidence": alpha_to_confidence(args.alpha) if getattr(args, "alpha", None) is not None else None,
         "strict": True if args.strict else None,
+        "allow_no_pass": True if getattr(args, "allow_no_pass", False) else None,
+        "min_reference_accuracy": getattr(args, "min_reference", None),
     })
 
 
 def _gate(run_dir: Any, policy: Any, args: argparse.Namespace) -> int:
-    from qlongbench import check
+    from qlongbench.gate import check, outputs
 
     result = check.check(run_dir, policy)
-    check.write_outputs(result, args.junit, args.markdown)
+    outputs.write_outputs(result, args.junit, args.markdown)
     if args.quiet:
-        print(check.summary_line(result))
+        print(outputs.summary_line(result))
         return result.exit_code
-    print(check.text_table(result), end="")
+    print(outputs.text_table(result), end="")
     for path, what in ((args.junit, "junit"), (args.markdown, "markdown")):
         if path:
             print(f"{what}: {path}")
@@ -170,7 +192,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_quantize(args: argparse.Namespace) -> int:
-    from qlongbench.quantize import format_results, quantize
+    from qlongbench.run.quantize import format_results, quantize
 
     if not args.precisions and not args.config:
         raise UserError("qlongbench quantize needs --precisions, e.g. --precisions gptq-int4,gguf-q4_k_m")
@@ -188,12 +210,13 @@ def cmd_harness_path(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from qlongbench import report
+    from qlongbench.render.write import write
 
-    path = report.write(args.run_dir, args.out, args.reference)
-    print(f"report: {path}/summary.md")
+    floor = args.min_reference / 100.0 if args.min_reference is not None else None
+    path = write(args.run_dir, args.out, args.reference, floor=floor)
     if not args.quiet:
         print((path / "summary.md").read_text(encoding="utf-8"))
+    print(f"report: {path / 'index.html'}")
     return 0
 
 
@@ -231,7 +254,7 @@ def cmd_precisions(args: argparse.Namespace) -> int:
         except ImportError as err:
             print(f"{name:14s} (unavailable: {err})")
             continue
-        extra = f" [extra: {cls.extra}]" if getattr(cls, "extra", None) else ""
+        extra = f" [extra: {cls.extra}]" if cls.extra else ""
         print(f"{name:14s} {cls.engine:13s} {cls.description}{extra}")
     return 0
 
@@ -240,20 +263,34 @@ def _add_gate_outputs(p: argparse.ArgumentParser) -> None:
     p.add_argument("--junit", metavar="FILE", help="write JUnit XML (one test case per cell)")
     p.add_argument("--markdown", metavar="FILE", help="write a Markdown summary for a pull-request comment")
     p.add_argument("--strict", action="store_true", help="inconclusive cells fail the gate")
+    p.add_argument("--allow-no-pass", action="store_true",
+                   help="exit 0 even when no cell passed (all inconclusive / not measured)")
+    p.add_argument("--min-reference", type=float, metavar="PTS",
+                   help="a reference below this accuracy (points) cannot show a drop: not measured (default 10)")
+
+
+class _Parser(argparse.ArgumentParser):
+    """A bad flag is one line naming it (and how to get help), exit 2 — not the whole usage."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        print(f"qlongbench: error: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="qlongbench", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = _Parser(prog="qlongbench", description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--version", action="version", version=f"qlongbench {__version__}")
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     common.add_argument("-q", "--quiet", action="store_true", help="less output")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     p = sub.add_parser("run", parents=[common], help="run precisions x tasks x lengths and write records",
                        description="Run a sweep. Re-running the same command resumes it.")
     _add_run_args(p)
     p.add_argument("--new", action="store_true", help="start the run directory over instead of resuming")
+    p.add_argument("--keep-errors", action="store_true",
+                   help="keep error records of an earlier invocation instead of running those samples again")
     p.add_argument("--no-report", action="store_true", help="do not write the report afterwards")
     p.add_argument("--report-out", help="report directory (default reports/<run name>)")
     p.add_argument("--check", metavar="POLICY", help="after the run, gate it with this policy YAML (exit code of check)")
@@ -295,6 +332,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", help="a run directory made by `qlongbench run`")
     p.add_argument("--out", help="report directory (default reports/<run name>)")
     p.add_argument("--reference", help="reference precision (default the first of bf16, fp16, fp32)")
+    p.add_argument("--min-reference", type=float, metavar="PTS",
+                   help="a reference below this accuracy (points) cannot show a drop: not measured (default 10)")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("tasks", parents=[common], help="list tasks, their options, languages and metric")
@@ -320,8 +359,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(logging.DEBUG if args.debug else logging.ERROR)
     if not args.debug:  # the CLI draws its own progress bar; the libraries' bars would interleave with it
         import os
+        import warnings
 
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        # Third-party deprecation notices (torch's _pytree, transformers' renames) are for their
+        # developers, not for the user of a benchmark; --debug shows them.
+        for category in (DeprecationWarning, FutureWarning, PendingDeprecationWarning):
+            warnings.filterwarnings("ignore", category=category)
     try:
         return int(args.func(args) or 0)
     except UserError as err:

@@ -29,38 +29,41 @@ DTYPE_BYTES: dict[str, float] = {
 
 @dataclass(frozen=True)
 class AttentionGeometry:
-    """What the KV-cache formula needs from a model config (run.json["model"])."""
+    """What the KV-cache formula needs from a model config. The one formula of the project: the
+    backends, the report and the memory projection all compute cache bytes through it."""
 
     layers: int
     """num_hidden_layers."""
     kv_heads: int
     """num_key_value_heads (GQA/MQA keep fewer KV heads than query heads)."""
     head_dim: int
-    """Per-head dimension."""
+    """Per-head dimension of the keys."""
+    head_dim_v: int | None = None
+    """Per-head dimension of the values when it differs from the keys'."""
 
     @classmethod
-    def from_meta(cls, model: dict[str, Any]) -> AttentionGeometry | None:
-        """From run.json["model"]; None when a field is missing (the formula is then not drawn)."""
+    def from_config(cls, cfg: Any) -> AttentionGeometry | None:
+        """From a run header's ModelInfo, a transformers config, or a dict with the same fields
+        (None when a field is missing: the formula is then not drawn)."""
+        get = (lambda k: cfg.get(k)) if isinstance(cfg, dict) else (lambda k: getattr(cfg, k, None))
         try:
-            layers = int(model["num_hidden_layers"])
-            kv_heads = int(model.get("num_key_value_heads") or model["num_attention_heads"])
-            head_dim = int(model.get("head_dim") or model["hidden_size"] // model["num_attention_heads"])
+            heads = int(get("num_attention_heads"))
+            layers = int(get("num_hidden_layers"))
+            kv_heads = int(get("num_key_value_heads") or heads)
+            head_dim = int(get("head_dim") or int(get("hidden_size")) // heads)
         except (KeyError, TypeError, ValueError, ZeroDivisionError):
             return None
         return cls(layers, kv_heads, head_dim)
 
-    def bytes_per_token(self, element_bytes: float) -> float:
-        """Cache bytes one token adds (keys and values in every layer)."""
-        return 2 * self.layers * self.kv_heads * self.head_dim * element_bytes
+    def bytes_per_token(self, k_bytes: float, v_bytes: float | None = None) -> float:
+        """Cache bytes one token adds: keys and values in every layer (element bytes may differ
+        between K and V, as in llama.cpp's type_k / type_v)."""
+        v = k_bytes if v_bytes is None else v_bytes
+        return self.layers * self.kv_heads * (self.head_dim * k_bytes + (self.head_dim_v or self.head_dim) * v)
 
-    def kv_bytes(self, tokens: int, element_bytes: float) -> int:
-        """Analytic KV-cache bytes for `tokens` tokens."""
-        return int(round(self.bytes_per_token(element_bytes) * tokens))
-
-
-def kv_formula_bytes(layers: int, kv_heads: int, head_dim: int, tokens: int, element_bytes: float) -> int:
-    """2 · layers · kv_heads · head_dim · tokens · bytes."""
-    return AttentionGeometry(layers, kv_heads, head_dim).kv_bytes(tokens, element_bytes)
+    def kv_bytes(self, tokens: int, k_bytes: float, v_bytes: float | None = None) -> int:
+        """2 · layers · kv_heads · head_dim · tokens · bytes (for equal K and V)."""
+        return int(round(self.bytes_per_token(k_bytes, v_bytes) * tokens))
 
 
 def dtype_bytes(name: str | None) -> float | None:
@@ -71,20 +74,20 @@ def dtype_bytes(name: str | None) -> float | None:
     return DTYPE_BYTES.get(key)
 
 
-def kv_element_bytes(precision_meta: dict[str, Any]) -> float | None:
-    """Bytes per KV element of a precision as recorded in run.json["precisions"][label].
-
-    Weight quantization does not change the KV dtype: transformers keeps the cache in the compute
-    dtype; llama.cpp keeps f16 unless a KV type (type_k / cache_type_k / kv_cache_dtype) is set."""
-    recipe = precision_meta.get("recipe") or {}
-    options = recipe.get("options") or {}
-    for key in ("kv_cache_dtype", "cache_type_k", "type_k", "kv_type"):
+def kv_element_bytes(info: Any) -> float | None:
+    """Bytes per KV element of a loaded precision (a BackendInfo): a quantized cache names its type
+    in the recipe's options (kv_cache_dtype / type_k); otherwise transformers keeps the cache in the
+    compute dtype and llama.cpp in f16 — weight quantization does not change it."""
+    if info is None:
+        return None
+    options = info.recipe.options or {}
+    for key in ("kv_cache_dtype", "type_k", "cache_type_k", "kv_type"):
         b = dtype_bytes(options.get(key))
         if b is not None:
             return b
-    if precision_meta.get("engine") == "llama.cpp":
+    if info.engine == "llama.cpp":
         return 2.0
-    for name in (recipe.get("compute_dtype"), precision_meta.get("dtype")):
+    for name in (info.recipe.compute_dtype, info.dtype):
         b = dtype_bytes(name)
         if b is not None:
             return b
@@ -124,6 +127,26 @@ def peak_rss_bytes() -> int:
         pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak if sys.platform == "darwin" else peak * 1024
+
+
+def current_rss_bytes() -> int | None:
+    """The process's resident set size now (VmRSS; None where /proc is missing)."""
+    try:
+        for line in _STATUS.read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def memory_now(device: str) -> int | None:
+    """What the process holds now where peaks are read: CUDA allocated bytes, or the RSS."""
+    if device.startswith("cuda"):
+        import torch
+
+        return int(torch.cuda.memory_allocated(device))
+    return current_rss_bytes()
 
 
 def reset_peak(device: str) -> None:

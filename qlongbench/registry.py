@@ -7,9 +7,13 @@ from __future__ import annotations
 import difflib
 from functools import cache
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qlongbench.errors import UserError
+
+if TYPE_CHECKING:  # typing only: importing the base classes here would cost nothing, but keep it lean
+    from qlongbench.backends.base import Backend
+    from qlongbench.tasks.base import Task
 
 BACKENDS = "qlongbench.backends"
 TASKS = "qlongbench.tasks"
@@ -39,12 +43,25 @@ def load(group: str, name: str) -> Any:
     return eps[name].load()
 
 
-def backend_class(precision: str) -> Any:
-    return load(BACKENDS, precision)
+def backend_class(precision: str) -> type[Backend]:
+    """The Backend subclass registered for a precision label (its options and KV suffix ignored)."""
+    from qlongbench.backends.base import Backend
+
+    name = precision.split(":", 1)[0].split("+", 1)[0]
+    cls = load(BACKENDS, name)
+    if not (isinstance(cls, type) and issubclass(cls, Backend)):
+        raise UserError(f"the entry point for precision {name} ({cls!r}) is not a qlongbench Backend")
+    return cls
 
 
-def task_class(name: str) -> Any:
-    return load(TASKS, name)
+def task_class(name: str) -> type[Task]:
+    """The Task subclass registered under a task name (a label's options ignored)."""
+    from qlongbench.tasks.base import Task
+
+    cls = load(TASKS, name.split(":", 1)[0])
+    if not (isinstance(cls, type) and issubclass(cls, Task)):
+        raise UserError(f"the entry point for task {name} ({cls!r}) is not a qlongbench Task")
+    return cls
 
 
 def canonical_task_name(name: str) -> str:

@@ -153,6 +153,10 @@ class BackendInfo(Frozen):
     """sha256 of that artifact."""
     versions: dict[str, str] = {}
     """Versions of every library involved (torch, bitsandbytes, gptqmodel, llama_cpp ...)."""
+    memory_baseline_bytes: int | None = None
+    """What the process held (RSS, or CUDA allocated bytes) just before this precision loaded: peak
+    memory is reported as the increase over it, so libraries loaded and memory kept by earlier
+    precisions are not charged to this one."""
     attention: str | None = None
     """Attention implementation the engine ran (transformers: sdpa, or qlongbench_sdpa = SDPA with
     one-query CPU steps in float32, see backends/hf_attention.py); None for engines that offer no

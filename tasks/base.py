@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from qlongbench.config import format_validation_error
+from qlongbench.spec.config import format_validation_error
 from qlongbench.errors import UserError
 from qlongbench.tokenizer import PromptTokenizer
 from qlongbench.types import Sample, Score
@@ -57,7 +57,38 @@ class BuildContext:
                    family_seed=cell_seed(run_seed, task, instruction_language, language))
 
 
+class LogprobScorer(ABC):
+    """Reduces one precision's next-token distributions over one sample, fed a chunk of positions
+    at a time by the runner (which drives the engine and keeps the files)."""
+
+    chunk: int = 512
+    """Positions per engine pass: bounds memory to chunk × vocabulary floats."""
+
+    @abstractmethod
+    def feed(self, start: int, logprobs: Any) -> None:
+        """Rows of full-vocabulary log-probs (numpy [rows, vocab]) for positions start, start+1, ..."""
+
+    @abstractmethod
+    def finish(self) -> tuple[Score, dict[str, Any] | None]:
+        """The verdict on the sample, and the arrays to keep when this precision is a reference."""
+
+
+@dataclass(frozen=True)
+class LogprobRole:
+    """How one precision takes part in a log-prob task on one sample."""
+
+    keep: bool
+    """This precision is a reference (the HF reference, or an engine's full-precision baseline):
+    its reduced distributions are kept for the others to compare with."""
+    compare_with: dict[str, dict[str, Any]]
+    """Kept arrays of the references this precision is compared with, by metric prefix ('' for the
+    HF reference, 'eb_' for the engine-matched baseline)."""
+
+
 class Task(ABC):
+    """A task family. Optional capabilities are declared here with safe defaults: a task scored
+    from log-probabilities sets `uses_logprobs` and overrides `logprob_scorer`."""
+
     name: ClassVar[str]
     """Registered name."""
     description: ClassVar[str]
@@ -68,6 +99,12 @@ class Task(ABC):
     """Answer budget unless the run overrides it."""
     Options: ClassVar[type[TaskOptions]] = TaskOptions
     """Options model."""
+    uses_logprobs: ClassVar[bool] = False
+    """Scored from next-token distributions compared with a reference (logprob_scorer), not from
+    generated text."""
+    chance_level: ClassVar[float] = 0.0
+    """Score a model gets without reading the context (guessing): a reference at or below it cannot
+    show a drop."""
 
     def __init__(self, options: dict[str, Any] | None = None):
         try:
@@ -89,6 +126,10 @@ class Task(ABC):
     @abstractmethod
     def score(self, sample: Sample, output: str) -> Score:
         """Pure scoring of one output."""
+
+    def logprob_scorer(self, sample: Sample, role: LogprobRole) -> LogprobScorer:
+        """A scorer for one precision on one sample (tasks with uses_logprobs)."""
+        raise NotImplementedError(f"task {self.name} is scored from generated text")
 
 
 def cell_seed(run_seed: int, *parts: Any) -> int:

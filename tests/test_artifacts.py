@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from qlongbench.artifacts import ArtifactCache, artifact_key, source_sha256
+from qlongbench.backends.build.artifacts import ArtifactCache, artifact_key
+from qlongbench.backends.build.model_files import model_files_sha256
 from qlongbench.types import QuantRecipe
 
 RECIPE = QuantRecipe(method="gguf", quant_type="Q4_K_M")
@@ -35,9 +36,10 @@ def test_built_once_then_reused(tmp_path):
     first = get(cache, writer(calls))
     second = get(cache, writer(calls))
     assert first.built and not second.built and len(calls) == 1
-    assert second.artifact == first.artifact
+    assert second.artifact == first.artifact and second.path == first.path
     art = first.artifact
-    assert Path(art.path).read_bytes() == b"weights" and art.size_bytes == 7
+    assert first.path.read_bytes() == b"weights" and art.size_bytes == 7
+    assert not Path(art.path).is_absolute()  # the record never pins the cache's location
     assert art.key == artifact_key("s" * 64, RECIPE, BUILDER) and Path(art.path).parent.name == art.key
     assert not list((tmp_path / "gguf").glob(".build-*"))
 
@@ -82,24 +84,41 @@ def test_a_killed_build_directory_is_swept_and_never_loaded(tmp_path):
 
 def test_a_damaged_entry_is_rebuilt(tmp_path):
     cache, calls = ArtifactCache(tmp_path), []
-    art = get(cache, writer(calls)).artifact
-    Path(art.path).write_bytes(b"weights, then some")  # changed on disk after it was built
+    first = get(cache, writer(calls))
+    art = first.artifact
+    first.path.write_bytes(b"weights, then some")  # changed on disk after it was built
     assert cache.lookup("gguf", art.key) is None
     again = get(cache, writer(calls))
-    assert again.built and len(calls) == 2 and Path(again.artifact.path).read_bytes() == b"weights"
-    (Path(art.path).parent / "artifact.json").write_text("{not json")
+    assert again.built and len(calls) == 2 and again.path.read_bytes() == b"weights"
+    again.path.write_bytes(b"WEIGHTS")  # damaged in place: same size, other bytes
+    assert cache.lookup("gguf", art.key) is None
+    third = get(cache, writer(calls))
+    assert third.built and len(calls) == 3 and third.path.read_bytes() == b"weights"
+    (third.path.parent / "artifact.json").write_text("{not json")
     assert cache.lookup("gguf", art.key) is None
 
 
-def test_source_hash_covers_weights_and_tokenizer(tmp_path):
+def test_the_cache_can_move(tmp_path):
+    cache, calls = ArtifactCache(tmp_path / "a"), []
+    get(cache, writer(calls))
+    (tmp_path / "a").rename(tmp_path / "b")
+    moved = get(ArtifactCache(tmp_path / "b"), writer(calls))
+    assert not moved.built and len(calls) == 1 and moved.path.read_bytes() == b"weights"
+
+
+@pytest.mark.parametrize("changed", ["model.safetensors", "config.json", "tokenizer.model", "pytorch_model.bin",
+                                     "modeling_x.py", "chat_template.jinja"])
+def test_model_hash_covers_every_file_an_engine_may_read(tmp_path, changed):
     model = tmp_path / "m"
     model.mkdir()
-    for name in ("model.safetensors", "config.json", "tokenizer.model"):
+    for name in ("model.safetensors", "config.json", "tokenizer.model", "pytorch_model.bin", "modeling_x.py",
+                 "chat_template.jinja"):
         (model / name).write_bytes(name.encode())
-    (model / "README.md").write_text("notes")
-    before = source_sha256(model)
-    (model / "README.md").write_text("other notes")
-    assert source_sha256(model) == before
-    (model / "tokenizer.model").write_bytes(b"another vocabulary")
-    os.utime(model / "tokenizer.model", ns=(1, 1))
-    assert source_sha256(model) != before
+    (model / ".cache").mkdir()
+    (model / ".cache" / "x").write_text("hub bookkeeping")
+    before = model_files_sha256(model)
+    (model / ".cache" / "x").write_text("other bookkeeping")
+    assert model_files_sha256(model) == before  # hidden files are not the model's
+    (model / changed).write_bytes(b"changed in place")
+    os.utime(model / changed, ns=(1, 1))
+    assert model_files_sha256(model) != before

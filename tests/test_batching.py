@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from qlongbench.config import build_spec
-from qlongbench.runner import Runner
-from qlongbench.store import RunDir
+from qlongbench.spec.config import build_spec
+from qlongbench.run.runner import Runner
+from qlongbench.run.store import RunDir
 from tests.engine_fixtures import engine_model
 
 

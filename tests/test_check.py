@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from qlongbench import check
+from qlongbench.gate import check, outputs
 from qlongbench.cli import main
 from qlongbench.errors import UserError
-from qlongbench.policy import Policy, Tolerance, load_policy
-from qlongbench.store import RunDir
+from qlongbench.spec.policy import Policy, Tolerance, load_policy
+from qlongbench.run.store import RunDir
 
 DATA = Path(__file__).parent / "data" / "check"
 
@@ -93,7 +93,10 @@ def test_inconclusive_and_insufficient():
     assert cell.more_samples is not None and cell.more_samples > 0
     short = [c for c in result.cells if c.cell.length == 1024][0]
     assert short.n == 8 and short.more_samples == 12 and "minimum of 20" in short.reason
-    assert result.exit_code == 0 and result.overall == "inconclusive"
+    # Nothing passed: the gate fails unless the user accepts that explicitly.
+    assert result.nothing_passed and result.exit_code == 1 and result.overall == "nothing passed"
+    allowed = check.check(DATA / "inconclusive", load_policy(None, {"max_drop": 3, "allow_no_pass": True}))
+    assert allowed.exit_code == 0 and allowed.overall == "nothing passed"
     strict = check.check(DATA / "inconclusive", load_policy(None, {"max_drop": 3, "strict": True}))
     assert strict.exit_code == 1
 
@@ -191,11 +194,11 @@ def test_bad_policy_is_one_line_exit_2(tmp_path, capsys, text, needle):
 
 
 # --- refusals ------------------------------------------------------------------------------------
-def test_hash_mismatch_is_refused_naming_the_cell(capsys):
+def test_hash_mismatch_is_refused_naming_the_record(capsys):
     code, out, err = cli("check", str(DATA / "hash_mismatch"), "--max-drop", "3", capsys=capsys)
     assert code == 2 and out == ""
-    assert "bnb-nf4 niah-single/en/1024 (3 samples: prompt_sha256)" in err
-    assert "niah-single/en/256" not in err
+    assert "records.jsonl:" in err and "bnb-nf4 / niah-single-en-1024-0000" in err and "other prompt ids" in err
+    assert len(err.strip().splitlines()) == 1
 
 
 def test_missing_reference_is_refused_naming_the_cell(capsys):
@@ -230,9 +233,12 @@ def test_decide_is_pure_and_handles_edges():
     assert check.decide(cell, tol, [], [], confidence=0.95).verdict == "insufficient"
     # a candidate better than the reference passes
     assert check.decide(cell, tol, [0.0] * 10, [1.0] * 10, confidence=0.95).verdict == "pass"
-    # a reference at zero accuracy: the relative criterion cannot fail
+    # a reference at zero accuracy has no relative drop: not measured, never a pass
     rel = Tolerance(None, 0.05, 1)
-    assert check.decide(cell, rel, [0.0] * 10, [0.0] * 10, confidence=0.95).verdict == "pass"
+    assert check.decide(cell, rel, [0.0] * 10, [0.0] * 10, confidence=0.95).verdict == "not measured"
+    # an unmeasurable cell (the pairing said why) is never a pass either
+    v = check.decide(cell, tol, [0.0] * 10, [0.0] * 10, confidence=0.95, unmeasured="reference at the floor")
+    assert v.verdict == "not measured" and "floor" in v.reason
     # graded scores (ROUGE, coverage) work the same way
     graded = check.decide(cell, tol, [0.8, 0.6, 0.7, 0.9] * 10, [0.5, 0.4, 0.6, 0.5] * 10, confidence=0.95)
     assert graded.verdict == "fail" and graded.drop.mcnemar_p is None
@@ -270,24 +276,26 @@ def test_junit_xml_parses_with_one_case_per_cell(tmp_path, capsys):
 
 def test_junit_inconclusive_is_skipped_or_failure_under_strict(tmp_path):
     result = run_check("inconclusive", max_drop=3)
-    root = ET.fromstring(check.junit_xml(result).split("\n", 1)[1])
+    root = ET.fromstring(outputs.junit_xml(result).split("\n", 1)[1])
     assert (root.get("failures"), root.get("skipped")) == ("0", "2")
     skipped = [c.find("skipped") for c in root.iter("testcase")]
     assert all(s is not None for s in skipped) and "more" in skipped[0].get("message")
     strict = check.check(DATA / "inconclusive", load_policy(None, {"max_drop": 3, "strict": True}))
-    root = ET.fromstring(check.junit_xml(strict).split("\n", 1)[1])
+    root = ET.fromstring(outputs.junit_xml(strict).split("\n", 1)[1])
     assert (root.get("failures"), root.get("skipped")) == ("2", "0")
     assert {c.find("failure").get("type") for c in root.iter("testcase")} == {"inconclusive", "insufficient"}
 
 
-def test_strict_flag_exit_code(capsys):
-    assert cli("check", str(DATA / "inconclusive"), "--max-drop", "3", "-q", capsys=capsys)[0] == 0
-    assert cli("check", str(DATA / "inconclusive"), "--max-drop", "3", "--strict", "-q", capsys=capsys)[0] == 1
+def test_strict_and_no_pass_exit_codes(capsys):
+    inconclusive = str(DATA / "inconclusive")
+    assert cli("check", inconclusive, "--max-drop", "3", "-q", capsys=capsys)[0] == 1  # nothing passed
+    assert cli("check", inconclusive, "--max-drop", "3", "--allow-no-pass", "-q", capsys=capsys)[0] == 0
+    assert cli("check", inconclusive, "--max-drop", "3", "--allow-no-pass", "--strict", "-q", capsys=capsys)[0] == 1
 
 
 def test_markdown_escapes_and_text_table(capsys):
     result = run_check("pass", max_drop=5)
-    md = check.markdown(result)
+    md = outputs.markdown(result)
     assert "✅ PASS" in md and "90 % CI" in md and "one-sided 95 % bounds" in md
     code, out, _ = cli("check", str(DATA / "pass"), "--max-drop", "5", capsys=capsys)
     assert code == 0 and "verdict" in out.splitlines()[0] and out.rstrip().endswith("versus bf16")
@@ -298,7 +306,7 @@ def test_unwritable_output_is_a_user_error(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     with pytest.raises(UserError, match="cannot write"):
-        check.write_outputs(result, junit=blocker / "sub" / "x.xml")
+        outputs.write_outputs(result, junit=blocker / "sub" / "x.xml")
 
 
 def test_ci_example_workflow_is_valid(tmp_path):
@@ -330,6 +338,8 @@ def test_run_then_gate_in_one_command(tiny_model, tmp_path, capsys, monkeypatch)
     """`qlongbench run ... --check policy.yaml` runs the sweep, then returns the check's exit code."""
     monkeypatch.chdir(tmp_path)
     policy = tmp_path / "policy.yaml"
+    # The random-init tiny model scores 0, so its reference cannot show a drop: the cell is not measured,
+    # nothing passes, and the gate fails unless the user accepts that explicitly.
     policy.write_text("reference: fp32\nmax_drop: 5\nmin_samples: 3\n", encoding="utf-8")
     base = ["run", "--model", str(tiny_model), "--precisions", "fp32,bf16", "--lengths", "256", "--samples", "3",
             "--no-chat-template", "--device", "cpu", "--out", str(tmp_path / "run"), "--no-report", "-q"]
@@ -338,13 +348,11 @@ def test_run_then_gate_in_one_command(tiny_model, tmp_path, capsys, monkeypatch)
     out = capsys.readouterr().out
     assert "qlongbench check:" in out and "versus fp32" in out
     result = check.check(tmp_path / "run", load_policy(policy))
-    assert code == result.exit_code == 0
-    assert [(c.n, c.verdict) for c in result.cells] == [(3, "pass")]
+    assert code == result.exit_code == 1
+    assert [(c.n, c.verdict) for c in result.cells] == [(3, "not measured")]
     assert ET.parse(junit).getroot().get("tests") == "1"
-    # stricter sample minimum: insufficient, which --strict turns into a failing exit code (resumed run)
-    policy.write_text("reference: fp32\nmax_drop: 5\nmin_samples: 10\n", encoding="utf-8")
-    assert main([*base, "--check", str(policy)]) == 0
-    assert main([*base, "--check", str(policy), "--strict"]) == 1
+    assert main([*base, "--check", str(policy), "--allow-no-pass"]) == 0  # resumed run, nothing rerun
+    assert main([*base, "--check", str(policy), "--allow-no-pass", "--strict"]) == 1
     capsys.readouterr()
 
 
@@ -359,7 +367,7 @@ def test_run_refuses_a_bad_policy_before_running(tiny_model, tmp_path, capsys):
 
 
 def test_precision_labels_with_options_survive_comma_lists():
-    from qlongbench.policy import split_list
+    from qlongbench.spec.policy import split_list
 
     assert split_list(["bnb-nf4:compute_dtype=bf16,double_quant=True,gguf-q4_k_m", "fp16"]) == [
         "bnb-nf4:compute_dtype=bf16,double_quant=True", "gguf-q4_k_m", "fp16"]
@@ -373,7 +381,7 @@ def test_a_cell_with_only_overlength_samples_says_so():
 
 
 def test_check_and_policy_import_no_engine():
-    code = ("import sys, qlongbench.check, qlongbench.policy, qlongbench.harness; "
+    code = ("import sys, qlongbench.gate.check, qlongbench.spec.policy, qlongbench.harness; "
             "print(sorted(m for m in ('torch', 'transformers', 'lm_eval') if m in sys.modules))")
     import subprocess
     import sys

@@ -1,6 +1,7 @@
 import pytest
 
-from qlongbench.config import build_spec, parse_length, parse_lengths, parse_named_list, load_yaml
+from qlongbench.spec.config import build_spec, parse_named_list, load_yaml
+from qlongbench.spec.lengths import parse_length, parse_lengths
 from qlongbench.errors import UserError
 
 

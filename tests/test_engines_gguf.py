@@ -210,22 +210,22 @@ def test_gpu_offload_on_a_cpu_build_is_a_clear_error(gguf_setup):
 
 def test_gguf_artifacts_are_cached(gguf_setup):
     from qlongbench.backends.gguf import GGUFBackend
-    from qlongbench.config import PrecisionSpec
+    from qlongbench.spec.config import PrecisionSpec
 
     first = GGUFBackend.prepare_artifact(PrecisionSpec(name="gguf-q5_k_m"), gguf_setup)
-    mtime = os.stat(first.artifact.path).st_mtime_ns
+    mtime = os.stat(first.path).st_mtime_ns
     second = GGUFBackend.prepare_artifact(PrecisionSpec(name="gguf-q5_k_m"), gguf_setup)
     assert second.built is False and second.artifact == first.artifact
-    assert os.stat(second.artifact.path).st_mtime_ns == mtime
+    assert os.stat(second.path).st_mtime_ns == mtime
     assert first.artifact.recipe.options["quantized_from"] == "BF16"
 
 
 def test_engine_baseline_is_added_for_gguf_quants():
-    from qlongbench.config import build_spec
-    from qlongbench.runner import expand_precisions
+    from qlongbench.spec.config import build_spec
+    from qlongbench.run.plan import expand_precisions
 
     def names(precisions, **kw):
-        return [p.label() for p in expand_precisions(build_spec({"precisions": precisions, **kw}))]
+        return [p.label() for p in expand_precisions(build_spec({"precisions": precisions, **kw}), []).precisions]
 
     assert names("bf16,gguf-q4_k_m") == ["bf16", "gguf-bf16", "gguf-q4_k_m"]
     assert names("gguf-q4_k_m,gguf-q8_0") == ["gguf-bf16", "gguf-q4_k_m", "gguf-q8_0"]

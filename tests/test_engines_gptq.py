@@ -38,7 +38,7 @@ def gptq_ctx(tmp_path_factory: pytest.TempPathFactory):
 def int4(gptq_ctx):
     """The int4 artifact, quantized once for the session."""
     from qlongbench.backends.gptq import GPTQBackend
-    from qlongbench.config import PrecisionSpec, parse_named_list
+    from qlongbench.spec.config import PrecisionSpec, parse_named_list
 
     (item,) = parse_named_list(INT4, "precision")
     return GPTQBackend.prepare_artifact(PrecisionSpec(**item), gptq_ctx)
@@ -105,19 +105,19 @@ def test_quantize_save_reload_round_trip(gptq_ctx, int4):
 
 def test_artifact_is_reused_not_rebuilt(gptq_ctx, int4):
     from qlongbench.backends.gptq import GPTQBackend
-    from qlongbench.config import PrecisionSpec, parse_named_list
+    from qlongbench.spec.config import PrecisionSpec, parse_named_list
 
-    mtime = os.stat(Path(int4.artifact.path, "model.safetensors")).st_mtime_ns
+    mtime = os.stat(Path(int4.path, "model.safetensors")).st_mtime_ns
     (item,) = parse_named_list(INT4, "precision")
     second = GPTQBackend.prepare_artifact(PrecisionSpec(**item), gptq_ctx)
     assert second.built is False and second.artifact == int4.artifact
-    assert os.stat(Path(second.artifact.path, "model.safetensors")).st_mtime_ns == mtime
-    assert not list(Path(int4.artifact.path).parent.parent.glob(".build-*"))
-    assert not (Path(int4.artifact.path).parent / "offload").exists()
+    assert os.stat(Path(second.path, "model.safetensors")).st_mtime_ns == mtime
+    assert not list(Path(int4.path).parent.parent.glob(".build-*"))
+    assert not (Path(int4.path).parent / "offload").exists()
 
 
 def test_calibration_sources(gptq_ctx, tmp_path):
-    from qlongbench.backends.gptq import calibration_set
+    from qlongbench.backends.build.gptq_quantize import calibration_set
 
     tok = gptq_ctx.tokenizer
     bos = tok.hf.bos_token_id
@@ -149,7 +149,7 @@ def test_calibration_sources(gptq_ctx, tmp_path):
 
 def test_checkpoint_guards(gptq_ctx, int4, tmp_path):
     with pytest.raises(UserError, match="holds 4-bit GPTQ weights but the precision is gptq-int8"):
-        open_backend(f"gptq-int8:checkpoint={int4.artifact.path}", gptq_ctx)
+        open_backend(f"gptq-int8:checkpoint={int4.path}", gptq_ctx)
     with pytest.raises(UserError, match="not a GPTQ checkpoint"):
         open_backend(f"gptq-int4:checkpoint={gptq_ctx.model}", gptq_ctx)
     with pytest.raises(UserError, match="no such directory"):
@@ -158,7 +158,7 @@ def test_checkpoint_guards(gptq_ctx, int4, tmp_path):
         open_backend("gptq-int4:n_samples=0", gptq_ctx)
     # An AutoGPTQ-style checkpoint (quantize_config.json, no quantization_config in config.json) loads too.
     legacy = tmp_path / "autogptq"
-    shutil.copytree(int4.artifact.path, legacy)
+    shutil.copytree(int4.path, legacy)
     cfg = json.loads((legacy / "config.json").read_text())
     qcfg = cfg.pop("quantization_config")
     (legacy / "config.json").write_text(json.dumps(cfg))

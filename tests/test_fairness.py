@@ -101,7 +101,7 @@ def test_a_second_run_reuses_the_cached_artifacts(fair_setup, first_run, tmp_pat
     records = sorted(cache.glob("*/*/artifact.json"))
     assert len(records) >= 3  # gptq-int4, gguf-bf16, gguf-q4_k_m
     before = {p: p.stat().st_mtime_ns for p in records}
-    with caplog.at_level(logging.INFO, logger="qlongbench.artifacts"):
+    with caplog.at_level(logging.INFO, logger="qlongbench.backends.build.artifacts"):
         assert run_cli(model, cache, tmp_path / "run2") == 0
     assert {p: p.stat().st_mtime_ns for p in sorted(cache.glob("*/*/artifact.json"))} == before
     messages = [r.getMessage() for r in caplog.records]
@@ -147,7 +147,7 @@ def test_gguf_with_another_tokenizer_is_refused(fair_setup, tmp_path):
 
 def test_gptq_checkpoint_with_another_tokenizer_is_refused(fair_setup, tmp_path):
     from qlongbench.backends.gptq import GPTQBackend
-    from qlongbench.config import PrecisionSpec, parse_named_list
+    from qlongbench.spec.config import PrecisionSpec, parse_named_list
 
     model, cache = fair_setup
     ctx = load_context(model, cache)
@@ -167,22 +167,16 @@ def test_gptq_checkpoint_with_another_tokenizer_is_refused(fair_setup, tmp_path)
         open_backend(f"gptq-int4:checkpoint={ckpt}", ctx)
 
 
-def test_a_precision_the_device_cannot_run_is_recorded_and_the_rest_run(fair_setup, tmp_path):
+def test_a_precision_the_device_cannot_run_is_refused_before_anything_is_written(fair_setup, tmp_path, capsys):
     import llama_cpp
 
     if llama_cpp.llama_supports_gpu_offload():
         pytest.skip("this llama-cpp-python build can offload to a GPU; the refusal cannot be provoked here")
     model, cache = fair_setup
     out = tmp_path / "partial"
-    assert run_cli(model, cache, out, "bf16,gguf-q4_k_m:n_gpu_layers=-1") == 0
-    meta, records = read_run(out)
-    failed = "gguf-q4_k_m:n_gpu_layers=-1"
-    assert "GGML_CUDA" in meta["precisions"][failed]["error"]
-    statuses = defaultdict(set)
-    for r in records:
-        statuses[r["precision"]].add(r["status"])
-    assert statuses["bf16"] == {"ok"} and statuses[failed] == {"error"}
-    assert statuses["gguf-bf16:n_gpu_layers=-1"] == {"error"}  # its baseline shares the setting
+    assert run_cli(model, cache, out, "bf16,gguf-q4_k_m:n_gpu_layers=-1") == 2
+    assert "GGML_CUDA" in capsys.readouterr().err
+    assert not out.exists() or not any(out.iterdir())
 
 
 @pytest.mark.parametrize("label, module, extra", [("gguf-q4_k_m", "llama_cpp", "gguf"), ("bnb-nf4", "bitsandbytes", "bnb"),

@@ -18,7 +18,7 @@ from qlongbench import registry
 from qlongbench.errors import UserError
 from qlongbench.harness import generate, include_path, plugin
 from qlongbench.hashing import ids_sha256
-from qlongbench.store import RunDir
+from qlongbench.run.store import RunDir
 from qlongbench.tasks.haystack import FIT_TOLERANCE
 
 REPO = Path(__file__).resolve().parents[1]
@@ -133,16 +133,15 @@ def test_process_results_uses_the_task_score_under_the_length_only(tiny_model):
 
 @pytest.mark.parametrize("chat", [False, True])
 def test_same_seed_lengths_and_samples_give_qlongbench_runs_samples(tiny_model, tiny_chat_model, tmp_path, chat):
-    from qlongbench.config import build_spec
-    from qlongbench.runner import Runner
+    from qlongbench.spec.config import build_spec
+    from qlongbench.run.runner import Runner
+    from qlongbench.run.store import RunDir
 
     model = tiny_chat_model if chat else tiny_model
     spec = build_spec({"model": str(model), "precisions": "fp32", "lengths": "256,512", "samples": 3,
                        "chat_template": chat, "out": str(tmp_path / "run"), "device": "cpu"})
-    runner = Runner(spec)
-    tasks = runner._tasks()
-    tok = plugin.load_tokenizer(str(model), None, False, chat)
-    frozen = {s.sample_id: s.prompt_sha256 for cell in runner._freeze_samples(tok, tasks).values() for s in cell}
+    Runner(spec).run()
+    frozen = {s.sample_id: s.prompt_sha256 for s in RunDir(spec.out).all_samples()}
     docs = plugin.build_docs(options(model, max_seq_lengths=[256, 512], chat_template=chat))
     assert {d["sample_id"]: d["prompt_sha256"] for d in docs} == frozen
     other_seed = plugin.build_docs(options(model, max_seq_lengths=[256, 512], seed=1, chat_template=chat))

@@ -51,9 +51,9 @@ def test_session_generate_leaves_the_context_as_it_was(fp32_backend, tiny_tokeni
 
 
 def test_runner_reuse_equals_naive_outputs(tiny_model, tmp_path):
-    from qlongbench.config import build_spec
-    from qlongbench.runner import Runner
-    from qlongbench.store import RunDir
+    from qlongbench.spec.config import build_spec
+    from qlongbench.run.runner import Runner
+    from qlongbench.run.store import RunDir
 
     outs = {}
     for mode in ("exact", "none"):

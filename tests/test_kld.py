@@ -20,11 +20,8 @@ from qlongbench.tasks.kld import (
     bucket_edges,
     compare_with_reference,
     kl_topk_tail,
-    load_topk,
     reduce_topk,
-    save_topk,
     summarize,
-    topk_path,
 )
 
 
@@ -128,24 +125,31 @@ def test_summarize_buckets_positions_in_order():
     assert bucket_edges(10, 3).tolist() == [0, 3, 7, 10]
 
 
-# --- the reference's top-k file --------------------------------------------------------------------
-def test_topk_file_round_trips_and_refuses_other_prompts(tmp_path):
+# --- the kept distributions (run directory) ---------------------------------------------------------
+def _sample(sid="kld-en-256-0000", ids=(5, 6, 7)):
+    from qlongbench.hashing import ids_sha256
+    from qlongbench.types import Sample
+
+    return Sample(sample_id=sid, task="kld", language="en", instruction_language="en", length=256, index=0, seed=0,
+                  status="ok", prompt_ids=ids, prefix_len=len(ids), max_new_tokens=0, expected=(),
+                  prompt_sha256=ids_sha256(ids))
+
+
+def test_kept_files_round_trip_and_refuse_other_prompts(tmp_path):
+    from qlongbench.run.store import LogprobFiles
+
     top = reduce_topk(_dists(12, 40, 7), 8)
-    path = topk_path(tmp_path, "kld-en-256-0000")
-    save_topk(path, top, prompt_sha256="abc", precision="bf16", k=8)
-    back = load_topk(path, prompt_sha256="abc", k=8)
-    np.testing.assert_array_equal(back.indices, top.indices)
-    np.testing.assert_array_equal(back.logprobs, top.logprobs)
-    assert not list(path.parent.glob(".*")), "no temp file left behind"
-    with pytest.raises(UserError, match="other prompt ids or another top_k"):
-        load_topk(path, prompt_sha256="other", k=8)
-    with pytest.raises(UserError, match="other prompt ids or another top_k"):
-        load_topk(path, prompt_sha256="abc", k=4)
-
-
-def test_missing_reference_file_fails_with_a_clear_message(tmp_path):
-    with pytest.raises(UserError, match="reference precision .* must run kld first"):
-        load_topk(topk_path(tmp_path, "kld-en-256-0000"), prompt_sha256="abc", k=32)
+    files = LogprobFiles(tmp_path)
+    s = _sample()
+    files.save("bf16", s, {"indices": top.indices, "logprobs": top.logprobs, "tail_logmass": top.tail_logmass})
+    back = files.load("bf16", s)
+    np.testing.assert_array_equal(back["indices"], top.indices)
+    np.testing.assert_array_equal(back["logprobs"], top.logprobs)
+    assert not list(files.path("bf16", s.sample_id).parent.glob(".*")), "no temp file left behind"
+    with pytest.raises(UserError, match="other prompt ids"):
+        files.load("bf16", _sample(ids=(1, 2, 3)))
+    with pytest.raises(UserError, match="kept no distributions"):
+        files.load("fp32", s)
 
 
 # --- samples ------------------------------------------------------------------------------------------
@@ -206,11 +210,20 @@ def perturbed_model(tiny_model, tmp_path_factory) -> Path:
 
 def _backend(name: str, model: Path, tok, tmp_path: Path):
     from qlongbench.backends.base import LoadContext
-    from qlongbench.config import PrecisionSpec
+    from qlongbench.spec.config import PrecisionSpec
     from qlongbench.registry import backend_class
 
     ctx = LoadContext(model=str(model), revision=None, device="cpu", cache_dir=tmp_path / "cache", tokenizer=tok)
     return backend_class(name)(PrecisionSpec(name=name), ctx)
+
+
+def _score(task, backend, sample, kept, keep=False):
+    from qlongbench.run.drive import score_logprobs
+    from qlongbench.tasks.base import LogprobRole
+
+    saved = {}
+    out = score_logprobs(backend, sample, task, LogprobRole(keep=keep, compare_with=kept), saved.update)
+    return out, saved
 
 
 def test_bf16_vs_fp32_is_tiny_and_a_perturbed_model_is_not(tiny_model, perturbed_model, tiny_tokenizer, tmp_path):
@@ -220,18 +233,19 @@ def test_bf16_vs_fp32_is_tiny_and_a_perturbed_model_is_not(tiny_model, perturbed
     task = KLDivergence({"top_k": 16, "chunk": 100, "buckets": 4})
     samples = task.build(_ctx(tiny_tokenizer, 256, 2))
     ref = _backend("bf16", tiny_model, tiny_tokenizer, tmp_path)
+    kept = {}
     try:
         for s in samples:
-            out = task.run_logprobs(ref, s, tmp_path, True)
+            out, kept[s.sample_id] = _score(task, ref, s, {}, keep=True)
             assert out.score.score == 1.0 and out.score.metrics["mean_kl"] == 0.0
-            assert topk_path(tmp_path, s.sample_id).is_file()
+            assert kept[s.sample_id]["indices"].shape == (len(s.prompt_ids), 16)
     finally:
         ref.close()
     results = {}
     for name, model in (("fp32", tiny_model), ("bf16-perturbed", perturbed_model)):
         b = _backend(name.split("-")[0], model, tiny_tokenizer, tmp_path)
         try:
-            results[name] = [task.run_logprobs(b, s, tmp_path, False) for s in samples]
+            results[name] = [_score(task, b, s, {"": kept[s.sample_id]})[0] for s in samples]
         finally:
             b.close()
     fp32 = [o.score.metrics["mean_kl"] for o in results["fp32"]]
@@ -241,62 +255,53 @@ def test_bf16_vs_fp32_is_tiny_and_a_perturbed_model_is_not(tiny_model, perturbed
     for s, o in zip(samples, results["fp32"]):
         assert o.score.score > 0.9  # top-1 agreement
         assert {f"kl_b{b}" for b in range(4)} <= set(o.score.metrics)
-        assert o.generation.n_prefilled_tokens == o.score.metrics["n_positions"] == len(s.prompt_ids)
+        assert o.generation.n_prefilled_tokens == len(s.prompt_ids)
         assert o.generation.prefill_seconds > 0 and o.generation.peak_bytes
 
 
 def test_runner_runs_the_reference_first_and_records_kld(tiny_model, tmp_path):
     """--precisions fp32,bf16: bf16 is the reference (choose_reference), so it is moved first."""
-    from qlongbench.config import build_spec
-    from qlongbench.runner import Runner
-    from qlongbench.store import RunDir
+    from qlongbench.spec.config import build_spec
+    from qlongbench.run.runner import Runner
+    from qlongbench.run.store import RunDir
 
     spec = build_spec({"model": str(tiny_model), "precisions": "fp32,bf16", "tasks": "kld:top_k=8,niah-single",
                        "lengths": [256], "samples": 2, "out": str(tmp_path / "run"), "device": "cpu"})
     result = Runner(spec).run()
     assert not result.failed_precisions
-    records = RunDir(result.run_dir).records()
-    kld = [r for r in records if r.task == "kld"]
+    rd = RunDir(result.run_dir)
+    assert rd.read_header().logprob_reference == "bf16"
+    records = rd.records()
+    kld = [r for r in records if r.task.startswith("kld")]
     assert [r.precision for r in kld] == ["bf16", "bf16", "fp32", "fp32"]
     for r in kld:
         assert r.status == "ok" and r.output == "" and r.n_generated_tokens == 0
         assert {"mean_kl", "delta_p", "top1", "kl_b0", "kl_b7", "top1_b7"} <= set(r.metrics)
         assert r.score == pytest.approx(r.metrics["top1"])
     assert all(r.metrics["mean_kl"] < 1e-4 for r in kld if r.precision == "fp32")
-    assert sorted(p.name for p in (result.run_dir / "kld").iterdir()) == ["kld-en-256-0000.npz", "kld-en-256-0001.npz"]
+    kept = sorted(p.name for p in (result.run_dir / "logprobs" / "bf16").iterdir())
+    assert len(kept) == 2 and all(name.endswith(".npz") for name in kept)
     niah = [r for r in records if r.task == "niah-single"]
     assert niah and all(r.kv_cache_bytes and r.peak_bytes for r in niah)
 
 
-def test_reference_first_needs_an_hf_reference():
-    from qlongbench.config import PrecisionSpec
-    from qlongbench.runner import reference_first
+def test_the_logprob_reference_needs_an_hf_reference_and_runs_first():
+    from qlongbench.run.plan import PlannedTask, expand_precisions
+    from qlongbench.spec.config import build_spec
 
-    kld = ("kld", KLDivergence())
-    order, ref = reference_first([PrecisionSpec(name="bnb-nf4"), PrecisionSpec(name="fp16")], [kld])
-    assert ref == "fp16" and [p.name for p in order] == ["fp16", "bnb-nf4"]
+    kld = [PlannedTask("kld", KLDivergence())]
+    plan = expand_precisions(build_spec({"precisions": "bnb-nf4,fp16"}), kld)
+    assert plan.logprob_reference == "fp16" and [p.name for p in plan.precisions] == ["fp16", "bnb-nf4"]
     with pytest.raises(UserError, match="add bf16, fp16 or fp32"):
-        reference_first([PrecisionSpec(name="bnb-nf4")], [kld])
+        expand_precisions(build_spec({"precisions": "bnb-nf4"}), kld)
     # Without a log-prob task the order given is kept.
-    order, _ = reference_first([PrecisionSpec(name="bnb-nf4"), PrecisionSpec(name="bf16")], [])
-    assert [p.name for p in order] == ["bnb-nf4", "bf16"]
+    plan = expand_precisions(build_spec({"precisions": "bnb-nf4,bf16"}), [])
+    assert [p.name for p in plan.precisions] == ["bnb-nf4", "bf16"] and plan.logprob_reference is None
 
 
-def test_a_candidate_without_the_reference_file_fails_clearly(tiny_model, tiny_tokenizer, tmp_path):
-    task = KLDivergence()
-    sample = task.build(_ctx(tiny_tokenizer, 64, 1))[0]
-    b = _backend("fp32", tiny_model, tiny_tokenizer, tmp_path)
-    try:
-        with pytest.raises(UserError, match="top-k file .* is missing"):
-            task.run_logprobs(b, sample, tmp_path, False)
-    finally:
-        b.close()
+def test_a_candidate_without_the_kept_reference_fails_clearly(tiny_model, tiny_tokenizer, tmp_path):
+    from qlongbench.run.store import LogprobFiles
 
-
-def test_topk_dataclass_is_what_the_file_holds(tmp_path):
-    top = TopK(np.array([[3, 1]], dtype=np.int32), np.log(np.array([[0.5, 0.3]], dtype=np.float32)),
-               np.log(np.array([0.2], dtype=np.float32)))
-    save_topk(tmp_path / "x.npz", top, prompt_sha256="h", precision="bf16", k=2)
-    with np.load(tmp_path / "x.npz") as z:
-        assert set(z.files) == {"indices", "logprobs", "tail_logmass", "prompt_sha256", "precision", "top_k"}
-        assert str(z["precision"]) == "bf16"
+    sample = KLDivergence().build(_ctx(tiny_tokenizer, 64, 1))[0]
+    with pytest.raises(UserError, match="kept no distributions"):
+        LogprobFiles(tmp_path).load("bf16", sample)

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from qlongbench import memory
 from qlongbench.memory import AttentionGeometry, crossover_tokens, dtype_bytes, format_bytes, kv_element_bytes
 
 
@@ -25,7 +24,13 @@ from qlongbench.memory import AttentionGeometry, crossover_tokens, dtype_bytes, 
     ],
 )
 def test_kv_formula_table(layers, kv_heads, head_dim, tokens, elem, expected):
-    assert memory.kv_formula_bytes(layers, kv_heads, head_dim, tokens, elem) == expected
+    assert AttentionGeometry(layers, kv_heads, head_dim).kv_bytes(tokens, elem) == expected
+
+
+def test_kv_formula_with_other_k_and_v_types():
+    """llama.cpp may keep K and V in different types (and dimensions): one formula covers both."""
+    geo = AttentionGeometry(layers=30, kv_heads=3, head_dim=64, head_dim_v=32)
+    assert geo.kv_bytes(1000, 2.0, 34 / 32) == round(30 * 3 * (64 * 2.0 + 32 * 34 / 32) * 1000)
 
 
 @pytest.mark.parametrize(
@@ -41,7 +46,7 @@ def test_kv_formula_table(layers, kv_heads, head_dim, tokens, elem, expected):
     ],
 )
 def test_geometry_from_run_json(meta, expected):
-    geo = AttentionGeometry.from_meta(meta)
+    geo = AttentionGeometry.from_config(meta)
     assert (None if geo is None else (geo.layers, geo.kv_heads, geo.head_dim)) == expected
 
 
@@ -65,11 +70,20 @@ def test_dtype_bytes(name, expected):
         # llama.cpp keeps an f16 cache whatever the weights are, unless a KV type is set.
         ({"engine": "llama.cpp", "dtype": "float32", "recipe": {"method": "gguf", "quant_type": "Q4_K_M"}}, 2),
         ({"engine": "llama.cpp", "recipe": {"method": "gguf", "options": {"type_k": "q8_0"}}}, 34 / 32),
+        ({"engine": "transformers", "dtype": "bfloat16", "recipe": {"method": "none", "compute_dtype": "bfloat16",
+                                                                    "options": {"kv_cache_dtype": "int8"}}}, 1),
         ({}, None),
     ],
 )
 def test_kv_element_bytes(precision_meta, expected):
-    assert kv_element_bytes(precision_meta) == expected
+    from qlongbench.types import BackendInfo
+
+    info = None
+    if precision_meta:
+        recipe = {"method": "none"} | precision_meta["recipe"]
+        info = BackendInfo(precision="p", engine=precision_meta["engine"], engine_version="1", device="cpu",
+                           dtype=precision_meta.get("dtype") or "float32", recipe=recipe, weight_bytes=1)
+    assert kv_element_bytes(info) == expected
 
 
 @pytest.mark.parametrize(
@@ -106,7 +120,7 @@ def test_peak_rss_reset_forgets_an_earlier_peak():
 def test_import_qlongbench_memory_does_not_import_torch():
     import subprocess
 
-    code = "import sys, qlongbench.memory, qlongbench.report; print('torch' in sys.modules)"
+    code = "import sys, qlongbench.memory, qlongbench.analysis.build; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -115,7 +129,7 @@ def test_import_qlongbench_memory_does_not_import_torch():
 @pytest.fixture(scope="module")
 def geometry(tiny_model) -> AttentionGeometry:
     cfg = json.loads((tiny_model / "config.json").read_text())
-    geo = AttentionGeometry.from_meta(cfg)
+    geo = AttentionGeometry.from_config(cfg)
     assert geo is not None
     return geo
 
@@ -126,7 +140,7 @@ def test_hf_measured_kv_bytes_equal_the_formula(tiny_model, tiny_tokenizer, tmp_
 
     from qlongbench.backends.base import LoadContext
     from qlongbench.backends.hf import HFBackend
-    from qlongbench.config import PrecisionSpec
+    from qlongbench.spec.config import PrecisionSpec
     from qlongbench.types import GenerationConfig
 
     torch.set_num_threads(1)

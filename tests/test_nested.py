@@ -2,7 +2,7 @@
 
 import pytest
 
-from qlongbench.scheduler import group_by_prefix, order_groups, tokens_to_prefill
+from qlongbench.run.scheduler import group_by_prefix, order_groups, tokens_to_prefill
 from qlongbench.tasks.base import BuildContext
 from qlongbench.tasks.nested import NiahNested
 
@@ -69,9 +69,9 @@ def test_questions_per_context_share_one_haystack(tiny_tokenizer):
 
 
 def test_runner_nested_reuse_equals_naive(tiny_model, tmp_path):
-    from qlongbench.config import build_spec
-    from qlongbench.runner import Runner
-    from qlongbench.store import RunDir
+    from qlongbench.spec.config import build_spec
+    from qlongbench.run.runner import Runner
+    from qlongbench.run.store import RunDir
 
     outs, prefilled = {}, {}
     for mode in ("exact", "none"):

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from qlongbench.config import build_spec
+from qlongbench.spec.config import build_spec
 from qlongbench.errors import UserError
-from qlongbench.runner import Runner
-from qlongbench.store import RunDir, RunLock
+from qlongbench.run.runner import Runner
+from qlongbench.run.store import RunDir, RunLock
 
 
 def _cli(model: Path, out: Path, *extra: str) -> list[str]:
@@ -89,15 +89,15 @@ def test_injected_oom_becomes_a_record_and_the_sweep_goes_on(tiny_model, tmp_pat
     assert by_len == {256: {"ok"}, 320: {"ok"}, 512: {"oom"}}
     assert all("out of memory" in r.error for r in rows if r.status == "oom")
 
-    from qlongbench import report
+    from qlongbench.analysis.build import build
 
-    data = report.build(spec.out)
+    data = build(spec.out)
     oom_cells = {(c.key.precision, c.key.length): c.n_oom for c in data.cells}
     assert oom_cells[("bf16", 512)] == 2 and oom_cells[("fp32", 256)] == 0
 
 
 def test_samples_are_byte_identical_across_processes(tiny_model, tmp_path):
-    code = ("import sys; from qlongbench.config import build_spec; from qlongbench.runner import Runner; "
+    code = ("import sys; from qlongbench.spec.config import build_spec; from qlongbench.run.runner import Runner; "
             "Runner(build_spec({'model': sys.argv[1], 'lengths': [256, 300], 'samples': 3, 'precisions': 'bf16', "
             "'out': sys.argv[2]})).run()")
     for i, hashseed in enumerate(("1", "999")):

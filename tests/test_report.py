@@ -12,9 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from qlongbench import report, stats
+from qlongbench.analysis import stats
+from qlongbench.analysis.build import build
+from qlongbench.analysis.cells import CellKey
+from qlongbench.analysis.data import ReportData
+from qlongbench.analysis.examples import EXAMPLES_PER_PRECISION
+from qlongbench.analysis.pairing import ALL_LANGUAGES
 from qlongbench.errors import UserError
-from qlongbench.report import ALL_LANGUAGES, CellKey
+from qlongbench.render.prose import comparison_statements
+from qlongbench.render.write import write
 
 FIXTURE = Path(__file__).parent / "data" / "report_run"
 MIB = 2**20
@@ -23,13 +29,13 @@ EXPECTED_CHARTS = {"accuracy-niah-single.png", "drop-niah-single.png", "heatmap-
 
 
 @pytest.fixture(scope="module")
-def data() -> report.ReportData:
-    return report.build(FIXTURE)
+def data() -> ReportData:
+    return build(FIXTURE)
 
 
 @pytest.fixture(scope="module")
 def out_dir(tmp_path_factory) -> Path:
-    return report.write(FIXTURE, tmp_path_factory.mktemp("report") / "out")
+    return write(FIXTURE, tmp_path_factory.mktemp("report") / "out")
 
 
 def _cell(data, prec, lang, length, task="niah-single"):
@@ -77,15 +83,17 @@ def test_paired_drop_by_hand(data):
     assert p.min_detectable_drop == pytest.approx(stats.min_detectable_drop(10, 0.9))
     assert p.within_noise == p.interval.contains(0.0)
     assert d.verdict == ("within noise" if p.within_noise else "worse")
-    # de-512: sample 8 errored and 9 was overlength, so 8 items are paired; nf4 lost one.
-    de = _drop(data.drops, "bnb-nf4", "de", 512).paired
-    assert (de.n, de.drop, de.discordant_ref_only) == (8, pytest.approx(0.125), 1)
+    # de-512: sample 9 was overlength for everyone (left out); nf4 crashed on 8, which counts as a
+    # wrong answer (analysis.pairing), and lost 7: 9 items paired, two discordant.
+    de = _drop(data.drops, "bnb-nf4", "de", 512)
+    assert (de.paired.n, de.paired.drop, de.paired.discordant_ref_only) == (9, pytest.approx(2 / 9), 2)
+    assert de.failures == ("error",)
 
 
 def test_pooled_drop_pairs_items_over_languages(data):
     p = _drop(data.pooled_drops, "bnb-nf4", ALL_LANGUAGES, 512).paired
-    assert p.n == 18 and p.reference_mean == pytest.approx(17 / 18) and p.candidate_mean == pytest.approx(13 / 18)
-    assert p.mcnemar_p == pytest.approx(0.125)
+    assert p.n == 19 and p.reference_mean == pytest.approx(18 / 19) and p.candidate_mean == pytest.approx(13 / 19)
+    assert p.mcnemar_p == pytest.approx(0.0625)  # b = 5 (one of them the crash), c = 0
     assert not p.within_noise and p.interval.low > 0
     pooled = [c for c in data.pooled_cells if c.key == CellKey("bf16", "niah-single", ALL_LANGUAGES, 512)][0]
     assert (pooled.n, pooled.n_ok, pooled.accuracy) == (20, 19, pytest.approx(18 / 19))
@@ -100,8 +108,8 @@ def test_identical_precision_is_within_noise_everywhere(data):
 def test_engine_matched_drops_compare_gguf_with_gguf(data):
     assert {(d.candidate, d.reference) for d in data.engine_drops} == {("gguf-q4_k_m", "gguf-bf16")}
     d = _drop(data.engine_drops, "gguf-q4_k_m", "en", 512).paired
-    assert d.n == 9 and d.drop == pytest.approx(3 / 9)  # gguf-bf16 right on 8 of 9; q4 on 5 (7 hit OOM)
-    assert any("gguf-q4_k_m is also compared with gguf-bf16" in s for s in data.comparisons)
+    assert d.n == 10 and d.drop == pytest.approx(4 / 10)  # gguf-bf16 right on 9; q4 on 5 (its OOM on 7 counts as wrong)
+    assert any("gguf-q4_k_m is also compared with gguf-bf16" in s for s in comparison_statements(data))
 
 
 def test_kld_is_reported_as_kl_not_as_accuracy(data):
@@ -115,6 +123,8 @@ def test_kld_is_reported_as_kl_not_as_accuracy(data):
     assert list(k.bucket_kl) == sorted(k.bucket_kl)  # damage grows with position
     assert len(k.positions) == 8 and k.positions[0] < k.positions[-1] < 256
     assert {r.precision for r in data.kld} == {"bnb-nf4", "gguf-bf16", "gguf-q4_k_m"}  # not the reference
+    assert {r.versus for r in data.kld} == {"bf16"}  # 0.1.0 kept no engine-matched KL
+    assert k.bound == "lower bound: top-k + one tail bucket" or k.bound is None
 
 
 def test_memory_rows_and_the_crossover(data):
@@ -122,8 +132,9 @@ def test_memory_rows_and_the_crossover(data):
     assert hf.kv_cache_bytes == hf.kv_cache_bytes_formula == hf.tokens * 2048
     gguf = next(m for m in data.memory if (m.precision, m.length) == ("gguf-q4_k_m", 512))
     assert gguf.kv_cache_bytes - gguf.kv_cache_bytes_formula == 6 * 1024  # llama.cpp overhead in the fixture
-    assert hf.prefill_tokens_per_s == pytest.approx(2000, rel=1e-3)
-    assert hf.decode_tokens_per_s == pytest.approx(40, rel=1e-3)
+    assert hf.throughput.prefill_tokens_per_s == pytest.approx(2000, rel=1e-3)
+    assert hf.throughput.decode_tokens_per_s == pytest.approx(40, rel=1e-3)
+    assert hf.total_bytes == hf.weight_bytes + hf.kv_cache_bytes
     assert hf.weight_bytes == 50 * MIB and hf.peak_source == "process-peak-rss"
     savings = {s.precision: s for s in data.savings}
     assert savings["bnb-nf4"].saved_bytes == 34 * MIB
@@ -137,7 +148,7 @@ def test_failure_examples_are_the_discordant_items_and_the_engine_failures(data)
     assert ex[("bnb-nf4", "niah-single-en-512-0005")].output == "<script>alert(1)</script>"
     assert ex[("bnb-nf4", "niah-single-de-512-0008")].status == "error"
     assert ex[("gguf-q4_k_m", "niah-single-en-512-0007")].status == "oom"
-    assert sum(e.precision == "bnb-nf4" and e.status == "ok" for e in data.examples) == report.EXAMPLES_PER_PRECISION
+    assert sum(e.precision == "bnb-nf4" and e.status == "ok" for e in data.examples) == EXAMPLES_PER_PRECISION
 
 
 # --- files --------------------------------------------------------------------------------------------------
@@ -164,10 +175,14 @@ def test_summary_markdown_holds_the_numbers(out_dir):
     md = (out_dir / "summary.md").read_text(encoding="utf-8")
     assert "| niah-single | en | 512 | bnb-nf4 | transformers | 10 | 60.0 | 31.3–83.2 | 20.0 | 0 | 0 | 0 |" in md
     assert "| niah-single | de | 512 | bnb-nf4 | transformers | 8 | 87.5 |" in md
-    assert re.search(r"\| niah-single \| en \| 512 \| bnb-nf4 \| 10 \| \+30\.0 \| [^|]+ \| \+33\.3 \| 0\.25 \|", md)
-    assert "| niah-single | all | 512 | bnb-nf4 | 18 | +22.2 |" in md
+    assert re.search(r"\| niah-single \| en \| 512 \| bnb-nf4 \| 10 \| 90\.0 \| 60\.0 \| \+30\.0 \| [^|]+ \| 0\.25 \| "
+                     r"within noise \|", md)
+    assert "| niah-single | all | 512 | bnb-nf4 | 19 | 94.7 | 68.4 | +26.3 |" in md
     assert "gguf-q4_k_m vs gguf-bf16" in md
-    assert "| bnb-nf4 | 16 MiB | 34 MiB | 2,048 | 17,408 tokens |" in md
+    assert "| bnb-nf4 | none | 0 / 4 / 0 (crashed in 1) | 16 MiB (34 MiB) | 17k tokens |" in md
+    assert "which the KV cache takes back at 17,408 tokens" in md
+    # The answer comes first: the verdict table opens the file, the full tables are collapsed.
+    assert md.index("## At a glance") < md.index("## Drops outside the noise") < md.index("<details>")
     assert "±11 points" in md
     assert "<script>" not in md
 
@@ -211,7 +226,7 @@ def test_html_is_self_contained(html, out_dir):
 
 
 def test_html_has_the_sections_and_provenance(html):
-    for anchor in ("glance", "accuracy", "drops", "memory", "kld", "rates", "examples", "provenance"):
+    for anchor in ("glance", "outside", "accuracy", "memory", "kld", "rates", "examples", "provenance"):
         assert f'id="{anchor}"' in html
     assert "What was compared with what" in html and "quant_type=Q4_K_M" in html
     assert "±11 points" in html and "17,408 tokens" in html
@@ -230,7 +245,7 @@ def test_labels_from_the_run_are_escaped_everywhere(tmp_path):
     meta["precisions"][evil] = meta["precisions"].pop("gguf-bf16")
     meta["model"]["source"] = "</title><script>alert(3)</script>"
     (run / "run.json").write_text(json.dumps(meta), encoding="utf-8")
-    out = report.write(run, tmp_path / "out")
+    out = write(run, tmp_path / "out")
     page = (out / "index.html").read_text(encoding="utf-8")
     assert "<script" not in page.lower() and "<img src=x" not in page and "onerror=\"alert" not in page
     assert "&lt;img src=x onerror=&#34;alert(2)&#34;&gt;" in page
@@ -246,8 +261,8 @@ def test_records_on_different_inputs_are_refused(tmp_path):
     row["prompt_sha256"] = "0" * 64
     lines[first] = json.dumps(row)
     (run / "records.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    with pytest.raises(UserError, match="not run on identical inputs"):
-        report.build(run)
+    with pytest.raises(UserError, match="other prompt ids than the frozen sample"):
+        build(run)
 
 
 def test_a_run_with_one_precision_still_renders(tmp_path):
@@ -255,7 +270,7 @@ def test_a_run_with_one_precision_still_renders(tmp_path):
     shutil.copytree(FIXTURE, run)
     lines = [l for l in (run / "records.jsonl").read_text(encoding="utf-8").splitlines() if '"precision":"bf16"' in l]
     (run / "records.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    out = report.write(run, tmp_path / "out")
+    out = write(run, tmp_path / "out")
     page = (out / "index.html").read_text(encoding="utf-8")
     assert "Only one precision in this run" in page
     assert not (out / "drop-niah-single.png").exists() and (out / "accuracy-niah-single.png").exists()
@@ -266,7 +281,7 @@ def test_stale_charts_are_removed_but_nothing_else(tmp_path):
     out.mkdir()
     (out / "accuracy-old-task.png").write_bytes(b"old")
     (out / "photo.png").write_bytes(b"mine")
-    report.write(FIXTURE, out)
+    write(FIXTURE, out)
     assert not (out / "accuracy-old-task.png").exists() and (out / "photo.png").read_bytes() == b"mine"
 
 
@@ -276,7 +291,7 @@ def test_cli_report_and_default_directory(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert main(["report", str(FIXTURE), "-q"]) == 0
     assert (tmp_path / "reports" / "fixture-report" / "index.html").is_file()
-    assert "reports/fixture-report/summary.md" in capsys.readouterr().out
+    assert "reports/fixture-report/index.html" in capsys.readouterr().out
     assert main(["report", str(tmp_path / "nope"), "-q"]) == 2
     assert "not a qlongbench run directory" in capsys.readouterr().err
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from qlongbench import report
+from qlongbench.render.write import write
 
 FIXTURE = Path(__file__).parent / "data" / "report_run"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -34,7 +34,7 @@ def report_dir(tmp_path_factory) -> Path:
     # Copy the fixture somewhere with a space and non-ASCII in the path: file:// URLs must cope.
     run = tmp_path_factory.mktemp("browser") / "run dir é"
     shutil.copytree(FIXTURE, run)
-    return report.write(run, run.parent / "report out é")
+    return write(run, run.parent / "report out é")
 
 
 def test_report_renders_in_chromium(report_dir, tmp_path):

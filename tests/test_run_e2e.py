@@ -7,9 +7,9 @@ import json
 import pytest
 
 from qlongbench.cli import main
-from qlongbench.config import build_spec
-from qlongbench.runner import Runner
-from qlongbench.store import RunDir
+from qlongbench.spec.config import build_spec
+from qlongbench.run.runner import Runner
+from qlongbench.run.store import RunDir
 
 
 def test_cli_run_and_report(tiny_model, tmp_path, capsys):
@@ -27,11 +27,11 @@ def test_cli_run_and_report(tiny_model, tmp_path, capsys):
                 "prompt_sha256", "gen_config_sha256", "output", "expected", "score", "status", "error", "created_at"}
     line = json.loads(rd.records_path.read_text().splitlines()[0])
     assert required <= set(line)
-    meta = rd.read_meta()
-    assert meta["seed"] == 0 and meta["model"]["files_sha256"]
-    assert {"torch", "transformers", "qlongbench", "python"} <= set(meta["environment"]["versions"])
-    assert meta["precisions"]["bf16"]["recipe"]["method"] == "none"
-    assert meta["generation_configs"]["niah-single"]["max_new_tokens"] == 24
+    header = rd.read_header()
+    assert header.version == 2 and header.seed == 0 and header.model.files_sha256
+    assert {"torch", "transformers", "qlongbench", "python"} <= set(header.environment.versions)
+    assert header.precisions["bf16"].recipe.method == "none"
+    assert header.generation_configs["niah-single"].max_new_tokens == 24
     assert sorted(p.name for p in rd.samples_dir.iterdir()) == ["niah-single-en-256.jsonl", "niah-single-en-512.jsonl"]
 
     report_dir = tmp_path / "rep"
@@ -105,12 +105,12 @@ def test_chat_template_is_applied_and_can_be_turned_off(tiny_chat_model, tmp_pat
         spec = build_spec({"model": str(tiny_chat_model), "lengths": [256], "samples": 1, "chat_template": flag,
                            "out": str(tmp_path / f"c{flag}")})
         Runner(spec).run()
-        sample = next(RunDir(spec.out).all_samples())
+        sample = RunDir(spec.out).all_samples()[0]
         text = tok.decode(list(sample.prompt_ids))
         assert ("<|assistant|>" in text) is expect
         assert ("<|user|>" in text) is expect
         assert len(sample.prompt_ids) + sample.max_new_tokens <= 256
-        assert RunDir(spec.out).read_meta()["model"]["chat_template_used"] is expect
+        assert RunDir(spec.out).read_header().model.chat_template_used is expect
 
 
 @pytest.mark.parametrize("argv,needle", [

@@ -1,7 +1,7 @@
 import pytest
 
 from qlongbench.hashing import ids_sha256
-from qlongbench.scheduler import common_prefix_len, group_by_prefix, order_groups, tokens_to_prefill
+from qlongbench.run.scheduler import common_prefix_len, group_by_prefix, order_groups, tokens_to_prefill
 from qlongbench.types import Sample
 
 
@@ -49,7 +49,7 @@ def test_naive_order_costs_every_prompt():
 
 
 def test_batches_bucket_lone_prompts_by_length_and_keep_chains_whole():
-    from qlongbench.scheduler import Batch, PrefixGroup, plan_batches
+    from qlongbench.run.scheduler import Batch, PrefixGroup, plan_batches
 
     master = list(range(10, 1010))
     nested = [sample("n1000", master + [1], 1000), sample("n500", master[:500] + [1], 500, length=600)]

@@ -1,4 +1,4 @@
-"""Tests for qlongbench.stats against independently computed reference values."""
+"""Tests for qlongbench.analysis.stats against independently computed reference values."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import binomtest, norm
 
-from qlongbench import stats
-from qlongbench.stats import (
+from qlongbench.analysis import stats
+from qlongbench.analysis.stats import (
     Interval,
     PairedDrop,
     mcnemar_exact,

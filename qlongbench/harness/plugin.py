@@ -33,7 +33,7 @@ from functools import cache
 from typing import Any
 
 from qlongbench import registry
-from qlongbench.config import parse_length
+from qlongbench.spec.lengths import parse_length
 from qlongbench.errors import UserError
 from qlongbench.tokenizer import PromptTokenizer
 from qlongbench.types import Sample

@@ -2,7 +2,8 @@
 
     python tests/data/make_report_fixture.py
 
-A real run directory (run.json, samples/*.jsonl, records.jsonl written through qlongbench.store)
+A run directory in the format qlongbench 0.1.0 wrote (an unversioned run.json, read through the
+header's migration), with samples/*.jsonl and records.jsonl written through qlongbench.run.store,
 whose outcomes are chosen by hand, so every number the report prints is known by construction:
 
 - precisions bf16 (reference), bnb-nf4 (transformers), gguf-bf16 and gguf-q4_k_m (llama.cpp);
@@ -29,7 +30,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 
 from qlongbench.hashing import ids_sha256, sha256_json  # noqa: E402
-from qlongbench.store import RunDir  # noqa: E402
+from qlongbench.run.store import RunDir  # noqa: E402
 from qlongbench.types import GenerationConfig, Record, Sample  # noqa: E402
 
 OUT = HERE / "report_run"
@@ -207,10 +208,10 @@ def main() -> None:
             for lang in ("en", "de") for n in (256, 512)}
     kld = {("en", n): [_sample("kld", "en", n, i, rng, False) for i in range(2)] for n in (256, 512)}
     for (lang, n), ss in niah.items():
-        rd.write_samples(rd.samples_path("niah-single", lang, lang, n), ss)
+        rd.write_samples(rd.samples_path(f"niah-single-{lang}-{n}"), ss)
     for (lang, n), ss in kld.items():
-        rd.write_samples(rd.samples_path("kld", lang, lang, n), ss)
-    rd.write_meta(run_meta())
+        rd.write_samples(rd.samples_path(f"kld-{lang}-{n}"), ss)
+    rd.run_json.write_text(json.dumps(run_meta(), indent=2, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8")
     with rd.open_records() as writer:
         for r in niah_records(niah) + kld_records(kld):
             writer.append(r)

@@ -2,15 +2,16 @@
 
     python tests/data/check/make_fixtures.py     # rewrites tests/data/check/<case>/
 
-Each case is a real run directory (run.json + records.jsonl written through qlongbench.store), with
-binary scores chosen so that the verdicts are known by construction:
+Each case is a real run directory (run.json, samples/ and records.jsonl written through
+qlongbench.run.store), with binary scores chosen so that the verdicts are known by construction:
 
 - pass:              bnb-nf4 matches bf16 except one discordant pair each way at 1024 tokens.
 - fail:              bnb-nf4 loses ~45 points at 1024 tokens (en and de); bnb-int8 matches bf16 but
                      hit an out-of-memory error on one 1024-token sample.
 - inconclusive:      gguf-q4_k_m loses 2 of 30 at 256 tokens (the interval straddles a 3-point
                      tolerance); only 8 samples at 1024 tokens (insufficient).
-- hash_mismatch:     bnb-nf4's 1024-token records carry other prompt hashes (3 samples).
+- hash_mismatch:     bnb-nf4's 1024-token records carry other prompt hashes than their frozen
+                     samples (3 samples): the run directory itself refuses them.
 - missing_reference: bnb-nf4 has 1024-token records that bf16 never ran.
 
 Everything is seeded and timestamps are fixed, so rerunning reproduces the files byte for byte.
@@ -27,8 +28,10 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[2]))
 
 from qlongbench.hashing import ids_sha256, sha256_json  # noqa: E402
-from qlongbench.store import RunDir  # noqa: E402
-from qlongbench.types import GenerationConfig, Record  # noqa: E402
+from qlongbench.run.header import RunHeader, TaskInfo  # noqa: E402
+from qlongbench.run.store import RunDir  # noqa: E402
+from qlongbench.spec.config import RunSpec  # noqa: E402
+from qlongbench.types import GenerationConfig, Record, Sample  # noqa: E402
 
 CREATED = "2026-01-01T00:00:00+00:00"
 GEN = GenerationConfig(max_new_tokens=24)
@@ -65,28 +68,45 @@ def hash_salt(text: str) -> int:
     return sum(map(ord, text))
 
 
+def sample(task: str, lang: str, length: int, i: int) -> Sample:
+    ids = (length, i, hash_salt(""))
+    value = str(1_000_000 + 7919 * i + length)
+    return Sample(sample_id=sample_id(task, lang, length, i), task=task, language=lang, instruction_language=lang,
+                  length=length, index=i, seed=0, status="ok", prompt_ids=ids, prefix_len=0, max_new_tokens=24,
+                  expected=(value,), depth=float(10 * (i % 11)), prompt_sha256=ids_sha256(ids))
+
+
 def write_run(name: str, cells: Sequence[tuple[str, str, int, int]], candidates: dict[str, dict[tuple[str, str, int], Outcome]],
               reference_accuracy: float = 0.9, seed: int = 0, reference_cells: Sequence[tuple[str, str, int, int]] | None = None,
               prompt_salts: dict[tuple[str, tuple[str, str, int]], set[int]] | None = None) -> Path:
     """cells: (task, language, length, n). candidates: precision -> cell -> outcome (default: same)."""
     root = HERE / name
     rd = RunDir(root)
-    root.mkdir(parents=True, exist_ok=True)
-    rd.records_path.unlink(missing_ok=True)
+    if root.exists():
+        import shutil
+
+        shutil.rmtree(root)
+    root.mkdir(parents=True)
     run_id = f"fixture-{name}"
     ref_scores = reference_scores(seed, cells, reference_accuracy)
     ref_cells = cells if reference_cells is None else reference_cells
     precisions = ["bf16", *candidates]
-    rd.write_meta({
-        "run_id": run_id, "name": name, "created_at": CREATED, "seed": seed,
-        "model": {"source": "fixture-model", "local": False},
-        "spec": {"precisions": [{"name": p, "options": {}} for p in precisions],
-                 "tasks": sorted({c[0] for c in cells}), "lengths": sorted({c[2] for c in cells}),
-                 "languages": sorted({c[1] for c in cells})},
-        "precisions": {p: {"precision": p, "engine": ENGINES[p]} for p in precisions},
-        "generation_configs": {"niah-single": GEN.model_dump(mode="json") | {"sha256": sha256_json(GEN)}},
-        "note": "synthetic records written by tests/data/check/make_fixtures.py",
-    })
+    langs = sorted({c[1] for c in cells})
+    spec = RunSpec(model="fixture-model", precisions=",".join(precisions), tasks=sorted({c[0] for c in cells}),
+                   lengths=sorted({c[2] for c in cells}), languages=langs, samples=max(c[3] for c in cells),
+                   seed=seed, out=f"tests/data/check/{name}", name=name)
+    bound = {}
+    for stem_cells in cells:
+        task, lang, n, k = stem_cells
+        path = rd.samples_path(f"{task}-{lang}-{n}")
+        bound[path.name] = rd.write_samples(path, [sample(task, lang, n, i) for i in range(k)])
+    rd.write_header(RunHeader(
+        run_id=run_id, name=name, created_at=CREATED, spec=spec, spec_sha256=sha256_json({"fixture": name}),
+        sample_identity_sha256=sha256_json({"fixture": name}), seed=seed,
+        model={"source": "fixture-model", "local": False},
+        precisions={}, tasks={"niah-single": TaskInfo(name="niah-single", metric="fixture")},
+        generation_configs={"niah-single": GEN.model_dump(mode="json") | {"sha256": sha256_json(GEN)}},
+        samples=bound))
     salts = prompt_salts or {}
     with rd.open_records() as writer:
         for t, lang, n, k in ref_cells:

@@ -1,0 +1,108 @@
+"""The reference model's files: which exist, whether they may be opened, and their one hash.
+
+Every engine and builder reads the model through these rules, third-party converters included:
+custom code (an `auto_map` in a config, or Python files) only with --trust-remote-code, pickle
+weights only with --allow-pickle. The hash covers every file an engine may read, whatever its
+format, so a changed `.bin` or tokenizer file can never reuse an artifact built from the old one."""
+
+from __future__ import annotations
+
+import json
+import logging
+from functools import cache
+from pathlib import Path
+
+from qlongbench.errors import UserError
+from qlongbench.hashing import file_sha256
+
+log = logging.getLogger(__name__)
+
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
+"""Weight files loaded with pickle, which can run code."""
+HUB_PATTERNS = ["*.safetensors", "*.json", "*.model", "*.txt", "*.tiktoken", "*.jinja", "*.py", "*.bin"]
+"""What is fetched from the hub when a hub model has to be converted or quantized locally."""
+CONFIGS_WITH_CODE = ("config.json", "tokenizer_config.json", "processor_config.json", "generation_config.json")
+
+
+def model_files(root: Path) -> list[Path]:
+    """Every regular file below root that an engine may read (hidden files and folders left out)."""
+    return sorted(p for p in root.rglob("*")
+                  if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts))
+
+
+def declares_custom_code(root: Path) -> str | None:
+    """Why the model would run its own code when loaded (None when it would not)."""
+    for name in CONFIGS_WITH_CODE:
+        path = root / name
+        if not path.is_file():
+            continue
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError, OSError):
+            continue
+        if isinstance(data, dict) and data.get("auto_map"):
+            return f"{name} maps classes to the model's own code (auto_map)"
+    code = [p.name for p in model_files(root) if p.suffix == ".py"]
+    if code:
+        return f"it ships Python code ({', '.join(code[:3])})"
+    return None
+
+
+def check_model_files(root: Path, *, trust_remote_code: bool, allow_pickle: bool, what: str = "model") -> None:
+    """Refuse, before any engine opens the directory, what the user did not allow."""
+    files = model_files(root)
+    if not files:
+        raise UserError(f"{what} directory {root} is empty")
+    if not trust_remote_code:
+        why = declares_custom_code(root)
+        if why:
+            raise UserError(f"{what} {root} would run its own code: {why}; read it, then pass --trust-remote-code "
+                            "if you trust it")
+    has_safetensors = any(p.suffix == ".safetensors" for p in files)
+    pickled = [p.name for p in files if p.suffix in PICKLE_SUFFIXES]
+    if pickled and not has_safetensors and not allow_pickle:
+        raise UserError(f"{what} {root} has pickle weights only ({', '.join(pickled[:3])}), which can run code "
+                        "when loaded; convert them to safetensors, or pass --allow-pickle if you trust them")
+    if not any(p.suffix in (".safetensors", *PICKLE_SUFFIXES) for p in files):
+        raise UserError(f"{what} {root} holds no weights (no .safetensors or .bin files)")
+
+
+def _signature(root: Path) -> tuple[tuple[str, int, int], ...]:
+    return tuple((str(p.relative_to(root)), p.stat().st_size, p.stat().st_mtime_ns) for p in model_files(root))
+
+
+@cache
+def _files_sha256(root: str, signature: tuple[tuple[str, int, int], ...]) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for rel, _, _ in signature:
+        h.update(rel.encode())
+        h.update(file_sha256(Path(root) / rel).encode())
+    return h.hexdigest()
+
+
+def model_files_sha256(root: str | Path) -> str:
+    """Hash of every file an engine may read (names and contents). Memoised on the files' sizes and
+    modification times: hashing gigabytes twice in one process is wasted time."""
+    path = Path(root).resolve()
+    return _files_sha256(str(path), _signature(path))
+
+
+def local_model_dir(model: str, revision: str | None = None, *, trust_remote_code: bool = False,
+                    allow_pickle: bool = False) -> Path:
+    """A local directory holding the reference's files: the model itself when it is a directory,
+    else a hub snapshot in the Hugging Face cache; checked by check_model_files either way."""
+    p = Path(model).expanduser()
+    if p.is_dir():
+        root = p.resolve()
+    else:
+        try:
+            from huggingface_hub import snapshot_download
+
+            root = Path(snapshot_download(model, revision=revision, allow_patterns=HUB_PATTERNS))
+        except Exception as err:  # noqa: BLE001 - hub errors come in many types; all mean "cannot fetch"
+            raise UserError(f"cannot fetch {model!r} from the Hugging Face hub to quantize it locally: "
+                            f"{str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
+    check_model_files(root, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
+    return root

@@ -1,0 +1,78 @@
+"""A verified run directory -> ReportData: cells, paired drops (per language, pooled, engine-matched),
+memory, KL, examples and the per-precision verdicts."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+from qlongbench.analysis.cells import CellKey, cell_key, cell_stats
+from qlongbench.analysis.data import ReportData
+from qlongbench.analysis.drops import MeasureRule, paired_drops
+from qlongbench.analysis.examples import failure_examples
+from qlongbench.analysis.kld import kl_rows
+from qlongbench.analysis.memory import memory_rows, memory_savings
+from qlongbench.analysis.pairing import ALL_LANGUAGES, DEFAULT_FLOOR, DEFAULT_MIN_PARSED, language_label
+from qlongbench.analysis.summary import precision_verdicts
+from qlongbench.errors import UserError
+from qlongbench.run.store import RunContents, load_run
+from qlongbench.spec.references import choose_reference, engine_baselines
+
+
+def logprob_task_labels(contents: RunContents) -> set[str]:
+    """Tasks scored from log-probabilities, as the run header records them (0.1.0 runs: kld)."""
+    tasks = {r.task for r in contents.records}
+    info = contents.header.tasks
+    return {t for t in tasks if (info[t].uses_logprobs if t in info else t.split(":")[0] == "kld")}
+
+
+def build(run_dir: str | Path, reference: str | None = None, confidence: float = 0.95, *,
+          floor: float = DEFAULT_FLOOR, min_parsed: float = DEFAULT_MIN_PARSED) -> ReportData:
+    contents = load_run(run_dir)
+    header, records = contents.header, contents.records
+    if not records:
+        raise UserError(f"{contents.root} has no records yet; run `qlongbench run` first")
+    order = list(dict.fromkeys(r.precision for r in records))
+    ref = choose_reference(order, reference)
+    lp_tasks = logprob_task_labels(contents)
+    text_tasks = sorted({r.task for r in records} - lp_tasks)
+    rule = MeasureRule(floor=floor, min_parsed=min_parsed,
+                       chance={label: t.chance_level for label, t in header.tasks.items()})
+
+    grouped: dict[CellKey, list] = defaultdict(list)
+    for r in records:
+        grouped[cell_key(r)].append(r)
+    cells = [cell_stats(k, grouped[k], confidence)
+             for k in sorted(grouped, key=lambda k: (k.task, k.language, k.length, order.index(k.precision)))]
+    multi = {t for t in {r.task for r in records} if len({language_label(r) for r in records if r.task == t}) > 1}
+    pooled: dict[CellKey, list] = defaultdict(list)
+    for r in records:
+        if r.task in multi:
+            pooled[CellKey(r.precision, r.task, ALL_LANGUAGES, r.length)].append(r)
+    pooled_cells = [cell_stats(k, pooled[k], confidence)
+                    for k in sorted(pooled, key=lambda k: (k.task, k.length, order.index(k.precision)))]
+
+    engines = {}
+    for r in records:
+        if r.engine != "-":
+            engines.setdefault(r.precision, r.engine)
+    baselines = engine_baselines(engines, ref)
+    candidates = [p for p in order if p != ref]
+    drops = paired_drops(records, ref, candidates, rule, confidence=confidence, tasks=text_tasks) if ref else []
+    pooled_drops = ([d for d in paired_drops(records, ref, candidates, rule, confidence=confidence, tasks=text_tasks,
+                                             pool_languages=True) if d.task in multi] if ref else [])
+    engine_drops = []
+    for base in sorted(set(baselines.values())):
+        members = [p for p, b in baselines.items() if b == base]
+        engine_drops += paired_drops(records, base, members, rule, confidence=confidence, tasks=text_tasks)
+    mem = memory_rows(records, header, order, lp_tasks)
+    data = ReportData(
+        run_id=header.run_id, reference=ref, header=header, rule=rule, cells=cells, drops=drops,
+        pooled_cells=pooled_cells, pooled_drops=pooled_drops, engine_drops=engine_drops, memory=mem,
+        savings=memory_savings(header, ref, order, mem),
+        kld=kl_rows(records, lp_tasks, ref, order, baselines, confidence),
+        examples=failure_examples(records, ref, lp_tasks), logprob_tasks=tuple(sorted(lp_tasks)),
+        precisions=tuple(order), engine_baselines=baselines, confidence=confidence,
+    )
+    data.verdicts = precision_verdicts(data)
+    return data

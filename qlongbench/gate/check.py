@@ -1,0 +1,290 @@
+"""`qlongbench check`: turn a run's paired comparison into a pass/fail gate.
+
+Cells are paired by the same function the report uses (analysis.pairing): a candidate's oom / error
+on a sample the reference scored counts as a wrong answer, and the cell fails. Each verdict is a
+one-sided test at the policy's confidence c, so both bounds come from one two-sided interval at
+2c − 1 (90 % for c = 0.95):
+
+- pass: the upper bound of the drop is within tolerance;
+- fail: the lower bound exceeds tolerance (or the candidate crashed on a sample the reference ran);
+- inconclusive: the interval straddles the tolerance; the verdict says roughly how many more samples
+  would decide it;
+- insufficient: fewer paired samples than the policy's minimum;
+- not measured: the reference cannot show a drop here (at its floor, or its answers do not parse)
+  — never a pass.
+
+A gate in which no cell passed fails (exit 1) unless the policy allows it (`allow_no_pass`).
+Engine-matched baselines added by the run (gguf-bf16 beside a gguf quant) are not gated unless
+named as candidates. Records that do not prove their inputs (prompt hashes, generation configs,
+duplicates) are refused with exit 2 by the run directory itself (run.store.load_run)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from qlongbench.analysis import stats
+from qlongbench.analysis.drops import MeasureRule
+from qlongbench.analysis.pairing import CellId as PairedCellId
+from qlongbench.analysis.pairing import PairedCell, language_label, latest_by_precision, pair
+from qlongbench.errors import UserError
+from qlongbench.run.header import RunHeader
+from qlongbench.run.store import load_run
+from qlongbench.spec.policy import Policy, Tolerance
+from qlongbench.spec.references import choose_reference
+from qlongbench.types import Record
+
+Verdict = Literal["pass", "fail", "inconclusive", "insufficient", "not measured"]
+
+EXIT_PASS, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class CellId:
+    """One gated cell."""
+
+    candidate: str
+    """Candidate precision label."""
+    task: str
+    """Task label."""
+    language: str
+    """Language label (`de`, or `en_de` in cross-lingual runs)."""
+    length: int
+    """Target length in tokens."""
+
+    def __str__(self) -> str:
+        return f"{self.candidate} {self.task}/{self.language}/{self.length}"
+
+
+@dataclass(frozen=True)
+class CellVerdict:
+    """The gate's decision on one cell, with the numbers behind it."""
+
+    cell: CellId
+    """Which cell."""
+    verdict: Verdict
+    """pass, fail, inconclusive, insufficient or not measured."""
+    tolerance: Tolerance
+    """What the cell may lose."""
+    n: int
+    """Paired samples (a candidate's crash counts as a wrong answer)."""
+    drop: stats.PairedDrop | None
+    """Paired drop with its interval at the check's two-sided confidence (None when n = 0)."""
+    more_samples: int | None
+    """Inconclusive / insufficient: roughly how many more paired samples would decide it."""
+    candidate_failures: int
+    """Samples the reference scored but the candidate hit oom/error on."""
+    excluded: int
+    """Samples left out: overlength for either, or not scored by the reference."""
+    reason: str
+    """One line explaining the verdict."""
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """Everything `check` decided; `exit_code` is what the CLI returns."""
+
+    run_id: str
+    """Run that was checked."""
+    run_dir: str
+    """Its directory."""
+    reference: str
+    """Reference precision."""
+    confidence: float
+    """One-sided confidence of each bound."""
+    strict: bool
+    """Whether inconclusive cells count as failures."""
+    allow_no_pass: bool
+    """Whether a gate in which no cell passed may still exit 0."""
+    cells: tuple[CellVerdict, ...]
+    """One verdict per gated cell."""
+    warnings: tuple[str, ...]
+    """Policy rules or scopes that matched nothing, and similar hints."""
+
+    def count(self, *verdicts: str) -> int:
+        return sum(c.verdict in verdicts for c in self.cells)
+
+    @property
+    def nothing_passed(self) -> bool:
+        return self.count("pass") == 0
+
+    @property
+    def failed(self) -> bool:
+        return (self.count("fail") > 0
+                or (self.strict and self.count("inconclusive", "insufficient", "not measured") > 0)
+                or (self.nothing_passed and not self.allow_no_pass))
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_FAIL if self.failed else EXIT_PASS
+
+    @property
+    def overall(self) -> str:
+        if self.count("fail") or (self.strict and self.count("inconclusive", "insufficient", "not measured")):
+            return "fail"
+        if self.nothing_passed:
+            return "nothing passed"
+        return "inconclusive" if self.count("inconclusive", "insufficient", "not measured") else "pass"
+
+    @property
+    def interval_confidence(self) -> float:
+        """Two-sided confidence of the intervals shown (2c − 1)."""
+        return two_sided(self.confidence)
+
+
+def two_sided(one_sided: float) -> float:
+    return round(2.0 * one_sided - 1.0, 12)
+
+
+# --- verdicts ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Criterion:
+    verdict: Verdict
+    needed: int | None
+
+
+def _criterion(low: float, high: float, point: float, tolerance: float, sd: float, confidence: float) -> _Criterion:
+    if high <= tolerance:
+        return _Criterion("pass", None)
+    if low > tolerance:
+        return _Criterion("fail", None)
+    return _Criterion("inconclusive", stats.samples_needed(point, tolerance, sd, confidence=confidence))
+
+
+def decide(cell: CellId, tolerance: Tolerance, ref: Sequence[float], cand: Sequence[float], *,
+           confidence: float, candidate_failures: Sequence[str] = (), excluded: int = 0,
+           unmeasured: str | None = None) -> CellVerdict:
+    """The verdict on one cell from its paired scores (pure; `confidence` is one-sided)."""
+    n = len(ref)
+    both = two_sided(confidence)
+    drop = stats.paired_bootstrap_drop(ref, cand, confidence=both) if n else None
+    base = dict(cell=cell, tolerance=tolerance, n=n, drop=drop, candidate_failures=len(candidate_failures),
+                excluded=excluded)
+    if candidate_failures:
+        kinds = ", ".join(f"{k} ×{candidate_failures.count(k)}" for k in sorted(set(candidate_failures)))
+        return CellVerdict(verdict="fail", more_samples=None, reason=f"candidate failed on samples the reference "
+                           f"ran ({kinds})", **base)
+    if unmeasured is not None:
+        return CellVerdict(verdict="not measured", more_samples=None, reason=f"not measured: {unmeasured}", **base)
+    if drop is None:
+        why = (f"{excluded} samples are overlength or were not scored by the reference" if excluded else
+               "the candidate has no scored records here")
+        return CellVerdict(verdict="insufficient", more_samples=tolerance.min_samples,
+                           reason=f"no paired samples in this cell ({why})", **base)
+    sd = stats.paired_difference_sd(ref, cand)
+    criteria: list[_Criterion] = []
+    if tolerance.max_drop is not None:
+        criteria.append(_criterion(drop.interval.low, drop.interval.high, drop.drop, tolerance.max_drop, sd, both))
+    if tolerance.max_relative_drop is not None:
+        if drop.relative_interval is None or drop.relative_drop is None:
+            return CellVerdict(verdict="not measured", more_samples=None,
+                               reason="not measured: the reference scores 0, so no relative drop exists", **base)
+        rel_sd = sd / drop.reference_mean
+        criteria.append(_criterion(drop.relative_interval.low, drop.relative_interval.high, drop.relative_drop,
+                                   tolerance.max_relative_drop, rel_sd, both))
+    ci = f"{100 * drop.interval.low:+.1f}…{100 * drop.interval.high:+.1f}"
+    if n < tolerance.min_samples:
+        return CellVerdict(verdict="insufficient", more_samples=tolerance.min_samples - n,
+                           reason=f"{n} paired samples, fewer than the policy's minimum of {tolerance.min_samples} "
+                           f"({tolerance.min_samples - n} more needed before a verdict)", **base)
+    if any(c.verdict == "fail" for c in criteria):
+        return CellVerdict(verdict="fail", more_samples=None, reason=f"drop {100 * drop.drop:+.1f} pts "
+                           f"(CI {ci}): the lower bound exceeds the tolerance {tolerance.describe()}", **base)
+    if all(c.verdict == "pass" for c in criteria):
+        return CellVerdict(verdict="pass", more_samples=None, reason=f"drop {100 * drop.drop:+.1f} pts (CI {ci}): "
+                           f"the upper bound is within the tolerance {tolerance.describe()}", **base)
+    needed = [c.needed for c in criteria if c.verdict == "inconclusive"]
+    total = max(needed) if needed and all(x is not None for x in needed) else None
+    more = total - n if total is not None and total > n else None
+    hint = (f"about {more} more paired samples (≈{total} in all) would decide it" if more is not None else
+            "the drop sits right at the tolerance; more samples may not settle it")
+    return CellVerdict(verdict="inconclusive", more_samples=more, reason=f"drop {100 * drop.drop:+.1f} pts "
+                       f"(CI {ci}) straddles the tolerance {tolerance.describe()}; {hint}", **base)
+
+
+# --- the check -----------------------------------------------------------------------------------
+def default_candidates(order: Sequence[str], reference: str, auto_baselines: Sequence[str]) -> list[str]:
+    """Every precision but the reference and the engine baselines the run added by itself."""
+    return [p for p in order if p != reference and p not in auto_baselines]
+
+
+def check_records(records: Sequence[Record], policy: Policy, *, header: RunHeader | None = None,
+                  run_id: str = "", run_dir: str = "") -> CheckResult:
+    """Verdicts for every gated cell of a run's records under a policy."""
+    if not records:
+        raise UserError(f"{run_dir or 'the run'} has no records yet; run `qlongbench run` first")
+    by_prec = latest_by_precision(records)
+    order = list(dict.fromkeys(r.precision for r in records))
+    reference = choose_reference(order, policy.reference)
+    if reference is None:
+        raise UserError(f"no reference precision: the run has {', '.join(order)}; pass --reference")
+    logprob = {label for label, t in (header.tasks.items() if header else []) if t.uses_logprobs}
+    logprob |= {r.task for r in records if r.task.split(":")[0] == "kld"}
+    auto = header.engine_baselines if header else []
+    candidates = policy.candidates or default_candidates(order, reference, auto)
+    missing = [c for c in candidates if c not in by_prec]
+    if missing:
+        raise UserError(f"candidate {', '.join(missing)} has no records in this run; precisions: {', '.join(order)}")
+    if reference in candidates:
+        raise UserError(f"{reference} is the reference; it cannot also be a candidate")
+    if not candidates:
+        raise UserError(f"the run has only the reference {reference}; nothing to check (run a candidate precision)")
+    rule = MeasureRule(floor=policy.min_reference_accuracy / 100.0, min_parsed=policy.min_parsed / 100.0,
+                       chance={label: t.chance_level for label, t in header.tasks.items()} if header else None)
+
+    ref_rows = {sid: r for sid, r in by_prec[reference].items() if r.task not in logprob}
+    all_cells = {(r.task, language_label(r), r.length) for r in ref_rows.values()}
+    warnings: list[str] = []
+    for name, scope, present in (("lengths", policy.lengths, {c[2] for c in all_cells}),
+                                 ("tasks", policy.tasks, {c[0] for c in all_cells}),
+                                 ("languages", policy.languages, {c[1] for c in all_cells})):
+        if scope is not None and not set(scope) & present:
+            raise UserError(f"the run has no reference records for {name} {', '.join(map(str, scope))}; "
+                            f"it has {', '.join(map(str, sorted(present)))}")
+        if scope is not None and set(scope) - present:
+            warnings.append(f"{name} {', '.join(map(str, sorted(set(scope) - present)))} not in this run")
+
+    verdicts: list[CellVerdict] = []
+    used_rules: set[int] = set()
+    for cand in candidates:
+        rows = {sid: r for sid, r in by_prec[cand].items() if r.task not in logprob}
+        paired = pair(ref_rows, rows, reference_name=reference, candidate_name=cand)
+        orphans = {k: c.missing for k, c in paired.items() if c.missing}
+        if orphans:
+            named = ", ".join(f"{cand} {k} ({m} samples)" for k, m in sorted(orphans.items(), key=lambda kv: str(kv[0])))
+            raise UserError(f"refusing to compare: the reference has no record for {len(orphans)} cell(s): {named}; "
+                            "run the reference on those cells first (re-run the same `qlongbench run` command)")
+        for task, lang, length in sorted(all_cells | {(k.task, k.language, k.length) for k in paired}):
+            if ((policy.lengths is not None and length not in policy.lengths)
+                    or (policy.tasks is not None and task not in policy.tasks)
+                    or (policy.languages is not None and lang not in policy.languages)):
+                continue
+            used_rules |= {i for i, rule_ in enumerate(policy.rules) if rule_.matches(cand, task, lang, length)}
+            tol = policy.tolerance(cand, task, lang, length)
+            if tol is None:
+                continue
+            if tol.max_drop is None and tol.max_relative_drop is None:
+                raise UserError(f"no tolerance for cell {CellId(cand, task, lang, length)}: set --max-drop or "
+                                "--max-relative-drop, or max_drop / max_relative_drop in the policy")
+            cell = paired.get(PairedCellId(task, lang, length)) or PairedCell(cand, reference,
+                                                                              PairedCellId(task, lang, length))
+            verdicts.append(decide(CellId(cand, task, lang, length), tol, cell.reference_scores, cell.candidate_scores,
+                                   confidence=policy.confidence, candidate_failures=cell.candidate_failures,
+                                   excluded=cell.excluded, unmeasured=rule.unmeasurable(cell) if cell.n else None))
+    for i, rule_ in enumerate(policy.rules):
+        if i not in used_rules:
+            warnings.append(f"policy rule {i + 1} ({rule_.model_dump(exclude_defaults=True)}) matched no cell")
+    if not verdicts:
+        raise UserError("no cell left to check: every cell was skipped by the policy")
+    return CheckResult(run_id=run_id, run_dir=run_dir, reference=reference, confidence=policy.confidence,
+                       strict=policy.strict, allow_no_pass=policy.allow_no_pass, cells=tuple(verdicts),
+                       warnings=tuple(warnings))
+
+
+def check(run_dir: str | Path, policy: Policy) -> CheckResult:
+    """Read and verify a run directory, then check it."""
+    contents = load_run(run_dir)
+    return check_records(contents.records, policy, header=contents.header, run_id=contents.header.run_id,
+                         run_dir=str(contents.root))

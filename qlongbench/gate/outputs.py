@@ -1,0 +1,125 @@
+"""What `qlongbench check` prints and writes: a terminal table, a Markdown summary for a
+pull-request comment, JUnit XML (one test case per cell)."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from qlongbench.files import atomic_write_text
+from qlongbench.gate.check import CellVerdict, CheckResult
+from qlongbench.render.text import md_escape
+
+_MARK = {"pass": "✅", "fail": "❌", "inconclusive": "⚠️", "insufficient": "⚠️", "not measured": "⛔"}
+
+
+def _pts(x: float | None) -> str:
+    return "–" if x is None else f"{100 * x:.1f}"
+
+
+def _ci(v: CellVerdict) -> str:
+    if v.drop is None:
+        return "–"
+    return f"{100 * v.drop.interval.low:+.1f}…{100 * v.drop.interval.high:+.1f}"
+
+
+def _drop(v: CellVerdict) -> str:
+    return "–" if v.drop is None else f"{100 * v.drop.drop:+.1f}"
+
+
+def _counts(result: CheckResult) -> str:
+    return (f"{result.count('pass')} pass, {result.count('fail')} fail, {result.count('inconclusive')} inconclusive, "
+            f"{result.count('insufficient')} insufficient, {result.count('not measured')} not measured")
+
+
+def summary_line(result: CheckResult) -> str:
+    strict = " (strict: inconclusive counts as fail)" if result.strict else ""
+    empty = ""
+    if result.nothing_passed:
+        empty = (" — no cell passed (allowed by allow_no_pass)" if result.allow_no_pass else
+                 " — no cell passed, so the gate fails (pass --allow-no-pass to accept that)")
+    return f"qlongbench check: {result.overall.upper()} — {_counts(result)} versus {result.reference}{strict}{empty}"
+
+
+def text_table(result: CheckResult) -> str:
+    """A plain-text table for the terminal."""
+    head = ("verdict", "candidate", "task", "lang", "length", "n", "ref %", "cand %", "drop", f"{100 * result.interval_confidence:g}% CI", "tolerance")
+    rows = [head] + [(v.verdict, v.cell.candidate, v.cell.task, v.cell.language, str(v.cell.length), str(v.n),
+                      _pts(v.drop.reference_mean if v.drop else None), _pts(v.drop.candidate_mean if v.drop else None),
+                      _drop(v), _ci(v), v.tolerance.describe()) for v in result.cells]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    notes = [f"  {v.cell}: {v.reason}" for v in result.cells if v.verdict != "pass"]
+    out = lines + (["", "notes:"] + notes if notes else []) + [""] + [f"warning: {w}" for w in result.warnings]
+    return "\n".join(out + [summary_line(result)]) + "\n"
+
+
+def markdown(result: CheckResult) -> str:
+    """A summary suited to a pull-request comment."""
+    head = {"pass": "✅ PASS", "fail": "❌ FAIL", "inconclusive": "⚠️ INCONCLUSIVE",
+            "nothing passed": "❌ NOTHING PASSED" if not result.allow_no_pass else "⚠️ NOTHING PASSED"}[result.overall]
+    ci = f"{100 * result.interval_confidence:g} %"
+    lines = [f"## qlongbench check: {head}", "",
+             f"Run `{md_escape(result.run_id)}` · reference **{md_escape(result.reference)}** · "
+             f"{_counts(result)} · one-sided {100 * result.confidence:g} % bounds ({ci} intervals)"
+             + (" · strict" if result.strict else ""), "",
+             f"| | candidate | task | lang | length | n | ref % | cand % | drop (pts) | {ci} CI | tolerance | note |",
+             "|---|---|---|---|---:|---:|---:|---:|---:|---|---|---|"]
+    order = {"fail": 0, "not measured": 1, "insufficient": 1, "inconclusive": 1, "pass": 2}
+    for v in sorted(result.cells, key=lambda v: order[v.verdict]):
+        note = "" if v.verdict == "pass" else v.reason
+        lines.append(f"| {_MARK[v.verdict]} {v.verdict} | {md_escape(v.cell.candidate)} | {md_escape(v.cell.task)} | "
+                     f"{md_escape(v.cell.language)} | {v.cell.length} | {v.n} | "
+                     f"{_pts(v.drop.reference_mean if v.drop else None)} | "
+                     f"{_pts(v.drop.candidate_mean if v.drop else None)} | {_drop(v)} | {_ci(v)} | "
+                     f"{md_escape(v.tolerance.describe())} | {md_escape(note)} |")
+    lines += ["", "Drop = reference − candidate accuracy on the same samples (positive = worse). A cell passes "
+              "when the upper bound of its drop is within tolerance and fails when the lower bound is beyond it."]
+    if result.warnings:
+        lines += ["", *[f"> warning: {md_escape(w)}" for w in result.warnings]]
+    return "\n".join(lines) + "\n"
+
+
+def junit_xml(result: CheckResult) -> str:
+    """JUnit XML: one test suite per candidate, one test case per cell. Fail cells carry a <failure>;
+    inconclusive cells are <skipped>, or a <failure> under --strict."""
+    root = ET.Element("testsuites", name="qlongbench check")
+    totals = {"tests": 0, "failures": 0, "skipped": 0}
+    for cand in dict.fromkeys(v.cell.candidate for v in result.cells):
+        cells = [v for v in result.cells if v.cell.candidate == cand]
+        suite = ET.SubElement(root, "testsuite", name=f"qlongbench check {cand} vs {result.reference}")
+        props = ET.SubElement(suite, "properties")
+        for k, val in (("run_id", result.run_id), ("reference", result.reference), ("candidate", cand),
+                       ("confidence", f"{result.confidence:g}"), ("strict", str(result.strict).lower())):
+            ET.SubElement(props, "property", name=k, value=val)
+        counts = {"tests": len(cells), "failures": 0, "skipped": 0}
+        for v in cells:
+            case = ET.SubElement(suite, "testcase", classname=f"qlongbench.{cand}.{v.cell.task}",
+                                 name=f"{v.cell.task}/{v.cell.language}/{v.cell.length}", time="0")
+            detail = (f"n={v.n} drop={_drop(v)} pts CI={_ci(v)} tolerance={v.tolerance.describe()} "
+                      f"reference={_pts(v.drop.reference_mean if v.drop else None)}% "
+                      f"candidate={_pts(v.drop.candidate_mean if v.drop else None)}%")
+            if v.verdict == "fail" or (result.strict and v.verdict in ("inconclusive", "insufficient", "not measured")):
+                counts["failures"] += 1
+                el = ET.SubElement(case, "failure", message=f"{v.verdict}: {v.reason}", type=v.verdict)
+                el.text = detail
+            elif v.verdict in ("inconclusive", "insufficient", "not measured"):
+                counts["skipped"] += 1
+                ET.SubElement(case, "skipped", message=f"{v.verdict}: {v.reason}")
+            else:
+                ET.SubElement(case, "system-out").text = f"pass: {v.reason}; {detail}"
+        for k, n in counts.items():
+            suite.set(k, str(n))
+            totals[k] += n
+        suite.set("errors", "0")
+    for k, n in totals.items():
+        root.set(k, str(n))
+    root.set("errors", "0")
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def write_outputs(result: CheckResult, junit: str | Path | None = None, markdown_path: str | Path | None = None) -> None:
+    for path, text in ((junit, junit_xml(result) if junit else ""), (markdown_path, markdown(result) if markdown_path else "")):
+        if path:
+            atomic_write_text(Path(path), text)

@@ -1,0 +1,120 @@
+"""summary.md: the report for a CI comment. It opens with one verdict row per precision; the drops
+outside the noise and the unmeasured cells follow; cells inside the noise and the full tables sit
+in collapsed <details> blocks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from qlongbench.analysis.data import ReportData
+from qlongbench.analysis.drops import DropStats
+from qlongbench.memory import format_bytes
+from qlongbench.render.prose import (
+    comparison_statements, fmt_length, measure_rule, noise_statement, verdict_sentence, where,
+)
+from qlongbench.render.text import md_escape, num, pct
+
+_DROP_HEAD = ["| task | lang | length | precision | n | ref % | cand % | drop | 95 % CI | McNemar p | verdict | min. detectable |",
+              "|---|---|---:|---|---:|---:|---:|---:|---|---:|---|---:|"]
+
+
+def drop_line(d: DropStats, *, show_reference: bool = False) -> str:
+    who = f"{d.candidate} vs {d.reference}" if show_reference else d.candidate
+    p = d.paired
+    if p is None:
+        return (f"| {md_escape(d.task)} | {md_escape(d.language)} | {d.length} | {md_escape(who)} | 0 | – | – | – | – | – | "
+                f"not measured | – |")
+    mp = "–" if p.mcnemar_p is None else f"{p.mcnemar_p:.3g}"
+    verdict = d.verdict + (f" ({len(d.failures)} crashed)" if d.failures else "")
+    return (f"| {md_escape(d.task)} | {md_escape(d.language)} | {d.length} | {md_escape(who)} | {p.n} | "
+            f"{pct(p.reference_mean)} | {pct(p.candidate_mean)} | {100 * p.drop:+.1f} | "
+            f"{100 * p.interval.low:+.1f}…{100 * p.interval.high:+.1f} | {mp} | {verdict} | "
+            f"{100 * p.min_detectable_drop:.1f} |")
+
+
+def _glance(data: ReportData) -> list[str]:
+    lines = ["## At a glance", ""]
+    if not data.verdicts:
+        return lines + ["Only one precision in this run: nothing to compare.", ""]
+    lines += ["| precision | largest drop outside the noise | cells: worse / within noise / not measured | weights (saved) | KV cache = saving at |",
+              "|---|---|---|---:|---:|"]
+    for v in data.verdicts:
+        worst = (f"**{100 * v.worst.paired.drop:+.1f}** pts ({100 * v.worst.paired.interval.low:+.1f}…"
+                 f"{100 * v.worst.paired.interval.high:+.1f}) on {md_escape(where(v.worst))}"
+                 if v.worst and v.worst.paired else "none")
+        if v.worst_engine and v.worst_engine.paired:
+            worst += (f"; vs {md_escape(v.worst_engine.reference)}: {100 * v.worst_engine.paired.drop:+.1f} pts on "
+                      f"{md_escape(where(v.worst_engine))}")
+        counts = f"{v.n_worse} / {v.n_within} / {v.n_unmeasured}" + (f" (crashed in {v.n_failed})" if v.n_failed else "")
+        saved = (f"{format_bytes(v.weight_bytes)} ({format_bytes(v.saved_bytes)})" if v.saved_bytes is not None
+                 else format_bytes(v.weight_bytes))
+        cross = f"{fmt_length(v.crossover_tokens)} tokens" if v.crossover_tokens else "–"
+        name = md_escape(v.precision) + (" (engine baseline)" if v.is_engine_baseline else "")
+        lines.append(f"| {name} | {worst} | {counts} | {saved} | {cross} |")
+    lines += ["", *[f"- {md_escape(verdict_sentence(v, data))}" for v in data.verdicts], ""]
+    return lines
+
+
+def _details(title: str, body: list[str]) -> list[str]:
+    return ["<details><summary>" + md_escape(title) + "</summary>", "", *body, "", "</details>", ""]
+
+
+def summary_markdown(data: ReportData) -> str:
+    header = data.header
+    model = header.model.source
+    name = Path(model).name if Path(model).exists() else model
+    lines = [f"# qlongbench report: {md_escape(data.run_id)}", "",
+             f"Model: `{md_escape(name)}` · reference: **{md_escape(data.reference or 'none')}** · "
+             f"{int(100 * data.confidence)} % intervals", ""]
+    if header.model.origin:
+        lines += [f"> {md_escape(header.model.origin)}", ""]
+    lines += _glance(data)
+    drops = data.pooled_drops + data.drops
+    outside = [d for d in drops if d.significant]
+    if outside:
+        lines += ["## Drops outside the noise", "", *_DROP_HEAD, *[drop_line(d) for d in outside], ""]
+    unmeasured = [d for d in data.drops if d.verdict == "not measured"]
+    if unmeasured:
+        lines += ["## Not measured (the reference cannot show a drop here)", "", "| task | lang | length | precision | why |",
+                  "|---|---|---:|---|---|"]
+        lines += [f"| {md_escape(d.task)} | {md_escape(d.language)} | {d.length} | {md_escape(d.candidate)} | "
+                  f"{md_escape(d.unmeasured or 'nothing paired')} |" for d in unmeasured]
+        lines.append("")
+    within = [d for d in drops if d.verdict == "within noise"]
+    if within:
+        lines += _details(f"{len(within)} cells within the noise", [*_DROP_HEAD, *[drop_line(d) for d in within]])
+    if data.engine_drops:
+        lines += _details("Drops versus the same engine at full precision",
+                          [*_DROP_HEAD, *[drop_line(d, show_reference=True) for d in data.engine_drops]])
+    if data.kld:
+        kl = ["| task | lang | length | precision | vs | n | mean KL (nats) | top-1 agree % | Δp | KL first bucket | KL last bucket | note |",
+              "|---|---|---:|---|---|---:|---:|---:|---:|---:|---:|---|"]
+        for k in data.kld:
+            first = f"{k.bucket_kl[0]:.3g}" if k.bucket_kl else "–"
+            last = f"{k.bucket_kl[-1]:.3g}" if k.bucket_kl else "–"
+            note = k.bound or (f"± {k.kl_stderr:.2g} (estimator)" if k.kl_stderr else "")
+            kl.append(f"| {md_escape(k.task)} | {md_escape(k.language)} | {k.length} | {md_escape(k.precision)} | "
+                      f"{md_escape(k.versus)} | {k.n} | {k.mean_kl:.3g} | {100 * k.top1:.1f} | {k.delta_p:+.3g} | "
+                      f"{first} | {last} | {md_escape(note)} |")
+        lines += ["## KL divergence", "", *kl, ""]
+    if data.accuracy_cells:
+        acc = ["| task | lang | length | precision | engine | n | acc % | 95 % CI | parse fail % | overlength | oom | error |",
+               "|---|---|---:|---|---|---:|---:|---|---:|---:|---:|---:|"]
+        for c in data.accuracy_cells:
+            ci = f"{pct(c.interval.low)}–{pct(c.interval.high)}" if c.interval else "–"
+            acc.append(f"| {md_escape(c.key.task)} | {md_escape(c.key.language)} | {c.key.length} | "
+                       f"{md_escape(c.key.precision)} | {md_escape(c.engine)} | {c.n_ok} | {pct(c.accuracy)} | {ci} | "
+                       f"{pct(c.parse_failure_rate)} | {c.n_overlength} | {c.n_oom} | {c.n_error} |")
+        lines += _details(f"Accuracy per cell ({len(data.accuracy_cells)} cells)", acc)
+    if data.memory:
+        mem = ["| precision | length | tokens | KV measured | KV formula | weights | weights + KV | peak increase | prefill tok/s | decode tok/s |",
+               "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for m in data.memory:
+            mem.append(f"| {md_escape(m.precision)} | {m.length} | {num(m.tokens)} | {format_bytes(m.kv_cache_bytes)} | "
+                       f"{format_bytes(m.kv_cache_bytes_formula)} | {format_bytes(m.weight_bytes)} | "
+                       f"{format_bytes(m.total_bytes)} | {format_bytes(m.peak_increase_bytes)} | "
+                       f"{num(m.throughput.prefill_tokens_per_s)} | {num(m.throughput.decode_tokens_per_s)} |")
+        lines += _details("Memory and throughput per precision and length", mem)
+    lines += ["## What was compared", "", *[f"- {md_escape(c)}" for c in comparison_statements(data)],
+              f"- {md_escape(measure_rule(data))}", "", noise_statement(data)]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,53 @@
+"""results.json: everything the report shows, for machines (same numbers, same verdicts)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, fields, is_dataclass
+from typing import Any
+
+from qlongbench.analysis.cells import CellStats
+from qlongbench.analysis.data import ReportData
+from qlongbench.analysis.drops import DropStats
+from qlongbench.analysis.memory import MemoryRow
+from qlongbench.render.prose import comparison_statements, measure_rule, noise_statement
+
+RESULTS_VERSION = 2
+"""2: verdicts, 'not measured' cells, engine-matched KL rows, peak increase."""
+
+
+def jsonable(obj: Any) -> Any:
+    if is_dataclass(obj) and not isinstance(obj, type):
+        out = {f.name: jsonable(getattr(obj, f.name)) for f in fields(obj) if f.name not in ("header", "rule")}
+        if isinstance(obj, CellStats):
+            out.update(overlength_rate=obj.overlength_rate, oom_rate=obj.oom_rate, error_rate=obj.error_rate)
+        if isinstance(obj, DropStats):
+            out["verdict"] = obj.verdict
+        if isinstance(obj, MemoryRow):
+            out["total_bytes"] = obj.total_bytes
+        return out
+    if isinstance(obj, dict):
+        return {k: jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, float) and obj != obj:  # NaN is not JSON
+        return None
+    return obj
+
+
+def results_json(data: ReportData) -> str:
+    payload = {
+        "version": RESULTS_VERSION, "run_id": data.run_id, "reference": data.reference,
+        "confidence": data.confidence, "precisions": list(data.precisions), "logprob_tasks": list(data.logprob_tasks),
+        "measure_rule": asdict(data.rule) | {"text": measure_rule(data)},
+        "verdicts": jsonable(data.verdicts), "cells": jsonable(data.cells), "drops": jsonable(data.drops),
+        "pooled_cells": jsonable(data.pooled_cells), "pooled_drops": jsonable(data.pooled_drops),
+        "engine_drops": jsonable(data.engine_drops), "engine_baselines": data.engine_baselines,
+        "memory": jsonable(data.memory), "savings": jsonable(data.savings), "kld": jsonable(data.kld),
+        "comparisons": comparison_statements(data), "noise": noise_statement(data),
+        "provenance": data.header.model_dump(mode="json", include={"model", "precisions", "precision_errors",
+                                                                   "generation_configs", "environment", "seed",
+                                                                   "spec", "created_at", "tasks",
+                                                                   "engine_baselines", "logprob_reference"}),
+    }
+    return json.dumps(payload, indent=2, ensure_ascii=False, default=str, allow_nan=False) + "\n"

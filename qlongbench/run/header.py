@@ -1,0 +1,194 @@
+"""run.json: the run header, the contract between a run and everything that reads it.
+
+A typed, versioned pydantic model (after inspect_ai's EvalLog): written by the runner, read by the
+report, the gate and a resumed run. Files written by earlier releases are migrated when read
+(`_migrate`), so a run directory made by qlongbench 0.1.0 still resumes and reports."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from qlongbench.spec.config import RunSpec
+from qlongbench.types import BackendInfo, GenerationConfig
+
+HEADER_VERSION = 2
+"""Version 1: the unversioned dict of qlongbench 0.1.0. Version 2: this model."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+
+class ModelInfo(_Model):
+    """The reference model: where it came from, its files' hash and its attention geometry."""
+
+    source: str
+    """Local directory or hub id as given."""
+    local: bool = False
+    """Whether the source is a local directory."""
+    revision: str | None = None
+    """Hub revision."""
+    files_sha256: str | None = None
+    """Hash of every file an engine may read (weights of any format, configs, tokenizer, code)."""
+    files_hash_rule: Literal["all-files", "v1-suffixes"] = "all-files"
+    """How files_sha256 was computed: every non-hidden file (now), or qlongbench 0.1.0's
+    .safetensors/.json/.model/.txt files (a migrated run is resumed by the rule it was made with)."""
+    architecture: str | None = None
+    """config.architectures[0]."""
+    num_hidden_layers: int | None = None
+    """Decoder layers."""
+    num_attention_heads: int | None = None
+    """Query heads."""
+    num_key_value_heads: int | None = None
+    """KV heads (fewer than query heads under GQA/MQA)."""
+    head_dim: int | None = None
+    """Per-head dimension."""
+    hidden_size: int | None = None
+    """Model width."""
+    vocab_size: int | None = None
+    """Vocabulary size."""
+    max_position_embeddings: int | None = None
+    """Positions the model was trained for."""
+    rope_scaling: dict[str, Any] | None = None
+    """RoPE scaling config, when set."""
+    tokenizer: dict[str, Any] = Field(default_factory=dict)
+    """Tokenizer fingerprint (class, vocabulary hash, special tokens)."""
+    chat_template_sha256: str | None = None
+    """Hash of the chat template."""
+    chat_template_used: bool = False
+    """Whether prompts were rendered with the chat template."""
+    origin: str | None = None
+    """Where the weights themselves come from when that matters to the reading (the bundled model:
+    a published Q4_1 GGUF dequantized to bf16, so every drop is relative to a 4-bit model)."""
+
+
+class Environment(_Model):
+    """Where the run was made."""
+
+    versions: dict[str, str] = Field(default_factory=dict)
+    """qlongbench, python and every engine library found."""
+    platform: str = ""
+    """platform.platform()."""
+    machine: str = ""
+    """platform.machine()."""
+    argv: list[str] = Field(default_factory=list)
+    """Command line of the run's first invocation."""
+
+
+class TaskInfo(_Model):
+    """What the readers of a run need to know about one of its tasks, without loading its plugin."""
+
+    name: str
+    """Registered task name."""
+    options: dict[str, Any] = Field(default_factory=dict)
+    """The task's options (all of them, defaults included)."""
+    uses_logprobs: bool = False
+    """Scored from log-probabilities against a reference (reported as KL, not accuracy)."""
+    chance_level: float = 0.0
+    """Score without reading the context; a reference at or below it cannot show a drop."""
+    metric: str = ""
+    """What the score means."""
+
+
+class GenerationConfigRecord(GenerationConfig):
+    """A task's generation config with its hash (the hash every record of the task carries)."""
+
+    sha256: str
+    """sha256 of the config (hashing.sha256_json of the config fields)."""
+
+
+class RunHeader(_Model):
+    """Everything a run directory holds besides its samples and records."""
+
+    version: int = HEADER_VERSION
+    """Format version of this file."""
+    run_id: str
+    """Unique id; every record of the run carries it."""
+    name: str
+    """Run name (the report's default directory)."""
+    created_at: str
+    """UTC ISO-8601 time the run started."""
+    spec: RunSpec
+    """The spec of the latest invocation (precisions may have been added on a resume)."""
+    spec_sha256: str
+    """Hash of the first invocation's identity fields."""
+    sample_identity_sha256: str
+    """Hash of the fields that decide the frozen samples; a resume must match it."""
+    seed: int
+    """Run seed."""
+    model: ModelInfo
+    """The reference model."""
+    environment: Environment = Field(default_factory=Environment)
+    """Versions and machine."""
+    precisions: dict[str, BackendInfo] = Field(default_factory=dict)
+    """What each precision that loaded was: engine, recipe, versions, weight bytes."""
+    precision_errors: dict[str, str] = Field(default_factory=dict)
+    """Precisions that could not load, with the one-line reason."""
+    engine_baselines: list[str] = Field(default_factory=list)
+    """Precisions added automatically as an engine's full-precision baseline (not gated by default)."""
+    logprob_reference: str | None = None
+    """The precision log-prob tasks (kld) compare with; fixed when the run starts."""
+    task_labels: Literal["name", "name+options"] = "name+options"
+    """How tasks are labelled in sample ids, files and records: with their options (two option sets
+    of one task never mix), or by name alone (runs made by qlongbench 0.1.0 keep their keys)."""
+    tasks: dict[str, TaskInfo] = Field(default_factory=dict)
+    """Per task label (name, plus options when given)."""
+    generation_configs: dict[str, GenerationConfigRecord] = Field(default_factory=dict)
+    """Per task label: the generation config every precision used."""
+    samples: dict[str, str] = Field(default_factory=dict)
+    """Per samples file (name in samples/): sha256 of its bytes, binding the frozen prompts to this run."""
+    resumed_at: list[str] = Field(default_factory=list)
+    """UTC times of later invocations that resumed the run."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _migrate(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "version" not in data:
+            return migrate_v1(data)
+        return data
+
+
+V1_ALIASES = {"niah": "niah-single"}
+"""Task aliases 0.1.0 accepted (its records carry the canonical name)."""
+
+
+def migrate_v1(data: dict[str, Any]) -> dict[str, Any]:
+    """qlongbench 0.1.0's run.json (an unversioned dict) as a version-2 header.
+
+    0.1.0 kept a precision that failed to load as {"error": ...} among the loaded ones, had no
+    engine-baseline list (gguf-bf16 beside a gguf quant was the only one it added), no fixed
+    log-prob reference (it was the first of bf16, fp16, fp32 in the precision list) and no samples
+    binding (the samples files are bound when the run is next opened)."""
+    out = dict(data)
+    out["version"] = HEADER_VERSION
+    precisions, errors = {}, {}
+    for label, info in (data.get("precisions") or {}).items():
+        if isinstance(info, dict) and set(info) == {"error"}:
+            errors[label] = str(info["error"])
+        else:
+            precisions[label] = info
+    out["precisions"], out["precision_errors"] = precisions, errors
+    spec = dict(data.get("spec") or {})
+    if isinstance(spec.get("chat_template"), bool):
+        spec["chat_template"] = "auto" if spec["chat_template"] else "off"
+    out["spec"] = spec
+    names = [p.get("name") if isinstance(p, dict) else str(p) for p in spec.get("precisions", [])]
+    added = [label for label in precisions if label not in names and label.startswith("gguf-")
+             and label.split(":")[0] in ("gguf-bf16", "gguf-f16")]
+    out.setdefault("engine_baselines", added)
+    out.setdefault("logprob_reference", next((n for n in ("bf16", "fp16", "fp32") if n in precisions), None))
+    names = [V1_ALIASES.get(t["name"], t["name"]) for t in spec.get("tasks", []) if isinstance(t, dict) and "name" in t]
+    out.setdefault("tasks", {n: {"name": n, "uses_logprobs": n == "kld"} for n in names})
+    model = dict(data.get("model") or {})
+    model.setdefault("source", str(spec.get("model") or "unknown"))
+    model["files_hash_rule"] = "v1-suffixes"
+    out["task_labels"] = "name"
+    out["model"] = model
+    env = dict(data.get("environment") or {})
+    out["environment"] = {k: v for k, v in env.items() if k in Environment.model_fields}
+    for key in list(out):
+        if key not in RunHeader.model_fields:
+            out.pop(key)  # 0.1.0 fields with no meaning now (a fixture's "note")
+    return out

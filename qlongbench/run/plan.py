@@ -1,0 +1,167 @@
+"""Planning a run: the tasks and cells (task × language × length), the precisions (engine-matched
+baselines added, the log-prob reference first), and every check of the user's input that can be
+made before the run directory is touched."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from qlongbench import registry
+from qlongbench.errors import UserError
+from qlongbench.hashing import sha256_json
+from qlongbench.run.header import TaskInfo
+from qlongbench.spec.config import PrecisionSpec, RunSpec, TaskSpec
+from qlongbench.spec.references import choose_reference
+from qlongbench.tasks.base import Task
+from qlongbench.types import GenerationConfig, Sample
+
+
+@dataclass(frozen=True)
+class PlannedTask:
+    """One task of the run: its label (name plus options) and the configured task."""
+
+    label: str
+    """Canonical name, plus ':key=value,...' when it has options: two runs of one task with
+    different options are different tasks (their samples, records and cells never mix)."""
+    task: Task
+    """The task, configured with its options."""
+
+    @property
+    def tag(self) -> str | None:
+        """Short hash of the label's options, put into sample ids (None without options)."""
+        return sha256_json(self.label.partition(":")[2])[:8] if ":" in self.label else None
+
+    def info(self) -> TaskInfo:
+        return TaskInfo(name=self.task.name, options=self.task.options.model_dump(mode="json"),
+                        uses_logprobs=self.task.uses_logprobs, chance_level=self.task.chance_level,
+                        metric=self.task.metric)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One (task, instruction language, language, length) group of samples."""
+
+    task: str
+    """Task label."""
+    instruction_language: str
+    language: str
+    length: int
+
+    def stem(self) -> str:
+        """Name of the cell's samples file (without .jsonl)."""
+        lang = self.language if self.instruction_language == self.language else f"{self.instruction_language}_{self.language}"
+        name, _, options = self.task.partition(":")
+        tag = f".{sha256_json(options)[:8]}" if options else ""
+        return f"{name}{tag}-{lang}-{self.length}"
+
+
+def task_label(spec: TaskSpec, cls: type[Task], rule: str = "name+options") -> str:
+    if not spec.options or rule == "name":
+        return cls.name
+    return cls.name + ":" + ",".join(f"{k}={v}" for k, v in sorted(spec.options.items()))
+
+
+def plan_tasks(spec: RunSpec, label_rule: str = "name+options") -> list[PlannedTask]:
+    """The configured tasks (bad names, options or languages refused with one line each). Under the
+    "name" rule (runs made by qlongbench 0.1.0) a task is labelled by its name alone."""
+    from qlongbench.tasks.languages import get_language
+
+    planned: dict[str, PlannedTask] = {}
+    for t in spec.tasks:
+        cls = registry.task_class(t.name)
+        label = task_label(t, cls, label_rule)
+        if label in planned:
+            raise UserError(f"task {label} is listed twice; list it once" + (
+                " (this run was made by qlongbench 0.1.0, which told tasks apart by name only: run the other "
+                "option set in a new --out)" if label_rule == "name" else ""))
+        planned[label] = PlannedTask(label, cls(t.options))
+    for code in [*spec.languages, *([spec.instruction_language] if spec.instruction_language else [])]:
+        try:
+            get_language(code)
+        except KeyError as err:
+            raise UserError(str(err.args[0])) from None
+    for p in planned.values():
+        missing = [c for c in spec.languages if c not in p.task.languages()]
+        if missing:
+            raise UserError(f"task {p.label} has no text in {', '.join(missing)}; it supports "
+                            f"{', '.join(p.task.languages())}")
+    return list(planned.values())
+
+
+def cells(spec: RunSpec, tasks: Sequence[PlannedTask]) -> list[Cell]:
+    ilang = spec.instruction_language
+    return [Cell(t.label, ilang or lang, lang, length) for t in tasks
+            for lang in spec.languages for length in spec.lengths]
+
+
+def gen_config(spec: RunSpec, task: Task) -> GenerationConfig:
+    return GenerationConfig(max_new_tokens=spec.max_new_tokens or task.default_max_new_tokens, seed=spec.seed)
+
+
+def relabel(samples: list[Sample], planned: PlannedTask) -> list[Sample]:
+    """Samples carry their task's label, and ids that differ between option sets of one task."""
+    tag = planned.tag
+    if tag is None:
+        return samples
+    name = planned.task.name
+    return [s.model_copy(update={"task": planned.label,
+                                 "sample_id": f"{name}.{tag}" + s.sample_id.removeprefix(name)}) for s in samples]
+
+
+@dataclass(frozen=True)
+class PrecisionPlan:
+    """The precisions of a run, in run order."""
+
+    precisions: list[PrecisionSpec]
+    """Every precision to load, once each."""
+    engine_baselines: list[str]
+    """Labels added automatically as an engine's full-precision baseline."""
+    logprob_reference: str | None
+    """The HF reference log-prob tasks compare with (None when no log-prob task runs)."""
+
+
+def expand_precisions(spec: RunSpec, tasks: Sequence[PlannedTask]) -> PrecisionPlan:
+    """The precisions to run: engine-matched baselines added (e.g. gguf-bf16 beside a gguf quant),
+    each loaded once, in the order given, the log-prob reference first when a log-prob task runs."""
+    out: OrderedDict[str, PrecisionSpec] = OrderedDict()
+    added: list[str] = []
+    for p in spec.precisions:
+        cls = registry.backend_class(p.name)
+        base = cls.engine_baseline
+        if spec.engine_baseline and base:
+            # Any full-precision run of the engine is its baseline (gguf-f16 as well as gguf-bf16).
+            full = {base, *cls.engine_baseline_equivalents}
+            present = {q.name for q in spec.precisions} | {q.name for q in out.values()}
+            if p.name not in full and not full & present:
+                baseline = PrecisionSpec(name=base, options={k: v for k, v in p.options.items()
+                                                             if k in cls.baseline_options})
+                out[baseline.label()] = baseline
+                added.append(baseline.label())
+        if p.label() in out:
+            raise UserError(f"precision {p.label()} is listed twice; list it once")
+        out[p.label()] = p
+    ordered = list(out.values())
+    labels = [p.label() for p in ordered]
+    ref = choose_reference(labels)
+    logprob = [t.label for t in tasks if t.task.uses_logprobs]
+    if logprob:
+        if ref is None:
+            raise UserError(f"task {', '.join(logprob)} compares every precision with an HF reference: add bf16, fp16 "
+                            "or fp32 to --precisions")
+        for p in ordered:
+            if p.label() != ref and not registry.backend_class(p.name).supports_logprobs:
+                raise UserError(f"task {', '.join(logprob)} needs log-probabilities, which precision {p.label()} "
+                                "cannot return; leave it out of this run")
+        ordered.sort(key=lambda p: p.label() != ref)
+    return PrecisionPlan(ordered, added, ref if logprob else None)
+
+
+def validate_precisions(precisions: Sequence[PrecisionSpec], model: str, device: str) -> None:
+    """Every label's options and user-supplied files, before anything is loaded or written."""
+    from qlongbench.backends.base import ValidateContext
+
+    ctx = ValidateContext(model=model, device=device)
+    for p in precisions:
+        registry.backend_class(p.name).validate(p, ctx)

@@ -1,0 +1,381 @@
+"""A run, end to end: plan and check everything, open (or resume) the run directory, freeze the
+samples once, then load one precision at a time, drive it over its samples and append a record
+per sample. Re-running the same command resumes; error records are retried unless kept."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from qlongbench import memory as qmem
+from qlongbench import registry
+from qlongbench.errors import UserError
+from qlongbench.hashing import sha256_json
+from qlongbench.run import drive
+from qlongbench.run.header import GenerationConfigRecord, RunHeader
+from qlongbench.run.model import ResolvedModel, default_cache_dir, environment, load_tokenizer, model_info, resolve_model
+from qlongbench.run.plan import (
+    Cell, PlannedTask, PrecisionPlan, cells, expand_precisions, gen_config, plan_tasks, relabel, validate_precisions,
+)
+from qlongbench.run.store import LogprobFiles, RunDir, RunLock
+from qlongbench.spec.config import RunSpec
+from qlongbench.spec.lengths import check_lengths
+from qlongbench.spec.references import engine_baselines
+from qlongbench.tasks.base import BuildContext, LogprobRole
+from qlongbench.types import GenerationConfig, Record, Sample, ScoredGeneration
+
+log = logging.getLogger(__name__)
+
+V1_MODEL_SUFFIXES = (".safetensors", ".json", ".model", ".txt")
+"""The model files qlongbench 0.1.0 hashed (a migrated run resumes under its own rule)."""
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What the runner tells its caller as it goes (the CLI draws it; the library only reports)."""
+
+    kind: str
+    """samples (a cell's samples frozen), precision (a precision starts), cell (a precision finished
+    a cell), record (one more record written)."""
+    done: int
+    """Units of this kind done so far."""
+    total: int
+    """Units of this kind in the run."""
+    precision: str | None = None
+    """The precision concerned."""
+    cell: str | None = None
+    """The cell concerned (task/language/length)."""
+    detail: str | None = None
+    """One more fact for the line (accuracy so far, a failure)."""
+
+
+ProgressFn = Callable[[Progress], None]
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    """Where the run lives."""
+    written: int = 0
+    """Records written by this invocation."""
+    skipped: int = 0
+    """Records already present (resume)."""
+    retried: int = 0
+    """Error records of an earlier invocation removed to be run again."""
+    failed_precisions: dict[str, str] = field(default_factory=dict)
+    """Precisions that could not run at all, with the reason."""
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class Runner:
+    def __init__(self, spec: RunSpec, *, progress: ProgressFn | None = None, fresh: bool = False,
+                 keep_errors: bool = False, fault_hook: Any = None):
+        self.spec = spec
+        self.progress = progress or (lambda event: None)
+        self.fresh = fresh
+        self.keep_errors = keep_errors
+        self.fault_hook = fault_hook
+        self.run_dir = RunDir(spec.out)
+
+    # --- the run ------------------------------------------------------------------------------
+    def run(self) -> RunResult:
+        from qlongbench.run.device import resolve_device
+
+        spec = self.spec
+        # Everything that can be refused is checked before the run directory is touched.
+        rule = "name+options"
+        if self.run_dir.exists() and not self.fresh:
+            rule = self.run_dir.read_header().task_labels  # a 0.1.0 run keeps its task keys
+        tasks = plan_tasks(spec, rule)
+        plan = expand_precisions(spec, tasks)
+        self.device = resolve_device(spec.device)
+        model = resolve_model(spec)
+        validate_precisions(plan.precisions, model.path, self.device)
+        tok = load_tokenizer(model.path, spec)
+        info = model_info(model, spec, tok)
+        check_lengths(spec.lengths, info.max_position_embeddings, allow_extrapolation=spec.allow_extrapolation)
+        self.run_dir.check_writable()
+        lock = RunLock(self.run_dir.root)
+        lock.acquire()
+        try:
+            header, retried = self._open(model, info, tasks, plan)
+            samples = self._freeze_samples(header, tok, tasks)
+            # What exists now (imported libraries, the tokenizer, the frozen samples) lives for the
+            # whole run: freezing it keeps the collection a backend runs on close (to hand its
+            # weights back before the next precision loads) from rescanning it every time.
+            gc.freeze()
+            try:
+                result = self._run_precisions(header, tok, model, tasks, plan, samples)
+            finally:
+                gc.unfreeze()
+            result.retried = retried
+            return result
+        finally:
+            lock.release()
+
+    # --- opening --------------------------------------------------------------------------------
+    def _open(self, model: ResolvedModel, info: Any, tasks: Sequence[PlannedTask],
+              plan: PrecisionPlan) -> tuple[RunHeader, int]:
+        spec, rd = self.spec, self.run_dir
+        sample_id = sha256_json(spec.sample_identity())
+        gen_cfgs = {t.label: gen_config(spec, t.task) for t in tasks}
+        gen_records = {label: GenerationConfigRecord(**cfg.model_dump(), sha256=sha256_json(cfg))
+                       for label, cfg in gen_cfgs.items()}
+        if self.fresh:
+            rd.clear()
+        if rd.exists():
+            header = rd.read_header()
+            old, new = header.spec.sample_identity(), spec.sample_identity()
+            if old != new:
+                diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+                raise UserError(f"{rd.root} holds a run made by a different spec (differs in: {', '.join(diff)}); "
+                                "choose another --out, or pass --new to start it over")
+            if not info.local and header.model.source != info.source:
+                raise UserError(f"{rd.root} was run on {header.model.source}, not {info.source}; choose another "
+                                "--out, or pass --new to start it over")
+            current = info.files_sha256
+            if header.model.files_hash_rule == "v1-suffixes" and info.local:
+                from qlongbench.hashing import tree_sha256
+
+                current = tree_sha256(info.source, V1_MODEL_SUFFIXES)
+            if header.model.files_sha256 != current:
+                raise UserError(f"{rd.root} was run on different model files than {info.source}; "
+                                "choose another --out, or pass --new to start it over")
+            if header.logprob_reference and plan.logprob_reference and header.logprob_reference != plan.logprob_reference:
+                raise UserError(f"{rd.root} compares log-probs with {header.logprob_reference}; keep it in --precisions "
+                                "(the reference of a run never changes), or start over with --new")
+            records = rd.records(repair=True)
+            retried = self._drop_errors(records) if not self.keep_errors else 0
+            header = header.model_copy(update={
+                "spec": spec, "resumed_at": [*header.resumed_at, now()],
+                "engine_baselines": sorted(set(header.engine_baselines) | set(plan.engine_baselines)),
+                "logprob_reference": header.logprob_reference or plan.logprob_reference,
+                "tasks": header.tasks | {t.label: t.info() for t in tasks},
+                "generation_configs": header.generation_configs | gen_records})
+            rd.write_header(header)
+            return header, retried
+        if rd.holds_data():
+            raise UserError(f"{rd.root} holds samples or records but no run.json, so nothing proves which run made "
+                            "them; choose another --out, or pass --new to start it over")
+        name = spec.name or rd.root.name
+        header = RunHeader(
+            run_id=f"{name}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}", name=name, created_at=now(), spec=spec,
+            spec_sha256=spec.identity_sha256(), sample_identity_sha256=sample_id, seed=spec.seed, model=info,
+            environment=environment(), engine_baselines=plan.engine_baselines,
+            logprob_reference=plan.logprob_reference, tasks={t.label: t.info() for t in tasks},
+            generation_configs=gen_records)
+        rd.write_header(header)
+        return header, 0
+
+    def _drop_errors(self, records: list[Record]) -> int:
+        """Error records of an earlier invocation are run again: the file is rewritten without them
+        (atomically, so a kill leaves either version whole)."""
+        errors = [r for r in records if r.status == "error"]
+        if errors:
+            from qlongbench.files import atomic_write_text
+            from qlongbench.run.store import record_line
+
+            log.info("retrying %d error records", len(errors))
+            atomic_write_text(self.run_dir.records_path, "".join(record_line(r) + "\n" for r in records
+                                                                  if r.status != "error"))
+        return len(errors)
+
+    def _freeze_samples(self, header: RunHeader, tok: Any, tasks: Sequence[PlannedTask]) -> dict[Cell, list[Sample]]:
+        by_label = {t.label: t for t in tasks}
+        out: dict[Cell, list[Sample]] = {}
+        planned = cells(self.spec, tasks)
+        bound = dict(header.samples)
+        for i, cell in enumerate(planned):
+            path = self.run_dir.samples_path(cell.stem())
+            if path.name in bound:
+                out[cell] = self.run_dir.read_samples(path, bound[path.name])
+            elif path.exists():
+                # Written by a run killed before it could bind the file, or by qlongbench 0.1.0:
+                # adopted once its prompt hashes check out.
+                out[cell] = self.run_dir.read_samples(path)
+                bound[path.name] = self.run_dir.file_sha256(path)
+            else:
+                t = by_label[cell.task]
+                ctx = BuildContext.for_cell(tok, task=t.task.name, length=cell.length, language=cell.language,
+                                            instruction_language=cell.instruction_language,
+                                            n_samples=self.spec.samples, run_seed=self.spec.seed,
+                                            max_new_tokens=gen_config(self.spec, t.task).max_new_tokens,
+                                            lengths=self.spec.lengths)
+                t0 = time.perf_counter()
+                samples = relabel(t.task.build(ctx), t)
+                log.info("built %d samples for %s in %.1fs", len(samples), path.name, time.perf_counter() - t0)
+                bound[path.name] = self.run_dir.write_samples(path, samples)
+                out[cell] = samples
+            if bound != header.samples:
+                header = header.model_copy(update={"samples": dict(bound)})
+                self.run_dir.write_header(header)
+            self.progress(Progress("samples", i + 1, len(planned), cell=cell.stem()))
+        self._header = header
+        return out
+
+    # --- running --------------------------------------------------------------------------------
+    def _run_precisions(self, header: RunHeader, tok: Any, model: ResolvedModel, tasks: Sequence[PlannedTask],
+                        plan: PrecisionPlan, samples: dict[Cell, list[Sample]]) -> RunResult:
+        from qlongbench.backends.base import LoadContext
+
+        header = self._header
+        by_label = {t.label: t.task for t in tasks}
+        result = RunResult(run_dir=self.run_dir.root)
+        done = {r.key() for r in self.run_dir.records()}
+        gen_cfgs = {label: gen_config(self.spec, task) for label, task in by_label.items()}
+        cell_of = {s.sample_id: cell for cell, ss in samples.items() for s in ss}
+        all_samples = [s for ss in samples.values() for s in ss]
+        precisions = plan.precisions
+        engines = {p.label(): registry.backend_class(p.name).engine for p in precisions}
+        baselines = engine_baselines(engines, plan.logprob_reference or header.logprob_reference)
+        logprob_files = LogprobFiles(self.run_dir.root, legacy_reference=header.logprob_reference)
+        ctx = LoadContext(model=model.path, revision=self.spec.revision, device=self.device,
+                          cache_dir=default_cache_dir(self.spec), tokenizer=tok,
+                          trust_remote_code=self.spec.trust_remote_code, allow_pickle=self.spec.allow_pickle,
+                          fault_hook=self.fault_hook)
+        with self.run_dir.open_records() as writer:
+            for n_prec, prec in enumerate(precisions, 1):
+                label = prec.label()
+                todo = [s for s in all_samples if (label, s.sample_id) not in done]
+                result.skipped += len(all_samples) - len(todo)
+                self.progress(Progress("precision", n_prec, len(precisions), precision=label,
+                                       detail=f"{len(todo)} to run, {len(all_samples) - len(todo)} already there"))
+                if not todo:
+                    continue
+                counter = _CellCounter(self.progress, label, todo, cell_of)
+                for s in (s for s in todo if s.status != "ok"):
+                    writer.append(make_record(header.run_id, label, "-", s, gen_cfgs[s.task], None, status=s.status,
+                                              error=s.metadata.get("reason")))
+                    result.written += 1
+                    counter.add(s, None)
+                runnable = [s for s in todo if s.status == "ok"]
+                if not runnable:
+                    continue
+                cls = registry.backend_class(prec.name)
+                drive.free_memory()
+                baseline = qmem.memory_now(self.device)
+                try:
+                    backend = cls(prec, ctx)
+                except Exception as err:  # noqa: BLE001 - one precision failing to load never stops the sweep
+                    status = "oom" if drive.is_oom(err) else "error"
+                    message = str(err) if isinstance(err, UserError) else drive.one_line(err)
+                    log.error("precision %s cannot run: %s", label, message)
+                    if status == "error":
+                        result.failed_precisions[label] = message
+                        header = header.model_copy(update={"precision_errors": header.precision_errors | {label: message}})
+                        self.run_dir.write_header(header)
+                    drive.free_memory()
+                    for s in runnable:
+                        writer.append(make_record(header.run_id, label, cls.engine, s, gen_cfgs[s.task], None,
+                                                  status=status, error=message))
+                        result.written += 1
+                        counter.add(s, None)
+                    continue
+                try:
+                    info = backend.info().model_copy(update={"memory_baseline_bytes": baseline})
+                    errors = {k: v for k, v in header.precision_errors.items() if k != label}
+                    header = header.model_copy(update={"precisions": header.precisions | {label: info},
+                                                       "precision_errors": errors})
+                    self.run_dir.write_header(header)
+                    keep = label == header.logprob_reference or label in set(baselines.values())
+                    compare = {} if label == header.logprob_reference else {"": header.logprob_reference}
+                    if label in baselines and baselines[label] != label:
+                        compare["eb_"] = baselines[label]
+                    for s, gen, status, error in self._drive(backend, runnable, gen_cfgs, by_label, label, keep,
+                                                             compare, logprob_files):
+                        record = make_record(header.run_id, label, info.engine, s, gen_cfgs[s.task], gen,
+                                             status=status, error=error, task=by_label[s.task])
+                        writer.append(record)
+                        result.written += 1
+                        counter.add(s, record)
+                finally:
+                    backend.close()
+        return result
+
+    def _drive(self, backend: Any, samples: Sequence[Sample], gen_cfgs: dict[str, GenerationConfig],
+               tasks: dict[str, Any], label: str, keep: bool, compare: dict[str, str | None],
+               files: LogprobFiles):
+        """Text tasks are generated (drive.generate); log-prob tasks (kld) are scored against the
+        kept distributions of the HF reference and of the engine-matched baseline."""
+        text = [s for s in samples if not tasks[s.task].uses_logprobs]
+        yield from drive.generate(backend, text, gen_cfgs, reuse=self.spec.reuse, batch_size=self.spec.batch_size)
+        for s in samples:
+            task = tasks[s.task]
+            if not task.uses_logprobs:
+                continue
+            try:
+                kept = {prefix: files.load(ref, s) for prefix, ref in compare.items() if ref}
+                role = LogprobRole(keep=keep, compare_with=kept)
+                outcome = drive.score_logprobs(backend, s, task, role, lambda arrays, s=s: files.save(label, s, arrays))
+            except UserError as err:
+                yield s, None, "error", str(err)
+                continue
+            except Exception as err:  # noqa: BLE001 - an engine failure becomes a record, not a crash
+                status, message = drive.engine_failure(err, s.sample_id)
+                yield s, None, status, message
+                continue
+            yield s, outcome, "ok", None
+
+
+class _CellCounter:
+    """Reports a precision's cell as done when its last sample's record is written."""
+
+    def __init__(self, progress: ProgressFn, precision: str, todo: Sequence[Sample], cell_of: dict[str, Cell]):
+        self.progress, self.precision, self.cell_of = progress, precision, cell_of
+        self.left: dict[Cell, int] = defaultdict(int)
+        for s in todo:
+            self.left[cell_of[s.sample_id]] += 1
+        self.total, self.done, self.records = len(self.left), 0, 0
+        self.scores: dict[Cell, list[float]] = defaultdict(list)
+        self.n_todo = len(todo)
+
+    def add(self, sample: Sample, record: Record | None) -> None:
+        cell = self.cell_of[sample.sample_id]
+        self.records += 1
+        if record is not None and record.score is not None:
+            self.scores[cell].append(record.score)
+        self.progress(Progress("record", self.records, self.n_todo, precision=self.precision, cell=cell.stem()))
+        self.left[cell] -= 1
+        if self.left[cell] == 0:
+            self.done += 1
+            scores = self.scores[cell]
+            detail = f"mean score {sum(scores) / len(scores):.2f} over {len(scores)}" if scores else "no scored record"
+            self.progress(Progress("cell", self.done, self.total, precision=self.precision, cell=cell.stem(),
+                                   detail=detail))
+
+
+def make_record(run_id: str, precision: str, engine: str, s: Sample, cfg: GenerationConfig, gen: Any, *,
+                status: str, error: str | None = None, task: Any = None) -> Record:
+    score = parsed = None
+    metrics: dict[str, float] = {}
+    if status == "ok" and gen is not None:
+        # Log-prob tasks (kld) arrive scored; text tasks are scored from the output.
+        verdict = gen.score if isinstance(gen, ScoredGeneration) else task.score(s, gen.text)
+        score, parsed, metrics = verdict.score, verdict.parsed, dict(verdict.metrics)
+    gen = gen.generation if isinstance(gen, ScoredGeneration) else gen
+    return Record(
+        run_id=run_id, precision=precision, engine=engine, task=s.task, language=s.language,
+        instruction_language=s.instruction_language, length=s.length, n_prompt_tokens=len(s.prompt_ids),
+        sample_id=s.sample_id, depth=s.depth, prompt_sha256=s.prompt_sha256, gen_config_sha256=sha256_json(cfg),
+        output=gen.text if gen is not None else "", expected=s.expected, score=score, parsed=parsed,
+        status=status, error=error, metrics=metrics,
+        n_generated_tokens=len(gen.token_ids) if gen is not None else 0,
+        prefill_seconds=gen.prefill_seconds if gen is not None else None,
+        decode_seconds=gen.decode_seconds if gen is not None else None,
+        n_prefilled_tokens=gen.n_prefilled_tokens if gen is not None else None,
+        kv_cache_bytes=gen.kv_cache_bytes if gen is not None else None, created_at=now(),
+        kv_cache_allocator_bytes=gen.kv_cache_allocator_bytes if gen is not None else None,
+        peak_bytes=gen.peak_bytes if gen is not None else None,
+        peak_source=gen.peak_source if gen is not None else None,
+    )
+

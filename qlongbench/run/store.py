@@ -1,0 +1,346 @@
+"""The run directory: run.json (the header), samples/*.jsonl (frozen prompts), records.jsonl
+(append-only), logprobs/ (the log-prob reference's files).
+
+Records are flushed and fsynced one line at a time; a torn last line (a kill mid-write) is cut off
+when the run is opened again, so a resumed run appends after the last whole record.
+
+A run directory proves its own contents (`load_run`): the samples files are bound to the header by
+their sha256, every prompt hash is recomputed from the frozen ids, every record must belong to the
+header's run, match its sample's prompt hash and its task's generation-config hash, and appear
+once. The report, the gate and a resumed run all read through it."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import logging
+import os
+import socket
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from pydantic import ValidationError
+
+from qlongbench.errors import UserError
+from qlongbench.files import atomic_write_bytes, atomic_write_text, read_jsonl_lines, safe_name, write_error
+from qlongbench.hashing import ids_sha256
+from qlongbench.run.header import RunHeader
+from qlongbench.types import Record, Sample
+
+log = logging.getLogger(__name__)
+
+
+class RunLock:
+    """An exclusive flock on RUN_DIR/.lock; the holder's pid and host are written inside."""
+
+    def __init__(self, root: Path):
+        self.path = root / ".lock"
+        self._fh: IO[str] | None = None
+
+    def acquire(self) -> None:
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(self.path, "a+", encoding="utf-8")
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            if err.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            fh.close()
+            raise UserError(f"run directory {self.path.parent} is in use by {holder}; wait for it to finish "
+                            "or choose another --out") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
+        fh.flush()
+        self._fh = fh
+
+    def release(self) -> None:
+        if self._fh is not None:
+            # Emptied, not removed: unlinking a flock file races with a process waiting on it.
+            self._fh.seek(0)
+            self._fh.truncate()
+            self._fh.close()
+            self._fh = None
+
+
+def record_line(record: Record) -> str:
+    """A record as its one JSONL line (no newline)."""
+    return json.dumps(record.model_dump(mode="json"), ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def samples_bytes(samples: Iterable[Sample]) -> bytes:
+    return "".join(json.dumps(s.model_dump(mode="json"), ensure_ascii=False, sort_keys=True,
+                              separators=(",", ":")) + "\n" for s in samples).encode("utf-8")
+
+
+class RunDir:
+    def __init__(self, root: str | Path):
+        self.root = Path(root).resolve()
+
+    @property
+    def run_json(self) -> Path:
+        return self.root / "run.json"
+
+    @property
+    def records_path(self) -> Path:
+        return self.root / "records.jsonl"
+
+    @property
+    def samples_dir(self) -> Path:
+        return self.root / "samples"
+
+    @property
+    def logprobs_dir(self) -> Path:
+        return self.root / "logprobs"
+
+    def exists(self) -> bool:
+        return self.run_json.is_file()
+
+    def holds_data(self) -> bool:
+        """Whether samples, records or log-prob files are here (with or without a header)."""
+        return (self.records_path.exists() or any(self.samples_dir.glob("*.jsonl"))
+                or any(self.logprobs_dir.glob("*")) or any((self.root / "kld").glob("*.npz")))
+
+    def check_writable(self) -> None:
+        """Fail early, before any work, when the directory cannot be created or written."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            probe = tempfile.NamedTemporaryFile(dir=self.root, prefix=".probe", delete=True)
+            probe.close()
+        except OSError as err:
+            raise UserError(f"cannot write to the output directory {self.root}: {err.strerror or err}") from None
+
+    def clear(self) -> None:
+        """Remove what a run wrote here (--new): header, samples, records, log-prob files."""
+        for path in [self.run_json, self.records_path, *self.samples_dir.glob("*.jsonl"),
+                     *self.logprobs_dir.glob("*"), *(self.root / "kld").glob("*.npz")]:
+            path.unlink(missing_ok=True)
+
+    # --- run.json ----------------------------------------------------------------------------
+    def read_header(self) -> RunHeader:
+        if not self.exists():
+            raise UserError(f"{self.root} is not a qlongbench run directory (no run.json)")
+        try:
+            raw = json.loads(self.run_json.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise UserError(f"{self.run_json} is not valid JSON ({err}); restore it or start over with --new") from None
+        if not isinstance(raw, dict):
+            raise UserError(f"{self.run_json} must hold a JSON object, not {type(raw).__name__}; restore it or "
+                            "start over with --new")
+        try:
+            return RunHeader.model_validate(raw)
+        except ValidationError as err:
+            first = err.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+            raise UserError(f"{self.run_json} is not a valid run header ({where}: {first['msg']}); restore it "
+                            "or start over with --new") from None
+
+    def write_header(self, header: RunHeader) -> None:
+        text = json.dumps(header.model_dump(mode="json"), indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+        atomic_write_text(self.run_json, text)
+
+    # --- samples -----------------------------------------------------------------------------
+    def samples_path(self, stem: str) -> Path:
+        path = (self.samples_dir / f"{safe_name(stem)}.jsonl").resolve()
+        if path.parent != self.samples_dir.resolve():
+            raise UserError(f"refusing to write outside the run directory: {path}")
+        return path
+
+    def write_samples(self, path: Path, samples: Iterable[Sample]) -> str:
+        """Write a samples file; returns its sha256 (to be bound in the header)."""
+        data = samples_bytes(samples)
+        atomic_write_bytes(path, data)
+        return hashlib.sha256(data).hexdigest()
+
+    def read_samples(self, path: Path, expected_sha256: str | None = None) -> list[Sample]:
+        """The samples of one file, each prompt hash recomputed from its ids; when the header binds
+        the file, its bytes must hash to expected_sha256."""
+        if expected_sha256 is not None:
+            actual = hashlib.sha256(path.read_bytes()).hexdigest()
+            if actual != expected_sha256:
+                raise UserError(f"{path} was changed after the run froze it (sha256 {actual[:12]}…, run.json says "
+                                f"{expected_sha256[:12]}…); restore it, or start the run over with --new")
+        out = []
+        for n, line in read_jsonl_lines(path):
+            try:
+                sample = Sample.model_validate_json(line)
+            except ValidationError as err:
+                raise UserError(f"{path}:{n}: not a valid sample ({err.errors()[0]['msg']})") from None
+            if ids_sha256(sample.prompt_ids) != sample.prompt_sha256:
+                raise UserError(f"{path}:{n}: the prompt ids of {sample.sample_id} no longer hash to its prompt_sha256 "
+                                "(the file was edited); restore it, or start the run over with --new")
+            out.append(sample)
+        return out
+
+    def all_samples(self, header: RunHeader | None = None) -> list[Sample]:
+        """Every frozen sample. With a header that binds files, exactly the bound files, verified."""
+        if header is not None and header.samples:
+            present = {p.name for p in self.samples_dir.glob("*.jsonl")}
+            stray = sorted(present - set(header.samples))
+            if stray:
+                raise UserError(f"{self.samples_dir / stray[0]} is not one of this run's samples files (run.json "
+                                "binds them); remove it, or start the run over with --new")
+            out: list[Sample] = []
+            for name, sha in sorted(header.samples.items()):
+                path = self.samples_dir / name
+                if not path.is_file():
+                    raise UserError(f"{path} is missing (run.json binds it); restore it, or start over with --new")
+                out.extend(self.read_samples(path, sha))
+            return out
+        return [s for path in sorted(self.samples_dir.glob("*.jsonl")) for s in self.read_samples(path)]
+
+    @staticmethod
+    def file_sha256(path: Path) -> str:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+
+    # --- records -----------------------------------------------------------------------------
+    def records(self, *, repair: bool = False) -> list[Record]:
+        out = []
+        for n, line in read_jsonl_lines(self.records_path, repair=repair):
+            try:
+                out.append(Record.model_validate_json(line))
+            except ValidationError as err:
+                raise UserError(f"{self.records_path}:{n}: not a valid record ({err.errors()[0]['msg']}); restore "
+                                "the file, or start the run over with --new") from None
+        return out
+
+    def open_records(self) -> RecordWriter:
+        return RecordWriter(self.records_path)
+
+
+class RecordWriter:
+    """Appends one record per line; each line is flushed and fsynced before the next is run."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._fh = open(path, "a", encoding="utf-8")
+        except OSError as err:
+            raise write_error(path, err) from None
+
+    def append(self, record: Record) -> None:
+        line = record_line(record)
+        try:
+            self._fh.write(line + "\n")
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+        except OSError as err:
+            # A partial line may be on disk: the next open cuts it (a torn last line).
+            raise write_error(self.path, err) from None
+
+    def close(self) -> None:
+        try:
+            self._fh.close()
+        except OSError:
+            pass
+
+    def __enter__(self) -> RecordWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class LogprobFiles:
+    """The distributions a log-prob reference keeps for the others to compare with, one .npz per
+    (precision, sample) under RUN_DIR/logprobs/, stamped with the sample's prompt hash, written
+    atomically and read without pickle."""
+
+    def __init__(self, root: Path, legacy_reference: str | None = None):
+        self.root = Path(root)
+        self.legacy_reference = legacy_reference
+        """qlongbench 0.1.0 kept the reference's files in RUN_DIR/kld/<sample>.npz."""
+
+    def path(self, precision: str, sample_id: str) -> Path:
+        return self.root / "logprobs" / safe_name(precision) / f"{safe_name(sample_id)}.npz"
+
+    def save(self, precision: str, sample: Sample, arrays: dict[str, Any]) -> None:
+        import io
+
+        import numpy as np
+
+        buf = io.BytesIO()
+        np.savez(buf, **arrays, prompt_sha256=np.array(sample.prompt_sha256), precision=np.array(precision))
+        atomic_write_bytes(self.path(precision, sample.sample_id), buf.getvalue())
+
+    def load(self, precision: str, sample: Sample) -> dict[str, Any]:
+        import numpy as np
+
+        path = self.path(precision, sample.sample_id)
+        if not path.is_file() and precision == self.legacy_reference:
+            path = self.root / "kld" / f"{safe_name(sample.sample_id)}.npz"
+        if not path.is_file():
+            raise UserError(f"{precision} kept no distributions for {sample.sample_id} (it failed or has not run); "
+                            "nothing to compare with")
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+        except (OSError, ValueError) as err:
+            raise UserError(f"{path} is damaged ({err}); delete it and run the same command again") from None
+        if str(arrays.get("prompt_sha256")) != sample.prompt_sha256:
+            raise UserError(f"{path} was kept for other prompt ids than {sample.sample_id}; delete it and run the "
+                            "same command again")
+        return arrays
+
+
+@dataclass(frozen=True)
+class RunContents:
+    """A run directory read and verified: what the analysis and the gate work from."""
+
+    root: Path
+    """The run directory."""
+    header: RunHeader
+    """run.json."""
+    samples: dict[str, Sample]
+    """Frozen samples by id (prompt hashes recomputed)."""
+    records: list[Record]
+    """Every record, each verified against its sample and the header."""
+
+
+def verify_records(header: RunHeader, samples: dict[str, Sample], records: list[Record], where: Path) -> None:
+    """The one comparability check: each record belongs to this run, was made from its frozen
+    sample's exact ids (prompt hash) with its task's generation config, and is the only record of
+    its (precision, sample). Anything else is one UserError line naming the record."""
+    seen: dict[tuple[str, str], int] = {}
+    gen = {task: cfg.sha256 for task, cfg in header.generation_configs.items()}
+    for n, r in enumerate(records, 1):
+        at = f"{where}:{n}"
+        if r.run_id != header.run_id:
+            raise UserError(f"{at}: record of run {r.run_id!r}, but run.json is run {header.run_id!r}; the directory "
+                            "mixes two runs — start over with --new")
+        first = seen.setdefault(r.key(), n)
+        if first != n:
+            raise UserError(f"{at}: a second record for {r.precision} / {r.sample_id} (the first is line {first}); "
+                            "remove the duplicate line, or start over with --new")
+        sample = samples.get(r.sample_id)
+        if sample is None:
+            raise UserError(f"{at}: record for sample {r.sample_id}, which no samples file of this run holds")
+        if r.prompt_sha256 != sample.prompt_sha256:
+            raise UserError(f"{at}: {r.precision} / {r.sample_id} was run on other prompt ids than the frozen sample "
+                            "(prompt_sha256 differs); its precisions cannot be compared — rerun it in a fresh run")
+        if r.status != "overlength" and r.task in gen and r.gen_config_sha256 != gen[r.task]:
+            raise UserError(f"{at}: {r.precision} / {r.sample_id} used another generation config than run.json "
+                            f"records for {r.task}; rerun it in a fresh run")
+
+
+def load_run(root: str | Path) -> RunContents:
+    """Read and verify a run directory (see verify_records)."""
+    rd = RunDir(root)
+    header = rd.read_header()
+    samples: dict[str, Sample] = {}
+    for s in rd.all_samples(header):
+        if s.sample_id in samples:
+            raise UserError(f"two frozen samples share the id {s.sample_id} in {rd.samples_dir}; start over with --new")
+        samples[s.sample_id] = s
+    records = rd.records()
+    verify_records(header, samples, records, rd.records_path)
+    return RunContents(root=rd.root, header=header, samples=samples, records=records)

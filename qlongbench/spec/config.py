@@ -1,0 +1,249 @@
+"""Run specification: from CLI flags or a YAML file, validated, hashed.
+
+Errors are raised as `UserError` with one line naming the field and how to fix it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from qlongbench.errors import UserError
+from qlongbench.hashing import sha256_json
+from qlongbench.spec.lengths import parse_length, parse_lengths
+
+OptionValue = bool | int | float | str
+
+DEFAULT_SUITE = Path(__file__).with_name("default_suite.yaml")
+"""What `qlongbench run` runs when no model is named anywhere: a suite on the bundled model."""
+MAX_SAMPLES = 10_000
+"""Samples per cell: far past any honest need (n = 1,000 gives ±3 points); larger values are typos
+that would freeze gigabytes of prompts before anything runs."""
+
+def parse_value(text: str) -> OptionValue:
+    low = text.strip().lower()
+    if low in ("true", "yes", "on"):
+        return True
+    if low in ("false", "no", "off"):
+        return False
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+class _Named(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    name: str
+    """Registered name (precision label or task name)."""
+    options: dict[str, OptionValue] = {}
+    """name:key=value options from the CLI or the YAML file."""
+
+    def label(self) -> str:
+        if not self.options:
+            return self.name
+        return self.name + ":" + ",".join(f"{k}={v}" for k, v in sorted(self.options.items()))
+
+
+class PrecisionSpec(_Named):
+    """One precision to run: a registered label plus engine options."""
+
+
+class TaskSpec(_Named):
+    """One task to run: a registered name plus task options."""
+
+
+def parse_named_list(text: str, kind: str) -> list[dict[str, Any]]:
+    """'bf16,bnb-nf4:double_quant=true,compute_dtype=bf16,gguf-q4_k_m' -> named option dicts.
+
+    A comma-separated item with '=' and no name before it continues the previous item's options.
+    """
+    items: list[dict[str, Any]] = []
+    for raw in (p.strip() for p in text.split(",")):
+        if not raw:
+            continue
+        name, _, first_opt = raw.partition(":")
+        if "=" in name and not _:
+            if not items:
+                raise UserError(f"bad {kind} list {text!r}: option {raw!r} comes before any {kind} name")
+            _add_option(items[-1], raw, kind)
+            continue
+        item: dict[str, Any] = {"name": name.strip(), "options": {}}
+        items.append(item)
+        if first_opt:
+            _add_option(item, first_opt, kind)
+    return items
+
+
+def _add_option(item: dict[str, Any], text: str, kind: str) -> None:
+    key, eq, value = text.partition("=")
+    if not eq or not key.strip():
+        raise UserError(f"bad {kind} option {text!r} for {item['name']}: write key=value")
+    item["options"][key.strip()] = parse_value(value.strip())
+
+
+class RunSpec(BaseModel):
+    """Everything that defines a run. Two runs with the same identity hash produce the same samples
+    and are comparable; `out` and `name` are where and what to call it, not part of the identity."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    model: str | None = None
+    """HF hub id or local directory of the reference model; None = the bundled demo model."""
+    revision: str | None = None
+    """Hub revision (commit, tag, branch) of the reference model."""
+    precisions: list[PrecisionSpec] = Field(default_factory=lambda: [PrecisionSpec(name="bf16")])
+    """Precisions to compare; the first HF precision is the reference."""
+    tasks: list[TaskSpec] = Field(default_factory=lambda: [TaskSpec(name="niah-single")])
+    """Tasks to run."""
+    lengths: list[int] = Field(default_factory=lambda: [1024, 2048, 4096])
+    """Target context lengths in tokens."""
+    languages: list[str] = Field(default_factory=lambda: ["en"])
+    """Haystack languages."""
+    instruction_language: str | None = None
+    """Cross-lingual mode: instructions/questions in this language, haystack in `languages`."""
+    samples: int = 20
+    """Samples per cell (task x language x length)."""
+    seed: int = 0
+    """Seed for sample building (and sampling, when enabled)."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """Where HF engines run; llama.cpp uses n_gpu_layers."""
+    chat_template: Literal["auto", "on", "off"] = "auto"
+    """auto: apply the tokenizer's chat template when it has one; on: require one (error if the
+    model has none); off: plain text prompts (RULER's base-model format)."""
+    max_new_tokens: int | None = None
+    """Override every task's answer budget."""
+    trust_remote_code: bool = False
+    """Allow the model's own Python code to run (off unless asked)."""
+    allow_pickle: bool = False
+    """Allow loading weights from pickle files (.bin/.pt); safetensors only otherwise."""
+    allow_extrapolation: bool = False
+    """Allow lengths beyond the model's max_position_embeddings."""
+    reuse: Literal["exact", "none"] = "exact"
+    """exact: prefill each shared context once (identical ids, identical results); none: a fresh
+    prompt per question (the naive harness, for benchmarks)."""
+    batch_size: int = Field(default=1, ge=1)
+    """Prompts that share no context are answered this many at a time, bucketed by length, by
+    engines whose numbers do not depend on the batch (transformers; not LLM.int8()); worth raising
+    on a GPU. Outputs equal one-at-a-time outputs up to floating-point rounding (exact in fp32;
+    with bf16 compute a near-tied token can flip), so keep it equal across runs you compare."""
+    engine_baseline: bool = True
+    """Add gguf-bf16 automatically when a quantized gguf precision runs."""
+    cache_dir: str | None = None
+    """Where quantized artifacts are cached (default ~/.cache/qlongbench)."""
+    name: str | None = None
+    """Run name (defaults to the output directory's name)."""
+    out: str = "runs/latest"
+    """Run directory."""
+
+    @field_validator("lengths", mode="before")
+    @classmethod
+    def _lengths(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            return parse_lengths(v)
+        if isinstance(v, list):
+            return [parse_length(x) for x in v]
+        return v
+
+    @field_validator("precisions", "tasks", mode="before")
+    @classmethod
+    def _named(cls, v: Any, info: Any) -> Any:
+        kind = info.field_name[:-1]
+        if isinstance(v, str):
+            return parse_named_list(v, kind)
+        if isinstance(v, list):
+            out = []
+            for item in v:
+                if isinstance(item, str):
+                    out.extend(parse_named_list(item, kind))
+                else:
+                    out.append(item)
+            return out
+        return v
+
+    @field_validator("languages", mode="before")
+    @classmethod
+    def _langs(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            return [p.strip() for p in v.split(",") if p.strip()]
+        return v
+
+    @field_validator("chat_template", mode="before")
+    @classmethod
+    def _chat(cls, v: Any) -> Any:
+        if isinstance(v, bool):
+            return "auto" if v else "off"
+        return v
+
+    @field_validator("samples")
+    @classmethod
+    def _samples(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError("samples must be at least 1")
+        if v > MAX_SAMPLES:
+            raise ValueError(f"{v:,} samples per cell is past the limit of {MAX_SAMPLES:,}; split the sweep "
+                             "into several runs if you really need more")
+        return v
+
+    @field_validator("lengths", "precisions", "tasks", "languages")
+    @classmethod
+    def _non_empty(cls, v: list[Any]) -> list[Any]:
+        if not v:
+            raise ValueError("must name at least one")
+        return v
+
+    def identity(self) -> dict[str, Any]:
+        """The fields that decide which samples and records a run holds."""
+        return self.model_dump(mode="json", exclude={"out", "name", "cache_dir", "reuse", "batch_size"})
+
+    def identity_sha256(self) -> str:
+        return sha256_json(self.identity())
+
+    def sample_identity(self) -> dict[str, Any]:
+        """The fields that decide the frozen samples (precisions may be added on a resume). The model
+        is identified by its files' hash (or hub id), not by the path it was given under."""
+        ident = self.identity()
+        for key in ("model", "precisions", "engine_baseline", "device", "allow_pickle", "reuse", "batch_size"):
+            ident.pop(key, None)
+        return ident
+
+
+def format_validation_error(err: ValidationError, source: str) -> str:
+    """One line: the first problem, with the field path."""
+    first = err.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    msg = first["msg"].removeprefix("Value error, ")
+    extra = f" (+{len(err.errors()) - 1} more)" if len(err.errors()) > 1 else ""
+    return f"{source}: {where}: {msg}{extra}"
+
+
+def build_spec(values: dict[str, Any], source: str = "options") -> RunSpec:
+    try:
+        return RunSpec.model_validate(values)
+    except ValidationError as err:
+        raise UserError(format_validation_error(err, source)) from None
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    import yaml
+
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"config file {p} does not exist")
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise UserError(f"config file {p} is not valid YAML{where}: {problem}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UserError(f"config file {p} must hold a mapping of option: value, not {type(data).__name__}")
+    return data

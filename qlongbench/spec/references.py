@@ -1,0 +1,59 @@
+"""Which precision is the reference, and which is an engine's own full-precision baseline.
+
+One place for the rule: the runner orders precisions by it, the analysis pairs records by it and
+the gate chooses its reference and default candidates by it."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+
+from qlongbench.errors import UserError
+
+HF_REFERENCES = ("bf16", "fp16", "fp32")
+"""The transformers precisions that can be the reference, in order of preference."""
+ENGINE_BASELINE_SUFFIXES = ("-bf16", "-f16", "-fp16", "-f32", "-fp32")
+"""A precision of a non-reference engine with one of these suffixes is that engine's full-precision
+baseline (e.g. gguf-bf16 for gguf-q4_k_m): engine differences are not blamed on quantization."""
+
+
+def base_name(label: str) -> str:
+    """The registered name of a precision label (options and KV precision stripped)."""
+    return label.split(":", 1)[0].split("+", 1)[0]
+
+
+def choose_reference(precisions: Sequence[str], requested: str | None = None) -> str | None:
+    """The requested reference (which must be present), else the first of bf16, fp16, fp32."""
+    if requested:
+        if requested not in precisions:
+            raise UserError(f"reference {requested!r} has no records in this run; precisions: {', '.join(precisions)}")
+        return requested
+    for name in HF_REFERENCES:
+        if name in precisions:
+            return name
+    return None
+
+
+def is_engine_baseline(label: str) -> bool:
+    """Whether a label names an engine's full-precision run (gguf-bf16, vllm-bf16 ...)."""
+    name = base_name(label)
+    return name not in HF_REFERENCES and name.endswith(ENGINE_BASELINE_SUFFIXES) and "+" not in label
+
+
+def engine_baselines(engines: Mapping[str, str], reference: str | None) -> dict[str, str]:
+    """candidate -> the full-precision baseline of its engine, for engines other than the reference's.
+
+    `engines` maps each precision label to its engine (transformers, llama.cpp ...)."""
+    ref_engine = engines.get(reference or "")
+    by_engine: dict[str, list[str]] = defaultdict(list)
+    for prec, eng in engines.items():
+        by_engine[eng].append(prec)
+    out: dict[str, str] = {}
+    for eng, precs in by_engine.items():
+        if eng == ref_engine:
+            continue
+        base = next((p for suffix in ENGINE_BASELINE_SUFFIXES for p in precs
+                     if base_name(p).endswith(suffix) and "+" not in p), None)
+        if base:
+            out.update({p: base for p in precs if p != base})
+    return out
