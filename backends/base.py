@@ -5,6 +5,7 @@ registry never import torch, transformers or llama_cpp."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import sys
@@ -266,3 +267,25 @@ def peak_rss_bytes() -> int:
 
 def cpu_threads() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+
+
+def reference_eos_ids(ctx: LoadContext) -> set[int]:
+    """The stop ids the transformers reference uses (model config + generation config), so every
+    engine stops on the same tokens; the tokenizer's eos when the configs cannot be read."""
+    ids: set[int] = set(ctx.tokenizer.eos_token_ids)
+    with contextlib.suppress(Exception):  # a hub id without network: the tokenizer's eos stands
+        from transformers import AutoConfig, GenerationConfig
+
+        sources: list[Any] = [AutoConfig.from_pretrained(ctx.model, revision=ctx.revision,
+                                                         trust_remote_code=ctx.trust_remote_code)]
+        with contextlib.suppress(Exception):
+            sources.append(GenerationConfig.from_pretrained(ctx.model, revision=ctx.revision))
+        ids = set()
+        for src in sources:
+            v = getattr(src, "eos_token_id", None)
+            if isinstance(v, int):
+                ids.add(v)
+            elif isinstance(v, (list, tuple)):
+                ids.update(int(x) for x in v)
+        ids = ids or set(ctx.tokenizer.eos_token_ids)
+    return ids

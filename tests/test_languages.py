@@ -1,14 +1,24 @@
-"""Checks on the per-language text shipped in qlongbench.tasks.languages."""
+"""Checks on the per-language text shipped in qlongbench.tasks.languages: every literal of every
+language, the fact templates where written, the error naming the file where not, and the filler
+shapes (data, not code)."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import string
 import unicodedata
+from pathlib import Path
 
 import pytest
 
-from qlongbench.tasks.languages import Language, get_language, languages
+from qlongbench.errors import UserError
+from qlongbench.tasks.facts import fact_languages
+from qlongbench.tasks.languages import FactTemplates, Filler, Language, MissingLiteralError, get_language, languages
+from qlongbench.tasks.rag import Rag
+from qlongbench.tasks.summarize import SummDoc, SummFacts
+
+REPO = Path(__file__).resolve().parents[1]
 
 REQUIRED_CODES = ("en", "de", "fr", "es", "it", "pl", "fi", "ru", "zh", "ja", "ko", "hi", "ar", "ta", "sw")
 
@@ -45,6 +55,29 @@ TEMPLATE_FIELDS: dict[str, tuple[set[str], set[str]]] = {
     "none_rule": ({"key", "none"}, {"key", "none"}),
     "answer_prefix": ({"key"}, {"key"}),
 }
+
+# The languages with fact templates (rag, summ-facts, summ-doc); the others have fact_templates=None.
+FACT_CODES = ("de", "en", "es", "fr", "hi", "it", "ja", "ko", "nl", "pl", "pt", "ru", "sv", "zh")
+
+# Fact template fields: the str.format fields each may use (and must: a template is all of them).
+FACT_TEMPLATE_FIELDS: dict[str, set[str]] = {
+    "name_format": {"given", "family"},
+    "city_fact": {"name", "city"},
+    "pet_fact": {"name", "pet"},
+    "number_fact": {"name", "number"},
+    "city_question": {"name"},
+    "pet_question": {"name"},
+    "number_question": {"name"},
+    "rag_instruction": set(),
+    "question_label": set(),
+    "answer_label": set(),
+    "facts_instruction": set(),
+    "facts_question": set(),
+    "summary_instruction": set(),
+    "summary_question": set(),
+}
+# Word lists of the fact corpus and the fewest distinct items each needs.
+FACT_LISTS = {"given_names": 20, "family_names": 20, "cities": 16, "pets": 16}
 
 ALL = languages()
 CODES = sorted(ALL)
@@ -98,7 +131,74 @@ def test_codes_match_modules() -> None:
         assert lang.__class__ is Language
 
 
+def test_fact_languages_are_exactly_those_with_templates() -> None:
+    assert fact_languages() == FACT_CODES
+    for task in (Rag, SummFacts, SummDoc):
+        assert task.languages() == FACT_CODES, task.name
+
+
 # ---- per language --------------------------------------------------------------------------------
+
+
+def test_every_literal_is_present(lang: Language) -> None:
+    """Each field of the typed record holds text (fact templates: a FactTemplates or None)."""
+    for field in dataclasses.fields(Language):
+        value = getattr(lang, field.name)
+        if field.name == "fact_templates":
+            assert value is None or type(value) is FactTemplates
+        elif field.name == "filler":
+            assert type(value) is Filler, "declare the filler as data (a Filler)"
+        elif isinstance(value, str):
+            assert value.strip() or field.name == "word_separator", field.name
+        else:
+            assert isinstance(value, tuple) and value and all(isinstance(v, str) and v for v in value), field.name
+
+
+@pytest.mark.parametrize("code", FACT_CODES)
+def test_fact_templates_complete_and_format(code: str) -> None:
+    lang = ALL[code]
+    facts = lang.facts
+    assert type(facts) is FactTemplates and facts is lang.fact_templates
+    assert set(FACT_TEMPLATE_FIELDS) | set(FACT_LISTS) | {"family_name_alone"} == {
+        f.name for f in dataclasses.fields(FactTemplates)}, "a new FactTemplates field needs a row here"
+    for attr, least in FACT_LISTS.items():
+        items = getattr(facts, attr)
+        assert len(set(items)) >= least and len(set(items)) == len(items), attr
+        for item in items:
+            assert item == item.strip() and not any(c.isdigit() for c in item), (attr, item)
+            assert any(_in_script(c, lang.script) for c in item), (attr, item)
+    assert isinstance(facts.family_name_alone, bool)
+    for attr, fields in FACT_TEMPLATE_FIELDS.items():
+        text = getattr(facts, attr)
+        assert isinstance(text, str) and text.strip() and text == text.strip(), attr
+        assert _fields(text) == fields, attr
+        assert any(_in_script(c, lang.script) for c in text) or attr == "name_format", attr
+    for attr in ("city", "pet", "number"):
+        fact = facts.fact_template(attr).format(name="QNAME", **{attr: "QVALUE"})
+        assert "QNAME" in fact and "QVALUE" in fact, attr
+        assert "QNAME" in facts.question_template(attr).format(name="QNAME"), attr
+
+
+@pytest.mark.parametrize("code", sorted(set(CODES) - set(FACT_CODES)))
+def test_missing_fact_templates_name_the_file_to_edit(code: str) -> None:
+    lang = ALL[code]
+    assert lang.fact_templates is None
+    with pytest.raises(MissingLiteralError) as info:
+        lang.facts  # noqa: B018
+    message = str(info.value)
+    assert message == (f"language {code!r} has no fact templates (rag, summ-facts, summ-doc); "
+                       f"add them to tasks/languages/{code}.py")
+    assert "\n" not in message
+    assert (REPO / f"tasks/languages/{code}.py").is_file()  # the file named is the one to edit
+    # One line through the CLI (a UserError), and still a failed lookup (a KeyError).
+    assert isinstance(info.value, UserError) and isinstance(info.value, KeyError)
+
+
+def test_filler_is_data(lang: Language) -> None:
+    shape = lang.filler
+    assert len(shape.slots) >= 4 and all(shape.slots) and shape.times and shape.clauses
+    assert shape.time_at is None or 0 <= shape.time_at <= len(shape.slots)
+    assert shape.joiner == lang.word_separator or lang.script == "Thai"
 
 
 def test_metadata(lang: Language) -> None:
@@ -209,6 +309,43 @@ def test_filler_sentences_well_formed(lang: Language, seed: int) -> None:
             assert first.isupper(), s
         if lang.script in {"Hans", "Jpan"}:
             assert " " not in s, s
+
+
+class ScriptedRng:
+    """Answers random() from a script and choice() with the first item, logging every draw."""
+
+    def __init__(self, coins: list[float]):
+        self.coins, self.log = list(coins), []
+
+    def random(self) -> float:
+        self.log.append("coin")
+        return self.coins.pop(0)
+
+    def choice(self, seq):
+        self.log.append(seq[0])
+        return seq[0]
+
+
+# (Filler options, coins (time first; clause first where it opens the sentence), sentence, draws)
+SHAPES = [
+    ({}, [0.1, 0.1], "A B C T,K.", ["A", "B", "C", "coin", "T", "coin", ",K"]),
+    ({}, [0.9, 0.9], "A B C.", ["A", "B", "C", "coin", "coin"]),
+    ({"time_at": 1}, [0.1, 0.9], "A T B C.", ["A", "coin", "T", "B", "C", "coin"]),
+    ({"time_at": 2, "end": "।"}, [0.1, 0.1], "A B T C,K।", ["A", "B", "coin", "T", "C", "coin", ",K"]),
+    ({"time_at": 0}, [0.9, 0.9], "A B C.", ["coin", "A", "B", "C", "coin"]),
+    ({"clause_joiner": " ", "joiner": ""}, [0.1, 0.1], "ABCT ,K.", ["A", "B", "C", "coin", "T", "coin", ",K"]),
+    ({"clause_first": True, "time_at": 1, "clause_joiner": " "}, [0.1, 0.1], ",K A T B C.",
+     ["coin", ",K", "A", "coin", "T", "B", "C"]),
+    ({"clause_first": True, "time_at": 1}, [0.9, 0.9], "A B C.", ["coin", "A", "coin", "B", "C"]),
+]
+
+
+@pytest.mark.parametrize("options,coins,sentence,draws", SHAPES)
+def test_filler_shape(options: dict, coins: list[float], sentence: str, draws: list[str]) -> None:
+    shape = Filler(slots=(("A",), ("B",), ("C",)), times=("T",), clauses=(",K",), **options)
+    rng = ScriptedRng(coins)
+    assert shape(rng) == sentence
+    assert rng.log == draws and not rng.coins
 
 
 def test_filler_composes_from_many_parts(lang: Language) -> None:

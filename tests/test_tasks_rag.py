@@ -11,7 +11,7 @@ import pytest
 
 from qlongbench.errors import UserError
 from qlongbench.tasks.base import BuildContext
-from qlongbench.tasks.facts import FACT_LANGUAGES, get_fact_language
+from qlongbench.tasks.facts import fact_languages, fact_templates
 from qlongbench.tasks.haystack import FIT_TOLERANCE
 from qlongbench.tasks.rag import Rag
 
@@ -48,8 +48,9 @@ def test_gold_passage_is_where_the_metadata_says(tiny_tokenizer, language):
 
 
 def test_every_fact_language_is_complete_and_formats():
-    assert len(FACT_LANGUAGES) >= 14
-    for code, fl in FACT_LANGUAGES.items():
+    assert len(fact_languages()) >= 14
+    for code in fact_languages():
+        fl = fact_templates(code)
         assert len(set(fl.given_names)) >= 20 and len(set(fl.family_names)) >= 20, code
         assert len(set(fl.cities)) >= 16 and len(set(fl.pets)) >= 16, code
         for attr, value in (("city", "Qcity"), ("pet", "Qpet"), ("number", "4242")):
@@ -59,6 +60,15 @@ def test_every_fact_language_is_complete_and_formats():
             assert "Qname" in question and value not in question, (code, attr)
         for text in (fl.rag_instruction, fl.facts_instruction, fl.facts_question, fl.summary_instruction):
             assert text.strip() and "{" not in text, code
+
+
+@pytest.mark.parametrize("language,ilang", [("fi", "fi"), ("en", "sw"), ("sw", "en")])
+def test_a_language_without_fact_templates_is_refused_naming_its_file(tiny_tokenizer, language, ilang):
+    missing = ilang if ilang != "en" else language
+    assert missing not in Rag.languages()
+    with pytest.raises(UserError, match=rf"^language '{missing}' has no fact templates .*; "
+                                        rf"add them to tasks/languages/{missing}\.py$"):
+        build(tiny_tokenizer, language=language, ilang=ilang, n=1)
 
 
 def test_scoring_uses_squad_normalisation(tiny_tokenizer):
@@ -97,7 +107,7 @@ def test_questions_share_one_context(tiny_tokenizer):
 
 
 def test_cross_lingual_question_names_a_haystack_person(tiny_tokenizer):
-    en = get_fact_language("en")
+    en = fact_templates("en")
     s = build(tiny_tokenizer, language="hi", ilang="en", n=1)[0]
     assert s.sample_id.startswith("rag-en_hi-")
     question = tiny_tokenizer.decode(s.prompt_ids[s.prefix_len:])

@@ -10,7 +10,7 @@ import pytest
 
 from qlongbench.errors import UserError
 from qlongbench.tasks.base import BuildContext
-from qlongbench.tasks.facts import get_fact_language
+from qlongbench.tasks.facts import fact_templates
 from qlongbench.tasks.haystack import FIT_TOLERANCE
 from qlongbench.tasks.languages import get_language
 from qlongbench.tasks.summarize import SummDoc, SummFacts
@@ -38,7 +38,7 @@ def test_planted_facts_are_where_the_metadata_says(tiny_tokenizer, language):
         positions = [f["token_pos"] for f in facts]
         assert positions == sorted(positions)
         assert len({f["entity"] for f in facts}) == 4
-        if get_fact_language(language).family_name_alone:
+        if fact_templates(language).family_name_alone:
             # Family names differ, so a family name alone is unambiguous.
             assert len({f["terms"][0][1] for f in facts}) == 4
         assert 1200 - FIT_TOLERANCE <= len(s.prompt_ids) + s.max_new_tokens <= 1200
@@ -71,9 +71,19 @@ def test_cjk_summary_scoring(tiny_tokenizer):
 def test_cross_lingual_summ_facts(tiny_tokenizer):
     s = build(SummFacts, tiny_tokenizer, language="zh", ilang="en", n=1)[0]
     text = tiny_tokenizer.decode(s.prompt_ids)
-    assert text.startswith(get_fact_language("en").facts_instruction)
-    assert get_fact_language("en").facts_question in tiny_tokenizer.decode(s.prompt_ids[s.prefix_len:])
+    assert text.startswith(fact_templates("en").facts_instruction)
+    assert fact_templates("en").facts_question in tiny_tokenizer.decode(s.prompt_ids[s.prefix_len:])
     assert all(f["text"].endswith("。") for f in s.metadata["facts"])
+
+
+@pytest.mark.parametrize("task", [SummFacts, SummDoc])
+@pytest.mark.parametrize("language,ilang", [("fi", "fi"), ("en", "fi")])
+def test_a_language_without_fact_templates_is_refused_naming_its_file(tiny_tokenizer, task, language, ilang):
+    assert "fi" not in task.languages()
+    with pytest.raises(UserError) as info:
+        build(task, tiny_tokenizer, language=language, ilang=ilang, n=1)
+    assert str(info.value) == ("language 'fi' has no fact templates (rag, summ-facts, summ-doc); "
+                               "add them to tasks/languages/fi.py")
 
 
 def test_summ_facts_on_a_file_haystack(tiny_tokenizer, tmp_path):

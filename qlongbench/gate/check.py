@@ -272,7 +272,7 @@ def check_records(records: Sequence[Record], policy: Policy, *, header: RunHeade
                                                                               PairedCellId(task, lang, length))
             verdicts.append(decide(CellId(cand, task, lang, length), tol, cell.reference_scores, cell.candidate_scores,
                                    confidence=policy.confidence, candidate_failures=cell.candidate_failures,
-                                   excluded=cell.excluded, unmeasured=rule.unmeasurable(cell) if cell.n else None))
+                                   excluded=cell.excluded, unmeasured=rule.unmeasurable(cell)))
     for i, rule_ in enumerate(policy.rules):
         if i not in used_rules:
             warnings.append(f"policy rule {i + 1} ({rule_.model_dump(exclude_defaults=True)}) matched no cell")

@@ -1,0 +1,157 @@
+"""A llama.cpp context as a ContextSession: the frozen ids fed through `llama_decode` on a batch
+filled here, the cache cropped with `llama_memory_seq_rm`, decoding by the loop every engine shares."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from qlongbench import memory as qmem
+from qlongbench.backends.base import ContextSession, decode_loop
+from qlongbench.backends.llama_lib import _last_engine_error
+from qlongbench.types import Generation, GenerationConfig
+
+
+class GGUFSession(ContextSession):
+    """The backend's one llama.cpp context as a session (sequence 0). Opening a session clears the
+    KV cache; a previous session of the same backend is closed by it."""
+
+    def __init__(self, backend: Any):
+        """backend: the GGUFBackend whose one llama.cpp context this session drives."""
+        self.b = backend
+        self.lc = backend.llama_cpp
+        if backend.active is not None:
+            backend.active.closed = True
+        backend.active = self
+        self.closed = False
+        self._ids: list[int] = []
+        self._last_logits: Any = None
+        if backend.ctx_ptr is not None:
+            self.lc.llama_memory_clear(self.lc.llama_get_memory(backend.ctx_ptr), True)
+        # Peak RSS per prompt on CPU; llama.cpp's GPU buffers are invisible to torch's allocator.
+        self._cpu = backend.opts["n_gpu_layers"] == 0
+        if self._cpu:
+            qmem.reset_peak("cpu")
+
+    @property
+    def n_tokens(self) -> int:
+        return len(self._ids)
+
+    @property
+    def tokens(self) -> tuple[int, ...]:
+        return tuple(self._ids)
+
+    def _check(self) -> None:
+        if self.closed:
+            raise RuntimeError("this GGUF session was closed (a newer session of the backend took its context)")
+
+    def _decode(self, ids: Sequence[int], all_logits: bool) -> Any:
+        """Feed ids after the cached ones; float32 logits of every fed position, or of the last."""
+        import numpy as np
+
+        self._check()
+        hook = self.b.ctx.fault_hook
+        if hook is not None:
+            hook("forward", n_tokens=len(self._ids) + len(ids))
+        if self.b.ensure_context(len(self._ids) + len(ids)) and self._ids:
+            # A bigger context replaced the old one: refill it with what the session held.
+            held, self._ids = self._ids, []
+            self._decode(held, all_logits=False)
+        rows = []
+        last = None
+        for start in range(0, len(ids), self.b.n_batch):
+            part = [int(t) for t in ids[start:start + self.b.n_batch]]
+            batch = self.b.batch
+            batch.n_tokens = len(part)
+            for i, tok in enumerate(part):
+                batch.token[i] = tok
+                batch.pos[i] = len(self._ids) + i
+                batch.n_seq_id[i] = 1
+                batch.seq_id[i][0] = 0
+                batch.logits[i] = all_logits or i == len(part) - 1
+            rc = self.lc.llama_decode(self.b.ctx_ptr, batch)
+            if rc == 1:
+                raise MemoryError(f"llama.cpp found no KV-cache slot for {len(part)} tokens at position {len(self._ids)}")
+            if rc != 0:
+                raise RuntimeError(f"llama_decode failed with code {rc}: {_last_engine_error()}")
+            self._ids.extend(part)
+            if all_logits:
+                ptr = self.lc.llama_get_logits(self.b.ctx_ptr)
+                rows.append(np.ctypeslib.as_array(ptr, shape=(len(part) * self.b.n_vocab,))
+                            .reshape(len(part), self.b.n_vocab).copy())
+            else:
+                last = np.ctypeslib.as_array(self.lc.llama_get_logits_ith(self.b.ctx_ptr, -1),
+                                             shape=(self.b.n_vocab,)).copy()
+        if all_logits:
+            out = np.concatenate(rows) if rows else np.zeros((0, self.b.n_vocab), dtype=np.float32)
+            self._last_logits = out[-1] if len(out) else self._last_logits
+            return out
+        self._last_logits = last if last is not None else self._last_logits
+        return last
+
+    def forward_all(self, ids: Sequence[int]) -> Any:
+        """Append ids; float32 logits [len(ids), vocab] at each of their positions."""
+        return self._decode(ids, all_logits=True)
+
+    def extend(self, ids: Sequence[int]) -> float:
+        t0 = time.perf_counter()
+        if ids:
+            self._decode(ids, all_logits=False)
+        return time.perf_counter() - t0
+
+    def crop(self, n: int) -> None:
+        self._check()
+        if n >= len(self._ids):
+            return
+        if self.b.ctx_ptr is not None:
+            ok = self.lc.llama_memory_seq_rm(self.lc.llama_get_memory(self.b.ctx_ptr), 0, n, -1)
+            if not ok:
+                raise RuntimeError("llama.cpp could not remove tokens from this model's cache")
+        del self._ids[n:]
+        self._last_logits = None
+
+    def cache_bytes(self) -> int:
+        """Bytes of this sequence's KV state (llama.cpp's own serialised size of the cells in use)."""
+        if self.b.ctx_ptr is None or not self._ids:
+            return 0
+        return int(self.lc.llama_state_seq_get_size(self.b.ctx_ptr, 0))
+
+    def _next_logits(self) -> Any:
+        if self._last_logits is None:
+            last = self._ids[-1]
+            self.crop(len(self._ids) - 1)
+            self._decode([last], all_logits=False)
+        return self._last_logits
+
+    def generate(self, ids: Sequence[int], cfg: GenerationConfig) -> Generation:
+        import numpy as np
+
+        self._check()
+        start = len(self._ids)
+        if not ids and start == 0:
+            raise ValueError("cannot generate from an empty prompt")
+        prefill = self.extend(ids) if ids else 0.0
+        kv_bytes = self.cache_bytes()
+        n_prompt = len(self._ids)
+        logits = self._next_logits()
+        eos = self.b.eos if cfg.stop_on_eos else set()
+        decoded = decode_loop(logits, lambda tok: self._decode([tok], all_logits=False), cfg, eos,
+                              argmax=lambda a: int(np.argmax(a)), to_numpy=lambda a: a)
+        out, finish, decode = list(decoded.tokens), decoded.finish, decoded.seconds
+        peak, peak_source = qmem.read_peak("cpu") if self._cpu else (None, None)
+        self.crop(start)
+        if self._cpu:
+            qmem.reset_peak("cpu")
+        return Generation(text=self.b.ctx.tokenizer.decode(out), token_ids=tuple(out), n_prompt_tokens=n_prompt,
+                          finish_reason=finish, prefill_seconds=prefill, decode_seconds=decode,
+                          n_prefilled_tokens=len(ids), kv_cache_bytes=kv_bytes, peak_bytes=peak,
+                          peak_source=peak_source)
+
+    def close(self) -> None:
+        if not self.closed and self.b.ctx_ptr is not None:
+            self.lc.llama_memory_clear(self.lc.llama_get_memory(self.b.ctx_ptr), True)
+        self.closed = True
+        if self.b.active is self:
+            self.b.active = None
+        self._last_logits = None
