@@ -4,7 +4,7 @@ Times, in one process, (1) the attention call alone for one bf16 query over N ca
 (2) a whole greedy decode step of a model at N tokens of context, with the model's stock SDPA and
 with backends/hf_attention.py switched on; prints milliseconds and the ratio.
 
-    python benchmarks/decode_attention.py                       # the bundled demo model, 1 thread
+    python benchmarks/decode_attention.py                       # the bundled SmolLM2-135M-Instruct, 1 thread
     python benchmarks/decode_attention.py --contexts 1k,4k --threads 2
 """
 
@@ -31,7 +31,7 @@ def per_call_ms(fn, rounds: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=None, help="model dir (default: the bundled demo model)")
+    parser.add_argument("--model", default=None, help="model dir (default: the bundled SmolLM2-135M-Instruct)")
     parser.add_argument("--contexts", default="1k,2k,4k", help="tokens already in the cache")
     parser.add_argument("--rounds", type=int, default=50)
     parser.add_argument("--threads", type=int, default=1)
@@ -42,10 +42,11 @@ def main() -> None:
 
     from qlongbench.backends.hf_attention import NAME, _forward, use_fast_decode
     from qlongbench.spec.lengths import parse_lengths
-    from qlongbench.run.runner import demo_model_dir
+    from qlongbench.run.bundled_model import bundled_model_dir
+    from qlongbench.run.model import default_cache_dir
 
     torch.set_num_threads(args.threads)
-    model_dir = args.model or str(demo_model_dir())
+    model_dir = args.model or str(bundled_model_dir(default_cache_dir()))
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.bfloat16, device_map="cpu")
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 

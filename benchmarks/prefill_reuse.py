@@ -10,7 +10,7 @@ overhead (qlongbench's exact mode over a bare transformers loop doing the same f
 timed in back-to-back pairs) and, when lm-eval is installed, the wall time per sample of lm-eval's
 own `ruler` niah_single_1 on the same model, lengths and number of samples.
 
-    python benchmarks/prefill_reuse.py --threads 1         # the bundled demo model, 1K-4K, CPU
+    python benchmarks/prefill_reuse.py --threads 1         # the bundled SmolLM2-135M-Instruct, 1K-4K, CPU
     python benchmarks/prefill_reuse.py --threads 1 --lengths 2k,3k,4k,6k,8k --allow-extrapolation
 """
 
@@ -83,13 +83,12 @@ def run_mode(model: str, out: Path, task: str, lengths: list[int], depths: int, 
                        "reuse": reuse, "seed": seed, "out": str(out), "device": "cpu",
                        "allow_extrapolation": allow_extrapolation})
     rd = RunDir(spec.out)
-    if rd.samples_dir.is_dir():
+    if rd.exists():
         # A repeat: the same frozen samples, the results of the last round removed.
-        rd.run_json.unlink(missing_ok=True)
         rd.records_path.unlink(missing_ok=True)
     else:
         # Freeze the samples first (not timed): every mode times engine work on frozen ids only.
-        _freeze(spec)
+        Runner(spec).freeze()
     with PeakRSS() as rss:
         t0 = time.perf_counter()
         Runner(spec).run()
@@ -100,17 +99,6 @@ def run_mode(model: str, out: Path, task: str, lengths: list[int], depths: int, 
     return ModeResult(name, len(records), sum(r.n_prefilled_tokens or 0 for r in records), context, seconds,
                       rss.peak, {r.sample_id: r.output for r in records},
                       sum((r.prefill_seconds or 0) + (r.decode_seconds or 0) for r in records))
-
-
-def _freeze(spec) -> None:
-    """Build and store the samples without running any precision."""
-    from qlongbench.run.runner import Runner, _load_tokenizer, resolve_model
-
-    runner = Runner(spec)
-    tasks = runner._tasks()
-    tok = _load_tokenizer(resolve_model(spec), spec)
-    runner.run_dir.root.mkdir(parents=True, exist_ok=True)
-    runner._freeze_samples(tok, tasks)
 
 
 def raw_loop_seconds(model: str, run_dir: Path, reuse: str, max_new: int) -> float:
@@ -187,7 +175,7 @@ def lm_eval_ruler(model: str, lengths: list[int], per_length: int) -> LmEvalResu
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=None, help="model dir (default: the bundled demo model)")
+    parser.add_argument("--model", default=None, help="model dir (default: the bundled SmolLM2-135M-Instruct)")
     parser.add_argument("--lengths", default="1k,1536,2k,3k,4k")
     parser.add_argument("--depths", type=int, default=12, help="depths (questions) per length")
     parser.add_argument("--per-context", type=int, default=4, help="questions per shared context in exact mode")
@@ -206,11 +194,12 @@ def main() -> None:
     import torch
 
     from qlongbench.spec.lengths import parse_lengths
-    from qlongbench.run.runner import demo_model_dir
+    from qlongbench.run.bundled_model import bundled_model_dir
+    from qlongbench.run.model import default_cache_dir
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    model = args.model or str(demo_model_dir())
+    model = args.model or str(bundled_model_dir(default_cache_dir()))
     lengths = parse_lengths(args.lengths)
     shared = f"niah-nested:across_lengths=false,questions_per_context={args.per_context}"
     modes = (("naive", shared, "none"), ("exact", shared, "exact"),

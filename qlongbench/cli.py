@@ -362,6 +362,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         import warnings
 
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        os.environ.setdefault("TORCH_LOGS", "-torch")  # torch's own deprecation lines (e.g. _pytree at import)
         # Third-party deprecation notices (torch's _pytree, transformers' renames) are for their
         # developers, not for the user of a benchmark; --debug shows them.
         for category in (DeprecationWarning, FutureWarning, PendingDeprecationWarning):
@@ -376,6 +377,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("qlongbench: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
+    except Exception as err:  # noqa: BLE001 - an unforeseen failure is one line too; --debug shows it all
+        if args.debug:
+            raise
+        text = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        print(f"qlongbench: unexpected {type(err).__name__}: {text} (finished work is kept; rerun with --debug "
+              "for the traceback and report it)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -55,8 +55,9 @@ class PromptTokenizer:
 
         try:
             tok = AutoTokenizer.from_pretrained(model, revision=revision, trust_remote_code=trust_remote_code)
-        except OSError as err:
-            raise UserError(f"cannot load the tokenizer of {model!r}: {str(err).splitlines()[0]}") from None
+        except Exception as err:  # noqa: BLE001 - missing, corrupt or unknown tokenizers raise many types
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise UserError(f"cannot load the tokenizer of {model!r}: {first}") from None
         return cls(tok, use_chat_template=use_chat_template, source=model)
 
     # --- plain text <-> ids -------------------------------------------------------------

@@ -25,14 +25,8 @@ from pydantic import Field
 from qlongbench.errors import OverlengthError, UserError
 from qlongbench.hashing import ids_sha256
 from qlongbench.tasks.base import BuildContext, Task, spread_depths
-from qlongbench.tasks.haystack import (
-    HaystackOptions,
-    HaystackSource,
-    Insertion,
-    TextSource,
-    fit_shared,
-    start_haystack,
-)
+from qlongbench.tasks.haystack import Insertion, fit_shared, start_haystack
+from qlongbench.tasks.haystack_sources import HaystackOptions, HaystackSource, TextSource
 from qlongbench.tasks.languages import Language, get_language
 from qlongbench.tasks.scoring import none_score, numbers_recall
 from qlongbench.tokenizer import ChatFrame, PromptTokenizer

@@ -25,16 +25,10 @@ from pydantic import Field
 from qlongbench.errors import OverlengthError, UserError
 from qlongbench.hashing import ids_sha256
 from qlongbench.tasks.base import BuildContext, Task, TaskOptions, spread_depths
-from qlongbench.tasks.facts import ATTRIBUTES, FactCorpus, FactLanguage, Person, fact_languages, get_fact_language
-from qlongbench.tasks.haystack import (
-    Haystack,
-    Insertion,
-    SentenceFeed,
-    fit_shared,
-    load_dataset_rows,
-    parse_dataset_spec,
-)
-from qlongbench.tasks.languages import get_language
+from qlongbench.tasks.facts import ATTRIBUTES, FactCorpus, Person, fact_languages, fact_templates
+from qlongbench.tasks.haystack import Haystack, Insertion, SentenceFeed, fit_shared
+from qlongbench.tasks.haystack_sources import load_dataset_rows, parse_dataset_spec
+from qlongbench.tasks.languages import FactTemplates, get_language
 from qlongbench.tasks.scoring import qa_score
 from qlongbench.tokenizer import ChatFrame, PromptTokenizer
 from qlongbench.types import Sample, Score
@@ -192,7 +186,7 @@ class Rag(Task):
         return fact_languages()
 
     # --- prompt ---------------------------------------------------------------------------------
-    def frame(self, tok: PromptTokenizer, ilang: FactLanguage, isep: str, question: str) -> ChatFrame:
+    def frame(self, tok: PromptTokenizer, ilang: FactTemplates, isep: str, question: str) -> ChatFrame:
         """RULER's qa prompt: instruction, documents, the instruction again, the question."""
         return tok.frame(ilang.rag_instruction + "\n\n",
                          "\n\n" + ilang.rag_instruction + "\n\n" + ilang.question_label + (isep or "") + question,
@@ -200,10 +194,7 @@ class Rag(Task):
 
     # --- building -------------------------------------------------------------------------------
     def build(self, ctx: BuildContext) -> list[Sample]:
-        if ctx.instruction_language not in fact_languages():
-            raise UserError(f"rag has no instructions in {ctx.instruction_language}; it has "
-                            f"{', '.join(fact_languages())}")
-        ilang = get_fact_language(ctx.instruction_language)
+        ilang = fact_templates(ctx.instruction_language)  # MissingLiteralError (a UserError) names the file
         isep = get_language(ctx.instruction_language).word_separator
         rng = random.Random(ctx.seed)
         depths = spread_depths(ctx.n_samples)
@@ -227,9 +218,9 @@ class Rag(Task):
             samples.extend(self._build_group(ctx, ilang, isep, plan))
         return sorted(samples, key=lambda s: s.index)
 
-    def _facts_plan(self, ctx: BuildContext, ilang: FactLanguage, isep: str, group: Sequence[int],
+    def _facts_plan(self, ctx: BuildContext, ilang: FactTemplates, isep: str, group: Sequence[int],
                     depths: Sequence[float], rng: random.Random) -> ContextPlan:
-        corpus = FactCorpus(get_fact_language(ctx.language), get_language(ctx.language).word_separator)
+        corpus = FactCorpus(get_language(ctx.language))
         tok = ctx.tokenizer
         people: list[Person] = []
         attrs: list[str] = []
@@ -285,7 +276,7 @@ class Rag(Task):
         info = {"source": corpus.spec, "source_sha256": corpus.sha256, "distractor_pool": len(pool) + len(own)}
         return ContextPlan((q,), distractors(), info)
 
-    def _build_group(self, ctx: BuildContext, ilang: FactLanguage, isep: str, plan: ContextPlan) -> list[Sample]:
+    def _build_group(self, ctx: BuildContext, ilang: FactTemplates, isep: str, plan: ContextPlan) -> list[Sample]:
         tok = ctx.tokenizer
         questions, info = plan.questions, plan.info
         frames = [self.frame(tok, ilang, isep, q.question) for q in questions]

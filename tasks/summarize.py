@@ -23,17 +23,9 @@ from pydantic import Field
 from qlongbench.errors import OverlengthError, UserError
 from qlongbench.hashing import ids_sha256
 from qlongbench.tasks.base import BuildContext, Task, TaskOptions
-from qlongbench.tasks.facts import ATTRIBUTES, FACT_LANGUAGES, FactCorpus, fact_languages, get_fact_language
-from qlongbench.tasks.haystack import (
-    HaystackOptions,
-    Insertion,
-    TextSource,
-    fit,
-    load_dataset_rows,
-    parse_dataset_spec,
-    start_haystack,
-    token_position,
-)
+from qlongbench.tasks.facts import ATTRIBUTES, FactCorpus, fact_languages, fact_templates
+from qlongbench.tasks.haystack import Insertion, fit, start_haystack, token_position
+from qlongbench.tasks.haystack_sources import HaystackOptions, TextSource, load_dataset_rows, parse_dataset_spec
 from qlongbench.tasks.languages import get_language
 from qlongbench.tasks.scoring import fact_coverage, rouge_l
 from qlongbench.types import Sample, Score
@@ -74,8 +66,8 @@ class SummFacts(Task):
 
     def build(self, ctx: BuildContext) -> list[Sample]:
         lang = get_language(ctx.language)
-        ilang = get_fact_language(ctx.instruction_language)
-        corpus = FactCorpus(get_fact_language(ctx.language), lang.word_separator)
+        ilang = fact_templates(ctx.instruction_language)
+        corpus = FactCorpus(lang)
         source = self.options.source(lang)
         tok = ctx.tokenizer
         frame = tok.frame(ilang.facts_instruction + "\n\n", "\n\n" + ilang.facts_question)
@@ -87,7 +79,7 @@ class SummFacts(Task):
             people = []
             for _ in range(k):
                 # Distinct family names where a family name alone names a person in a summary.
-                families = {p.family for p in people} if corpus.lang.family_name_alone and k <= 12 else set()
+                families = {p.family for p in people} if corpus.templates.family_name_alone and k <= 12 else set()
                 people.append(corpus.person(srng, exclude={p.name for p in people}, exclude_families=families))
             facts = [corpus.fact(p, srng.choice(ATTRIBUTES)) for p in people]
             # Fact j lies in the j-th K-th of the document, at a seeded place inside it.
@@ -210,9 +202,7 @@ class SummDoc(Task):
 
     def build(self, ctx: BuildContext) -> list[Sample]:
         o = self.options
-        if ctx.instruction_language not in FACT_LANGUAGES:
-            raise UserError(f"summ-doc has no instructions in {ctx.instruction_language}")
-        ilang = get_fact_language(ctx.instruction_language)
+        ilang = fact_templates(ctx.instruction_language)  # MissingLiteralError (a UserError) names the file
         tok = ctx.tokenizer
         frame = tok.frame(ilang.summary_instruction + "\n\n", "\n\n" + ilang.summary_question)
         docs = load_documents(o.source, o.split, o.max_rows, o.document_field, o.summary_field)

@@ -13,19 +13,8 @@ from hypothesis import strategies as st
 from qlongbench.errors import OverlengthError, UserError
 from qlongbench.hashing import canonical_json
 from qlongbench.tasks.base import BuildContext
-from qlongbench.tasks.haystack import (
-    FIT_TOLERANCE,
-    FillerSource,
-    Haystack,
-    Insertion,
-    TextSource,
-    fit,
-    fit_shared,
-    haystack_source,
-    split_sentences,
-    start_haystack,
-    token_position,
-)
+from qlongbench.tasks.haystack import FIT_TOLERANCE, Haystack, Insertion, fit, fit_shared, start_haystack, token_position
+from qlongbench.tasks.haystack_sources import FillerSource, TextSource, haystack_source, split_sentences
 from qlongbench.tasks.languages import get_language, languages
 from qlongbench.tasks.niah import NiahMultiKey, NiahMultiQuery, NiahMultiValue, NiahNone, NiahSingle
 from qlongbench.tasks.rag import Rag

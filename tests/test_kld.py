@@ -16,7 +16,6 @@ from qlongbench.tasks.haystack import FIT_TOLERANCE
 from qlongbench.tasks.kld import (
     KLDivergence,
     PositionMetrics,
-    TopK,
     bucket_edges,
     compare_with_reference,
     kl_topk_tail,

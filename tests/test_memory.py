@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from qlongbench import memory
 from qlongbench.memory import AttentionGeometry, crossover_tokens, dtype_bytes, format_bytes, kv_element_bytes
 
 

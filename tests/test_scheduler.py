@@ -49,7 +49,7 @@ def test_naive_order_costs_every_prompt():
 
 
 def test_batches_bucket_lone_prompts_by_length_and_keep_chains_whole():
-    from qlongbench.run.scheduler import Batch, PrefixGroup, plan_batches
+    from qlongbench.run.scheduler import Batch, plan_batches
 
     master = list(range(10, 1010))
     nested = [sample("n1000", master + [1], 1000), sample("n500", master[:500] + [1], 500, length=600)]

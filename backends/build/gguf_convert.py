@@ -13,6 +13,7 @@ import fcntl
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
@@ -68,6 +69,8 @@ def converter_script(cache_dir: Path) -> Path:
     root.parent.mkdir(parents=True, exist_ok=True)
     with open(root.parent / f".{version}.lock", "a+") as lock:
         fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        for stale in root.parent.glob(f".fetch-{version}-*"):  # we hold the lock: a dead fetch's leftovers
+            shutil.rmtree(stale, ignore_errors=True)
         if not script.is_file():
             _fetch_converter(version, root)
     return script
@@ -81,7 +84,7 @@ def _fetch_converter(version: str, root: Path) -> None:
         log.info("fetching llama_cpp_python==%s sdist for llama.cpp's %s", version, CONVERTER)
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
                f"llama_cpp_python=={version}", "-d", str(tmp / "sdist")]
-        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        done = run_child(cmd)
         archives = sorted((tmp / "sdist").glob("*.tar.gz")) if done.returncode == 0 else []
         if not archives:
             tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no archive downloaded"]
@@ -108,13 +111,29 @@ def _fetch_converter(version: str, root: Path) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux to kill it when its parent dies (a kill -9 of qlongbench
+    must not leave a converter or a download running)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def run_child(cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+    """A subprocess (argument list, no shell) that dies with this process, its output captured."""
+    return subprocess.run(cmd, capture_output=True, text=True, check=False,
+                          preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None, **kwargs)
+
+
 def convert(model_dir: Path, outfile: Path, outtype: str, cache_dir: Path) -> None:
     """Run llama.cpp's converter on a Hugging Face model directory (argument list, no shell)."""
     script = converter_script(cache_dir)
     env = {k: v for k, v in os.environ.items() if k != "NO_LOCAL_GGUF"}  # use the vendored gguf-py
     cmd = [sys.executable, str(script), str(model_dir), "--outfile", str(outfile), "--outtype", outtype]
     log.info("converting %s to GGUF %s", model_dir, outtype)
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=outfile.parent, env=env)
+    done = run_child(cmd, cwd=outfile.parent, env=env)
     if done.returncode != 0 or not outfile.is_file():
         lines = [ln for ln in (done.stderr + done.stdout).strip().splitlines() if ln.strip()]
         reason = next((ln for ln in reversed(lines) if "error" in ln.lower()), lines[-1] if lines else "no output")

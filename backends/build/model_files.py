@@ -65,6 +65,29 @@ def check_model_files(root: Path, *, trust_remote_code: bool, allow_pickle: bool
                         "when loaded; convert them to safetensors, or pass --allow-pickle if you trust them")
     if not any(p.suffix in (".safetensors", *PICKLE_SUFFIXES) for p in files):
         raise UserError(f"{what} {root} holds no weights (no .safetensors or .bin files)")
+    for p in files:
+        if p.suffix == ".safetensors":
+            check_safetensors(p)
+
+
+def check_safetensors(path: Path) -> None:
+    """A safetensors file whose header parses and whose tensors fit inside the file (a truncated or
+    damaged download is refused here, in one line, before any engine reads it). Reads the header only."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+            n = int.from_bytes(head, "little") if len(head) == 8 else -1
+            if n <= 0 or n > 100 * 2**20:
+                raise ValueError("no valid header length")
+            header = json.loads(fh.read(n).decode("utf-8"))
+        ends = [int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"]
+    except (OSError, ValueError, KeyError, TypeError, IndexError, UnicodeDecodeError) as err:
+        raise UserError(f"{path} is not a readable safetensors file ({err}); it is damaged — download or "
+                        "convert it again") from None
+    need = 8 + n + max(ends, default=0)
+    size = path.stat().st_size
+    if size < need:
+        raise UserError(f"{path} is truncated ({size:,} bytes, its tensors need {need:,}); download it again")
 
 
 def _signature(root: Path) -> tuple[tuple[str, int, int], ...]:

@@ -8,7 +8,6 @@ import base64
 import io
 import math
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator
 
-from qlongbench.files import safe_name
+from qlongbench.files import atomic_write_bytes, safe_name
 from qlongbench.memory import format_bytes
 from qlongbench.render.prose import fmt_length
 
@@ -54,15 +53,8 @@ class Chart:
 
     def write(self, out_dir: Path) -> Path:
         path = Path(out_dir) / self.filename
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.filename}.", dir=out_dir)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(self.png)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write_bytes(path, self.png)
+        os.chmod(path, 0o644)
         return path
 
     def data_uri(self) -> str:

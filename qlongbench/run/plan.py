@@ -90,10 +90,21 @@ def plan_tasks(spec: RunSpec, label_rule: str = "name+options") -> list[PlannedT
     return list(planned.values())
 
 
+MAX_FROZEN_TOKENS = 200_000_000
+"""Prompt tokens a run may freeze (about 1.5 GB of samples files): past it, a typo in --samples or
+--lengths, not a benchmark."""
+
+
 def cells(spec: RunSpec, tasks: Sequence[PlannedTask]) -> list[Cell]:
     ilang = spec.instruction_language
-    return [Cell(t.label, ilang or lang, lang, length) for t in tasks
-            for lang in spec.languages for length in spec.lengths]
+    out = [Cell(t.label, ilang or lang, lang, length) for t in tasks
+           for lang in spec.languages for length in spec.lengths]
+    total = sum(c.length for c in out) * spec.samples
+    if total > MAX_FROZEN_TOKENS:
+        raise UserError(f"this run would freeze {total:,} prompt tokens ({len(out)} cells x {spec.samples} samples, "
+                        f"up to {max(spec.lengths):,} tokens each), past the limit of {MAX_FROZEN_TOKENS:,}; "
+                        "lower --samples or --lengths, or split the sweep into several runs")
+    return out
 
 
 def gen_config(spec: RunSpec, task: Task) -> GenerationConfig:

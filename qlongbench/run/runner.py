@@ -89,6 +89,16 @@ class Runner:
 
     # --- the run ------------------------------------------------------------------------------
     def run(self) -> RunResult:
+        return self._go(run_precisions=True)
+
+    def freeze(self) -> Path:
+        """Plan, check and freeze the samples (run.json and samples/ written), running no precision:
+        for benchmarks that time engine work on frozen ids, and for executors that hand the
+        precisions to workers."""
+        self._go(run_precisions=False)
+        return self.run_dir.root
+
+    def _go(self, *, run_precisions: bool) -> RunResult:
         from qlongbench.run.device import resolve_device
 
         spec = self.spec
@@ -97,6 +107,7 @@ class Runner:
         if self.run_dir.exists() and not self.fresh:
             rule = self.run_dir.read_header().task_labels  # a 0.1.0 run keeps its task keys
         tasks = plan_tasks(spec, rule)
+        cells(spec, tasks)  # refuses absurd sizes before anything is built
         plan = expand_precisions(spec, tasks)
         self.device = resolve_device(spec.device)
         model = resolve_model(spec)
@@ -110,6 +121,8 @@ class Runner:
         try:
             header, retried = self._open(model, info, tasks, plan)
             samples = self._freeze_samples(header, tok, tasks)
+            if not run_precisions:
+                return RunResult(run_dir=self.run_dir.root, retried=retried)
             # What exists now (imported libraries, the tokenizer, the frozen samples) lives for the
             # whole run: freezing it keeps the collection a backend runs on close (to hand its
             # weights back before the next precision loads) from rescanning it every time.

@@ -8,9 +8,7 @@ after "بكلمة" ("of the word") so that no article or preposition is glued to
 
 from __future__ import annotations
 
-import random
-
-from qlongbench.tasks.languages import Language
+from qlongbench.tasks.languages import Filler, Language
 
 _VERBS = (
     "أصلح", "طلى", "حمل", "وصف", "نسي", "باع", "استعار", "قاس", "نظّف", "صوّر", "عدّ", "تأمّل", "فحص", "وجد",
@@ -41,15 +39,6 @@ _CLAUSES = (
 )
 
 
-def _filler(rng: random.Random) -> str:
-    sentence = " ".join((rng.choice(_VERBS), rng.choice(_SUBJECTS), rng.choice(_OBJECTS), rng.choice(_PLACES)))
-    if rng.random() < 0.5:
-        sentence += " " + rng.choice(_TIMES)
-    if rng.random() < 0.4:
-        sentence += rng.choice(_CLAUSES)
-    return sentence + "."
-
-
 LANGUAGE = Language(
     code="ar",
     name="Arabic",
@@ -73,5 +62,6 @@ LANGUAGE = Language(
         "رخام", "ريشة", "جزيرة", "ببغاء", "محجر", "ديك", "حقيبة", "إبريق", "مظلة", "مخمل", "صفارة", "زبادي",
         "بلوطة", "دلو", "دلفين", "جمرة", "ليمونة", "كرزة", "أسد", "طبل", "فراشة", "مفتاح", "زيتونة", "نخلة",
     ),
-    filler=_filler,
+    filler=Filler(slots=(_VERBS, _SUBJECTS, _OBJECTS, _PLACES), times=_TIMES, clauses=_CLAUSES),
+    fact_templates=None,
 )

@@ -8,9 +8,7 @@ Keys are quoted before "শব্দটির" ("of the word") so that no case e
 
 from __future__ import annotations
 
-import random
-
-from qlongbench.tasks.languages import Language
+from qlongbench.tasks.languages import Filler, Language
 
 _SUBJECTS = (
     "বুড়ো মাঝি", "এক তরুণ নাবিক", "আমার প্রতিবেশী", "রুটিওয়ালার মেয়ে", "এক ক্লান্ত পথিক", "রাতের পাহারাদার",
@@ -43,17 +41,6 @@ _CLAUSES = (
 )
 
 
-def _filler(rng: random.Random) -> str:
-    parts = [rng.choice(_SUBJECTS)]
-    if rng.random() < 0.5:
-        parts.append(rng.choice(_TIMES))
-    parts += [rng.choice(_PLACES), rng.choice(_OBJECTS), rng.choice(_VERBS)]
-    sentence = " ".join(parts)
-    if rng.random() < 0.4:
-        sentence += rng.choice(_CLAUSES)
-    return sentence + "।"
-
-
 LANGUAGE = Language(
     code="bn",
     name="Bengali",
@@ -77,5 +64,7 @@ LANGUAGE = Language(
         "মার্বেল", "পালক", "দ্বীপ", "মই", "টিয়াপাখি", "খাদান", "মোরগ", "ব্যাগ", "ছাতা", "মখমল", "বাঁশি", "দই",
         "বালতি", "শুশুক", "লেবু", "চেরি", "সিংহ", "ঢোল", "প্রজাপতি", "ঘুড়ি", "চাবি", "তরমুজ", "পেয়ারা",
     ),
-    filler=_filler,
+    filler=Filler(slots=(_SUBJECTS, _PLACES, _OBJECTS, _VERBS), times=_TIMES, clauses=_CLAUSES,
+                  time_at=1, end="।"),
+    fact_templates=None,
 )

@@ -7,9 +7,7 @@ separable verb so nothing is split off to the end) + optional time + object (acc
 
 from __future__ import annotations
 
-import random
-
-from qlongbench.tasks.languages import Language
+from qlongbench.tasks.languages import FactTemplates, Filler, Language
 
 _SUBJECTS = (
     "Der alte Müller", "Ein junger Seemann", "Die Dorflehrerin", "Mein Nachbar", "Die Tochter des Bäckers",
@@ -46,15 +44,36 @@ _CLAUSES = (
 )
 
 
-def _filler(rng: random.Random) -> str:
-    parts = [rng.choice(_SUBJECTS), rng.choice(_VERBS)]
-    if rng.random() < 0.5:
-        parts.append(rng.choice(_TIMES))
-    parts += [rng.choice(_OBJECTS), rng.choice(_PLACES)]
-    sentence = " ".join(parts)
-    if rng.random() < 0.4:
-        sentence += rng.choice(_CLAUSES)
-    return sentence + "."
+_FACTS = FactTemplates(
+    given_names=("Anna", "Bernd", "Clara", "Dieter", "Elke", "Frank", "Gisela", "Heiko", "Ilse", "Jürgen", "Karin",
+                 "Lukas", "Marta", "Norbert", "Olga", "Paul", "Renate", "Stefan", "Tanja", "Uwe", "Vera", "Walter",
+                 "Yvonne", "Zoe"),
+    family_names=("Bauer", "Becker", "Brandt", "Fischer", "Graf", "Hartmann", "Jung", "Keller", "Krüger", "Lange",
+                  "Lorenz", "Maier", "Neumann", "Otto", "Roth", "Schäfer", "Schulz", "Sommer", "Vogel", "Wagner",
+                  "Weber", "Winkler", "Wolf", "Ziegler"),
+    name_format="{given} {family}",
+    family_name_alone=True,
+    cities=("Hamburg", "München", "Köln", "Dresden", "Leipzig", "Bremen", "Hannover", "Nürnberg", "Freiburg", "Kiel",
+            "Rostock", "Münster", "Augsburg", "Bonn", "Erfurt", "Potsdam", "Mainz", "Lübeck"),
+    pets=("Bello", "Rex", "Luna", "Balu", "Flocke", "Struppi", "Bruno", "Kira", "Benny", "Paula", "Emma", "Rocky",
+          "Sammy", "Lotte", "Wuschel", "Fiete"),
+    city_fact="{name} wohnt in {city}.",
+    pet_fact="{name} hat einen Hund namens {pet}.",
+    number_fact="Die Lieblingszahl von {name} ist {number}.",
+    city_question="In welcher Stadt wohnt {name}?",
+    pet_question="Wie heißt der Hund von {name}?",
+    number_question="Was ist die Lieblingszahl von {name}?",
+    rag_instruction=("Beantworte die Frage anhand der gegebenen Dokumente. Gib nur die Antwort aus und schreibe "
+                     "keine weiteren Wörter."),
+    question_label="Frage:",
+    answer_label="Antwort:",
+    facts_instruction=("Im folgenden Text stehen zwischen alltäglichen Sätzen einige wichtige Fakten über Personen, "
+                       "die mit Namen genannt werden. Lies ihn aufmerksam."),
+    facts_question=("Liste alle wichtigen Fakten über namentlich genannte Personen aus dem obigen Text auf, "
+                    "einen Fakt pro Zeile."),
+    summary_instruction="Fasse das folgende Dokument knapp zusammen.",
+    summary_question="Schreibe jetzt eine knappe Zusammenfassung des obigen Dokuments.",
+)
 
 
 LANGUAGE = Language(
@@ -85,5 +104,6 @@ LANGUAGE = Language(
         "Regenschirm", "Samt", "Pfeife", "Joghurt", "Eichel", "Eimer", "Delfin", "Trommel", "Zitrone",
         "Kirsche", "Besen", "Gabel", "Mühle", "Schlüssel",
     ),
-    filler=_filler,
+    filler=Filler(slots=(_SUBJECTS, _VERBS, _OBJECTS, _PLACES), times=_TIMES, clauses=_CLAUSES, time_at=2),
+    fact_templates=_FACTS,
 )

@@ -8,9 +8,7 @@ quote them after "για τη λέξη" ("for the word"). The question mark is t
 
 from __future__ import annotations
 
-import random
-
-from qlongbench.tasks.languages import Language, slot_sentence
+from qlongbench.tasks.languages import Filler, Language
 
 _SUBJECTS = (
     "Ο γέρος μυλωνάς", "Ένας νεαρός ναύτης", "Η δασκάλα του χωριού", "Ο γείτονάς μου", "Η κόρη του φούρναρη",
@@ -48,10 +46,6 @@ _CLAUSES = (
 )
 
 
-def _filler(rng: random.Random) -> str:
-    return slot_sentence(rng, (_SUBJECTS, _VERBS, _OBJECTS, _PLACES), _TIMES, _CLAUSES)
-
-
 LANGUAGE = Language(
     code="el",
     name="Greek",
@@ -78,5 +72,6 @@ LANGUAGE = Language(
         "παπαγάλος", "λατομείο", "κόκορας", "σακίδιο", "ομπρέλα", "βελούδο", "σφυρίχτρα", "γιαούρτι",
         "βελανίδι", "κουβάς", "δελφίνι", "λεμόνι", "κεράσι", "λιοντάρι", "τύμπανο", "πεταλούδα",
     ),
-    filler=_filler,
+    filler=Filler(slots=(_SUBJECTS, _VERBS, _OBJECTS, _PLACES), times=_TIMES, clauses=_CLAUSES),
+    fact_templates=None,
 )

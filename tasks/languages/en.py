@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import random
-
-from qlongbench.tasks.languages import Language
+from qlongbench.tasks.languages import FactTemplates, Filler, Language
 
 _SUBJECTS = (
     "The old miller", "A young sailor", "The village teacher", "My neighbour", "The baker's daughter",
@@ -40,13 +38,35 @@ _CLAUSES = (
 )
 
 
-def _filler(rng: random.Random) -> str:
-    sentence = f"{rng.choice(_SUBJECTS)} {rng.choice(_VERBS)} {rng.choice(_OBJECTS)} {rng.choice(_PLACES)}"
-    if rng.random() < 0.5:
-        sentence += f" {rng.choice(_TIMES)}"
-    if rng.random() < 0.4:
-        sentence += f", {rng.choice(_CLAUSES)}"
-    return sentence + "."
+_FACTS = FactTemplates(
+    given_names=("Amara", "Bruno", "Clara", "Dmitri", "Elena", "Felix", "Greta", "Hugo", "Ingrid", "Jonas", "Katya",
+                 "Lionel", "Mira", "Nils", "Olive", "Pavel", "Quinn", "Rosa", "Silas", "Tamsin", "Ulric", "Vera",
+                 "Wendell", "Yara"),
+    family_names=("Ashdown", "Blackwood", "Castellan", "Dunmore", "Everly", "Fairweather", "Greenhalgh", "Hollis",
+                  "Ives", "Jarrow", "Kettering", "Lockhart", "Merriweather", "Northcott", "Oakhurst", "Pendleton",
+                  "Quarles", "Ravenscroft", "Sutcliffe", "Thornbury", "Underwood", "Vance", "Whitlock", "Yardley"),
+    name_format="{given} {family}",
+    family_name_alone=True,
+    cities=("Lisbon", "Glasgow", "Toronto", "Melbourne", "Dublin", "Cardiff", "Boston", "Denver", "Auckland", "Leeds",
+            "Bristol", "Ottawa", "Chicago", "Seattle", "Perth", "Belfast", "Halifax", "Memphis"),
+    pets=("Biscuit", "Pepper", "Rusty", "Maple", "Juniper", "Waffles", "Ziggy", "Clover", "Bramble", "Nutmeg",
+          "Pickle", "Toffee", "Sprout", "Marlow", "Ollie", "Dotty"),
+    city_fact="{name} lives in {city}.",
+    pet_fact="{name} has a dog named {pet}.",
+    number_fact="{name}'s favourite number is {number}.",
+    city_question="In which city does {name} live?",
+    pet_question="What is the name of {name}'s dog?",
+    number_question="What is {name}'s favourite number?",
+    rag_instruction=("Answer the question based on the given documents. Only give me the answer and do not "
+                     "output any other words."),
+    question_label="Question:",
+    answer_label="Answer:",
+    facts_instruction=("The following text mixes everyday sentences with a few key facts about people who are "
+                       "named. Read it carefully."),
+    facts_question="List every key fact about a named person in the text above, one fact per line.",
+    summary_instruction="Write a concise summary of the following document.",
+    summary_question="Now write a concise summary of the document above.",
+)
 
 
 LANGUAGE = Language(
@@ -73,5 +93,7 @@ LANGUAGE = Language(
         "island", "ladder", "parrot", "quarry", "rooster", "satchel", "teapot", "umbrella", "velvet",
         "whistle", "yogurt", "zipper", "acorn", "bucket", "cobble", "dolphin", "ember", "fiddle",
     ),
-    filler=_filler,
+    filler=Filler(slots=(_SUBJECTS, _VERBS, _OBJECTS, _PLACES), times=_TIMES, clauses=_CLAUSES,
+                  clause_joiner=", "),
+    fact_templates=_FACTS,
 )

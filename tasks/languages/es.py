@@ -6,9 +6,7 @@ Filler: subject + verb (pretérito, 3rd person singular) + inanimate object (so 
 
 from __future__ import annotations
 
-import random
-
-from qlongbench.tasks.languages import Language, slot_sentence
+from qlongbench.tasks.languages import FactTemplates, Filler, Language
 
 _SUBJECTS = (
     "El viejo molinero", "Un joven marinero", "La maestra del pueblo", "Mi vecino", "La hija del panadero",
@@ -46,8 +44,36 @@ _CLAUSES = (
 )
 
 
-def _filler(rng: random.Random) -> str:
-    return slot_sentence(rng, (_SUBJECTS, _VERBS, _OBJECTS, _PLACES), _TIMES, _CLAUSES)
+_FACTS = FactTemplates(
+    given_names=("Alba", "Bruno", "Carmen", "Diego", "Elena", "Fernando", "Gloria", "Hugo", "Inés", "Javier", "Lucía",
+                 "Manuel", "Nuria", "Óscar", "Pilar", "Raúl", "Sara", "Tomás", "Úrsula", "Vicente", "Ximena",
+                 "Yolanda", "Marcos", "Irene"),
+    family_names=("Aguilar", "Blanco", "Castro", "Delgado", "Estévez", "Fuentes", "Gallego", "Herrera", "Iglesias",
+                  "Jiménez", "Lozano", "Medina", "Navarro", "Ortega", "Pascual", "Quintero", "Romero", "Santos",
+                  "Torres", "Vidal", "Zamora", "Cabrera", "Molina", "Rubio"),
+    name_format="{given} {family}",
+    family_name_alone=True,
+    cities=("Sevilla", "Valencia", "Bilbao", "Zaragoza", "Málaga", "Granada", "Córdoba", "Salamanca", "Toledo",
+            "Cádiz", "Oviedo", "Santander", "Murcia", "Burgos", "León", "Pamplona", "Valladolid", "Alicante"),
+    pets=("Toby", "Canela", "Rocky", "Lola", "Chispa", "Bobi", "Nieve", "Trufa", "Simba", "Luna", "Pancho", "Coco",
+          "Kira", "Thor", "Manchas", "Pipo"),
+    city_fact="{name} vive en {city}.",
+    pet_fact="{name} tiene un perro llamado {pet}.",
+    number_fact="El número favorito de {name} es el {number}.",
+    city_question="¿En qué ciudad vive {name}?",
+    pet_question="¿Cómo se llama el perro de {name}?",
+    number_question="¿Cuál es el número favorito de {name}?",
+    rag_instruction=("Responde a la pregunta basándote en los documentos proporcionados. Da solo la respuesta, "
+                     "sin ninguna otra palabra."),
+    question_label="Pregunta:",
+    answer_label="Respuesta:",
+    facts_instruction=("El siguiente texto mezcla frases cotidianas con algunos datos clave sobre personas "
+                       "mencionadas por su nombre. Léelo con atención."),
+    facts_question=("Enumera todos los datos clave sobre personas mencionadas por su nombre en el texto anterior, "
+                    "un dato por línea."),
+    summary_instruction="Resume de forma concisa el siguiente documento.",
+    summary_question="Ahora escribe un resumen conciso del documento anterior.",
+)
 
 
 LANGUAGE = Language(
@@ -76,5 +102,6 @@ LANGUAGE = Language(
         "cantera", "gallo", "mochila", "paraguas", "terciopelo", "silbato", "yogur", "bellota", "cubo",
         "delfín", "brasa", "limón", "cereza", "tambor",
     ),
-    filler=_filler,
+    filler=Filler(slots=(_SUBJECTS, _VERBS, _OBJECTS, _PLACES), times=_TIMES, clauses=_CLAUSES),
+    fact_templates=_FACTS,
 )

@@ -9,9 +9,7 @@ construction ("ویژهٔ {key}") takes unchanged.
 
 from __future__ import annotations
 
-import random
-
-from qlongbench.tasks.languages import Language
+from qlongbench.tasks.languages import Filler, Language
 
 _SUBJECTS = (
     "آسیابان پیر", "ملوانی جوان", "معلم روستا", "همسایه‌ام", "دختر نانوا", "مسافری خسته", "نگهبان شب",
@@ -43,17 +41,6 @@ _CLAUSES = (
 )
 
 
-def _filler(rng: random.Random) -> str:
-    parts = [rng.choice(_SUBJECTS)]
-    if rng.random() < 0.5:
-        parts.append(rng.choice(_TIMES))
-    parts += [rng.choice(_PLACES), rng.choice(_OBJECTS), rng.choice(_VERBS)]
-    sentence = " ".join(parts)
-    if rng.random() < 0.4:
-        sentence += rng.choice(_CLAUSES)
-    return sentence + "."
-
-
 LANGUAGE = Language(
     code="fa",
     name="Persian",
@@ -77,5 +64,6 @@ LANGUAGE = Language(
         "جزیره", "نردبان", "طوطی", "معدن", "خروس", "کوله‌پشتی", "قوری", "چتر", "مخمل", "سوت", "ماست", "بلوط",
         "سطل", "دلفین", "اخگر", "لیمو", "گیلاس", "شیر", "طبل", "پروانه", "بادبادک", "کلید", "زیتون", "انار",
     ),
-    filler=_filler,
+    filler=Filler(slots=(_SUBJECTS, _PLACES, _OBJECTS, _VERBS), times=_TIMES, clauses=_CLAUSES, time_at=1),
+    fact_templates=None,
 )

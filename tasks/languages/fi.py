@@ -8,9 +8,7 @@ after "sanan"/"sanalle" ("of/for the word").
 
 from __future__ import annotations
 
-import random
-
-from qlongbench.tasks.languages import Language, slot_sentence
+from qlongbench.tasks.languages import Filler, Language
 
 _SUBJECTS = (
     "Vanha mylläri", "Nuori merimies", "Kylän opettaja", "Naapurini", "Leipurin tytär", "Väsynyt matkalainen",
@@ -44,10 +42,6 @@ _CLAUSES = (
 )
 
 
-def _filler(rng: random.Random) -> str:
-    return slot_sentence(rng, (_SUBJECTS, _VERBS, _OBJECTS, _PLACES), _TIMES, _CLAUSES)
-
-
 LANGUAGE = Language(
     code="fi",
     name="Finnish",
@@ -72,5 +66,6 @@ LANGUAGE = Language(
         "papukaija", "louhos", "kukko", "reppu", "teekannu", "sateenvarjo", "sametti", "pilli", "jogurtti",
         "tammenterho", "ämpäri", "delfiini", "hiillos", "sitruuna", "kirsikka", "leijona", "rumpu",
     ),
-    filler=_filler,
+    filler=Filler(slots=(_SUBJECTS, _VERBS, _OBJECTS, _PLACES), times=_TIMES, clauses=_CLAUSES),
+    fact_templates=None,
 )

@@ -7,9 +7,7 @@ article, so gender never has to agree across slots.
 
 from __future__ import annotations
 
-import random
-
-from qlongbench.tasks.languages import Language, slot_sentence
+from qlongbench.tasks.languages import FactTemplates, Filler, Language
 
 _SUBJECTS = (
     "Le vieux meunier", "Un jeune marin", "L'institutrice du village", "Mon voisin", "La fille du boulanger",
@@ -47,8 +45,37 @@ _CLAUSES = (
 )
 
 
-def _filler(rng: random.Random) -> str:
-    return slot_sentence(rng, (_SUBJECTS, _VERBS, _OBJECTS, _PLACES), _TIMES, _CLAUSES)
+_FACTS = FactTemplates(
+    # Given names start with a consonant, so "de {name}" never needs elision (d'Amélie).
+    given_names=("Bastien", "Camille", "Denis", "Fabien", "Gaëlle", "Julien", "Karine", "Léon", "Manon", "Nicolas",
+                 "Pascal", "Romane", "Sylvain", "Théo", "Valérie", "Yann", "Zoé", "Lucie", "Mathis", "Chloé",
+                 "Margaux", "Quentin", "Sophie", "Rémi"),
+    family_names=("Arnaud", "Benoît", "Chevalier", "Dubois", "Étienne", "Fournier", "Garnier", "Henry", "Jacquet",
+                  "Lambert", "Lefèvre", "Marchand", "Mercier", "Noël", "Perrin", "Renaud", "Roussel", "Simon",
+                  "Tessier", "Vidal", "Barbier", "Gauthier", "Leclerc", "Moreau"),
+    name_format="{given} {family}",
+    family_name_alone=True,
+    cities=("Lyon", "Marseille", "Toulouse", "Nantes", "Bordeaux", "Lille", "Rennes", "Grenoble", "Dijon", "Nancy",
+            "Strasbourg", "Montpellier", "Reims", "Brest", "Limoges", "Annecy", "Orléans", "Rouen"),
+    pets=("Filou", "Médor", "Caramel", "Rocky", "Pompon", "Gribouille", "Nougat", "Oscar", "Praline", "Réglisse",
+          "Biscotte", "Titou", "Sultan", "Lola", "Milou", "Vanille"),
+    city_fact="{name} habite à {city}.",
+    pet_fact="{name} a un chien qui s'appelle {pet}.",
+    number_fact="Le nombre préféré de {name} est {number}.",
+    city_question="Dans quelle ville habite {name} ?",
+    pet_question="Comment s'appelle le chien de {name} ?",
+    number_question="Quel est le nombre préféré de {name} ?",
+    rag_instruction=("Réponds à la question en t'appuyant sur les documents fournis. Donne uniquement la réponse, "
+                     "sans aucun autre mot."),
+    question_label="Question :",
+    answer_label="Réponse :",
+    facts_instruction=("Le texte suivant mêle des phrases ordinaires à quelques faits importants concernant des "
+                       "personnes nommées. Lis-le attentivement."),
+    facts_question=("Énumère tous les faits importants concernant des personnes nommées dans le texte ci-dessus, "
+                    "un fait par ligne."),
+    summary_instruction="Résume brièvement le document suivant.",
+    summary_question="Rédige maintenant un résumé concis du document ci-dessus.",
+)
 
 
 LANGUAGE = Language(
@@ -75,5 +102,6 @@ LANGUAGE = Language(
         "carrière", "coq", "cartable", "théière", "parapluie", "velours", "sifflet", "yaourt", "gland", "seau",
         "dauphin", "braise", "citron", "cerise", "tambour",
     ),
-    filler=_filler,
+    filler=Filler(slots=(_SUBJECTS, _VERBS, _OBJECTS, _PLACES), times=_TIMES, clauses=_CLAUSES),
+    fact_templates=_FACTS,
 )

@@ -8,9 +8,7 @@ neutral in common use.
 
 from __future__ import annotations
 
-import random
-
-from qlongbench.tasks.languages import Language, slot_sentence
+from qlongbench.tasks.languages import Filler, Language
 
 _SUBJECTS = (
     "הטוחן הזקן", "מלח צעיר", "המורה של הכפר", "השכן שלי", "בנו של האופה", "מטייל עייף", "שומר הלילה",
@@ -42,10 +40,6 @@ _CLAUSES = (
 )
 
 
-def _filler(rng: random.Random) -> str:
-    return slot_sentence(rng, (_SUBJECTS, _VERBS, _OBJECTS, _PLACES), _TIMES, _CLAUSES)
-
-
 LANGUAGE = Language(
     code="he",
     name="Hebrew",
@@ -66,5 +60,6 @@ LANGUAGE = Language(
         "תוכי", "מחצבה", "תרנגול", "ילקוט", "קנקן", "מטרייה", "קטיפה", "משרוקית", "יוגורט", "בלוט", "דלי",
         "דולפין", "גחלת", "לימון", "דובדבן", "אריה", "תוף", "פרפר", "עפיפון", "מפתח", "זית", "רימון",
     ),
-    filler=_filler,
+    filler=Filler(slots=(_SUBJECTS, _VERBS, _OBJECTS, _PLACES), times=_TIMES, clauses=_CLAUSES),
+    fact_templates=None,
 )

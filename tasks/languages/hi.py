@@ -9,9 +9,7 @@ holds; times are habitual to match. Keys are nouns whose oblique singular equals
 
 from __future__ import annotations
 
-import random
-
-from qlongbench.tasks.languages import Language
+from qlongbench.tasks.languages import FactTemplates, Filler, Language
 
 _SUBJECTS = (
     "बूढ़ा चक्कीवाला", "एक नौजवान नाविक", "गाँव का मास्टर", "मेरा पड़ोसी", "नानबाई का बेटा", "एक थका हुआ मुसाफ़िर",
@@ -43,15 +41,35 @@ _CLAUSES = (
 )
 
 
-def _filler(rng: random.Random) -> str:
-    parts = [rng.choice(_SUBJECTS)]
-    if rng.random() < 0.5:
-        parts.append(rng.choice(_TIMES))
-    parts += [rng.choice(_PLACES), rng.choice(_OBJECTS), rng.choice(_VERBS)]
-    sentence = " ".join(parts)
-    if rng.random() < 0.4:
-        sentence += rng.choice(_CLAUSES)
-    return sentence + "।"
+_FACTS = FactTemplates(
+    given_names=("अनिल", "सुनीता", "राजेश", "प्रिया", "विक्रम", "मीना", "अर्जुन", "कविता", "रोहित", "नेहा", "संजय",
+                 "पूजा", "आकाश", "दीपिका", "मनोज", "रेखा", "अमित", "सीमा", "विवेक", "अंजलि", "राहुल", "ज्योति",
+                 "सुरेश", "गीता"),
+    family_names=("शर्मा", "वर्मा", "पटेल", "गुप्ता", "सिंह", "जोशी", "मेहता", "राव", "अग्रवाल", "चौहान", "मिश्रा",
+                  "पांडे", "त्रिपाठी", "सक्सेना", "यादव", "नायर", "कपूर", "मल्होत्रा", "भाटिया", "शुक्ला", "दुबे",
+                  "तिवारी", "रस्तोगी", "श्रीवास्तव"),
+    name_format="{given} {family}",
+    family_name_alone=True,
+    cities=("पुणे", "जयपुर", "भोपाल", "नागपुर", "इंदौर", "लखनऊ", "कानपुर", "पटना", "सूरत", "आगरा", "वाराणसी",
+            "अमृतसर", "देहरादून", "रांची", "कोच्चि", "मैसूर", "उदयपुर", "शिमला"),
+    pets=("मोती", "शेरू", "टॉमी", "राजा", "बादल", "चीकू", "भोला", "कालू", "ब्रूनो", "जैकी", "गोलू", "बिट्टू", "लकी",
+          "रॉकी", "डॉली", "पिंटू"),
+    # Honorific plural ("रहते हैं") does not show the person's gender.
+    city_fact="{name} {city} में रहते हैं।",
+    pet_fact="{name} के कुत्ते का नाम {pet} है।",
+    number_fact="{name} की पसंदीदा संख्या {number} है।",
+    city_question="{name} किस शहर में रहते हैं?",
+    pet_question="{name} के कुत्ते का नाम क्या है?",
+    number_question="{name} की पसंदीदा संख्या क्या है?",
+    rag_instruction="दिए गए दस्तावेज़ों के आधार पर प्रश्न का उत्तर दीजिए। केवल उत्तर लिखिए, कोई और शब्द नहीं।",
+    question_label="प्रश्न:",
+    answer_label="उत्तर:",
+    facts_instruction=("नीचे दिए गए पाठ में रोज़मर्रा के वाक्यों के बीच नाम से बताए गए लोगों के बारे में कुछ "
+                       "महत्वपूर्ण तथ्य हैं। इसे ध्यान से पढ़िए।"),
+    facts_question="ऊपर दिए गए पाठ में नाम से बताए गए लोगों के बारे में सभी महत्वपूर्ण तथ्य लिखिए, हर पंक्ति में एक तथ्य।",
+    summary_instruction="नीचे दिए गए दस्तावेज़ का संक्षिप्त सारांश लिखिए।",
+    summary_question="अब ऊपर दिए गए दस्तावेज़ का संक्षिप्त सारांश लिखिए।",
+)
 
 
 LANGUAGE = Language(
@@ -77,5 +95,7 @@ LANGUAGE = Language(
         "संगमरमर", "पंख", "द्वीप", "सीढ़ी", "मैना", "खदान", "मोर", "थैली", "छतरी", "मखमल", "सीटी", "दही", "बाल्टी",
         "डॉल्फ़िन", "नींबू", "शेर", "ढोलक", "तितली", "पतंग", "चाबी", "अनार",
     ),
-    filler=_filler,
+    filler=Filler(slots=(_SUBJECTS, _PLACES, _OBJECTS, _VERBS), times=_TIMES, clauses=_CLAUSES,
+                  time_at=1, end="।"),
+    fact_templates=_FACTS,
 )

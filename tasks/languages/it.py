@@ -6,9 +6,7 @@ Filler: subject + verb (passato prossimo with avere, participle invariable as th
 
 from __future__ import annotations
 
-import random
-
-from qlongbench.tasks.languages import Language, slot_sentence
+from qlongbench.tasks.languages import FactTemplates, Filler, Language
 
 _SUBJECTS = (
     "Il vecchio mugnaio", "Un giovane marinaio", "La maestra del paese", "Il mio vicino", "La figlia del fornaio",
@@ -47,8 +45,37 @@ _CLAUSES = (
 )
 
 
-def _filler(rng: random.Random) -> str:
-    return slot_sentence(rng, (_SUBJECTS, _VERBS, _OBJECTS, _PLACES), _TIMES, _CLAUSES)
+_FACTS = FactTemplates(
+    given_names=("Andrea", "Beatrice", "Carlo", "Daniela", "Enrico", "Federica", "Giorgio", "Ilaria", "Luca",
+                 "Marta", "Nicola", "Orietta", "Paolo", "Rita", "Stefano", "Teresa", "Umberto", "Valeria", "Walter",
+                 "Zeno", "Chiara", "Matteo", "Silvia", "Franco"),
+    family_names=("Bianchi", "Colombo", "Conti", "De Luca", "Esposito", "Ferrari", "Galli", "Greco", "Lombardi",
+                  "Mancini", "Marino", "Moretti", "Palumbo", "Rizzo", "Romano", "Russo", "Santoro", "Testa", "Villa",
+                  "Fontana", "Caruso", "Gatti", "Barbieri", "Rinaldi"),
+    name_format="{given} {family}",
+    family_name_alone=True,
+    cities=("Torino", "Genova", "Bologna", "Firenze", "Napoli", "Palermo", "Verona", "Padova", "Trieste", "Bari",
+            "Parma", "Perugia", "Pisa", "Lecce", "Bergamo", "Siena", "Ancona", "Trento"),
+    pets=("Fido", "Briciola", "Pippo", "Macchia", "Birba", "Tobia", "Nuvola", "Rocco", "Pallino", "Stella", "Zorro",
+          "Fuffi", "Lilla", "Argo", "Bobo", "Perla"),
+    city_fact="{name} abita a {city}.",
+    pet_fact="{name} ha un cane di nome {pet}.",
+    # No article before the number: "il 42" but "l'8", "l'11".
+    number_fact="Il numero preferito di {name} è {number}.",
+    city_question="In quale città abita {name}?",
+    pet_question="Come si chiama il cane di {name}?",
+    number_question="Qual è il numero preferito di {name}?",
+    rag_instruction=("Rispondi alla domanda basandoti sui documenti forniti. Scrivi solo la risposta, senza "
+                     "altre parole."),
+    question_label="Domanda:",
+    answer_label="Risposta:",
+    facts_instruction=("Il testo seguente mescola frasi quotidiane con alcuni fatti importanti su persone indicate "
+                       "per nome. Leggilo con attenzione."),
+    facts_question=("Elenca tutti i fatti importanti su persone indicate per nome presenti nel testo qui sopra, "
+                    "un fatto per riga."),
+    summary_instruction="Riassumi in modo conciso il seguente documento.",
+    summary_question="Ora scrivi un riassunto conciso del documento qui sopra.",
+)
 
 
 LANGUAGE = Language(
@@ -75,5 +102,6 @@ LANGUAGE = Language(
         "cartella", "teiera", "ombrello", "velluto", "fischietto", "yogurt", "ghianda", "secchio", "delfino",
         "brace", "limone", "ciliegia", "tamburo", "farfalla",
     ),
-    filler=_filler,
+    filler=Filler(slots=(_SUBJECTS, _VERBS, _OBJECTS, _PLACES), times=_TIMES, clauses=_CLAUSES),
+    fact_templates=_FACTS,
 )

@@ -8,9 +8,7 @@ characters (一 ...) as well as digits.
 
 from __future__ import annotations
 
-import random
-
-from qlongbench.tasks.languages import Language
+from qlongbench.tasks.languages import FactTemplates, Filler, Language
 
 _CLAUSES = (
     "天気がようやく回復したので、", "誰にも気づかれないように、", "近所の人たちに見せるために、",
@@ -42,13 +40,31 @@ _VERBS = (
 )
 
 
-def _filler(rng: random.Random) -> str:
-    sentence = rng.choice(_CLAUSES) if rng.random() < 0.4 else ""
-    sentence += rng.choice(_SUBJECTS)
-    if rng.random() < 0.5:
-        sentence += rng.choice(_TIMES)
-    sentence += rng.choice(_PLACES) + rng.choice(_OBJECTS) + rng.choice(_VERBS)
-    return sentence + "。"
+_FACTS = FactTemplates(
+    given_names=("健", "翔太", "大輔", "拓也", "直樹", "陽菜", "美咲", "結衣", "愛", "彩", "葵", "花子", "太郎", "次郎",
+                 "和也", "恵", "真由美", "裕子", "剛", "誠", "優子", "聡", "明美", "浩"),
+    family_names=("佐藤", "鈴木", "高橋", "田中", "伊藤", "渡辺", "山本", "中村", "小林", "加藤", "吉田", "山田",
+                  "佐々木", "山口", "松本", "井上", "木村", "林", "斎藤", "清水", "山崎", "森", "池田", "橋本"),
+    name_format="{family}{given}",
+    family_name_alone=False,
+    cities=("札幌", "仙台", "横浜", "名古屋", "京都", "大阪", "神戸", "広島", "福岡", "熊本", "金沢", "長崎", "新潟",
+            "静岡", "岡山", "那覇", "松山", "函館"),
+    pets=("ポチ", "シロ", "ハチ", "コロ", "モモ", "クロ", "マル", "チビ", "ココ", "ソラ", "リン", "ハナ", "レオ", "ルナ",
+          "コタロウ", "ムギ"),
+    city_fact="{name}は{city}に住んでいます。",
+    pet_fact="{name}は{pet}という名前の犬を飼っています。",
+    number_fact="{name}の好きな数字は{number}です。",
+    city_question="{name}はどの都市に住んでいますか？",
+    pet_question="{name}が飼っている犬の名前は何ですか？",
+    number_question="{name}の好きな数字は何ですか？",
+    rag_instruction="与えられた文書に基づいて質問に答えてください。答えだけを出力し、それ以外の言葉は書かないでください。",
+    question_label="質問：",
+    answer_label="答え：",
+    facts_instruction="次の文章には、日常的な文の間に、名前の挙がった人物に関する重要な事実がいくつか含まれています。注意して読んでください。",
+    facts_question="上の文章に出てくる、名前の挙がった人物に関する重要な事実をすべて、1行に1つずつ挙げてください。",
+    summary_instruction="次の文書を簡潔に要約してください。",
+    summary_question="では、上の文書の簡潔な要約を書いてください。",
+)
 
 
 LANGUAGE = Language(
@@ -74,5 +90,7 @@ LANGUAGE = Language(
         "横笛", "金魚", "孔雀", "オウム", "イルカ", "くるみ", "レモン", "いちご", "ぶどう", "うちわ", "扇子", "火鉢",
         "はしご", "バケツ", "果樹園", "氷河", "羅針盤", "胡椒", "噴水", "灯籠", "蝶々", "鍵束",
     ),
-    filler=_filler,
+    filler=Filler(slots=(_SUBJECTS, _PLACES, _OBJECTS, _VERBS), times=_TIMES, clauses=_CLAUSES,
+                  time_at=1, clause_first=True, joiner="", end="。"),
+    fact_templates=_FACTS,
 )

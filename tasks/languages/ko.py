@@ -8,9 +8,7 @@ the honorific -시-. none_rule is written for the canonical none word 없음 (�
 
 from __future__ import annotations
 
-import random
-
-from qlongbench.tasks.languages import Language
+from qlongbench.tasks.languages import FactTemplates, Filler, Language
 
 _CLAUSES = (
     "날씨가 마침내 풀려서", "아무도 모르게", "이웃들이 볼 수 있도록", "다른 사람들이 깨어나기 전에",
@@ -43,13 +41,34 @@ _VERBS = (
 )
 
 
-def _filler(rng: random.Random) -> str:
-    parts = [rng.choice(_CLAUSES)] if rng.random() < 0.4 else []
-    parts.append(rng.choice(_SUBJECTS))
-    if rng.random() < 0.5:
-        parts.append(rng.choice(_TIMES))
-    parts += [rng.choice(_PLACES), rng.choice(_OBJECTS), rng.choice(_VERBS)]
-    return " ".join(parts) + "."
+_FACTS = FactTemplates(
+    given_names=("민준", "서연", "도윤", "지우", "하준", "서윤", "예준", "하은", "시우", "지민", "주원", "수아", "지호",
+                 "채원", "건우", "지유", "우진", "은서", "현우", "다은", "선우", "예린", "유준", "소율"),
+    family_names=("김", "이", "박", "최", "정", "강", "조", "윤", "장", "임", "한", "오", "서", "신", "권", "황", "안",
+                  "송", "류", "홍", "전", "고", "문", "양"),
+    name_format="{family}{given}",
+    family_name_alone=False,
+    cities=("서울", "부산", "인천", "대구", "대전", "광주", "울산", "수원", "전주", "춘천", "청주", "포항", "제주",
+            "강릉", "목포", "여수", "경주", "안동"),
+    # Dog names end in a vowel, so "라는" is always the right particle.
+    pets=("초코", "보리", "코코", "해피", "뽀삐", "루루", "두부", "나비", "마루", "쿠키", "모카", "토리", "미미", "하루",
+          "누리", "호두"),
+    # "씨" after the name fixes the particle (는/가) whatever the name's last syllable.
+    city_fact="{name} 씨는 {city}에 삽니다.",
+    pet_fact="{name} 씨는 {pet}라는 개를 키웁니다.",
+    number_fact="{name} 씨가 가장 좋아하는 숫자는 {number}입니다.",
+    city_question="{name} 씨는 어느 도시에 삽니까?",
+    pet_question="{name} 씨가 키우는 개의 이름은 무엇입니까?",
+    number_question="{name} 씨가 가장 좋아하는 숫자는 무엇입니까?",
+    rag_instruction="주어진 문서를 바탕으로 질문에 답하십시오. 답만 쓰고 다른 말은 쓰지 마십시오.",
+    question_label="질문:",
+    answer_label="답:",
+    facts_instruction=("다음 글에는 일상적인 문장들 사이에 이름이 밝혀진 사람들에 관한 중요한 사실이 몇 가지 섞여 "
+                       "있습니다. 주의 깊게 읽으십시오."),
+    facts_question="위 글에 나오는, 이름이 밝혀진 사람들에 관한 중요한 사실을 모두 한 줄에 하나씩 나열하십시오.",
+    summary_instruction="다음 문서를 간결하게 요약하십시오.",
+    summary_question="이제 위 문서의 간결한 요약을 쓰십시오.",
+)
 
 
 LANGUAGE = Language(
@@ -75,5 +94,7 @@ LANGUAGE = Language(
         "깃털", "사다리", "앵무새", "채석장", "수탉", "책가방", "찻잔", "우산", "벨벳", "호루라기", "요구르트",
         "도토리", "양동이", "돌고래", "숯불", "레몬", "체리", "사자", "연필", "거북이", "나비", "열쇠",
     ),
-    filler=_filler,
+    filler=Filler(slots=(_SUBJECTS, _PLACES, _OBJECTS, _VERBS), times=_TIMES, clauses=_CLAUSES,
+                  time_at=1, clause_first=True, clause_joiner=" "),
+    fact_templates=_FACTS,
 )

@@ -6,9 +6,7 @@ optional clause (subordinate clauses are complete, verb-final fragments).
 
 from __future__ import annotations
 
-import random
-
-from qlongbench.tasks.languages import Language
+from qlongbench.tasks.languages import FactTemplates, Filler, Language
 
 _SUBJECTS = (
     "De oude molenaar", "Een jonge zeeman", "De dorpsonderwijzeres", "Mijn buurman", "De dochter van de bakker",
@@ -45,15 +43,36 @@ _CLAUSES = (
 )
 
 
-def _filler(rng: random.Random) -> str:
-    parts = [rng.choice(_SUBJECTS), rng.choice(_VERBS)]
-    if rng.random() < 0.5:
-        parts.append(rng.choice(_TIMES))
-    parts += [rng.choice(_OBJECTS), rng.choice(_PLACES)]
-    sentence = " ".join(parts)
-    if rng.random() < 0.4:
-        sentence += rng.choice(_CLAUSES)
-    return sentence + "."
+_FACTS = FactTemplates(
+    given_names=("Anouk", "Bram", "Daan", "Eva", "Femke", "Gijs", "Hanna", "Ivo", "Joris", "Kim", "Lotte", "Maarten",
+                 "Noor", "Olaf", "Pieter", "Roos", "Sander", "Tessa", "Wouter", "Yara", "Lieke", "Thijs", "Mila",
+                 "Ruben"),
+    family_names=("Bakker", "Bosman", "Claassen", "Dekker", "Evers", "Groen", "Hendriks", "Jansen", "Kuipers",
+                  "Lammers", "Meijer", "Mulder", "Peters", "Post", "Smit", "Timmermans", "Verhoeven", "Visser", "Vos",
+                  "Willems", "Brouwer", "Koster", "Hoekstra", "Schouten"),
+    name_format="{given} {family}",
+    family_name_alone=True,
+    cities=("Utrecht", "Leiden", "Haarlem", "Groningen", "Delft", "Zwolle", "Arnhem", "Nijmegen", "Maastricht",
+            "Tilburg", "Breda", "Eindhoven", "Alkmaar", "Deventer", "Amersfoort", "Gouda", "Assen", "Middelburg"),
+    pets=("Bobbie", "Max", "Rakker", "Snuf", "Pluto", "Boef", "Guus", "Saar", "Kees", "Tommie", "Bolle", "Flip",
+          "Dribbel", "Loebas", "Joep", "Pien"),
+    city_fact="{name} woont in {city}.",
+    pet_fact="{name} heeft een hond die {pet} heet.",
+    number_fact="Het lievelingsgetal van {name} is {number}.",
+    city_question="In welke stad woont {name}?",
+    pet_question="Hoe heet de hond van {name}?",
+    number_question="Wat is het lievelingsgetal van {name}?",
+    rag_instruction=("Beantwoord de vraag op basis van de gegeven documenten. Geef alleen het antwoord en gebruik "
+                     "geen andere woorden."),
+    question_label="Vraag:",
+    answer_label="Antwoord:",
+    facts_instruction=("De volgende tekst mengt alledaagse zinnen met enkele belangrijke feiten over personen die "
+                       "bij naam genoemd worden. Lees hem aandachtig."),
+    facts_question=("Som alle belangrijke feiten over bij naam genoemde personen uit de tekst hierboven op, "
+                    "één feit per regel."),
+    summary_instruction="Vat het volgende document beknopt samen.",
+    summary_question="Schrijf nu een beknopte samenvatting van het document hierboven.",
+)
 
 
 LANGUAGE = Language(
@@ -80,5 +99,6 @@ LANGUAGE = Language(
         "groeve", "haan", "schooltas", "theepot", "paraplu", "fluweel", "fluitje", "yoghurt", "eikel", "emmer",
         "dolfijn", "sintel", "citroen", "kers", "trommel",
     ),
-    filler=_filler,
+    filler=Filler(slots=(_SUBJECTS, _VERBS, _OBJECTS, _PLACES), times=_TIMES, clauses=_CLAUSES, time_at=2),
+    fact_templates=_FACTS,
 )

@@ -8,9 +8,7 @@ Keys stay in the nominative: templates quote them after "dla słowa" ("for the w
 
 from __future__ import annotations
 
-import random
-
-from qlongbench.tasks.languages import Language
+from qlongbench.tasks.languages import FactTemplates, Filler, Language
 
 _SUBJECTS = (
     "Stary młynarz", "Młody marynarz", "Wiejski nauczyciel", "Mój sąsiad", "Syn piekarza", "Zmęczony wędrowiec",
@@ -44,15 +42,37 @@ _CLAUSES = (
 )
 
 
-def _filler(rng: random.Random) -> str:
-    parts = [rng.choice(_SUBJECTS)]
-    if rng.random() < 0.5:
-        parts.append(rng.choice(_TIMES))
-    parts += [rng.choice(_VERBS), rng.choice(_OBJECTS), rng.choice(_PLACES)]
-    sentence = " ".join(parts)
-    if rng.random() < 0.4:
-        sentence += rng.choice(_CLAUSES)
-    return sentence + "."
+_FACTS = FactTemplates(
+    given_names=("Anna", "Bartosz", "Celina", "Damian", "Ewa", "Filip", "Grażyna", "Henryk", "Iwona", "Jakub",
+                 "Kamila", "Leszek", "Magda", "Norbert", "Olga", "Piotr", "Renata", "Szymon", "Teresa", "Wojciech",
+                 "Zofia", "Marek", "Julia", "Tomasz"),
+    # Family names with one form for women and men (no -ski / -ska pairs).
+    family_names=("Nowak", "Wójcik", "Kowalczyk", "Woźniak", "Mazur", "Krawczyk", "Kaczmarek", "Zając", "Król",
+                  "Wieczorek", "Sikora", "Baran", "Duda", "Szewczyk", "Pietrzak", "Marciniak", "Kubiak", "Wilk",
+                  "Lis", "Mróz", "Michalak", "Adamczyk", "Dudek", "Walczak"),
+    name_format="{given} {family}",
+    family_name_alone=True,
+    cities=("Kraków", "Gdańsk", "Poznań", "Wrocław", "Łódź", "Lublin", "Toruń", "Opole", "Kielce", "Rzeszów",
+            "Szczecin", "Białystok", "Olsztyn", "Katowice", "Gdynia", "Bydgoszcz", "Sopot", "Zakopane"),
+    pets=("Burek", "Azor", "Reksio", "Szarik", "Łatek", "Puszek", "Kropka", "Pimpek", "Fafik", "Bobik", "Saba",
+          "Luna", "Maks", "Tofik", "Dropsik", "Misiek"),
+    city_fact="{name} mieszka w mieście {city}.",
+    pet_fact="{name} ma psa o imieniu {pet}.",
+    number_fact="{name} jako swoją ulubioną liczbę podaje {number}.",
+    city_question="W jakim mieście mieszka {name}?",
+    pet_question="Jak ma na imię pies, którego ma {name}?",
+    number_question="Jaką liczbę {name} podaje jako swoją ulubioną?",
+    rag_instruction=("Odpowiedz na pytanie na podstawie podanych dokumentów. Podaj tylko odpowiedź, bez żadnych "
+                     "innych słów."),
+    question_label="Pytanie:",
+    answer_label="Odpowiedź:",
+    facts_instruction=("Poniższy tekst przeplata zwykłe, codzienne zdania z kilkoma ważnymi faktami o osobach "
+                       "wymienionych z imienia i nazwiska. Przeczytaj go uważnie."),
+    facts_question=("Wypisz wszystkie ważne fakty o osobach wymienionych z imienia i nazwiska w powyższym tekście, "
+                    "po jednym fakcie w wierszu."),
+    summary_instruction="Streść zwięźle poniższy dokument.",
+    summary_question="Teraz napisz zwięzłe streszczenie powyższego dokumentu.",
+)
 
 
 LANGUAGE = Language(
@@ -79,5 +99,6 @@ LANGUAGE = Language(
         "kamieniołom", "kogut", "tornister", "imbryk", "parasol", "aksamit", "gwizdek", "jogurt", "żołądź",
         "wiadro", "delfin", "cytryna", "wiśnia", "bęben", "motyl",
     ),
-    filler=_filler,
+    filler=Filler(slots=(_SUBJECTS, _VERBS, _OBJECTS, _PLACES), times=_TIMES, clauses=_CLAUSES, time_at=1),
+    fact_templates=_FACTS,
 )

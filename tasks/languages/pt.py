@@ -7,9 +7,7 @@ every slot carries its own article.
 
 from __future__ import annotations
 
-import random
-
-from qlongbench.tasks.languages import Language, slot_sentence
+from qlongbench.tasks.languages import FactTemplates, Filler, Language
 
 _SUBJECTS = (
     "O velho moleiro", "Um jovem marinheiro", "A professora da aldeia", "O meu vizinho", "A filha do padeiro",
@@ -46,8 +44,37 @@ _CLAUSES = (
 )
 
 
-def _filler(rng: random.Random) -> str:
-    return slot_sentence(rng, (_SUBJECTS, _VERBS, _OBJECTS, _PLACES), _TIMES, _CLAUSES)
+_FACTS = FactTemplates(
+    given_names=("Ana", "Bruno", "Carla", "Diogo", "Eduarda", "Fábio", "Gabriela", "Henrique", "Inês", "João",
+                 "Larissa", "Marcelo", "Natália", "Otávio", "Paula", "Rafael", "Sofia", "Tiago", "Vitória", "Beatriz",
+                 "Gustavo", "Helena", "Lucas", "Renata"),
+    family_names=("Almeida", "Barbosa", "Cardoso", "Dias", "Esteves", "Ferreira", "Gomes", "Lopes", "Macedo",
+                  "Nogueira", "Oliveira", "Pereira", "Queiroz", "Ribeiro", "Santos", "Teixeira", "Vieira", "Xavier",
+                  "Moreira", "Pinto", "Rocha", "Castro", "Freitas", "Correia"),
+    name_format="{given} {family}",
+    family_name_alone=True,
+    # Cities used without an article ("em Lisboa", never "no Porto").
+    cities=("Lisboa", "Coimbra", "Braga", "Aveiro", "Faro", "Évora", "Salvador", "Curitiba", "Fortaleza", "Manaus",
+            "Belém", "Natal", "Campinas", "Maceió", "Goiânia", "Florianópolis", "Sintra", "Viseu"),
+    pets=("Bolinha", "Rex", "Pipoca", "Mel", "Tobias", "Faísca", "Nina", "Thor", "Pituca", "Luna", "Bidu", "Amora",
+          "Fred", "Paçoca", "Lua", "Zeca"),
+    city_fact="{name} mora em {city}.",
+    pet_fact="{name} tem um cão chamado {pet}.",
+    number_fact="O número favorito de {name} é {number}.",
+    city_question="Em que cidade mora {name}?",
+    pet_question="Como se chama o cão de {name}?",
+    number_question="Qual é o número favorito de {name}?",
+    rag_instruction=("Responda à pergunta com base nos documentos fornecidos. Dê apenas a resposta, sem nenhuma "
+                     "outra palavra."),
+    question_label="Pergunta:",
+    answer_label="Resposta:",
+    facts_instruction=("O texto a seguir mistura frases do dia a dia com alguns fatos importantes sobre pessoas "
+                       "identificadas pelo nome. Leia-o com atenção."),
+    facts_question=("Liste todos os fatos importantes sobre pessoas identificadas pelo nome no texto acima, "
+                    "um fato por linha."),
+    summary_instruction="Resuma de forma concisa o documento a seguir.",
+    summary_question="Agora escreva um resumo conciso do documento acima.",
+)
 
 
 LANGUAGE = Language(
@@ -74,5 +101,6 @@ LANGUAGE = Language(
         "pedreira", "galo", "mochila", "bule", "guarda-chuva", "veludo", "apito", "iogurte", "bolota", "balde",
         "golfinho", "brasa", "limão", "cereja", "tambor",
     ),
-    filler=_filler,
+    filler=Filler(slots=(_SUBJECTS, _VERBS, _OBJECTS, _PLACES), times=_TIMES, clauses=_CLAUSES),
+    fact_templates=_FACTS,
 )

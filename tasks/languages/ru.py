@@ -8,9 +8,7 @@ nominative: templates quote them after "для слова" ("for the word").
 
 from __future__ import annotations
 
-import random
-
-from qlongbench.tasks.languages import Language
+from qlongbench.tasks.languages import FactTemplates, Filler, Language
 
 _SUBJECTS = (
     "Старый мельник", "Молодой моряк", "Сельский учитель", "Мой сосед", "Сын пекаря", "Усталый путник",
@@ -43,15 +41,38 @@ _CLAUSES = (
 )
 
 
-def _filler(rng: random.Random) -> str:
-    parts = [rng.choice(_SUBJECTS)]
-    if rng.random() < 0.5:
-        parts.append(rng.choice(_TIMES))
-    parts += [rng.choice(_VERBS), rng.choice(_OBJECTS), rng.choice(_PLACES)]
-    sentence = " ".join(parts)
-    if rng.random() < 0.4:
-        sentence += rng.choice(_CLAUSES)
-    return sentence + "."
+_FACTS = FactTemplates(
+    given_names=("Анна", "Борис", "Вера", "Глеб", "Дарья", "Егор", "Жанна", "Захар", "Ирина", "Кирилл", "Лидия",
+                 "Максим", "Нина", "Олег", "Полина", "Роман", "Светлана", "Тимур", "Ульяна", "Фёдор", "Юлия",
+                 "Ярослав", "Алина", "Денис"),
+    # Family names that are the same for women and men and never decline (-енко, -ых, -их).
+    family_names=("Шевченко", "Коваленко", "Бондаренко", "Ткаченко", "Кравченко", "Мельниченко", "Савченко",
+                  "Руденко", "Гриценко", "Левченко", "Марченко", "Петренко", "Лысенко", "Остапенко", "Демченко",
+                  "Карпенко", "Седых", "Белых", "Черных", "Долгих", "Крутых", "Русских", "Гладких", "Толстых"),
+    name_format="{given} {family}",
+    family_name_alone=True,
+    cities=("Казань", "Самара", "Томск", "Омск", "Пермь", "Тверь", "Курск", "Тула", "Псков", "Калуга", "Сочи",
+            "Иркутск", "Воронеж", "Саратов", "Ярославль", "Смоленск", "Рязань", "Мурманск"),
+    pets=("Шарик", "Бобик", "Тузик", "Дружок", "Жучка", "Барон", "Лайка", "Рекс", "Полкан", "Трезор", "Найда",
+          "Пушок", "Граф", "Белка", "Джек", "Малыш"),
+    # The name stays the subject (nominative) and no verb is in the gendered past tense.
+    city_fact="{name} живёт в городе {city}.",
+    pet_fact="{name} держит собаку по кличке {pet}.",
+    number_fact="{name} называет своим любимым числом {number}.",
+    city_question="В каком городе живёт {name}?",
+    pet_question="Как зовут собаку, которую держит {name}?",
+    number_question="Какое число {name} называет своим любимым?",
+    rag_instruction=("Ответь на вопрос, опираясь на приведённые документы. Напиши только ответ, без каких-либо "
+                     "других слов."),
+    question_label="Вопрос:",
+    answer_label="Ответ:",
+    facts_instruction=("В следующем тексте обычные бытовые предложения перемешаны с несколькими важными фактами о "
+                       "людях, названных по имени. Прочитай его внимательно."),
+    facts_question=("Перечисли все важные факты о людях, названных по имени, из текста выше, по одному факту "
+                    "в строке."),
+    summary_instruction="Кратко изложи содержание следующего документа.",
+    summary_question="Теперь напиши краткое изложение документа выше.",
+)
 
 
 LANGUAGE = Language(
@@ -78,5 +99,6 @@ LANGUAGE = Language(
         "зонт", "бархат", "свисток", "йогурт", "жёлудь", "ведро", "дельфин", "лимон", "вишня", "барабан",
         "бабочка", "ключ",
     ),
-    filler=_filler,
+    filler=Filler(slots=(_SUBJECTS, _VERBS, _OBJECTS, _PLACES), times=_TIMES, clauses=_CLAUSES, time_at=1),
+    fact_templates=_FACTS,
 )

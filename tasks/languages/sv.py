@@ -6,9 +6,7 @@ place + optional clause; every slot carries its own article and adjective forms.
 
 from __future__ import annotations
 
-import random
-
-from qlongbench.tasks.languages import Language
+from qlongbench.tasks.languages import FactTemplates, Filler, Language
 
 _SUBJECTS = (
     "Den gamle mjölnaren", "En ung sjöman", "Byns lärarinna", "Min granne", "Bagarens dotter",
@@ -42,15 +40,34 @@ _CLAUSES = (
 )
 
 
-def _filler(rng: random.Random) -> str:
-    parts = [rng.choice(_SUBJECTS), rng.choice(_VERBS)]
-    if rng.random() < 0.5:
-        parts.append(rng.choice(_TIMES))
-    parts += [rng.choice(_OBJECTS), rng.choice(_PLACES)]
-    sentence = " ".join(parts)
-    if rng.random() < 0.4:
-        sentence += rng.choice(_CLAUSES)
-    return sentence + "."
+_FACTS = FactTemplates(
+    given_names=("Anna", "Björn", "Cecilia", "David", "Elin", "Fredrik", "Greta", "Henrik", "Ida", "Johan", "Karin",
+                 "Lars", "Maja", "Nils", "Olof", "Petra", "Sara", "Tove", "Ulf", "Viktor", "Agnes", "Erik",
+                 "Linnea", "Oskar"),
+    family_names=("Andersson", "Berg", "Dahl", "Ek", "Forsberg", "Holm", "Johansson", "Karlsson", "Lind",
+                  "Lundqvist", "Nilsson", "Nyberg", "Persson", "Sandberg", "Sjöberg", "Strand", "Ström", "Wallin",
+                  "Åberg", "Lindgren", "Hedlund", "Bergström", "Engström", "Falk"),
+    name_format="{given} {family}",
+    family_name_alone=True,
+    cities=("Göteborg", "Malmö", "Uppsala", "Lund", "Umeå", "Luleå", "Kiruna", "Visby", "Örebro", "Västerås",
+            "Linköping", "Norrköping", "Jönköping", "Gävle", "Karlstad", "Växjö", "Kalmar", "Sundsvall"),
+    pets=("Sixten", "Tassen", "Bamse", "Ludde", "Molly", "Sigge", "Totte", "Nala", "Majken", "Zorro", "Bella",
+          "Doris", "Frasse", "Kajsa", "Love", "Rufus"),
+    city_fact="{name} bor i {city}.",
+    pet_fact="{name} har en hund som heter {pet}.",
+    number_fact="Favorittalet för {name} är {number}.",
+    city_question="I vilken stad bor {name}?",
+    pet_question="Vad heter hunden som {name} har?",
+    number_question="Vilket är favorittalet för {name}?",
+    rag_instruction="Besvara frågan utifrån de givna dokumenten. Ge bara svaret och inga andra ord.",
+    question_label="Fråga:",
+    answer_label="Svar:",
+    facts_instruction=("Följande text blandar vardagliga meningar med några viktiga fakta om namngivna personer. "
+                       "Läs den noga."),
+    facts_question="Räkna upp alla viktiga fakta om namngivna personer i texten ovan, ett faktum per rad.",
+    summary_instruction="Sammanfatta följande dokument kortfattat.",
+    summary_question="Skriv nu en kortfattad sammanfattning av dokumentet ovan.",
+)
 
 
 LANGUAGE = Language(
@@ -77,5 +94,6 @@ LANGUAGE = Language(
         "tupp", "ryggsäck", "tekanna", "paraply", "sammet", "visselpipa", "yoghurt", "ekollon", "hink",
         "delfin", "glöd", "citron", "körsbär", "lejon", "trumma",
     ),
-    filler=_filler,
+    filler=Filler(slots=(_SUBJECTS, _VERBS, _OBJECTS, _PLACES), times=_TIMES, clauses=_CLAUSES, time_at=2),
+    fact_templates=_FACTS,
 )

@@ -7,9 +7,7 @@ adjectives and "of" particles agree inside their own object phrase, so no agreem
 
 from __future__ import annotations
 
-import random
-
-from qlongbench.tasks.languages import Language, slot_sentence
+from qlongbench.tasks.languages import Filler, Language
 
 _SUBJECTS = (
     "Mvuvi mzee", "Baharia kijana", "Mwalimu wa kijiji", "Jirani yangu", "Binti wa mwokaji mikate",
@@ -44,10 +42,6 @@ _CLAUSES = (
 )
 
 
-def _filler(rng: random.Random) -> str:
-    return slot_sentence(rng, (_SUBJECTS, _VERBS, _OBJECTS, _PLACES), _TIMES, _CLAUSES)
-
-
 LANGUAGE = Language(
     code="sw",
     name="Swahili",
@@ -72,5 +66,6 @@ LANGUAGE = Language(
         "mwavuli", "filimbi", "mtindi", "ndoo", "pomboo", "limau", "embe", "simba", "ngoma", "kipepeo", "tiara",
         "ufunguo", "nanasi", "tembo",
     ),
-    filler=_filler,
+    filler=Filler(slots=(_SUBJECTS, _VERBS, _OBJECTS, _PLACES), times=_TIMES, clauses=_CLAUSES),
+    fact_templates=None,
 )

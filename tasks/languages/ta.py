@@ -10,9 +10,7 @@ called") so that no case ending is glued to them.
 
 from __future__ import annotations
 
-import random
-
-from qlongbench.tasks.languages import Language
+from qlongbench.tasks.languages import Filler, Language
 
 _CLAUSES = (
     "வானிலை இறுதியாக மாறியதால்,", "வேலை மெதுவாக நடந்தாலும்,", "நாய்கள் நிழலில் தூங்கிக்கொண்டிருந்தபோது,",
@@ -49,15 +47,6 @@ _VERBS = (
 )
 
 
-def _filler(rng: random.Random) -> str:
-    parts = [rng.choice(_CLAUSES)] if rng.random() < 0.4 else []
-    parts.append(rng.choice(_SUBJECTS))
-    if rng.random() < 0.5:
-        parts.append(rng.choice(_TIMES))
-    parts += [rng.choice(_PLACES), rng.choice(_OBJECTS), rng.choice(_VERBS)]
-    return " ".join(parts) + "."
-
-
 LANGUAGE = Language(
     code="ta",
     name="Tamil",
@@ -89,5 +78,7 @@ LANGUAGE = Language(
         "சேவல்", "புத்தகப்பை", "குடை", "வெல்வெட்", "விசில்", "தயிர்", "வாளி", "டால்பின்", "எலுமிச்சை", "சிங்கம்",
         "மேளம்", "பட்டாம்பூச்சி", "பட்டம்", "சாவி", "தர்பூசணி", "கொய்யா", "மயில்", "தேங்காய்",
     ),
-    filler=_filler,
+    filler=Filler(slots=(_SUBJECTS, _PLACES, _OBJECTS, _VERBS), times=_TIMES, clauses=_CLAUSES,
+                  time_at=1, clause_first=True, clause_joiner=" "),
+    fact_templates=None,
 )

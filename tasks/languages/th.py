@@ -10,9 +10,7 @@ vowel ำ (SARA AM), which NFKC decomposes.
 
 from __future__ import annotations
 
-import random
-
-from qlongbench.tasks.languages import Language
+from qlongbench.tasks.languages import Filler, Language
 
 _SUBJECTS = (
     "คนโม่แป้งชรา", "กะลาสีหนุ่ม", "ครูประจำหมู่บ้าน", "เพื่อนบ้านของฉัน", "ลูกสาวคนทำขนมปัง",
@@ -45,15 +43,6 @@ _CLAUSES = (
 )
 
 
-def _filler(rng: random.Random) -> str:
-    sentence = rng.choice(_SUBJECTS) + rng.choice(_VERBS) + rng.choice(_OBJECTS) + rng.choice(_PLACES)
-    if rng.random() < 0.5:
-        sentence += rng.choice(_TIMES)
-    if rng.random() < 0.4:
-        sentence += " " + rng.choice(_CLAUSES)
-    return sentence + " "
-
-
 LANGUAGE = Language(
     code="th",
     name="Thai",
@@ -78,5 +67,7 @@ LANGUAGE = Language(
         "ร่ม", "นกหวีด", "โยเกิร์ต", "ลูกโอ๊ก", "กระป๋อง", "โลมา", "ถ่านไฟ", "มะนาว", "เชอร์รี่", "สิงโต", "กลอง",
         "ผีเสื้อ", "ว่าว", "กุญแจ", "มะพร้าว", "ทุเรียน", "ช้าง", "ปลาทอง", "ตุ๊กตา",
     ),
-    filler=_filler,
+    filler=Filler(slots=(_SUBJECTS, _VERBS, _OBJECTS, _PLACES), times=_TIMES, clauses=_CLAUSES,
+                  joiner="", clause_joiner=" ", end=" "),
+    fact_templates=None,
 )

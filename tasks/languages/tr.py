@@ -7,9 +7,7 @@ optional clause. Keys are bare nominative nouns: "için" takes the bare form.
 
 from __future__ import annotations
 
-import random
-
-from qlongbench.tasks.languages import Language
+from qlongbench.tasks.languages import Filler, Language
 
 _SUBJECTS = (
     "Yaşlı değirmenci", "Genç bir denizci", "Köyün öğretmeni", "Komşum", "Fırıncının kızı", "Yorgun bir yolcu",
@@ -44,17 +42,6 @@ _CLAUSES = (
 )
 
 
-def _filler(rng: random.Random) -> str:
-    parts = [rng.choice(_SUBJECTS)]
-    if rng.random() < 0.5:
-        parts.append(rng.choice(_TIMES))
-    parts += [rng.choice(_PLACES), rng.choice(_OBJECTS), rng.choice(_VERBS)]
-    sentence = " ".join(parts)
-    if rng.random() < 0.4:
-        sentence += rng.choice(_CLAUSES)
-    return sentence + "."
-
-
 LANGUAGE = Language(
     code="tr",
     name="Turkish",
@@ -79,5 +66,6 @@ LANGUAGE = Language(
         "şemsiye", "kadife", "düdük", "yoğurt", "palamut", "kova", "yunus", "kiraz", "limon", "aslan", "davul",
         "kelebek", "anahtar",
     ),
-    filler=_filler,
+    filler=Filler(slots=(_SUBJECTS, _PLACES, _OBJECTS, _VERBS), times=_TIMES, clauses=_CLAUSES, time_at=1),
+    fact_templates=None,
 )

@@ -9,9 +9,7 @@ them after "для слова" ("for the word").
 
 from __future__ import annotations
 
-import random
-
-from qlongbench.tasks.languages import Language
+from qlongbench.tasks.languages import Filler, Language
 
 _SUBJECTS = (
     "Старий мірошник", "Молодий моряк", "Сільський учитель", "Мій сусід", "Син пекаря", "Утомлений мандрівник",
@@ -44,17 +42,6 @@ _CLAUSES = (
 )
 
 
-def _filler(rng: random.Random) -> str:
-    parts = [rng.choice(_SUBJECTS)]
-    if rng.random() < 0.5:
-        parts.append(rng.choice(_TIMES))
-    parts += [rng.choice(_VERBS), rng.choice(_OBJECTS), rng.choice(_PLACES)]
-    sentence = " ".join(parts)
-    if rng.random() < 0.4:
-        sentence += rng.choice(_CLAUSES)
-    return sentence + "."
-
-
 LANGUAGE = Language(
     code="uk",
     name="Ukrainian",
@@ -79,5 +66,6 @@ LANGUAGE = Language(
         "ранець", "парасолька", "оксамит", "свисток", "йогурт", "жолудь", "відро", "дельфін", "лимон", "вишня",
         "барабан", "метелик", "ключ",
     ),
-    filler=_filler,
+    filler=Filler(slots=(_SUBJECTS, _VERBS, _OBJECTS, _PLACES), times=_TIMES, clauses=_CLAUSES, time_at=1),
+    fact_templates=None,
 )

@@ -8,9 +8,7 @@ place + optional time + optional clause.
 
 from __future__ import annotations
 
-import random
-
-from qlongbench.tasks.languages import Language, slot_sentence
+from qlongbench.tasks.languages import Filler, Language
 
 _SUBJECTS = (
     "Ông thợ xay già", "Một chàng thủy thủ trẻ", "Cô giáo làng", "Người hàng xóm của tôi",
@@ -45,10 +43,6 @@ _CLAUSES = (
 )
 
 
-def _filler(rng: random.Random) -> str:
-    return slot_sentence(rng, (_SUBJECTS, _VERBS, _OBJECTS, _PLACES), _TIMES, _CLAUSES)
-
-
 LANGUAGE = Language(
     code="vi",
     name="Vietnamese",
@@ -74,5 +68,6 @@ LANGUAGE = Language(
         "cá heo", "than hồng", "chanh", "anh đào", "sư tử", "cái trống", "con bướm", "cánh diều", "chìa khóa",
         "dưa hấu",
     ),
-    filler=_filler,
+    filler=Filler(slots=(_SUBJECTS, _VERBS, _OBJECTS, _PLACES), times=_TIMES, clauses=_CLAUSES),
+    fact_templates=None,
 )

@@ -8,9 +8,7 @@ as well as digits, so that nothing in the haystack reads as a number.
 
 from __future__ import annotations
 
-import random
-
-from qlongbench.tasks.languages import Language
+from qlongbench.tasks.languages import FactTemplates, Filler, Language
 
 _SUBJECTS = (
     "年迈的磨坊主", "年轻的水手", "村里的老师", "我的邻居", "面包师的女儿", "疲惫的旅人", "市议会", "我们的祖母",
@@ -40,14 +38,31 @@ _CLAUSES = (
 )
 
 
-def _filler(rng: random.Random) -> str:
-    sentence = rng.choice(_SUBJECTS)
-    if rng.random() < 0.5:
-        sentence += rng.choice(_TIMES)
-    sentence += rng.choice(_PLACES) + rng.choice(_VERBS) + rng.choice(_OBJECTS)
-    if rng.random() < 0.4:
-        sentence += rng.choice(_CLAUSES)
-    return sentence + "。"
+_FACTS = FactTemplates(
+    given_names=("伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "洋", "艳", "勇", "军", "杰", "娟", "涛", "明", "超",
+                 "秀英", "华", "玉兰", "桂英", "志强", "建华", "晓东"),
+    family_names=("王", "李", "张", "刘", "陈", "杨", "赵", "黄", "周", "吴", "徐", "孙", "胡", "朱", "高", "林", "何",
+                  "郭", "马", "罗", "梁", "宋", "郑", "谢"),
+    name_format="{family}{given}",
+    family_name_alone=False,
+    cities=("杭州", "苏州", "成都", "西安", "南京", "武汉", "重庆", "天津", "青岛", "大连", "厦门", "昆明", "长沙",
+            "沈阳", "哈尔滨", "济南", "郑州", "福州"),
+    pets=("旺财", "小黑", "豆豆", "球球", "大黄", "阿福", "毛毛", "乐乐", "花花", "小白", "点点", "贝贝", "多多",
+          "欢欢", "来福", "皮皮"),
+    city_fact="{name}住在{city}。",
+    pet_fact="{name}养了一只名叫{pet}的狗。",
+    number_fact="{name}最喜欢的数字是{number}。",
+    city_question="{name}住在哪个城市？",
+    pet_question="{name}养的狗叫什么名字？",
+    number_question="{name}最喜欢的数字是多少？",
+    rag_instruction="请根据所给的文档回答问题。只需给出答案，不要输出任何其他内容。",
+    question_label="问题：",
+    answer_label="答案：",
+    facts_instruction="下面的文本中，日常句子之间穿插着若干关于具名人物的关键事实。请仔细阅读。",
+    facts_question="请列出上文中关于具名人物的所有关键事实，每行一条。",
+    summary_instruction="请简要总结下面的文档。",
+    summary_question="现在请为上面的文档写一篇简明的摘要。",
+)
 
 
 LANGUAGE = Language(
@@ -70,5 +85,7 @@ LANGUAGE = Language(
         "羽毛", "岛屿", "梯子", "鹦鹉", "采石场", "公鸡", "书包", "茶壶", "雨伞", "天鹅绒", "哨子", "酸奶", "橡果",
         "水桶", "海豚", "柠檬", "樱桃", "狮子", "铃铛", "风筝", "钥匙", "蝴蝶",
     ),
-    filler=_filler,
+    filler=Filler(slots=(_SUBJECTS, _PLACES, _VERBS, _OBJECTS), times=_TIMES, clauses=_CLAUSES,
+                  time_at=1, joiner="", end="。"),
+    fact_templates=_FACTS,
 )
