@@ -323,6 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
                      ("--cache-dir", {"help": "artifact cache (default ~/.cache/qlongbench or $QLONGBENCH_CACHE)"})):
         p.add_argument(flag, **kw)
     p.add_argument("--trust-remote-code", action="store_const", const=True, help="allow the model's own code")
+    p.add_argument("--allow-pickle", action="store_const", const=True, help="allow non-safetensors weights")
     p.set_defaults(func=cmd_quantize)
 
     p = sub.add_parser("harness-path", parents=[common], help="print the lm-eval --include_path of the qlongbench tasks")

@@ -171,11 +171,31 @@ def test_lm_eval_hf_model_encodes_the_doc_text_to_the_exact_ids(tiny_model, tiny
     ({"qlb_task": "niah-single", "max_seq_lengths": [256], "pretrained": "MODEL", "chat_template": True}, "no chat template"),
     ({"qlb_task": "niah-singel", "max_seq_lengths": [256], "pretrained": "MODEL"}, "did you mean niah-single"),
 ])
-def test_bad_metadata_is_one_clear_error(tiny_model, extra, needle):
+def test_bad_metadata_is_one_clear_error(tiny_model, extra, needle, capsys):
+    """lm-eval calls build_dataset: a bad setting ends the process with one line and exit code 2."""
     kwargs = {k: (str(tiny_model) if v == "MODEL" else v) for k, v in extra.items()}
-    with pytest.raises(UserError, match=None) as err:
+    with pytest.raises(SystemExit) as stop:
         plugin.build_dataset(**kwargs)
-    assert needle in str(err.value) and "\n" not in str(err.value)
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and needle in err and len(err.strip().splitlines()) == 1
+    with pytest.raises(UserError):
+        plugin.build_docs(plugin.read_options(kwargs))
+
+
+def test_lm_eval_cli_length_past_the_model_is_one_line(tiny_model, tmp_path):
+    """Through the real lm_eval CLI: a length past max_position_embeddings gives the one-line error
+    and exit code 2, not a traceback."""
+    env = {**os.environ, **OFFLINE}
+    bin_dir = Path(sys.executable).parent
+    harness = subprocess.run([str(bin_dir / "qlongbench"), "harness-path"], capture_output=True, text=True, env=env,
+                             check=True).stdout.strip()
+    cmd = [str(bin_dir / "lm_eval"), "--model", "hf", "--model_args", f"pretrained={tiny_model},dtype=float32",
+           "--tasks", "qlongbench_niah", "--include_path", harness,
+           "--metadata", json.dumps({"max_seq_lengths": [16384]}), "--limit", "1", "--device", "cpu"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "qlongbench: error: length 16384 exceeds the model's max_position_embeddings (8192)" in proc.stderr
+    assert "Traceback" not in proc.stderr
 
 
 def test_allow_extrapolation_and_chat_template(tiny_model, tiny_chat_model, tiny_tokenizer):

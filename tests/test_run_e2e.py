@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import json
 
 import pytest
@@ -169,3 +171,27 @@ def test_malformed_yaml_config_is_one_line_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert "not valid YAML at line" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "y").exists()
+
+
+def test_an_unreachable_hub_fails_within_seconds(monkeypatch, tmp_path, capsys):
+    """A hub id without network: the hub is probed once (a few seconds at most), the run goes offline,
+    and the one-line error with the hint follows at once instead of a minute of retries."""
+    import time
+
+    from qlongbench.cli import main
+    from qlongbench.run import model as model_mod
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", "https://qlongbench-unreachable.invalid")
+    import huggingface_hub.constants as constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    t0 = time.monotonic()
+    assert model_mod.hub_reachable() is False
+    assert time.monotonic() - t0 < 5  # the probe is bounded (3 s connect + 1 s grace), never retried
+    code = main(["run", "--model", "someorg/some-model", "--out", str(tmp_path / "run"), "--no-report"])
+    err = capsys.readouterr().err
+    assert code == 2 and "HF_HUB_OFFLINE=1" in err and len(err.strip().splitlines()) == 1
+    # The run went offline after the probe: the hub client is not asked again (no retries).
+    assert os.environ["HF_HUB_OFFLINE"] == "1" and constants.HF_HUB_OFFLINE is True
+    assert not (tmp_path / "run").exists()

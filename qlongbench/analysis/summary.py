@@ -22,6 +22,7 @@ def precision_verdicts(data: ReportData) -> list[PrecisionVerdict]:
         if prec == data.reference:
             continue
         drops = [d for d in data.drops if d.candidate == prec]
+        pooled = [d for d in data.pooled_drops if d.candidate == prec]
         engine = [d for d in data.engine_drops if d.candidate == prec]
         if not drops and not engine and prec not in savings:
             continue
@@ -30,7 +31,7 @@ def precision_verdicts(data: ReportData) -> list[PrecisionVerdict]:
         info = data.header.precisions.get(prec)
         s = savings.get(prec)
         out.append(PrecisionVerdict(
-            precision=prec, engine=info.engine if info else "?", worst=_worst(drops), worst_engine=_worst(engine),
+            precision=prec, engine=info.engine if info else "?", worst=_worst(drops + pooled), worst_engine=_worst(engine),
             n_worse=sum(d.verdict == "worse" for d in drops), n_better=sum(d.verdict == "better" for d in drops),
             n_within=sum(d.verdict == "within noise" for d in drops), n_unmeasured=len(unmeasured),
             n_failed=sum(bool(d.failures) for d in drops), unmeasured_reasons=reasons,

@@ -28,11 +28,13 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 from qlongbench import registry
+from qlongbench.spec.lengths import check_lengths as shared_check_lengths
 from qlongbench.spec.lengths import parse_length
 from qlongbench.errors import UserError
 from qlongbench.tokenizer import PromptTokenizer
@@ -146,17 +148,15 @@ def _max_positions(opts: HarnessOptions) -> int | None:
 
 
 def check_lengths(opts: HarnessOptions) -> None:
-    """Refuse lengths lm-eval would truncate or the model would only reach by extrapolating."""
+    """Refuse lengths lm-eval would truncate or the model would only reach by extrapolating (the same
+    rule as `qlongbench run`: spec.lengths.check_lengths)."""
     longest = max(opts.lengths)
     if opts.max_length is not None and longest > opts.max_length:
         raise UserError(f"length {longest} exceeds max_length={opts.max_length} in --model_args: lm-eval would cut "
                         "the prompt from the left; raise max_length or drop the length")
-    if opts.allow_extrapolation:
-        return
-    limit = _max_positions(opts)
-    if limit is not None and longest > limit:
-        raise UserError(f"length {longest} exceeds the model's max_position_embeddings ({limit}); pass "
-                        "\"allow_extrapolation\": true in --metadata to measure RoPE extrapolation anyway")
+    if not opts.allow_extrapolation:
+        shared_check_lengths(opts.lengths, _max_positions(opts), allow_extrapolation=False,
+                             how_to_allow='pass "allow_extrapolation": true in --metadata')
 
 
 def lm_eval_ids(tok: PromptTokenizer, text: str) -> list[int]:
@@ -242,10 +242,17 @@ def doc_sample(doc: dict[str, Any]) -> Sample:
 
 # --- lm-eval hooks ------------------------------------------------------------------------------
 def build_dataset(**kwargs: Any) -> dict[str, Any]:
-    """custom_dataset: {"test": datasets.Dataset} of qlongbench samples for every requested length."""
+    """custom_dataset: {"test": datasets.Dataset} of qlongbench samples for every requested length.
+
+    A bad setting (a length past the model's positions, a missing tokenizer ...) ends lm-eval with one
+    line on stderr and exit code 2, as `qlongbench run` does, instead of a traceback through lm-eval."""
     import datasets
 
-    docs = build_docs(read_options(kwargs))
+    try:
+        docs = build_docs(read_options(kwargs))
+    except UserError as err:
+        print(f"qlongbench: error: {err}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
     return {"test": datasets.Dataset.from_list(docs, split=datasets.Split.TEST)}
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import FuncFormatter, NullLocator
+from matplotlib.ticker import FuncFormatter, MaxNLocator, NullLocator
 
 from qlongbench.analysis.data import ReportData
 from qlongbench.analysis.memory import kv_bytes_per_token
@@ -43,6 +43,7 @@ def memory_chart(data: ReportData, colors: dict[str, str]) -> Chart | None:
         saved = f"  −{100 * (1 - w / ref_w):.0f} %" if ref_w and w < ref_w else ""
         ax_w.text(w, i, f" {format_bytes(w)}{saved}", va="center", fontsize=8)
     ax_w.set_xlim(0, max(w for _, w in weights) * 1.55)
+    ax_w.xaxis.set_major_locator(MaxNLocator(nbins=3))
     ax_w.xaxis.set_major_formatter(FuncFormatter(lambda v, _: format_bytes(v)))
     ax_w.set_title("weights")
     ax_w.grid(False)

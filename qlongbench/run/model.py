@@ -58,7 +58,46 @@ def resolve_model(spec: RunSpec) -> ResolvedModel:
         return ResolvedModel(str(p.resolve()))
     if spec.model.startswith((".", "/", "~")) or spec.model.count("/") > 1:
         raise UserError(f"model path {spec.model} does not exist")
+    offline_unless_hub_answers()
     return ResolvedModel(spec.model)
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether the Hugging Face hub's host answers a TCP connection within `timeout` seconds (name
+    resolution included)."""
+    import concurrent.futures
+    import os
+    import socket
+    from urllib.parse import urlparse
+
+    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
+
+    def connect() -> bool:
+        with socket.create_connection((host, 443), timeout=timeout):
+            return True
+
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    try:
+        return pool.submit(connect).result(timeout=timeout + 1)
+    except (OSError, concurrent.futures.TimeoutError):
+        return False
+    finally:
+        pool.shutdown(wait=False)
+
+
+def offline_unless_hub_answers() -> None:
+    """A hub id with no network: go offline at once (the local hub cache still serves what it has)
+    instead of a minute of retries before the one-line error."""
+    import os
+    import sys
+
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on") or hub_reachable():
+        return
+    log.info("the Hugging Face hub does not answer: using the local hub cache only")
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    constants = sys.modules.get("huggingface_hub.constants")
+    if constants is not None:  # already imported: it read the variable at import time
+        constants.HF_HUB_OFFLINE = True
 
 
 def quick_hub_timeouts() -> None:

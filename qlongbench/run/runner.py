@@ -7,8 +7,7 @@ from __future__ import annotations
 import gc
 import logging
 import time
-from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,6 +23,7 @@ from qlongbench.run.model import ResolvedModel, default_cache_dir, environment, 
 from qlongbench.run.plan import (
     Cell, PlannedTask, PrecisionPlan, cells, expand_precisions, gen_config, plan_tasks, relabel, validate_precisions,
 )
+from qlongbench.run.progress import CellCounter, Progress, ProgressFn
 from qlongbench.run.store import LogprobFiles, RunDir, RunLock
 from qlongbench.spec.config import RunSpec
 from qlongbench.spec.lengths import check_lengths
@@ -36,27 +36,6 @@ log = logging.getLogger(__name__)
 V1_MODEL_SUFFIXES = (".safetensors", ".json", ".model", ".txt")
 """The model files qlongbench 0.1.0 hashed (a migrated run resumes under its own rule)."""
 
-
-@dataclass(frozen=True)
-class Progress:
-    """What the runner tells its caller as it goes (the CLI draws it; the library only reports)."""
-
-    kind: str
-    """samples (a cell's samples frozen), precision (a precision starts), cell (a precision finished
-    a cell), record (one more record written)."""
-    done: int
-    """Units of this kind done so far."""
-    total: int
-    """Units of this kind in the run."""
-    precision: str | None = None
-    """The precision concerned."""
-    cell: str | None = None
-    """The cell concerned (task/language/length)."""
-    detail: str | None = None
-    """One more fact for the line (accuracy so far, a failure)."""
-
-
-ProgressFn = Callable[[Progress], None]
 
 
 @dataclass
@@ -86,6 +65,10 @@ class Runner:
         self.keep_errors = keep_errors
         self.fault_hook = fault_hook
         self.run_dir = RunDir(spec.out)
+        self._verified: dict[str, list[Sample]] = {}
+        """Samples files a resume verified before writing anything, by name (read once)."""
+        self._wrote: list[Path] = []
+        """Samples files this invocation wrote (removed again when it is refused)."""
 
     # --- the run ------------------------------------------------------------------------------
     def run(self) -> RunResult:
@@ -109,8 +92,8 @@ class Runner:
         tasks = plan_tasks(spec, rule)
         cells(spec, tasks)  # refuses absurd sizes before anything is built
         plan = expand_precisions(spec, tasks)
+        model = resolve_model(spec)  # cheap checks first: a wrong path fails before torch is imported
         self.device = resolve_device(spec.device)
-        model = resolve_model(spec)
         validate_precisions(plan.precisions, model.path, self.device)
         tok = load_tokenizer(model.path, spec)
         info = model_info(model, spec, tok)
@@ -119,8 +102,14 @@ class Runner:
         lock = RunLock(self.run_dir.root)
         lock.acquire()
         try:
-            header, retried = self._open(model, info, tasks, plan)
-            samples = self._freeze_samples(header, tok, tasks)
+            found = self.run_dir.run_json.read_bytes() if self.run_dir.exists() and not self.fresh else None
+            try:
+                header = self._open(model, info, tasks, plan)
+                samples = self._freeze_samples(header, tok, tasks)
+            except UserError:  # refused: the directory is left as this invocation found it
+                self._undo(found)
+                raise
+            retried = 0 if self.keep_errors else self._drop_errors(self.run_dir.records(repair=True))
             if not run_precisions:
                 return RunResult(run_dir=self.run_dir.root, retried=retried)
             # What exists now (imported libraries, the tokenizer, the frozen samples) lives for the
@@ -138,7 +127,7 @@ class Runner:
 
     # --- opening --------------------------------------------------------------------------------
     def _open(self, model: ResolvedModel, info: Any, tasks: Sequence[PlannedTask],
-              plan: PrecisionPlan) -> tuple[RunHeader, int]:
+              plan: PrecisionPlan) -> RunHeader:
         spec, rd = self.spec, self.run_dir
         sample_id = sha256_json(spec.sample_identity())
         gen_cfgs = {t.label: gen_config(spec, t.task) for t in tasks}
@@ -167,8 +156,7 @@ class Runner:
             if header.logprob_reference and plan.logprob_reference and header.logprob_reference != plan.logprob_reference:
                 raise UserError(f"{rd.root} compares log-probs with {header.logprob_reference}; keep it in --precisions "
                                 "(the reference of a run never changes), or start over with --new")
-            records = rd.records(repair=True)
-            retried = self._drop_errors(records) if not self.keep_errors else 0
+            self._verified = rd.verify_for_resume(header)  # a tampered directory is refused before any write
             header = header.model_copy(update={
                 "spec": spec, "resumed_at": [*header.resumed_at, now()],
                 "engine_baselines": sorted(set(header.engine_baselines) | set(plan.engine_baselines)),
@@ -176,7 +164,7 @@ class Runner:
                 "tasks": header.tasks | {t.label: t.info() for t in tasks},
                 "generation_configs": header.generation_configs | gen_records})
             rd.write_header(header)
-            return header, retried
+            return header
         if rd.holds_data():
             raise UserError(f"{rd.root} holds samples or records but no run.json, so nothing proves which run made "
                             "them; choose another --out, or pass --new to start it over")
@@ -188,7 +176,23 @@ class Runner:
             logprob_reference=plan.logprob_reference, tasks={t.label: t.info() for t in tasks},
             generation_configs=gen_records)
         rd.write_header(header)
-        return header, 0
+        return header
+
+    def _undo(self, header_bytes: bytes | None) -> None:
+        """Take back what a refused invocation wrote: its samples files, and run.json restored to the
+        bytes it found (or removed, when this invocation started the run)."""
+        from qlongbench.files import atomic_write_bytes
+
+        rd = self.run_dir
+        try:
+            for path in self._wrote:
+                path.unlink(missing_ok=True)
+            if header_bytes is None:
+                rd.run_json.unlink(missing_ok=True)
+            elif rd.run_json.read_bytes() != header_bytes:
+                atomic_write_bytes(rd.run_json, header_bytes)
+        except (OSError, UserError) as err:
+            log.warning("could not take back this invocation's changes to %s: %s", rd.root, err)
 
     def _drop_errors(self, records: list[Record]) -> int:
         """Error records of an earlier invocation are run again: the file is rewritten without them
@@ -211,7 +215,7 @@ class Runner:
         for i, cell in enumerate(planned):
             path = self.run_dir.samples_path(cell.stem())
             if path.name in bound:
-                out[cell] = self.run_dir.read_samples(path, bound[path.name])
+                out[cell] = self._verified.get(path.name) or self.run_dir.read_samples(path, bound[path.name])
             elif path.exists():
                 # Written by a run killed before it could bind the file, or by qlongbench 0.1.0:
                 # adopted once its prompt hashes check out.
@@ -227,6 +231,7 @@ class Runner:
                 t0 = time.perf_counter()
                 samples = relabel(t.task.build(ctx), t)
                 log.info("built %d samples for %s in %.1fs", len(samples), path.name, time.perf_counter() - t0)
+                self._wrote.append(path)
                 bound[path.name] = self.run_dir.write_samples(path, samples)
                 out[cell] = samples
             if bound != header.samples:
@@ -265,7 +270,7 @@ class Runner:
                                        detail=f"{len(todo)} to run, {len(all_samples) - len(todo)} already there"))
                 if not todo:
                     continue
-                counter = _CellCounter(self.progress, label, todo, cell_of)
+                counter = CellCounter(self.progress, label, todo, cell_of)
                 for s in (s for s in todo if s.status != "ok"):
                     writer.append(make_record(header.run_id, label, "-", s, gen_cfgs[s.task], None, status=s.status,
                                               error=s.metadata.get("reason")))
@@ -278,6 +283,8 @@ class Runner:
                 drive.free_memory()
                 baseline = qmem.memory_now(self.device)
                 try:
+                    if self.fault_hook is not None:  # tests inject failures at load too
+                        self.fault_hook("load", n_tokens=0, precision=label)
                     backend = cls(prec, ctx)
                 except Exception as err:  # noqa: BLE001 - one precision failing to load never stops the sweep
                     status = "oom" if drive.is_oom(err) else "error"
@@ -338,33 +345,6 @@ class Runner:
                 yield s, None, status, message
                 continue
             yield s, outcome, "ok", None
-
-
-class _CellCounter:
-    """Reports a precision's cell as done when its last sample's record is written."""
-
-    def __init__(self, progress: ProgressFn, precision: str, todo: Sequence[Sample], cell_of: dict[str, Cell]):
-        self.progress, self.precision, self.cell_of = progress, precision, cell_of
-        self.left: dict[Cell, int] = defaultdict(int)
-        for s in todo:
-            self.left[cell_of[s.sample_id]] += 1
-        self.total, self.done, self.records = len(self.left), 0, 0
-        self.scores: dict[Cell, list[float]] = defaultdict(list)
-        self.n_todo = len(todo)
-
-    def add(self, sample: Sample, record: Record | None) -> None:
-        cell = self.cell_of[sample.sample_id]
-        self.records += 1
-        if record is not None and record.score is not None:
-            self.scores[cell].append(record.score)
-        self.progress(Progress("record", self.records, self.n_todo, precision=self.precision, cell=cell.stem()))
-        self.left[cell] -= 1
-        if self.left[cell] == 0:
-            self.done += 1
-            scores = self.scores[cell]
-            detail = f"mean score {sum(scores) / len(scores):.2f} over {len(scores)}" if scores else "no scored record"
-            self.progress(Progress("cell", self.done, self.total, precision=self.precision, cell=cell.stem(),
-                                   detail=detail))
 
 
 def make_record(run_id: str, precision: str, engine: str, s: Sample, cfg: GenerationConfig, gen: Any, *,

@@ -163,6 +163,8 @@ class RunDir:
     def read_samples(self, path: Path, expected_sha256: str | None = None) -> list[Sample]:
         """The samples of one file, each prompt hash recomputed from its ids; when the header binds
         the file, its bytes must hash to expected_sha256."""
+        if not path.is_file():
+            raise UserError(f"{path} is missing (run.json binds it); restore it, or start the run over with --new")
         if expected_sha256 is not None:
             actual = hashlib.sha256(path.read_bytes()).hexdigest()
             if actual != expected_sha256:
@@ -196,6 +198,18 @@ class RunDir:
                 out.extend(self.read_samples(path, sha))
             return out
         return [s for path in sorted(self.samples_dir.glob("*.jsonl")) for s in self.read_samples(path)]
+
+    def verify_for_resume(self, header: RunHeader) -> dict[str, list[Sample]]:
+        """Before a resume writes anything: the samples files run.json binds (every one of a 0.1.0
+        run, which binds none) and every record, checked as load_run checks them. Returns the
+        verified samples by file name; anything wrong is one UserError line naming the file."""
+        if header.samples:
+            by_file = {name: self.read_samples(self.samples_dir / name, sha) for name, sha in header.samples.items()}
+        else:
+            by_file = {p.name: self.read_samples(p) for p in sorted(self.samples_dir.glob("*.jsonl"))}
+        samples = {s.sample_id: s for ss in by_file.values() for s in ss}
+        verify_records(header, samples, self.records(), self.records_path)
+        return by_file
 
     @staticmethod
     def file_sha256(path: Path) -> str:

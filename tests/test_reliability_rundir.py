@@ -1,0 +1,244 @@
+"""The run directory's integrity and the runner's failures: a tampered, incomplete or mixed run
+directory is refused by report, check and resume alike, in one line naming the file (and a refused
+resume leaves every byte as it was); error records are retried, OOM is a result, a precision that
+cannot load makes the run exit non-zero. All on the tiny model, in-process."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from qlongbench.hashing import ids_sha256
+from qlongbench.run.runner import Runner
+from qlongbench.run.store import RunDir
+from qlongbench.spec.config import build_spec
+from tests.reliability_helpers import assert_one_line, cli, run_argv, tree
+
+MADE = ("--lengths", "256", "--samples", "2", "--precisions", "bf16,fp32", "--no-report", "-q", "--device", "cpu")
+SAMPLES = "samples/niah-single-en-256.jsonl"
+
+
+@pytest.fixture(scope="module")
+def made_run(tiny_model, tmp_path_factory) -> Path:
+    """A finished run: bf16 and fp32 over two samples (4 records)."""
+    from qlongbench.cli import main
+
+    out = tmp_path_factory.mktemp("made") / "run"
+    assert main(run_argv(tiny_model, out, fast=MADE)) == 0
+    assert len(RunDir(out).records()) == 4
+    return out
+
+
+@pytest.fixture
+def run(made_run, tmp_path) -> Path:
+    dst = tmp_path / "run"
+    shutil.copytree(made_run, dst)
+    return dst
+
+
+def command(name: str, model: Path, run: Path) -> list[object]:
+    """The three readers of a run directory."""
+    return {"report": ["report", run, "--out", run.parent / "report", "-q"],
+            "check": ["check", run, "-q"],
+            "resume": run_argv(model, run, fast=MADE)}[name]
+
+
+def refused(capsys, name: str, model: Path, run: Path, *needles: str) -> str:
+    """The command exits 2 with one line, and leaves the run directory (and any report) untouched."""
+    before = tree(run)
+    rc, _, err = cli(capsys, command(name, model, run))
+    assert rc == 2, err
+    line = assert_one_line(err, *needles)
+    assert tree(run) == before
+    assert not (run.parent / "report").exists()
+    return line
+
+
+READERS = ["report", "check", "resume"]
+
+
+def _edit_first_sample(path: Path, rehash: bool) -> None:
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    sample = json.loads(lines[0])
+    sample["prompt_ids"][5] += 1
+    if rehash:  # a careful forger recomputes the sample's own hash: run.json's binding still catches it
+        sample["prompt_sha256"] = ids_sha256(sample["prompt_ids"])
+    lines[0] = json.dumps(sample, ensure_ascii=False, sort_keys=True, separators=(",", ":")) + "\n"
+    path.write_text("".join(lines), encoding="utf-8")
+
+
+@pytest.mark.parametrize("rehash", [False, True], ids=["token", "token+hash"])
+@pytest.mark.parametrize("reader", READERS)
+def test_an_edited_token_of_a_frozen_sample_is_refused(capsys, tiny_model, run, reader, rehash):
+    _edit_first_sample(run / SAMPLES, rehash)
+    refused(capsys, reader, tiny_model, run, "niah-single-en-256.jsonl")
+
+
+@pytest.mark.parametrize("reader", READERS)
+def test_a_deleted_samples_file_is_refused(capsys, tiny_model, run, reader):
+    (run / SAMPLES).unlink()
+    refused(capsys, reader, tiny_model, run, "niah-single-en-256.jsonl", "missing")
+
+
+@pytest.mark.parametrize("reader", READERS)
+def test_a_duplicate_record_is_refused_naming_its_line(capsys, tiny_model, run, reader):
+    records = run / "records.jsonl"
+    first = records.read_text(encoding="utf-8").splitlines(keepends=True)[0]
+    with open(records, "a", encoding="utf-8") as fh:
+        fh.write(first)
+    refused(capsys, reader, tiny_model, run, "records.jsonl:5", "second record", "line 1")
+
+
+@pytest.mark.parametrize("reader", READERS)
+def test_a_garbage_line_amid_the_records_is_refused_naming_it(capsys, tiny_model, run, reader):
+    records = run / "records.jsonl"
+    lines = records.read_text(encoding="utf-8").splitlines(keepends=True)
+    records.write_text("".join([lines[0], '{"run_id": "x", oops\n', *lines[1:]]), encoding="utf-8")
+    refused(capsys, reader, tiny_model, run, "records.jsonl:2")
+
+
+@pytest.mark.parametrize("content", ["[]", '"a string"', "42"])
+@pytest.mark.parametrize("reader", READERS)
+def test_a_run_json_that_is_not_an_object_is_refused(capsys, tiny_model, run, reader, content):
+    (run / "run.json").write_text(content, encoding="utf-8")
+    refused(capsys, reader, tiny_model, run, "run.json", "JSON object")
+
+
+@pytest.mark.parametrize("seed", ["0", "1"])
+def test_a_run_without_run_json_is_never_adopted(capsys, tiny_model, run, seed):
+    (run / "run.json").unlink()
+    before = tree(run)
+    rc, _, err = cli(capsys, run_argv(tiny_model, run, "--seed", seed, fast=MADE))
+    assert rc == 2
+    assert_one_line(err, "holds samples or records but no run.json")
+    assert tree(run) == before and not (run / "run.json").exists()
+
+
+def test_a_refused_resume_does_not_append_resumed_at(capsys, tiny_model, run):
+    """A resume with another spec is refused; run.json (resumed_at included) keeps every byte."""
+    before = tree(run)
+    rc, _, err = cli(capsys, run_argv(tiny_model, run, "--lengths", "256", "--samples", "3", fast=MADE))
+    assert rc == 2
+    assert_one_line(err, "different spec", "samples")
+    assert tree(run) == before
+    # an accepted resume does append it (so the test above can fail)
+    rc, _, _ = cli(capsys, command("resume", tiny_model, run))
+    assert rc == 0 and len(RunDir(run).read_header().resumed_at) == 1
+
+
+def test_one_task_with_two_option_sets_runs_both(capsys, tiny_model, tmp_path):
+    text = tmp_path / "haystack.txt"
+    text.write_text(" ".join(f"The lighthouse keeper wrote entry number {i} in the grey logbook." for i in range(400)),
+                    encoding="utf-8")
+    out = tmp_path / "two"
+    rc, _, err = cli(capsys, run_argv(tiny_model, out, "--tasks", f"niah-single:haystack=file:{text},niah-single"))
+    assert rc == 0, err
+    files = sorted(p.name for p in (out / "samples").iterdir())
+    assert len(files) == 2 and "niah-single-en-256.jsonl" in files
+    records = RunDir(out).records()
+    assert len(records) == 2
+    assert len({r.sample_id for r in records}) == 2 and len({r.task for r in records}) == 2
+    assert len({r.prompt_sha256 for r in records}) == 2  # different haystacks really were built
+    header = RunDir(out).read_header()
+    assert set(header.tasks) == {r.task for r in records} and set(header.samples) == set(files)
+
+
+def test_one_task_listed_twice_identically_is_refused(capsys, tiny_model, tmp_path):
+    out = tmp_path / "twice"
+    rc, _, err = cli(capsys, run_argv(tiny_model, out, "--tasks", "niah-single,niah-single"))
+    assert rc == 2
+    assert_one_line(err, "niah-single is listed twice")
+    assert not out.exists()
+
+
+# --- failures ---------------------------------------------------------------------------------
+
+def _spec(model: Path, out: Path, **kw):
+    return build_spec({"model": str(model), "lengths": [256], "samples": 2, "precisions": "bf16,fp32",
+                       "device": "cpu", "out": str(out)} | kw)
+
+
+def _explode(event, **info):
+    if event == "forward":
+        raise RuntimeError("engine exploded (injected)")
+
+
+@pytest.mark.parametrize("keep", [False, True], ids=["retried", "kept"])
+def test_error_records_are_retried_unless_kept(capsys, tiny_model, tmp_path, keep):
+    out = tmp_path / "err"
+    Runner(_spec(tiny_model, out), fault_hook=_explode).run()
+    assert {r.status for r in RunDir(out).records()} == {"error"}
+    before = (out / "records.jsonl").read_bytes()
+    rc, stdout, _ = cli(capsys, run_argv(tiny_model, out, *(["--keep-errors"] if keep else []), fast=MADE))
+    assert rc == 0
+    rows = RunDir(out).records()
+    assert len(rows) == 4 and len({r.key() for r in rows}) == 4
+    if keep:
+        assert (out / "records.jsonl").read_bytes() == before and "0 records written" in stdout
+    else:
+        assert {r.status for r in rows} == {"ok"} and "4 error records retried" in stdout
+
+
+def _fail_to_load(monkeypatch, label: str, error: BaseException) -> None:
+    from qlongbench.backends.hf import HFBackend
+
+    real = HFBackend.__init__
+
+    def init(self, precision, ctx):
+        if precision.name == label:
+            raise error
+        real(self, precision, ctx)
+
+    monkeypatch.setattr(HFBackend, "__init__", init)
+
+
+def test_a_precision_that_cannot_load_makes_the_run_exit_non_zero(capsys, monkeypatch, tiny_model, tmp_path):
+    _fail_to_load(monkeypatch, "fp32", RuntimeError("weights file vanished (injected)"))
+    out = tmp_path / "load"
+    rc, _, err = cli(capsys, run_argv(tiny_model, out, fast=MADE))
+    assert rc == 1
+    assert "precision fp32 did not run: RuntimeError: weights file vanished" in err and "Traceback" not in err
+    status = {(r.precision, r.status) for r in RunDir(out).records()}
+    assert status == {("bf16", "ok"), ("fp32", "error")}
+    assert "fp32" in RunDir(out).read_header().precision_errors
+
+
+def _oom_at_load(event, precision=None, **info):
+    if event == "load" and precision == "bf16":
+        raise MemoryError("no room for the weights (injected)")
+
+
+def test_oom_while_loading_is_a_result_and_the_sweep_goes_on(capsys, monkeypatch, tiny_model, tmp_path):
+    import torch
+
+    # through the runner's fault hook ...
+    out = tmp_path / "hook"
+    result = Runner(_spec(tiny_model, out), fault_hook=_oom_at_load).run()
+    status = {(r.precision, r.status) for r in RunDir(out).records()}
+    assert status == {("bf16", "oom"), ("fp32", "ok")} and not result.failed_precisions
+    # ... and through an engine class that raises in __init__, from the CLI
+    _fail_to_load(monkeypatch, "bf16", torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 9 GiB"))
+    out = tmp_path / "class"
+    rc, _, err = cli(capsys, run_argv(tiny_model, out, fast=MADE))
+    assert rc == 0 and "Traceback" not in err
+    rows = RunDir(out).records()
+    assert {(r.precision, r.status) for r in rows} == {("bf16", "oom"), ("fp32", "ok")}
+    assert all("out of memory" in r.error for r in rows if r.status == "oom")
+
+
+def _cpu_allocator_fails(event, n_tokens=0, **info):
+    if event == "forward":
+        import torch
+
+        torch.empty(2**62, dtype=torch.uint8)  # the real DefaultCPUAllocator failure, not a copy of its text
+
+
+def test_a_cpu_allocation_failure_while_generating_is_oom(tiny_model, tmp_path):
+    out = tmp_path / "cpu"
+    Runner(_spec(tiny_model, out, precisions="bf16"), fault_hook=_cpu_allocator_fails).run()
+    rows = RunDir(out).records()
+    assert [r.status for r in rows] == ["oom", "oom"]
+    assert "DefaultCPUAllocator" in rows[0].error
