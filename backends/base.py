@@ -131,6 +131,8 @@ class Backend(ABC):
     """iter_logprobs returns next-token distributions (log-prob tasks such as kld)."""
     builds_artifacts: ClassVar[bool] = False
     """prepare_artifact builds a quantized artifact into the cache (`qlongbench quantize`)."""
+    kv_cache_types: ClassVar[tuple[str, ...]] = ()
+    """KV-cache precisions the engine can hold (`+kv=TYPE`); empty: only its default cache."""
 
     def __init__(self, precision: PrecisionSpec, ctx: LoadContext):
         self.precision = precision
@@ -146,6 +148,10 @@ class Backend(ABC):
         if unknown:
             known = f"; options: {', '.join(sorted(cls.allowed_options))}" if cls.allowed_options else ""
             raise UserError(f"precision {precision.name} takes no option {', '.join(sorted(unknown))}{known}")
+        if precision.kv and precision.kv not in cls.kv_cache_types:
+            can = (f"it holds {', '.join(cls.kv_cache_types)}" if cls.kv_cache_types else
+                   "its engine offers no quantized KV cache")
+            raise UserError(f"precision {precision.label()}: no KV cache type {precision.kv!r}; {can}")
 
     @classmethod
     def prepare_artifact(cls, precision: PrecisionSpec, ctx: LoadContext) -> Any:

@@ -53,7 +53,7 @@ class BnbBackend(HFBackend):
     def batch_invariant(self) -> bool:
         """LLM.int8() picks outlier columns over the whole batch, so a prompt's numbers (and its
         greedy answer) depend on what it is batched with: int8 always runs one prompt at a time."""
-        return self.quant_type != "int8"
+        return self.quant_type != "int8" and super().batch_invariant
 
     @classmethod
     def validate(cls, precision: PrecisionSpec, ctx: ValidateContext) -> None:

@@ -43,10 +43,12 @@ class GGUFBackend(Backend):
     """Runs beside any gguf quant so llama.cpp-vs-transformers differences are not blamed on quantization."""
     engine_baseline_equivalents: ClassVar[tuple[str, ...]] = ("gguf-bf16", "gguf-f16")
     """Full-precision runs of this engine: any of them is the engine-matched baseline."""
-    baseline_options: ClassVar[tuple[str, ...]] = ("n_gpu_layers", "n_threads", "flash_attn", "type_k", "type_v",
-                                                   "n_batch", "n_ctx", "repack")
-    """Engine settings the baseline inherits from the quant it sits beside (not `file`)."""
-    allowed_options: ClassVar[frozenset[str]] = frozenset({"file", *baseline_options})
+    baseline_options: ClassVar[tuple[str, ...]] = ("n_gpu_layers", "n_threads", "flash_attn", "n_batch", "n_ctx",
+                                                   "repack")
+    """Engine settings the baseline inherits from the quant it sits beside (not `file`, not the KV type:
+    the baseline holds llama.cpp's f16 cache, so a KV type is compared with f16)."""
+    allowed_options: ClassVar[frozenset[str]] = frozenset({"file", "type_k", "type_v", *baseline_options})
+    kv_cache_types: ClassVar[tuple[str, ...]] = tuple(KV_TYPES)
 
     supports_logprobs: ClassVar[bool] = True
     builds_artifacts: ClassVar[bool] = True

@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 
 
 KV_TYPES = {"f32": 0, "f16": 1, "q4_0": 2, "q4_1": 3, "q5_0": 6, "q5_1": 7, "q8_0": 8, "bf16": 30, "iq4_nl": 20}
-"""KV-cache element types llama.cpp accepts (ggml_type ids)."""
+"""KV-cache element types llama.cpp accepts (ggml_type ids): `+kv=TYPE` on a gguf-* label."""
 
 
 def _int_option(options: dict[str, Any], name: str, default: int, label: str, *, minimum: int) -> int:
@@ -39,14 +39,18 @@ def gguf_options(precision: PrecisionSpec, device: str) -> dict[str, Any]:
         "n_threads": _int_option(o, "n_threads", default_threads(), precision.name, minimum=1),
         "n_batch": _int_option(o, "n_batch", 512, precision.name, minimum=1),
         "n_ctx": _int_option(o, "n_ctx", 0, precision.name, minimum=0),
-        "flash_attn": o.get("flash_attn", False),
+        # Flash attention on by default: llama.cpp needs it for a quantized V cache, so with it on
+        # everywhere a KV type changes only the cache (and it is llama.cpp's fastest CPU setting).
+        "flash_attn": o.get("flash_attn", True),
         # llama.cpp's CPU weight repacking (AMX / AVX "extra buffer types"): faster, but on VMs that
         # advertise AMX without enabling it the AMX kernels fault and kill the process (measured),
         # so it is opt-in.
         "repack": o.get("repack", False),
-        "type_k": str(o.get("type_k", "f16")).lower(),
-        "type_v": str(o.get("type_v", "f16")).lower(),
+        "type_k": str(o.get("type_k", precision.kv or "f16")).lower(),
+        "type_v": str(o.get("type_v", precision.kv or "f16")).lower(),
     }
+    if precision.kv and ({"type_k", "type_v"} & set(o)):
+        raise UserError(f"{precision.label()}: give the KV cache type once, as +kv=TYPE or as type_k / type_v")
     for name in ("flash_attn", "repack"):
         if not isinstance(out[name], bool):
             raise UserError(f"{precision.name}: {name} must be true or false, not {out[name]!r}")
@@ -73,7 +77,10 @@ def check_gguf_file(label: str, file: str) -> None:
         raise UserError(f"{label}: GGUF file {file} does not exist")
     if not path.is_file():
         raise UserError(f"{label}: file={file} is a directory; give the .gguf file itself")
-    check_magic(path)
+    try:
+        check_magic(path)
+    except UserError as err:
+        raise UserError(f"{label}: {err}") from None
     try:
         from gguf import GGUFReader
 

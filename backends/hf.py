@@ -13,9 +13,13 @@ from typing import Any, ClassVar
 
 from qlongbench import memory as qmem
 from qlongbench.backends.base import (
-    Backend, ContextSession, LoadContext, LogprobChunk, ValidateContext, decode_loop, peak_rss_bytes, sample_token,
+    Backend, ContextSession, LoadContext, LogprobChunk, ValidateContext, decode_loop, peak_rss_bytes,
 )
 from qlongbench.backends.hf_attention import use_fast_decode
+from qlongbench.backends.hf_kvcache import KV_BITS, cache_bytes
+from qlongbench.backends.hf_kvcache import crop as crop_quantized
+from qlongbench.backends.hf_kvcache import new_cache as new_quantized_cache
+from qlongbench.backends.hf_kvcache import recipe_options as kv_recipe_options
 from qlongbench.spec.config import PrecisionSpec
 from qlongbench.errors import UserError
 from qlongbench.types import BackendInfo, Generation, GenerationConfig, MemoryStats, QuantRecipe, TokenPrompt
@@ -43,17 +47,21 @@ class HFBackend(Backend):
     description: ClassVar[str] = "Hugging Face transformers at bf16 / fp16 / fp32 (the reference)"
     supports_batches: ClassVar[bool] = True
     supports_logprobs: ClassVar[bool] = True
+    kv_cache_types: ClassVar[tuple[str, ...]] = tuple(KV_BITS)
 
     @property
     def batch_invariant(self) -> bool:
         """A prompt's numbers do not depend on the other prompts of its batch (left padding with an
-        attention mask and explicit positions)."""
-        return True
+        attention mask and explicit positions). Batches run with the default cache only."""
+        return self.precision.kv is None
 
     def __init__(self, precision: PrecisionSpec, ctx: LoadContext):
         super().__init__(precision, ctx)
         type(self).validate(precision, ValidateContext(model=ctx.model, device=ctx.device))
         import torch  # noqa: F401  (fail here, not half way through loading)
+
+        if precision.kv:
+            self.require("optimum.quanto", "kv")
 
         self.model = self._load()
         self.model.eval()
@@ -115,13 +123,22 @@ class HFBackend(Backend):
         path, sha = self.artifact()
         return BackendInfo(
             precision=self.precision.label(), engine=self.engine, engine_version=transformers.__version__,
-            device=self.device, dtype=str(self.compute_dtype()).removeprefix("torch."), recipe=self.recipe(),
+            device=self.device, dtype=str(self.compute_dtype()).removeprefix("torch."), recipe=self.full_recipe(),
             weight_bytes=self.weight_bytes(), artifact_path=path, artifact_sha256=sha, attention=self.attention,
             versions=self.versions() | {"torch": torch.__version__, "transformers": transformers.__version__},
         )
 
     def versions(self) -> dict[str, str]:
         return {}
+
+    def full_recipe(self) -> QuantRecipe:
+        """The weights' recipe, with the KV cache's when the cache is quantized."""
+        recipe = self.recipe()
+        if not self.precision.kv:
+            return recipe
+        cfg = self.model.config.get_text_config() if hasattr(self.model.config, "get_text_config") else self.model.config
+        head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+        return recipe.model_copy(update={"options": recipe.options | kv_recipe_options(self.precision.kv, head_dim)})
 
     def weight_bytes(self) -> int:
         return int(self.model.get_memory_footprint())
@@ -130,68 +147,10 @@ class HFBackend(Backend):
         return HFSession(self)
 
     def generate_batch(self, prompts: Sequence[TokenPrompt], cfg: GenerationConfig) -> list[Generation]:
-        """Independent prompts in one left-padded batch (attention mask + explicit positions, so
-        each row computes what it would alone). Worth it on a GPU; the runner batches only when
-        --batch-size > 1. Timings and KV bytes are the batch's, shared equally by its rows."""
-        import numpy as np
-        import torch
-        from transformers import DynamicCache
+        """Independent prompts in one left-padded batch (backends/hf_batch.py)."""
+        from qlongbench.backends.hf_batch import generate_batch
 
-        n, width = len(prompts), max(len(p.ids) for p in prompts)
-        ids = torch.full((n, width), self.pad_id(), dtype=torch.long)
-        mask = torch.zeros((n, width), dtype=torch.long)
-        for i, p in enumerate(prompts):
-            ids[i, width - len(p.ids):] = torch.tensor(p.ids, dtype=torch.long)
-            mask[i, width - len(p.ids):] = 1
-        ids, mask = ids.to(self.device), mask.to(self.device)
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        cache = DynamicCache(config=self.model.config)
-        hook = self.ctx.fault_hook
-        if hook is not None:
-            hook("forward", n_tokens=width)
-
-        def forward(x: Any, pos: Any) -> Any:
-            with torch.inference_mode():
-                out = self.model(input_ids=x, attention_mask=mask, position_ids=pos,
-                                 **{self.cache_kwarg: cache}, use_cache=True, logits_to_keep=1)
-            return out.logits[:, -1].float()
-
-        t0 = time.perf_counter()
-        logits = forward(ids, positions)
-        _sync(self.device)
-        prefill = time.perf_counter() - t0
-        kv = sum(int(t.nbytes) for layer in cache.layers for t in (layer.keys, layer.values) if t is not None)
-        eos = self.eos_ids() if cfg.stop_on_eos else set()
-        rngs = [np.random.default_rng(cfg.seed) for _ in prompts] if cfg.do_sample else None
-        tokens: list[list[int]] = [[] for _ in prompts]
-        finish = ["length"] * n
-        live = [cfg.max_new_tokens > 0] * n
-        pos = positions[:, -1:]
-        t0 = time.perf_counter()
-        while any(live):
-            chosen = torch.argmax(logits, dim=-1).tolist() if rngs is None else [
-                sample_token(row, cfg, rng) for row, rng in zip(logits.cpu().numpy(), rngs)]
-            for i, tok in enumerate(chosen):
-                if not live[i]:
-                    continue
-                if tok in eos:
-                    live[i], finish[i] = False, "eos"
-                    continue
-                tokens[i].append(tok)
-                if len(tokens[i]) == cfg.max_new_tokens:
-                    live[i] = False
-            if not any(live):
-                break
-            feed = torch.tensor([[t] for t in chosen], dtype=torch.long, device=self.device)
-            mask = torch.cat([mask, torch.ones((n, 1), dtype=mask.dtype, device=self.device)], dim=1)
-            pos = pos + 1
-            logits = forward(feed, pos)
-        _sync(self.device)
-        decode = time.perf_counter() - t0
-        return [Generation(text=self.ctx.tokenizer.decode(t), token_ids=tuple(t), n_prompt_tokens=len(p.ids),
-                           finish_reason=f, prefill_seconds=prefill / n, decode_seconds=decode / n,
-                           n_prefilled_tokens=len(p.ids), kv_cache_bytes=kv // n)
-                for p, t, f in zip(prompts, tokens, finish)]
+        return generate_batch(self, prompts, cfg)
 
     def iter_logprobs(self, ids: Sequence[int], chunk: int = 512) -> Iterator[LogprobChunk]:
         import torch
@@ -259,7 +218,8 @@ class HFSession(ContextSession):
         from transformers import DynamicCache
 
         self.b = backend
-        self.cache = DynamicCache(config=backend.model.config)
+        kv = backend.precision.kv
+        self.cache = new_quantized_cache(backend.model, kv) if kv else DynamicCache(config=backend.model.config)
         self._ids: list[int] = []
         self._last_logits: Any = None
         # Allocator level of the empty cache, and a fresh peak: each prompt's numbers are its own.
@@ -313,18 +273,16 @@ class HFSession(ContextSession):
     def crop(self, n: int) -> None:
         if n >= len(self._ids):
             return
-        # transformers >= 5.2x takes the number of tokens to remove, as a negative count.
-        self.cache.crop(n - len(self._ids))
+        if self.b.precision.kv:
+            crop_quantized(self.cache, n)
+        else:  # transformers >= 5.2x takes the number of tokens to remove, as a negative count.
+            self.cache.crop(n - len(self._ids))
         del self._ids[n:]
         self._last_logits = None
 
     def cache_bytes(self) -> int:
-        total = 0
-        for layer in getattr(self.cache, "layers", []):
-            for t in (getattr(layer, "keys", None), getattr(layer, "values", None)):
-                if t is not None and hasattr(t, "nbytes"):
-                    total += int(t.nbytes)
-        return total
+        """Measured from the cache's own tensors (a quantized cache: codes, scales, residual window)."""
+        return cache_bytes(self.cache)
 
     def _next_logits(self) -> Any:
         if self._last_logits is None:

@@ -145,7 +145,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"qlongbench: precision {prec} did not run: {why}", file=sys.stderr)
     if not args.no_report:
         try:
-            path = write(result.run_dir, args.report_out)
+            path = write(result.run_dir, args.report_out, project=args.project_memory)
             print(f"report: {path / 'index.html'}")
         except UserError as err:  # the records are safe; only the report could not be drawn
             print(f"qlongbench: warning: the run finished but its report was not written: {err}", file=sys.stderr)
@@ -213,7 +213,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from qlongbench.render.write import write
 
     floor = args.min_reference / 100.0 if args.min_reference is not None else None
-    path = write(args.run_dir, args.out, args.reference, floor=floor)
+    path = write(args.run_dir, args.out, args.reference, floor=floor, project=args.project_memory)
     if not args.quiet:
         print((path / "summary.md").read_text(encoding="utf-8"))
     print(f"report: {path / 'index.html'}")
@@ -293,6 +293,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep error records of an earlier invocation instead of running those samples again")
     p.add_argument("--no-report", action="store_true", help="do not write the report afterwards")
     p.add_argument("--report-out", help="report directory (default reports/<run name>)")
+    p.add_argument("--project-memory", metavar="CONFIG:LENGTH",
+                   help="in the report, project weights + KV memory onto a model's config, e.g. "
+                        "meta-llama/Llama-3.1-8B:128k")
     p.add_argument("--check", metavar="POLICY", help="after the run, gate it with this policy YAML (exit code of check)")
     _add_gate_outputs(p)
     p.set_defaults(func=cmd_run)
@@ -335,6 +338,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reference", help="reference precision (default the first of bf16, fp16, fp32)")
     p.add_argument("--min-reference", type=float, metavar="PTS",
                    help="a reference below this accuracy (points) cannot show a drop: not measured (default 10)")
+    p.add_argument("--project-memory", metavar="CONFIG:LENGTH",
+                   help="also project weights + KV memory onto a model's config (hub id or dir), e.g. "
+                        "meta-llama/Llama-3.1-8B:128k (formula, labelled as such)")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("tasks", parents=[common], help="list tasks, their options, languages and metric")

@@ -72,3 +72,17 @@ def smollm2() -> Path:
     from qlongbench.run.model import default_cache_dir
 
     return bundled_model_dir(default_cache_dir())
+
+
+@pytest.fixture(scope="session")
+def gguf_setup(tmp_path_factory: pytest.TempPathFactory):
+    """A LoadContext on the engine test model (tests/engine_fixtures.py) with llama.cpp's converter at
+    hand; skipped, naming why, when the converter cannot be had."""
+    from tests.engine_fixtures import artifact_cache, engine_model, load_context, use_converter
+
+    why = use_converter()
+    if why:
+        pytest.skip(why)
+    root = tmp_path_factory.getbasetemp()
+    model = engine_model(root)
+    return load_context(model, artifact_cache(root))

@@ -22,7 +22,10 @@ def cli(capsys, argv: list[object]) -> tuple[int, str, str]:
     from qlongbench.cli import main
 
     capsys.readouterr()
-    rc = main([str(a) for a in argv])
+    try:
+        rc = main([str(a) for a in argv])
+    except SystemExit as exit_:  # argparse refuses a flag's value this way
+        rc = exit_.code
     cap = capsys.readouterr()
     return rc, cap.out, cap.err
 

@@ -19,16 +19,6 @@ LABELS = ["gguf-bf16", "gguf-f16", "gguf-q8_0", "gguf-q6_k", "gguf-q5_k_m", "ggu
 
 
 @pytest.fixture(scope="session")
-def gguf_setup(tmp_path_factory: pytest.TempPathFactory):
-    why = use_converter()
-    if why:
-        pytest.skip(why)
-    root = tmp_path_factory.getbasetemp()
-    model = engine_model(root)
-    return load_context(model, artifact_cache(root))
-
-
-@pytest.fixture(scope="session")
 def hf_fp32_logprobs(gguf_setup):
     """The transformers reference at fp32 on the test ids: [positions, vocab] log-softmax."""
     import torch

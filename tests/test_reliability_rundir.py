@@ -154,6 +154,43 @@ def test_one_task_listed_twice_identically_is_refused(capsys, tiny_model, tmp_pa
     assert not out.exists()
 
 
+READER_TYPOS = {  # name -> (argv given the run and the tmp dir, the line's needle)
+    "check-candidate-without-records": (lambda r, t: ["check", r, "--candidate", "fp16", "-q"],
+                                        "candidate fp16 has no records"),
+    "report-reference-without-records": (lambda r, t: ["report", r, "--reference", "fp16", "--out", t / "rep"],
+                                         "reference 'fp16' has no records"),
+    "check-not-a-run": (lambda r, t: ["check", t / "nowhere", "-q"], "not a qlongbench run directory"),
+    "report-out-is-a-file": (lambda r, t: ["report", r, "--out", r / "records.jsonl", "-q"],
+                             "cannot create the report directory"),
+    "check-alpha-out-of-range": (lambda r, t: ["check", r, "--alpha", "2", "-q"], "--alpha must lie"),
+    "check-at-length-abc": (lambda r, t: ["check", r, "--at-length", "abc", "-q"], "bad length 'abc'"),
+    "check-policy-missing": (lambda r, t: ["check", r, "--policy", t / "nope.yaml", "-q"], "does not exist"),
+    "check-max-drop-negative": (lambda r, t: ["check", r, "--max-drop", "-5", "-q"], "max_drop"),
+}
+
+
+@pytest.mark.parametrize("name", list(READER_TYPOS))
+def test_a_reader_typo_is_one_line_and_writes_nothing(capsys, made_run, tmp_path, name):
+    make, needle = READER_TYPOS[name]
+    before, around = tree(made_run), tree(tmp_path)
+    rc, _, err = cli(capsys, make(made_run, tmp_path))
+    assert rc == 2
+    assert_one_line(err, needle)
+    assert tree(made_run) == before and tree(tmp_path) == around
+
+
+@pytest.mark.parametrize("reader", ["report", "check"])
+def test_a_run_with_no_records_yet_is_one_line(capsys, tiny_model, tmp_path, reader):
+    out = tmp_path / "frozen"
+    Runner(_spec(tiny_model, out)).freeze()
+    before = tree(out)
+    rc, _, err = cli(capsys, {"report": ["report", out, "--out", tmp_path / "rep", "-q"],
+                              "check": ["check", out, "-q"]}[reader])
+    assert rc == 2
+    assert_one_line(err, "has no records yet")
+    assert tree(out) == before and not (tmp_path / "rep").exists()
+
+
 # --- failures ---------------------------------------------------------------------------------
 
 def _spec(model: Path, out: Path, **kw):

@@ -117,6 +117,25 @@ def test_the_builders_refuse_custom_code_when_called_directly(tiny_model, tiny_t
     assert not marker.exists() and tree(tmp_path / "cache") == {}
 
 
+@pytest.mark.parametrize("engine", ["bf16", "bnb-nf4"])
+def test_the_transformers_engines_never_import_untrusted_code(tiny_model, tiny_tokenizer, tmp_path, engine):
+    """Below the CLI, an engine handed the directory anyway loads transformers' own Llama and never
+    imports the directory's code."""
+    from qlongbench.backends.base import LoadContext
+    from tests.engine_fixtures import open_backend
+
+    if engine.startswith("bnb"):
+        pytest.importorskip("bitsandbytes", reason="the bnb extra is not installed")
+    model, marker = code_model(tiny_model, tmp_path, "config.json")
+    ctx = LoadContext(model=str(model), revision=None, device="cpu", cache_dir=tmp_path / "cache",
+                      tokenizer=tiny_tokenizer)
+    try:
+        open_backend(engine, ctx).close()
+    except UserError:
+        pass
+    assert not marker.exists()
+
+
 def test_the_code_really_runs_with_trust_remote_code(capsys, monkeypatch, tiny_model, tmp_path):
     """The control that makes the refusals above mean something: trusted, the same directory's
     code is imported (the marker appears) and the run completes."""
@@ -237,6 +256,7 @@ def test_an_artifact_record_pointing_outside_its_entry_is_not_loaded(tmp_path):
     evil.write_bytes(b"weights")  # same size and bytes: only the place differs
     record = first.path.parent / "artifact.json"
     data = json.loads(record.read_text())
+    assert data["path"] == "model.gguf"  # stored relative to its entry: the cache can move
     data["path"] = os.path.relpath(evil, first.path.parent)
     record.write_text(json.dumps(data))
     assert cache.lookup("gguf", first.artifact.key) is None

@@ -97,6 +97,16 @@ class ArtifactCache:
     def __init__(self, root: str | Path):
         self.root = Path(root).expanduser()
 
+    def check_writable(self) -> None:
+        """Fail early, before a run directory is touched, when the cache cannot be created or written."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=self.root, prefix=".probe"):
+                pass
+        except OSError as err:
+            raise UserError(f"cannot write to the artifact cache {self.root}: {err.strerror or err}; "
+                            "choose another with --cache-dir or QLONGBENCH_CACHE") from None
+
     def entry_dir(self, kind: str, key: str) -> Path:
         return self.root / kind / key
 

@@ -90,24 +90,30 @@ def check_safetensors(path: Path) -> None:
         raise UserError(f"{path} is truncated ({size:,} bytes, its tensors need {need:,}); download it again")
 
 
-def _signature(root: Path) -> tuple[tuple[str, int, int], ...]:
-    return tuple((str(p.relative_to(root)), p.stat().st_size, p.stat().st_mtime_ns) for p in model_files(root))
+def _signature(root: Path) -> tuple[tuple[str, int, int, int, int], ...]:
+    """Name, size, inode, mtime and ctime of every file: a file rewritten in place changes its
+    ctime even when its size is the same and its mtime was put back (os.utime, touch -r)."""
+    out = []
+    for p in model_files(root):
+        st = p.stat()
+        out.append((str(p.relative_to(root)), st.st_size, st.st_ino, st.st_mtime_ns, st.st_ctime_ns))
+    return tuple(out)
 
 
 @cache
-def _files_sha256(root: str, signature: tuple[tuple[str, int, int], ...]) -> str:
+def _files_sha256(root: str, signature: tuple[tuple[str, int, int, int, int], ...]) -> str:
     import hashlib
 
     h = hashlib.sha256()
-    for rel, _, _ in signature:
+    for rel, *_ in signature:
         h.update(rel.encode())
         h.update(file_sha256(Path(root) / rel).encode())
     return h.hexdigest()
 
 
 def model_files_sha256(root: str | Path) -> str:
-    """Hash of every file an engine may read (names and contents). Memoised on the files' sizes and
-    modification times: hashing gigabytes twice in one process is wasted time."""
+    """Hash of every file an engine may read (names and contents). Memoised on the files' sizes,
+    inodes and change times: hashing gigabytes twice in one process is wasted time."""
     path = Path(root).resolve()
     return _files_sha256(str(path), _signature(path))
 

@@ -11,8 +11,11 @@ from qlongbench.analysis.data import ReportData
 from qlongbench.analysis.drops import MeasureRule, paired_drops
 from qlongbench.analysis.examples import failure_examples
 from qlongbench.analysis.kld import kl_rows
+from qlongbench.analysis.kvgrid import kv_grids
 from qlongbench.analysis.memory import memory_rows, memory_savings
 from qlongbench.analysis.pairing import ALL_LANGUAGES, DEFAULT_FLOOR, DEFAULT_MIN_PARSED, language_label
+from qlongbench.analysis.projection import ProjectionTarget
+from qlongbench.analysis.projection import project as projection
 from qlongbench.analysis.summary import precision_verdicts
 from qlongbench.errors import UserError
 from qlongbench.run.store import RunContents, load_run
@@ -27,7 +30,8 @@ def logprob_task_labels(contents: RunContents) -> set[str]:
 
 
 def build(run_dir: str | Path, reference: str | None = None, confidence: float = 0.95, *,
-          floor: float = DEFAULT_FLOOR, min_parsed: float = DEFAULT_MIN_PARSED) -> ReportData:
+          floor: float = DEFAULT_FLOOR, min_parsed: float = DEFAULT_MIN_PARSED,
+          project: ProjectionTarget | None = None) -> ReportData:
     contents = load_run(run_dir)
     header, records = contents.header, contents.records
     if not records:
@@ -75,4 +79,8 @@ def build(run_dir: str | Path, reference: str | None = None, confidence: float =
         precisions=tuple(order), engine_baselines=baselines, confidence=confidence,
     )
     data.verdicts = precision_verdicts(data)
+    data.kv_grids = kv_grids(records, order, ref, drops + pooled_drops, mem,
+                             {p: i.weight_bytes for p, i in header.precisions.items()}, rule, confidence, text_tasks)
+    if project is not None:
+        data.projection = projection(project, header, ref, order, mem)
     return data

@@ -9,7 +9,9 @@ from qlongbench.analysis.cells import CellStats
 from qlongbench.analysis.drops import DropStats, MeasureRule
 from qlongbench.analysis.examples import Example
 from qlongbench.analysis.kld import KLRow
+from qlongbench.analysis.kvgrid import KVGrid
 from qlongbench.analysis.memory import MemoryRow, MemorySaving
+from qlongbench.analysis.projection import Projection
 from qlongbench.run.header import RunHeader
 
 
@@ -72,6 +74,10 @@ class ReportData:
     examples: list[Example] = field(default_factory=list)
     verdicts: list[PrecisionVerdict] = field(default_factory=list)
     """One row per candidate precision: the 30-second read."""
+    kv_grids: list[KVGrid] = field(default_factory=list)
+    """Weights × KV cache per task and length (runs with a KV precision)."""
+    projection: Projection | None = None
+    """Memory projected onto a model the user named (--project-memory), formula-based."""
     logprob_tasks: tuple[str, ...] = ()
     """Tasks scored from log-probabilities (kld): reported as KL, not as accuracy."""
     precisions: tuple[str, ...] = ()

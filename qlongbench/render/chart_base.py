@@ -22,7 +22,7 @@ from qlongbench.files import atomic_write_bytes, safe_name
 from qlongbench.memory import format_bytes
 from qlongbench.render.prose import fmt_length
 
-CHART_PREFIXES = ("accuracy-", "drop-", "memory", "throughput", "kld", "heatmap-", "rates", "kvgrid")
+CHART_PREFIXES = ("accuracy-", "drop-", "memory", "throughput", "kld", "heatmap-", "rates")
 """File-name prefixes of the charts qlongbench writes (stale ones are removed, nothing else)."""
 DPI = 110
 MAX_PANEL_COLUMNS = 4

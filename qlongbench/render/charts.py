@@ -9,7 +9,7 @@ import matplotlib
 
 from qlongbench.analysis.data import ReportData
 from qlongbench.render.chart_base import CHART_PREFIXES, STYLE, Chart, palette
-from qlongbench.render.charts_memory import kld_chart, memory_chart, throughput_chart
+from qlongbench.render.charts_memory import kld_chart, memory_chart, memory_split_chart, throughput_chart
 from qlongbench.render.charts_quality import accuracy_charts, drop_charts, heatmap_chart, rates_chart
 
 
@@ -21,6 +21,7 @@ def make_charts(data: ReportData) -> list[Chart]:
         out += accuracy_charts(data, colors)
         out += drop_charts(data, colors)
         for maker in (lambda: heatmap_chart(data), lambda: memory_chart(data, colors),
+                      lambda: memory_split_chart(data, colors),
                       lambda: throughput_chart(data, colors), lambda: kld_chart(data, colors),
                       lambda: rates_chart(data)):
             chart = maker()

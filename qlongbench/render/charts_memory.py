@@ -201,3 +201,48 @@ def kld_chart(data: ReportData, colors: dict[str, str]) -> Chart | None:
                     "KL. " if bound else "KL estimated over the full vocabulary (see the KL table for each figure's "
                     "standard error). ")
                  + "A curve that rises to the right is damage that grows with context.", render_png(fig), "kld")
+
+
+def memory_split_chart(data: ReportData, colors: dict[str, str]) -> Chart | None:
+    """Weights + KV cache per precision at each measured length (and at the projected length of a
+    named model, labelled as a formula): where the bytes go as context grows."""
+    rows = [m for m in data.memory if m.weight_bytes and m.kv_cache_bytes is not None]
+    if not rows:
+        return None
+    lengths = sorted({m.length for m in rows})[-4:]
+    panels: list[tuple[str, list[tuple[str, int, int]]]] = []
+    for n in lengths:
+        at = {m.precision: m for m in rows if m.length == n}
+        panels.append((f"{fmt_length(n)} tokens (measured)",
+                       [(p, at[p].weight_bytes or 0, at[p].kv_cache_bytes or 0) for p in data.precisions if p in at]))
+    if data.projection is not None:
+        pr = data.projection
+        panels.append((f"{pr.target.config.rsplit('/', 1)[-1]} at {fmt_length(pr.target.length)} (formula)",
+                       [(r.precision, r.weight_bytes, r.kv_bytes) for r in pr.rows]))
+    fig = Figure(figsize=(3.3 * len(panels) + 1.2, 0.42 * len(data.precisions) + 1.8))
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, (title, bars) in zip(axes, panels):
+        names = [b[0] for b in bars]
+        ys = range(len(bars))
+        ax.barh(ys, [b[1] for b in bars], color=[colors.get(p, "#777777") for p in names])
+        ax.barh(ys, [b[2] for b in bars], left=[b[1] for b in bars], color="white",
+                edgecolor=[colors.get(p, "#777777") for p in names], hatch="///")
+        ax.set_yticks(list(ys))
+        ax.set_yticklabels(names if ax is axes[0] else [""] * len(names))
+        ax.invert_yaxis()
+        top = max(b[1] + b[2] for b in bars) or 1
+        for y, (_, w, kv) in zip(ys, bars):
+            ax.text(w + kv, y, f" {format_bytes(w + kv)}", va="center", fontsize=7)
+        ax.set_xlim(0, top * 1.45)
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=3))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: format_bytes(v)))
+        ax.set_title(title)
+        ax.grid(False)
+    fig.suptitle("Memory: weights (solid) + KV cache (hatched)", fontweight="bold")
+    fig.tight_layout()
+    return Chart("memory-split.png", "Memory split into weights and KV cache",
+                 "Solid: the precision's weights; hatched: its KV cache as the engine measured it at the end of the "
+                 "prompt (median per length). Past a few thousand tokens the cache, not the weights, decides the "
+                 "memory bill: quantizing the cache is what saves there."
+                 + (" The last panel projects the named model from its config and this run's measured ratios: a "
+                    "formula, not a measurement." if data.projection else ""), render_png(fig), "memory")

@@ -21,6 +21,7 @@ from qlongbench.analysis.drops import DropStats
 from qlongbench.analysis.pairing import ALL_LANGUAGES
 from qlongbench.memory import format_bytes
 from qlongbench.render.chart_base import Chart
+from qlongbench.render.kv import grid_rows
 from qlongbench.render.prose import (
     comparison_statements, fmt_length, measure_rule, noise_statement, verdict_sentence, where,
 )
@@ -132,4 +133,6 @@ def render(data: ReportData, charts: Sequence[Chart]) -> str:
         within=[drop_row(d) for d in drops if d.verdict == "within noise"],
         engine_drops=[drop_row(d) for d in data.engine_drops], kld=data.kld, memory=data.memory,
         savings=data.savings, examples=data.examples, prov=provenance(data),
+        kv_grids=[{"title": f"{g.task} · {g.language} · {fmt_length(g.length)}", "kvs": g.kvs, "rows": grid_rows(g)}
+                  for g in data.kv_grids], projection=data.projection,
     )

@@ -12,6 +12,7 @@ from qlongbench.memory import format_bytes
 from qlongbench.render.prose import (
     comparison_statements, fmt_length, measure_rule, noise_statement, verdict_sentence, where,
 )
+from qlongbench.render.kv import grid_markdown, projection_markdown
 from qlongbench.render.text import md_escape, num, pct
 
 _DROP_HEAD = ["| task | lang | length | precision | n | ref % | cand % | drop | 95 % CI | McNemar p | verdict | min. detectable |",
@@ -86,6 +87,8 @@ def summary_markdown(data: ReportData) -> str:
     if data.engine_drops:
         lines += _details("Drops versus the same engine at full precision",
                           [*_DROP_HEAD, *[drop_line(d, show_reference=True) for d in data.engine_drops]])
+    lines += grid_markdown(data)
+    lines += projection_markdown(data)
     if data.kld:
         kl = ["| task | lang | length | precision | vs | n | mean KL (nats) | top-1 agree % | Δp | KL first bucket | KL last bucket | note |",
               "|---|---|---:|---|---|---:|---:|---:|---:|---:|---:|---|"]

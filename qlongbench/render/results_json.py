@@ -44,6 +44,7 @@ def results_json(data: ReportData) -> str:
         "pooled_cells": jsonable(data.pooled_cells), "pooled_drops": jsonable(data.pooled_drops),
         "engine_drops": jsonable(data.engine_drops), "engine_baselines": data.engine_baselines,
         "memory": jsonable(data.memory), "savings": jsonable(data.savings), "kld": jsonable(data.kld),
+        "kv_grids": jsonable(data.kv_grids), "projection": jsonable(data.projection),
         "comparisons": comparison_statements(data), "noise": noise_statement(data),
         "provenance": data.header.model_dump(mode="json", include={"model", "precisions", "precision_errors",
                                                                    "generation_configs", "environment", "seed",

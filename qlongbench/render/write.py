@@ -21,9 +21,14 @@ def default_out_dir(data: ReportData) -> Path:
 
 
 def write(run_dir: str | Path, out: str | Path | None = None, reference: str | None = None, *,
-          floor: float | None = None, min_parsed: float | None = None) -> Path:
-    """Write index.html, summary.md, results.json and the PNG charts; returns the directory."""
-    kwargs = {k: v for k, v in (("floor", floor), ("min_parsed", min_parsed)) if v is not None}
+          floor: float | None = None, min_parsed: float | None = None, project: str | None = None) -> Path:
+    """Write index.html, summary.md, results.json and the PNG charts; returns the directory.
+    `project` ('CONFIG:LENGTH') adds the memory projection onto a named model."""
+    from qlongbench.analysis.projection import ProjectionTarget
+
+    kwargs: dict = {k: v for k, v in (("floor", floor), ("min_parsed", min_parsed)) if v is not None}
+    if project:
+        kwargs["project"] = ProjectionTarget.parse(project)
     data = build(run_dir, reference, **kwargs)
     out_dir = Path(out) if out else default_out_dir(data)
     try:

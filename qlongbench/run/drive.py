@@ -28,10 +28,12 @@ def generate(backend: Any, samples: Sequence[Sample], gen_cfgs: dict[str, Genera
     """Exact reuse (default): one cache per precision, cropped to the common prefix between
     contexts, so shared contexts are prefilled once; the ids are the same as a fresh prompt's.
     With reuse="none" every sample is prefilled from scratch in a fresh session (the naive
-    harness, kept for benchmarks and equality tests). With batch_size > 1, prompts that share no
+    harness, kept for benchmarks and equality tests), its context and its question forwarded
+    apart as the exact path does (a quantized KV cache stores a forward's tokens only after it, so
+    where a prompt is split is part of what it computes). With batch_size > 1, prompts that share no
     context are answered in length-bucketed batches by engines that batch invariantly."""
     if reuse == "none":
-        plan: list[Any] = [PrefixGroup((), (s,)) for s in samples]
+        plan: list[Any] = [PrefixGroup(tuple(s.prompt_ids[: s.prefix_len]), (s,)) for s in samples]
     else:
         batches = backend.supports_batches and backend.batch_invariant
         plan = plan_batches(group_by_prefix(samples), batch_size if batches else 1)

@@ -169,6 +169,13 @@ def expand_precisions(spec: RunSpec, tasks: Sequence[PlannedTask]) -> PrecisionP
     return PrecisionPlan(ordered, added, ref if logprob else None)
 
 
+def needs_artifact_cache(spec: RunSpec, precisions: Sequence[PrecisionSpec]) -> bool:
+    """Whether the run writes into the artifact cache: the bundled model is converted there, and
+    precisions that build artifacts (GGUF, GPTQ) without a given file or checkpoint keep them there."""
+    return spec.model is None or any(registry.backend_class(p.name).builds_artifacts
+                                     and not {"file", "checkpoint"} & set(p.options) for p in precisions)
+
+
 def validate_precisions(precisions: Sequence[PrecisionSpec], model: str, device: str) -> None:
     """Every label's options and user-supplied files, before anything is loaded or written."""
     from qlongbench.backends.base import ValidateContext

@@ -46,9 +46,12 @@ def quantize(spec: RunSpec, *, progress: Callable[[str, int, int], None] | None 
     from qlongbench.backends.base import LoadContext
     from qlongbench.run.device import resolve_device
     from qlongbench.run.model import default_cache_dir, load_tokenizer, resolve_model
-    from qlongbench.run.plan import validate_precisions
+    from qlongbench.backends.build.artifacts import ArtifactCache
+    from qlongbench.run.plan import needs_artifact_cache, validate_precisions
 
     classes = [(p, registry.backend_class(p.name)) for p in spec.precisions]  # unknown names fail first
+    if needs_artifact_cache(spec, spec.precisions):
+        ArtifactCache(default_cache_dir(spec)).check_writable()
     device = resolve_device(spec.device)
     model = resolve_model(spec).path
     validate_precisions(spec.precisions, model, device)

@@ -21,7 +21,8 @@ from qlongbench.run import drive
 from qlongbench.run.header import GenerationConfigRecord, RunHeader
 from qlongbench.run.model import ResolvedModel, default_cache_dir, environment, load_tokenizer, model_info, resolve_model
 from qlongbench.run.plan import (
-    Cell, PlannedTask, PrecisionPlan, cells, expand_precisions, gen_config, plan_tasks, relabel, validate_precisions,
+    Cell, PlannedTask, PrecisionPlan, cells, expand_precisions, gen_config, needs_artifact_cache, plan_tasks, relabel,
+    validate_precisions,
 )
 from qlongbench.run.progress import CellCounter, Progress, ProgressFn
 from qlongbench.run.store import LogprobFiles, RunDir, RunLock
@@ -92,6 +93,10 @@ class Runner:
         tasks = plan_tasks(spec, rule)
         cells(spec, tasks)  # refuses absurd sizes before anything is built
         plan = expand_precisions(spec, tasks)
+        if needs_artifact_cache(spec, plan.precisions):
+            from qlongbench.backends.build.artifacts import ArtifactCache
+
+            ArtifactCache(default_cache_dir(spec)).check_writable()
         model = resolve_model(spec)  # cheap checks first: a wrong path fails before torch is imported
         self.device = resolve_device(spec.device)
         validate_precisions(plan.precisions, model.path, self.device)

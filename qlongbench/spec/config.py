@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from qlongbench.errors import UserError
 from qlongbench.hashing import sha256_json
@@ -51,7 +51,34 @@ class _Named(BaseModel):
 
 
 class PrecisionSpec(_Named):
-    """One precision to run: a registered label plus engine options."""
+    """One precision to run: a registered label, the KV-cache precision, and engine options.
+
+    Written `name[+kv=TYPE][:key=value,...]`: `gguf-q4_k_m+kv=q8_0`, `bf16+kv=int4`. The KV
+    precision is a second axis beside the weights': `bf16+kv=int4` against `bf16` changes only the
+    cache. Which KV types an engine can hold is declared by its backend (kv_cache_types)."""
+
+    kv: str | None = None
+    """KV-cache precision (None: the engine's default cache, bf16 / f16)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _kv_in_name(cls, data: Any) -> Any:
+        """`{"name": "bf16+kv=int4"}` (YAML lists, policy files) means name bf16, kv int4."""
+        if isinstance(data, dict) and isinstance(data.get("name"), str) and "+" in data["name"]:
+            name, _, rest = data["name"].partition("+")
+            key, eq, value = rest.partition("=")
+            if key.strip() != "kv" or not eq or not value.strip():
+                raise ValueError(f"bad precision {data['name']!r}: the only suffix is +kv=TYPE (e.g. bf16+kv=int4)")
+            if data.get("kv") not in (None, value.strip()):
+                raise ValueError(f"precision {data['name']!r} names two KV types")
+            data = {**data, "name": name.strip(), "kv": value.strip().lower()}
+        return data
+
+    def label(self) -> str:
+        base = self.name + (f"+kv={self.kv}" if self.kv else "")
+        if not self.options:
+            return base
+        return base + ":" + ",".join(f"{k}={v}" for k, v in sorted(self.options.items()))
 
 
 class TaskSpec(_Named):
@@ -68,7 +95,7 @@ def parse_named_list(text: str, kind: str) -> list[dict[str, Any]]:
         if not raw:
             continue
         name, _, first_opt = raw.partition(":")
-        if "=" in name and not _:
+        if "=" in name and not _ and "+" not in name.partition("=")[0]:
             if not items:
                 raise UserError(f"bad {kind} list {text!r}: option {raw!r} comes before any {kind} name")
             _add_option(items[-1], raw, kind)
@@ -116,8 +143,8 @@ class RunSpec(BaseModel):
     chat_template: Literal["auto", "on", "off"] = "auto"
     """auto: apply the tokenizer's chat template when it has one; on: require one (error if the
     model has none); off: plain text prompts (RULER's base-model format)."""
-    max_new_tokens: int | None = None
-    """Override every task's answer budget."""
+    max_new_tokens: int | None = Field(default=None, ge=1)
+    """Override every task's answer budget (at least one token)."""
     trust_remote_code: bool = False
     """Allow the model's own Python code to run (off unless asked)."""
     allow_pickle: bool = False
@@ -145,10 +172,10 @@ class RunSpec(BaseModel):
     @classmethod
     def _lengths(cls, v: Any) -> Any:
         if isinstance(v, str):
-            return parse_lengths(v)
-        if isinstance(v, list):
-            return [parse_length(x) for x in v]
-        return v
+            v = parse_lengths(v)
+        elif isinstance(v, list):
+            v = [parse_length(x) for x in v]
+        return _once(v, "length")
 
     @field_validator("precisions", "tasks", mode="before")
     @classmethod
@@ -170,7 +197,14 @@ class RunSpec(BaseModel):
     @classmethod
     def _langs(cls, v: Any) -> Any:
         if isinstance(v, str):
-            return [p.strip() for p in v.split(",") if p.strip()]
+            v = [p.strip() for p in v.split(",") if p.strip()]
+        return _once(v, "language")
+
+    @field_validator("model", "out")
+    @classmethod
+    def _not_blank(cls, v: str | None) -> str | None:
+        if v is not None and not v.strip():
+            raise ValueError("must not be empty (an unset shell variable?)")
         return v
 
     @field_validator("chat_template", mode="before")
@@ -213,6 +247,18 @@ class RunSpec(BaseModel):
         return ident
 
 
+def _once(values: Any, what: str) -> Any:
+    """A list given twice the same item is a typo (`--lengths 1k,1024`): refused, as a precision or
+    task listed twice is."""
+    if isinstance(values, list):
+        seen = set()
+        for x in values:
+            if x in seen:
+                raise ValueError(f"{what} {x} is listed twice; list it once")
+            seen.add(x)
+    return values
+
+
 def format_validation_error(err: ValidationError, source: str) -> str:
     """One line: the first problem, with the field path."""
     first = err.errors()[0]
@@ -233,6 +279,8 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     import yaml
 
     p = Path(path)
+    if p.is_dir():
+        raise UserError(f"config file {p} is a directory; give the YAML file itself")
     if not p.is_file():
         raise UserError(f"config file {p} does not exist")
     try:

@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from qlongbench.spec.config import format_validation_error, load_yaml
 from qlongbench.spec.lengths import parse_length
+from qlongbench.spec.references import split_label
 from qlongbench.errors import UserError
 
 
@@ -49,7 +50,7 @@ def join_options(pieces: Sequence[str]) -> list[str]:
     for piece in (p.strip() for p in pieces):
         if not piece:
             continue
-        if out and "=" in piece and ":" not in piece and ":" in out[-1]:
+        if out and "=" in piece and ":" not in piece and "+" not in piece.partition("=")[0] and ":" in out[-1]:
             out[-1] += "," + piece
         else:
             out.append(piece)
@@ -93,6 +94,9 @@ class Rule(BaseModel):
     """Lengths at or below this."""
     candidate: list[str] | None = None
     """Candidate precision labels."""
+    kv: list[str] | None = None
+    """KV-cache precisions (the +kv= part of a label: q8_0, int4 ...; 'default' = the engine's own
+    cache), e.g. {kv: q8_0, min_length: 8k, max_drop: 2}."""
     max_drop: float | None = None
     """Tolerated drop in accuracy points (null switches the absolute criterion off)."""
     max_relative_drop: float | None = None
@@ -102,7 +106,7 @@ class Rule(BaseModel):
     skip: bool = False
     """Leave the matched cells out of the gate."""
 
-    @field_validator("task", "language", "candidate", mode="before")
+    @field_validator("task", "language", "candidate", "kv", mode="before")
     @classmethod
     def _lists(cls, v: Any) -> Any:
         return _as_list(v)
@@ -142,6 +146,7 @@ class Rule(BaseModel):
 
     def matches(self, candidate: str, task: str, language: str, length: int) -> bool:
         return ((self.candidate is None or candidate in self.candidate)
+                and (self.kv is None or split_label(candidate)[1] in self.kv)
                 and (self.task is None or task in self.task)
                 and (self.language is None or language in self.language)
                 and (self.length is None or length in self.length)

@@ -57,3 +57,14 @@ def engine_baselines(engines: Mapping[str, str], reference: str | None) -> dict[
         if base:
             out.update({p: base for p in precs if p != base})
     return out
+
+
+DEFAULT_KV = "default"
+"""KV precision of a label without +kv= (the engine's own cache: bf16 in transformers, f16 in llama.cpp)."""
+
+
+def split_label(label: str) -> tuple[str, str]:
+    """'gguf-q4_k_m+kv=q8_0:n_threads=1' -> ('gguf-q4_k_m:n_threads=1', 'q8_0'); no KV -> 'default'."""
+    head, colon, options = label.partition(":")
+    name, plus, kv = head.partition("+kv=")
+    return name + (colon + options if colon else ""), (kv if plus else DEFAULT_KV)
