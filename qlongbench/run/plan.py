@@ -20,13 +20,19 @@ from qlongbench.types import GenerationConfig, Sample
 
 @dataclass(frozen=True)
 class PlannedTask:
-    """One task of the run: its label (name plus options) and the configured task."""
+    """One task of the run: its label (name plus options), the configured task, and where it runs."""
 
     label: str
     """Canonical name, plus ':key=value,...' when it has options: two runs of one task with
     different options are different tasks (their samples, records and cells never mix)."""
     task: Task
     """The task, configured with its options."""
+    lengths: tuple[int, ...] = ()
+    """Its lengths (the run's unless the task names its own)."""
+    languages: tuple[str, ...] = ()
+    """Its haystack languages."""
+    samples: int = 1
+    """Its samples per cell."""
 
     @property
     def tag(self) -> str | None:
@@ -76,14 +82,16 @@ def plan_tasks(spec: RunSpec, label_rule: str = "name+options") -> list[PlannedT
             raise UserError(f"task {label} is listed twice; list it once" + (
                 " (this run was made by qlongbench 0.1.0, which told tasks apart by name only: run the other "
                 "option set in a new --out)" if label_rule == "name" else ""))
-        planned[label] = PlannedTask(label, cls(t.options))
-    for code in [*spec.languages, *([spec.instruction_language] if spec.instruction_language else [])]:
+        planned[label] = PlannedTask(label, cls(t.options), tuple(t.lengths or spec.lengths),
+                                     tuple(t.languages or spec.languages), t.samples or spec.samples)
+    codes = {c for p in planned.values() for c in p.languages} | {spec.instruction_language} - {None}
+    for code in sorted(codes):
         try:
             get_language(code)
         except KeyError as err:
             raise UserError(str(err.args[0])) from None
     for p in planned.values():
-        missing = [c for c in spec.languages if c not in p.task.languages()]
+        missing = [c for c in p.languages if c not in p.task.languages()]
         if missing:
             raise UserError(f"task {p.label} has no text in {', '.join(missing)}; it supports "
                             f"{', '.join(p.task.languages())}")
@@ -97,14 +105,18 @@ MAX_FROZEN_TOKENS = 200_000_000
 
 def cells(spec: RunSpec, tasks: Sequence[PlannedTask]) -> list[Cell]:
     ilang = spec.instruction_language
-    out = [Cell(t.label, ilang or lang, lang, length) for t in tasks
-           for lang in spec.languages for length in spec.lengths]
-    total = sum(c.length for c in out) * spec.samples
+    out = [Cell(t.label, ilang or lang, lang, length) for t in tasks for lang in t.languages for length in t.lengths]
+    samples = {t.label: t.samples for t in tasks}
+    total = sum(c.length * samples[c.task] for c in out)
     if total > MAX_FROZEN_TOKENS:
-        raise UserError(f"this run would freeze {total:,} prompt tokens ({len(out)} cells x {spec.samples} samples, "
-                        f"up to {max(spec.lengths):,} tokens each), past the limit of {MAX_FROZEN_TOKENS:,}; "
+        raise UserError(f"this run would freeze {total:,} prompt tokens ({len(out)} cells, up to "
+                        f"{max(c.length for c in out):,} tokens each), past the limit of {MAX_FROZEN_TOKENS:,}; "
                         "lower --samples or --lengths, or split the sweep into several runs")
     return out
+
+
+def all_lengths(tasks: Sequence[PlannedTask]) -> list[int]:
+    return sorted({n for t in tasks for n in t.lengths})
 
 
 def gen_config(spec: RunSpec, task: Task) -> GenerationConfig:

@@ -21,7 +21,8 @@ from qlongbench.run import drive
 from qlongbench.run.header import GenerationConfigRecord, RunHeader
 from qlongbench.run.model import ResolvedModel, default_cache_dir, environment, load_tokenizer, model_info, resolve_model
 from qlongbench.run.plan import (
-    Cell, PlannedTask, PrecisionPlan, cells, expand_precisions, gen_config, needs_artifact_cache, plan_tasks, relabel,
+    Cell, PlannedTask, PrecisionPlan, all_lengths, cells, expand_precisions, gen_config, needs_artifact_cache, plan_tasks,
+    relabel,
     validate_precisions,
 )
 from qlongbench.run.progress import CellCounter, Progress, ProgressFn
@@ -102,7 +103,7 @@ class Runner:
         validate_precisions(plan.precisions, model.path, self.device)
         tok = load_tokenizer(model.path, spec)
         info = model_info(model, spec, tok)
-        check_lengths(spec.lengths, info.max_position_embeddings, allow_extrapolation=spec.allow_extrapolation)
+        check_lengths(all_lengths(tasks), info.max_position_embeddings, allow_extrapolation=spec.allow_extrapolation)
         self.run_dir.check_writable()
         lock = RunLock(self.run_dir.root)
         lock.acquire()
@@ -230,9 +231,9 @@ class Runner:
                 t = by_label[cell.task]
                 ctx = BuildContext.for_cell(tok, task=t.task.name, length=cell.length, language=cell.language,
                                             instruction_language=cell.instruction_language,
-                                            n_samples=self.spec.samples, run_seed=self.spec.seed,
+                                            n_samples=t.samples, run_seed=self.spec.seed,
                                             max_new_tokens=gen_config(self.spec, t.task).max_new_tokens,
-                                            lengths=self.spec.lengths)
+                                            lengths=t.lengths)
                 t0 = time.perf_counter()
                 samples = relabel(t.task.build(ctx), t)
                 log.info("built %d samples for %s in %.1fs", len(samples), path.name, time.perf_counter() - t0)

@@ -82,7 +82,43 @@ class PrecisionSpec(_Named):
 
 
 class TaskSpec(_Named):
-    """One task to run: a registered name plus task options."""
+    """One task to run: a registered name, task options, and where it runs when that differs from
+    the run's: `{name: rag, lengths: [1k, 2k], languages: [en, zh], samples: 8}` in YAML, or
+    `rag:lengths=1k/2k,languages=en/zh,samples=8` on the command line ('/' separates list items)."""
+
+    lengths: list[int] | None = None
+    """This task's lengths (default: the run's)."""
+    languages: list[str] | None = None
+    """This task's haystack languages (default: the run's)."""
+    samples: int | None = Field(default=None, ge=1, le=10_000)
+    """This task's samples per cell (default: the run's)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _where_in_options(cls, data: Any) -> Any:
+        """`lengths`, `languages` and `samples` given among the options are where the task runs."""
+        if isinstance(data, dict) and isinstance(data.get("options"), dict):
+            options = dict(data["options"])
+            moved = {k: options.pop(k) for k in ("lengths", "languages", "samples") if k in options}
+            for key in ("lengths", "languages"):
+                if isinstance(moved.get(key), (str, int)):
+                    moved[key] = [v for v in str(moved[key]).split("/") if v.strip()]
+            data = {**data, **moved, "options": options}
+        return data
+
+    @field_validator("lengths", mode="before")
+    @classmethod
+    def _task_lengths(cls, v: Any) -> Any:
+        if v is None:
+            return v
+        return [parse_length(x) for x in (v if isinstance(v, list) else str(v).split(","))]
+
+    @field_validator("languages", mode="before")
+    @classmethod
+    def _task_languages(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            return [p.strip() for p in v.replace("/", ",").split(",") if p.strip()]
+        return v
 
 
 def parse_named_list(text: str, kind: str) -> list[dict[str, Any]]:
