@@ -61,7 +61,7 @@ def test_report_renders_in_chromium(report_dir, tmp_path):
             browser.close()
     assert problems == []
     assert [u for u in requests if not u.startswith(("file:", "data:"))] == []
-    assert len(images) == 7
+    assert len(images) == 8
     for img in images:
         assert img["complete"] and img["w"] > 300 and img["h"] > 150 and img["shown"] > 300, img
     # The hostile output is shown as text, not run.
