@@ -40,7 +40,7 @@ def test_built_once_then_reused(tmp_path):
     art = first.artifact
     assert first.path.read_bytes() == b"weights" and art.size_bytes == 7
     assert not Path(art.path).is_absolute()  # the record never pins the cache's location
-    assert art.key == artifact_key("s" * 64, RECIPE, BUILDER) and Path(art.path).parent.name == art.key
+    assert art.key == artifact_key("s" * 64, RECIPE, BUILDER) and first.path.parent.name == art.key
     assert not list((tmp_path / "gguf").glob(".build-*"))
 
 

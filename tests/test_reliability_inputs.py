@@ -286,8 +286,6 @@ def test_a_stale_fetch_is_swept_when_the_converter_is_fetched(converter_cache):
     assert fetched and not stale.exists()
 
 
-@pytest.mark.xfail(strict=True, reason="reported: converter_script returns before sweeping when the script is "
-                                      "already present, so a fetch killed after its rename leaves its sdist forever")
 def test_a_stale_fetch_is_swept_when_the_converter_is_already_there(converter_cache):
     from qlongbench.backends.build.gguf_convert import CONVERTER, converter_script
 

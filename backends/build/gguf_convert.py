@@ -64,7 +64,7 @@ def converter_script(cache_dir: Path) -> Path:
     version = llama_cpp_version()
     root = cache_dir / "llama.cpp" / version
     script = root / CONVERTER
-    if script.is_file():
+    if script.is_file() and not any(root.parent.glob(f".fetch-{version}-*")):
         return script
     root.parent.mkdir(parents=True, exist_ok=True)
     with open(root.parent / f".{version}.lock", "a+") as lock:

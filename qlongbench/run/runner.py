@@ -296,8 +296,10 @@ class Runner:
                     status = "oom" if drive.is_oom(err) else "error"
                     message = str(err) if isinstance(err, UserError) else drive.one_line(err)
                     log.error("precision %s cannot run: %s", label, message)
+                    # Out of memory while loading is a result (oom records: it does not fit), and still
+                    # a precision that produced nothing: the run exits non-zero either way.
+                    result.failed_precisions[label] = ("out of memory while loading: " if status == "oom" else "") + message
                     if status == "error":
-                        result.failed_precisions[label] = message
                         header = header.model_copy(update={"precision_errors": header.precision_errors | {label: message}})
                         self.run_dir.write_header(header)
                     drive.free_memory()
