@@ -13,15 +13,8 @@ from scipy.special import log_softmax, rel_entr
 from qlongbench.errors import UserError
 from qlongbench.tasks.base import BuildContext
 from qlongbench.tasks.haystack import FIT_TOLERANCE
-from qlongbench.tasks.kld import (
-    KLDivergence,
-    PositionMetrics,
-    bucket_edges,
-    compare_with_reference,
-    kl_topk_tail,
-    reduce_topk,
-    summarize,
-)
+from qlongbench.tasks.kld import KLDivergence, bucket_edges, identical, summarize
+from qlongbench.tasks.kld_estimate import KLEstimate, estimate_kl, kl_sampled_tail, reduce_reference
 
 
 def _dists(rows: int, vocab: int, seed: int, scale: float = 3.0) -> np.ndarray:
@@ -33,33 +26,31 @@ def _full_kl(lp: np.ndarray, lq: np.ndarray) -> np.ndarray:
     return rel_entr(np.exp(lp.astype(np.float64)), np.exp(lq.astype(np.float64))).sum(axis=1)
 
 
-# --- pure functions ----------------------------------------------------------------------------------
-def test_topk_tail_kl_equals_full_kl_when_k_is_the_vocabulary():
+# --- pure functions (the estimator itself is table-tested in test_kld_estimate.py) --------------------
+def _bound(ref, cand, k):
+    return estimate_kl(reduce_reference(ref, k, 0, np.random.default_rng(0)), cand)
+
+
+def test_the_bucket_bound_equals_the_full_kl_when_k_is_the_vocabulary():
     ref, cand = _dists(40, 50, 0), _dists(40, 50, 1)
-    got = compare_with_reference(reduce_topk(ref.copy(), 50), cand.copy()).kl
-    np.testing.assert_allclose(got, _full_kl(ref, cand), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(_bound(ref, cand, 50).kl, _full_kl(ref, cand), rtol=1e-5, atol=1e-7)
 
 
 @pytest.mark.parametrize("k", [1, 2, 8, 32, 49])
-def test_topk_tail_kl_is_a_lower_bound_of_the_full_kl(k):
+def test_without_tail_draws_the_kl_is_a_lower_bound_and_with_them_an_estimate(k):
     ref, cand = _dists(30, 50, 2), _dists(30, 50, 3)
-    got = compare_with_reference(reduce_topk(ref.copy(), k), cand.copy()).kl
     full = _full_kl(ref, cand)
-    assert np.all(got >= 0)
-    assert np.all(got <= full + 1e-6)
-    assert got.mean() > 0.05 * full.mean()  # it is not trivially zero either
-
-
-def test_topk_tail_kl_grows_towards_the_full_kl_with_k():
-    ref, cand = _dists(20, 64, 4), _dists(20, 64, 5)
-    means = [compare_with_reference(reduce_topk(ref.copy(), k), cand.copy()).kl.mean() for k in (1, 4, 16, 64)]
-    assert means == sorted(means)
-    assert means[-1] == pytest.approx(_full_kl(ref, cand).mean(), rel=1e-5)
+    bound = _bound(ref, cand, k).kl
+    assert np.all(bound >= 0) and np.all(bound <= full + 1e-6)
+    assert bound.mean() > 0.05 * full.mean()  # it is not trivially zero either
+    est = estimate_kl(reduce_reference(ref, k, 64, np.random.default_rng(1)), cand)
+    assert np.all(est.kl >= est.bound - 1e-12)  # the draws only ever add the tail's own KL
+    assert abs(est.kl.mean() - full.mean()) < abs(bound.mean() - full.mean()) + 1e-9
 
 
 def test_identical_distributions_give_zero_kl_full_agreement_and_no_delta_p():
     ref = _dists(10, 30, 6)
-    m = compare_with_reference(reduce_topk(ref.copy(), 5), ref.copy())
+    m = estimate_kl(reduce_reference(ref, 5, 8, np.random.default_rng(0)), ref.copy())
     np.testing.assert_allclose(m.kl, 0.0, atol=1e-7)
     assert m.top1_agree.all()
     np.testing.assert_allclose(m.delta_p, 0.0, atol=1e-7)
@@ -76,47 +67,40 @@ def test_identical_distributions_give_zero_kl_full_agreement_and_no_delta_p():
         ([0.7], [0.7], 0.0),
     ],
 )
-def test_kl_topk_tail_table(p, q, expected):
+def test_bucket_kl_table(p, q, expected):
     lp = np.log(np.array([p]))
     lq = np.log(np.array([q]))
     tail_p = 1 - sum(p)
     tail_q = 1 - sum(q)
     lp_tail = np.array([np.log(tail_p) if tail_p > 1e-12 else -np.inf])
     lq_tail = np.array([np.log(tail_q) if tail_q > 1e-12 else -np.inf])
-    got = kl_topk_tail(lp, lp_tail, lq, lq_tail).kl[0]
+    got = kl_sampled_tail(lp, lp_tail, lq, lq_tail, np.zeros((1, 0)), np.zeros((1, 0))).bound[0]
     assert got == pytest.approx(expected, abs=1e-12)
 
 
 def test_a_candidate_that_underflows_gives_a_large_finite_kl():
     lp = np.log(np.array([[0.6, 0.4]]))
     lq = np.array([[-np.inf, 0.0]])  # the candidate puts no mass on the reference's top token
-    m = kl_topk_tail(lp, np.array([-np.inf]), lq, np.array([-np.inf]))
+    m = kl_sampled_tail(lp, np.array([-np.inf]), lq, np.array([-np.inf]), np.zeros((1, 0)), np.zeros((1, 0)))
     assert np.isfinite(m.kl[0]) and m.kl[0] > 100
     assert m.delta_p[0] == pytest.approx(0.6)
-
-
-def test_reduce_topk_orders_tokens_and_keeps_a_precise_tail():
-    lp = np.log(np.array([[0.1, 0.6, 0.3 - 1e-9, 1e-9]], dtype=np.float64)).astype(np.float32)
-    top = reduce_topk(lp.copy(), 2)
-    assert top.indices.tolist() == [[1, 2]]
-    np.testing.assert_allclose(np.exp(top.logprobs), [[0.6, 0.3]], rtol=1e-6)
-    # The tail (0.1 + 1e-9) is summed from the excluded entries, not as 1 - 0.9.
-    assert np.exp(float(top.tail_logmass[0])) == pytest.approx(0.1, rel=1e-6)
-    assert top.indices.dtype == np.int32 and top.logprobs.dtype == np.float32
 
 
 def test_top1_agreement_and_delta_p_by_hand():
     ref = np.log(np.array([[0.7, 0.2, 0.1], [0.5, 0.3, 0.2]], dtype=np.float32))
     cand = np.log(np.array([[0.6, 0.3, 0.1], [0.2, 0.7, 0.1]], dtype=np.float32))
-    m = compare_with_reference(reduce_topk(ref.copy(), 2), cand.copy())
+    m = estimate_kl(reduce_reference(ref, 2, 4, np.random.default_rng(0)), cand)
     assert m.top1_agree.tolist() == [True, False]
     np.testing.assert_allclose(m.delta_p, [0.1, 0.3], atol=1e-6)
 
 
 def test_summarize_buckets_positions_in_order():
     n = 16
-    m = PositionMetrics(kl=np.arange(n, dtype=float), top1_agree=np.arange(n) < 12, delta_p=np.full(n, 0.01))
+    m = KLEstimate(kl=np.arange(n, dtype=float), kl_var=np.full(n, 0.5), bound=np.zeros(n),
+                   top1_agree=np.arange(n) < 12, delta_p=np.full(n, 0.01))
     s = summarize(m, 4)
+    assert s.metrics["kl_var"] == pytest.approx(n * 0.5 / n ** 2) and s.metrics["kl_is_bound"] == 0.0
+    assert summarize(identical(3), 1).metrics["mean_kl"] == 0.0
     assert [s.metrics[f"kl_b{b}"] for b in range(4)] == [1.5, 5.5, 9.5, 13.5]
     assert [s.metrics[f"top1_b{b}"] for b in range(4)] == [1.0, 1.0, 1.0, 0.0]
     assert s.score == s.metrics["top1"] == 0.75
@@ -137,7 +121,7 @@ def _sample(sid="kld-en-256-0000", ids=(5, 6, 7)):
 def test_kept_files_round_trip_and_refuse_other_prompts(tmp_path):
     from qlongbench.run.store import LogprobFiles
 
-    top = reduce_topk(_dists(12, 40, 7), 8)
+    top = reduce_reference(_dists(12, 40, 7), 8, 4, np.random.default_rng(0))
     files = LogprobFiles(tmp_path)
     s = _sample()
     files.save("bf16", s, {"indices": top.indices, "logprobs": top.logprobs, "tail_logmass": top.tail_logmass})
@@ -304,3 +288,28 @@ def test_a_candidate_without_the_kept_reference_fails_clearly(tiny_model, tiny_t
     sample = KLDivergence().build(_ctx(tiny_tokenizer, 64, 1))[0]
     with pytest.raises(UserError, match="kept no distributions"):
         LogprobFiles(tmp_path).load("bf16", sample)
+
+
+def test_resuming_with_another_precision_list_keeps_the_reference_and_its_files(tiny_model, tmp_path):
+    """The kld reference is fixed when the run starts: a resume that lists fp32 first (or leaves the
+    reference out) compares with the kept bf16 files, which are never rewritten."""
+    from qlongbench.run.runner import Runner
+    from qlongbench.run.store import RunDir
+
+    base = {"model": str(tiny_model), "tasks": "kld:top_k=8,tail_samples=4", "lengths": [128], "samples": 1,
+            "out": str(tmp_path / "run"), "device": "cpu"}
+    Runner(build_spec({**base, "precisions": "bf16"})).run()
+    kept = {p: p.read_bytes() for p in (tmp_path / "run" / "logprobs").rglob("*.npz")}
+    assert kept
+    Runner(build_spec({**base, "precisions": "fp32,bnb-nf4"})).run()
+    rd = RunDir(tmp_path / "run")
+    assert rd.read_header().logprob_reference == "bf16"
+    assert {p: p.read_bytes() for p in (tmp_path / "run" / "logprobs").rglob("*.npz")} == kept
+    fp32 = [r for r in rd.records() if r.precision == "fp32"]
+    assert fp32 and fp32[0].status == "ok" and fp32[0].metrics["mean_kl"] < 1e-3
+
+
+def build_spec(values):
+    from qlongbench.spec.config import build_spec as _build
+
+    return _build(values)

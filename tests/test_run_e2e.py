@@ -31,6 +31,8 @@ def test_cli_run_and_report(tiny_model, tmp_path, capsys):
     assert required <= set(line)
     header = rd.read_header()
     assert header.version == 2 and header.seed == 0 and header.model.files_sha256
+    # a new run is not a migrated one: task options in its keys, every model file in its hash
+    assert header.task_labels == "name+options" and header.model.files_hash_rule == "all-files"
     assert {"torch", "transformers", "qlongbench", "python"} <= set(header.environment.versions)
     assert header.precisions["bf16"].recipe.method == "none"
     assert header.generation_configs["niah-single"].max_new_tokens == 24

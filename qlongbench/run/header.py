@@ -2,13 +2,13 @@
 
 A typed, versioned pydantic model (after inspect_ai's EvalLog): written by the runner, read by the
 report, the gate and a resumed run. Files written by earlier releases are migrated when read
-(`_migrate`), so a run directory made by qlongbench 0.1.0 still resumes and reports."""
+(`RunHeader.load`), so a run directory made by qlongbench 0.1.0 still resumes and reports."""
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from qlongbench.spec.config import RunSpec
 from qlongbench.types import BackendInfo, GenerationConfig
@@ -142,12 +142,13 @@ class RunHeader(_Model):
     resumed_at: list[str] = Field(default_factory=list)
     """UTC times of later invocations that resumed the run."""
 
-    @model_validator(mode="before")
     @classmethod
-    def _migrate(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "version" not in data:
-            return migrate_v1(data)
-        return data
+    def load(cls, data: dict[str, Any]) -> RunHeader:
+        """A header read from run.json, migrated first when an earlier release wrote it (0.1.0's
+        run.json carries no version). Only file data is migrated: code builds headers directly."""
+        if "version" not in data:
+            data = migrate_v1(data)
+        return cls.model_validate(data)
 
 
 V1_ALIASES = {"niah": "niah-single"}

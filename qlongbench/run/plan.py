@@ -145,7 +145,8 @@ class PrecisionPlan:
     """The HF reference log-prob tasks compare with (None when no log-prob task runs)."""
 
 
-def expand_precisions(spec: RunSpec, tasks: Sequence[PlannedTask]) -> PrecisionPlan:
+def expand_precisions(spec: RunSpec, tasks: Sequence[PlannedTask], fixed_reference: str | None = None
+                      ) -> PrecisionPlan:
     """The precisions to run: engine-matched baselines added (e.g. gguf-bf16 beside a gguf quant),
     each loaded once, in the order given, the log-prob reference first when a log-prob task runs."""
     out: OrderedDict[str, PrecisionSpec] = OrderedDict()
@@ -167,7 +168,9 @@ def expand_precisions(spec: RunSpec, tasks: Sequence[PlannedTask]) -> PrecisionP
         out[p.label()] = p
     ordered = list(out.values())
     labels = [p.label() for p in ordered]
-    ref = choose_reference(labels)
+    # A resumed run keeps the log-prob reference it started with (its kept files are on disk), even
+    # when this invocation lists other precisions.
+    ref = fixed_reference or choose_reference(labels)
     logprob = [t.label for t in tasks if t.task.uses_logprobs]
     if logprob:
         if ref is None:

@@ -88,12 +88,13 @@ class Runner:
 
         spec = self.spec
         # Everything that can be refused is checked before the run directory is touched.
-        rule = "name+options"
+        rule, fixed = "name+options", None
         if self.run_dir.exists() and not self.fresh:
-            rule = self.run_dir.read_header().task_labels  # a 0.1.0 run keeps its task keys
+            old = self.run_dir.read_header()
+            rule, fixed = old.task_labels, old.logprob_reference  # a resumed run keeps its keys and reference
         tasks = plan_tasks(spec, rule)
         cells(spec, tasks)  # refuses absurd sizes before anything is built
-        plan = expand_precisions(spec, tasks)
+        plan = expand_precisions(spec, tasks, fixed)
         if needs_artifact_cache(spec, plan.precisions):
             from qlongbench.backends.build.artifacts import ArtifactCache
 
@@ -159,9 +160,6 @@ class Runner:
             if header.model.files_sha256 != current:
                 raise UserError(f"{rd.root} was run on different model files than {info.source}; "
                                 "choose another --out, or pass --new to start it over")
-            if header.logprob_reference and plan.logprob_reference and header.logprob_reference != plan.logprob_reference:
-                raise UserError(f"{rd.root} compares log-probs with {header.logprob_reference}; keep it in --precisions "
-                                "(the reference of a run never changes), or start over with --new")
             self._verified = rd.verify_for_resume(header)  # a tampered directory is refused before any write
             header = header.model_copy(update={
                 "spec": spec, "resumed_at": [*header.resumed_at, now()],

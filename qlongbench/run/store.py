@@ -136,7 +136,7 @@ class RunDir:
             raise UserError(f"{self.run_json} must hold a JSON object, not {type(raw).__name__}; restore it or "
                             "start over with --new")
         try:
-            return RunHeader.model_validate(raw)
+            return RunHeader.load(raw)
         except ValidationError as err:
             first = err.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or "(top level)"

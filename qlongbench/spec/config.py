@@ -311,27 +311,27 @@ def build_spec(values: dict[str, Any], source: str = "options") -> RunSpec:
         raise UserError(format_validation_error(err, source)) from None
 
 
-def load_yaml(path: str | Path) -> dict[str, Any]:
+def load_yaml(path: str | Path, what: str = "config file") -> dict[str, Any]:
     import yaml
 
     p = Path(path)
     if p.is_dir():
-        raise UserError(f"config file {p} is a directory; give the YAML file itself")
+        raise UserError(f"{what} {p} is a directory; give the YAML file itself")
     if not p.is_file():
-        raise UserError(f"config file {p} does not exist")
+        raise UserError(f"{what} {p} does not exist")
     try:
         data = yaml.safe_load(p.read_text(encoding="utf-8"))
     except UnicodeDecodeError as err:
-        raise UserError(f"config file {p} is not UTF-8 text (byte {err.start}); save it as UTF-8") from None
+        raise UserError(f"{what} {p} is not UTF-8 text (byte {err.start}); save it as UTF-8") from None
     except OSError as err:
-        raise UserError(f"cannot read config file {p}: {err.strerror or err}") from None
+        raise UserError(f"cannot read {what} {p}: {err.strerror or err}") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise UserError(f"config file {p} is not valid YAML{where}: {problem}") from None
+        raise UserError(f"{what} {p} is not valid YAML{where}: {problem}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise UserError(f"config file {p} must hold a mapping of option: value, not {type(data).__name__}")
+        raise UserError(f"{what} {p} must hold a mapping of option: value, not {type(data).__name__}")
     return data

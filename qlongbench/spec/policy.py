@@ -299,7 +299,7 @@ def build_policy(values: dict[str, Any], source: str) -> Policy:
 
 def load_policy(path: str | Path | None, overrides: dict[str, Any] | None = None) -> Policy:
     """The policy file (if any) with CLI overrides (None values are 'not given') on top."""
-    values: dict[str, Any] = load_yaml(path) if path else {}
+    values: dict[str, Any] = load_yaml(path, "policy file") if path else {}
     source = f"policy {path}" if path else "options"
     given = {k: v for k, v in (overrides or {}).items() if v is not None}
     if given and path:
