@@ -53,6 +53,9 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", help="run directory (default runs/latest; runs/default for the default suite)")
     p.add_argument("--name", help="run name, and the report's directory under reports/ (default: the run "
                    "directory's name)")
+    for name, kw in (("executor", {"choices": ["local", "ray"]}), ("ray_address", {}), ("replicas", {"type": int}),
+                     ("gpus", {}), ("cpus_per_unit", {"type": float})):  # docs/ray.md
+        p.add_argument("--" + name.replace("_", "-"), help=RunSpec.model_fields[name].description.split(". ")[0], **kw)
 
 
 SPEC_FIELDS = tuple(RunSpec.model_fields)

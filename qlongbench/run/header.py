@@ -77,6 +77,40 @@ class Environment(_Model):
     """Command line of the run's first invocation."""
 
 
+class Placement(_Model):
+    """Where one unit of work (a precision, or a slice of its cells) ran."""
+
+    precision: str
+    """The precision label."""
+    host: str = ""
+    """Host name of the machine."""
+    node_id: str | None = None
+    """Ray node id (None in-process)."""
+    device: str = ""
+    """Device the engine ran on (cpu, cuda, cuda:0 ...)."""
+    accelerator_ids: list[str] = Field(default_factory=list)
+    """GPUs Ray assigned to the unit."""
+    pid: int | None = None
+    """Process that ran it (the latest attempt)."""
+    attempt: int = 0
+    """Ray's attempt number of the unit's task (0: first try; more after a worker was lost)."""
+    skipped: int = 0
+    """Samples this attempt skipped because their records had already reached the driver."""
+
+
+class ExecutorInfo(_Model):
+    """How the run's precisions were executed (the latest invocation)."""
+
+    name: Literal["local", "ray"] = "local"
+    """local: in the driver process; ray: each unit a Ray task, records written by the driver."""
+    ray_version: str | None = None
+    """Ray's version, under ray."""
+    address: str | None = None
+    """The Ray cluster joined (None: a local Ray started for the run)."""
+    placements: dict[str, Placement] = Field(default_factory=dict)
+    """Per unit (precision label, or label#i/n for a slice): where it ran, across invocations."""
+
+
 class TaskInfo(_Model):
     """What the readers of a run need to know about one of its tasks, without loading its plugin."""
 
@@ -141,6 +175,8 @@ class RunHeader(_Model):
     """Per samples file (name in samples/): sha256 of its bytes, binding the frozen prompts to this run."""
     resumed_at: list[str] = Field(default_factory=list)
     """UTC times of later invocations that resumed the run."""
+    executor: ExecutorInfo = Field(default_factory=ExecutorInfo)
+    """Where the precisions ran: executor, Ray version, node and device of each unit."""
 
     @classmethod
     def load(cls, data: dict[str, Any]) -> RunHeader:

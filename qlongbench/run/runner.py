@@ -13,11 +13,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from qlongbench import memory as qmem
 from qlongbench import registry
 from qlongbench.errors import UserError
 from qlongbench.hashing import sha256_json
-from qlongbench.run import drive
 from qlongbench.run.header import GenerationConfigRecord, RunHeader
 from qlongbench.run.model import ResolvedModel, default_cache_dir, environment, load_tokenizer, model_info, resolve_model
 from qlongbench.run.plan import (
@@ -25,13 +23,14 @@ from qlongbench.run.plan import (
     relabel,
     validate_precisions,
 )
-from qlongbench.run.progress import CellCounter, Progress, ProgressFn
-from qlongbench.run.store import LogprobFiles, RunDir, RunLock
+from qlongbench.run.progress import Progress, ProgressFn
+from qlongbench.run.store import RunDir, RunLock
+from qlongbench.run.units import now
 from qlongbench.spec.config import RunSpec
 from qlongbench.spec.lengths import check_lengths
 from qlongbench.spec.references import engine_baselines
-from qlongbench.tasks.base import BuildContext, LogprobRole
-from qlongbench.types import GenerationConfig, Record, Sample, ScoredGeneration
+from qlongbench.tasks.base import BuildContext
+from qlongbench.types import Record, Sample
 
 log = logging.getLogger(__name__)
 
@@ -54,14 +53,23 @@ class RunResult:
     """Precisions that could not run at all, with the reason."""
 
 
-def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+def executor_for(spec: RunSpec) -> Any:
+    """The spec's executor: this process (local), or Ray (run/ray_executor.py)."""
+    if spec.executor == "ray":
+        from qlongbench.run.ray_executor import RayExecutor
+
+        return RayExecutor(spec)
+    from qlongbench.run.executors import LocalExecutor
+
+    return LocalExecutor(spec)
 
 
 class Runner:
     def __init__(self, spec: RunSpec, *, progress: ProgressFn | None = None, fresh: bool = False,
-                 keep_errors: bool = False, fault_hook: Any = None):
+                 keep_errors: bool = False, fault_hook: Any = None, executor: Any = None):
         self.spec = spec
+        self.executor = executor or executor_for(spec)
+        """Where the units run: this process (local) or Ray workers; this process writes either way."""
         self.progress = progress or (lambda event: None)
         self.fresh = fresh
         self.keep_errors = keep_errors
@@ -84,8 +92,6 @@ class Runner:
         return self.run_dir.root
 
     def _go(self, *, run_precisions: bool) -> RunResult:
-        from qlongbench.run.device import resolve_device
-
         spec = self.spec
         # Everything that can be refused is checked before the run directory is touched.
         rule, fixed = "name+options", None
@@ -100,7 +106,7 @@ class Runner:
 
             ArtifactCache(default_cache_dir(spec)).check_writable()
         model = resolve_model(spec)  # cheap checks first: a wrong path fails before torch is imported
-        self.device = resolve_device(spec.device)
+        self.device = self.executor.driver_device(spec)
         validate_precisions(plan.precisions, model.path, self.device)
         tok = load_tokenizer(model.path, spec)
         info = model_info(model, spec, tok)
@@ -248,133 +254,29 @@ class Runner:
     # --- running --------------------------------------------------------------------------------
     def _run_precisions(self, header: RunHeader, tok: Any, model: ResolvedModel, tasks: Sequence[PlannedTask],
                         plan: PrecisionPlan, samples: dict[Cell, list[Sample]]) -> RunResult:
-        from qlongbench.backends.base import LoadContext
+        """Cut the precisions into units (one model load each) and hand them to the executor; the
+        ledger, here, writes what comes back."""
+        from qlongbench.run.executors import Ledger
+        from qlongbench.run.units import UnitContext, plan_units
 
         header = self._header
-        by_label = {t.label: t.task for t in tasks}
-        result = RunResult(run_dir=self.run_dir.root)
         done = {r.key() for r in self.run_dir.records()}
-        gen_cfgs = {label: gen_config(self.spec, task) for label, task in by_label.items()}
-        cell_of = {s.sample_id: cell for cell, ss in samples.items() for s in ss}
-        all_samples = [s for ss in samples.values() for s in ss]
-        precisions = plan.precisions
-        engines = {p.label(): registry.backend_class(p.name).engine for p in precisions}
-        baselines = engine_baselines(engines, plan.logprob_reference or header.logprob_reference)
-        logprob_files = LogprobFiles(self.run_dir.root, legacy_reference=header.logprob_reference)
-        ctx = LoadContext(model=model.path, revision=self.spec.revision, device=self.device,
-                          cache_dir=default_cache_dir(self.spec), tokenizer=tok,
-                          trust_remote_code=self.spec.trust_remote_code, allow_pickle=self.spec.allow_pickle,
-                          fault_hook=self.fault_hook)
+        engines = {p.label(): registry.backend_class(p.name).engine for p in plan.precisions}
+        ctx = UnitContext(
+            spec=self.spec, run_id=header.run_id, model_path=model.path,
+            cache_dir=str(default_cache_dir(self.spec).resolve()), label_rule=header.task_labels,
+            run_root=str(self.run_dir.root), tokenizer_fingerprint=header.model.tokenizer,
+            logprob_reference=header.logprob_reference,
+            baselines=engine_baselines(engines, plan.logprob_reference or header.logprob_reference),
+            legacy_reference=header.logprob_reference, fault_hook=self.fault_hook)
+        replicas = self.spec.replicas if self.executor.name != "local" else 1
+        units, skipped = plan_units(plan.precisions, samples, done, replicas)
         with self.run_dir.open_records() as writer:
-            for n_prec, prec in enumerate(precisions, 1):
-                label = prec.label()
-                todo = [s for s in all_samples if (label, s.sample_id) not in done]
-                result.skipped += len(all_samples) - len(todo)
-                self.progress(Progress("precision", n_prec, len(precisions), precision=label,
-                                       detail=f"{len(todo)} to run, {len(all_samples) - len(todo)} already there"))
-                if not todo:
-                    continue
-                counter = CellCounter(self.progress, label, todo, cell_of)
-                for s in (s for s in todo if s.status != "ok"):
-                    writer.append(make_record(header.run_id, label, "-", s, gen_cfgs[s.task], None, status=s.status,
-                                              error=s.metadata.get("reason")))
-                    result.written += 1
-                    counter.add(s, None)
-                runnable = [s for s in todo if s.status == "ok"]
-                if not runnable:
-                    continue
-                cls = registry.backend_class(prec.name)
-                drive.free_memory()
-                baseline = qmem.memory_now(self.device)
-                try:
-                    if self.fault_hook is not None:  # tests inject failures at load too
-                        self.fault_hook("load", n_tokens=0, precision=label)
-                    backend = cls(prec, ctx)
-                except Exception as err:  # noqa: BLE001 - one precision failing to load never stops the sweep
-                    status = "oom" if drive.is_oom(err) else "error"
-                    message = str(err) if isinstance(err, UserError) else drive.one_line(err)
-                    log.error("precision %s cannot run: %s", label, message)
-                    # Out of memory while loading is a result (oom records: it does not fit), and still
-                    # a precision that produced nothing: the run exits non-zero either way.
-                    result.failed_precisions[label] = ("out of memory while loading: " if status == "oom" else "") + message
-                    if status == "error":
-                        header = header.model_copy(update={"precision_errors": header.precision_errors | {label: message}})
-                        self.run_dir.write_header(header)
-                    drive.free_memory()
-                    for s in runnable:
-                        writer.append(make_record(header.run_id, label, cls.engine, s, gen_cfgs[s.task], None,
-                                                  status=status, error=message))
-                        result.written += 1
-                        counter.add(s, None)
-                    continue
-                try:
-                    info = backend.info().model_copy(update={"memory_baseline_bytes": baseline})
-                    errors = {k: v for k, v in header.precision_errors.items() if k != label}
-                    header = header.model_copy(update={"precisions": header.precisions | {label: info},
-                                                       "precision_errors": errors})
-                    self.run_dir.write_header(header)
-                    keep = label == header.logprob_reference or label in set(baselines.values())
-                    compare = {} if label == header.logprob_reference else {"": header.logprob_reference}
-                    if label in baselines and baselines[label] != label:
-                        compare["eb_"] = baselines[label]
-                    for s, gen, status, error in self._drive(backend, runnable, gen_cfgs, by_label, label, keep,
-                                                             compare, logprob_files):
-                        record = make_record(header.run_id, label, info.engine, s, gen_cfgs[s.task], gen,
-                                             status=status, error=error, task=by_label[s.task])
-                        writer.append(record)
-                        result.written += 1
-                        counter.add(s, record)
-                finally:
-                    backend.close()
-        return result
-
-    def _drive(self, backend: Any, samples: Sequence[Sample], gen_cfgs: dict[str, GenerationConfig],
-               tasks: dict[str, Any], label: str, keep: bool, compare: dict[str, str | None],
-               files: LogprobFiles):
-        """Text tasks are generated (drive.generate); log-prob tasks (kld) are scored against the
-        kept distributions of the HF reference and of the engine-matched baseline."""
-        text = [s for s in samples if not tasks[s.task].uses_logprobs]
-        yield from drive.generate(backend, text, gen_cfgs, reuse=self.spec.reuse, batch_size=self.spec.batch_size)
-        for s in samples:
-            task = tasks[s.task]
-            if not task.uses_logprobs:
-                continue
-            try:
-                kept = {prefix: files.load(ref, s) for prefix, ref in compare.items() if ref}
-                role = LogprobRole(keep=keep, compare_with=kept)
-                outcome = drive.score_logprobs(backend, s, task, role, lambda arrays, s=s: files.save(label, s, arrays))
-            except UserError as err:
-                yield s, None, "error", str(err)
-                continue
-            except Exception as err:  # noqa: BLE001 - an engine failure becomes a record, not a crash
-                status, message = drive.engine_failure(err, s.sample_id)
-                yield s, None, status, message
-                continue
-            yield s, outcome, "ok", None
-
-
-def make_record(run_id: str, precision: str, engine: str, s: Sample, cfg: GenerationConfig, gen: Any, *,
-                status: str, error: str | None = None, task: Any = None) -> Record:
-    score = parsed = None
-    metrics: dict[str, float] = {}
-    if status == "ok" and gen is not None:
-        # Log-prob tasks (kld) arrive scored; text tasks are scored from the output.
-        verdict = gen.score if isinstance(gen, ScoredGeneration) else task.score(s, gen.text)
-        score, parsed, metrics = verdict.score, verdict.parsed, dict(verdict.metrics)
-    gen = gen.generation if isinstance(gen, ScoredGeneration) else gen
-    return Record(
-        run_id=run_id, precision=precision, engine=engine, task=s.task, language=s.language,
-        instruction_language=s.instruction_language, length=s.length, n_prompt_tokens=len(s.prompt_ids),
-        sample_id=s.sample_id, depth=s.depth, prompt_sha256=s.prompt_sha256, gen_config_sha256=sha256_json(cfg),
-        output=gen.text if gen is not None else "", expected=s.expected, score=score, parsed=parsed,
-        status=status, error=error, metrics=metrics,
-        n_generated_tokens=len(gen.token_ids) if gen is not None else 0,
-        prefill_seconds=gen.prefill_seconds if gen is not None else None,
-        decode_seconds=gen.decode_seconds if gen is not None else None,
-        n_prefilled_tokens=gen.n_prefilled_tokens if gen is not None else None,
-        kv_cache_bytes=gen.kv_cache_bytes if gen is not None else None, created_at=now(),
-        kv_cache_allocator_bytes=gen.kv_cache_allocator_bytes if gen is not None else None,
-        peak_bytes=gen.peak_bytes if gen is not None else None,
-        peak_source=gen.peak_source if gen is not None else None,
-    )
-
+            ledger = Ledger(self.run_dir, header, writer, self.progress, samples, done)
+            ledger.set_executor(self.executor.info())
+            self.executor.run(units, ctx, samples, ledger, tokenizer=tok)
+        tally = ledger.tally
+        if tally.duplicates:
+            log.info("%d records that came back twice (retried units) were written once", tally.duplicates)
+        return RunResult(run_dir=self.run_dir.root, written=tally.written, skipped=skipped,
+                         failed_precisions=tally.failed_precisions)

@@ -18,6 +18,8 @@ OptionValue = bool | int | float | str
 
 DEFAULT_SUITE = Path(__file__).with_name("default_suite.yaml")
 """What `qlongbench run` runs when no model is named anywhere: a suite on the bundled model."""
+EXECUTION_FIELDS = ("executor", "ray_address", "replicas", "gpus", "cpus_per_unit")
+"""Where and on what a run executes: never part of its identity (the same records either way)."""
 MAX_SAMPLES = 10_000
 """Samples per cell: far past any honest need (n = 1,000 gives ±3 points); larger values are typos
 that would freeze gigabytes of prompts before anything runs."""
@@ -203,6 +205,20 @@ class RunSpec(BaseModel):
     """Run name (defaults to the output directory's name)."""
     out: str = "runs/latest"
     """Run directory."""
+    executor: Literal["local", "ray"] = "local"
+    """Where precisions run: local (this process, one after another) or ray (each unit of work a
+    Ray task; this process stays the only writer of the run directory). Not part of the identity."""
+    ray_address: str | None = None
+    """Ray cluster to join (default: $RAY_ADDRESS, else a local Ray started for the run)."""
+    replicas: int = Field(default=1, ge=1, le=1024)
+    """Units per precision under Ray: its cells split into this many slices, each loading the model
+    once (more engines at work on one precision; the same records)."""
+    gpus: dict[str, float] = Field(default_factory=dict)
+    """GPUs each unit of a precision asks Ray for, by precision label or name, "*" for any other
+    (default: 0 with --device cpu or on a cluster without GPUs, else the engine's own need: 1, or
+    a vLLM precision's tensor_parallel_size). On the command line: `--gpus 1` or `--gpus bf16=2,*=1`."""
+    cpus_per_unit: float = Field(default=1.0, gt=0)
+    """CPUs each unit asks Ray for (a GPU unit still needs one for its Python process)."""
 
     @field_validator("lengths", mode="before")
     @classmethod
@@ -243,6 +259,27 @@ class RunSpec(BaseModel):
             raise ValueError("must not be empty (an unset shell variable?)")
         return v
 
+    @field_validator("gpus", mode="before")
+    @classmethod
+    def _gpus(cls, v: Any) -> Any:
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            return {"*": v}
+        if isinstance(v, str):
+            out: dict[str, Any] = {}
+            for item in (p.strip() for p in v.split(",") if p.strip()):
+                name, eq, n = item.rpartition("=")
+                out[name.strip() if eq else "*"] = n.strip()
+            return out
+        return v
+
+    @field_validator("gpus")
+    @classmethod
+    def _gpus_not_negative(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = [k for k, n in v.items() if n < 0]
+        if bad:
+            raise ValueError(f"GPUs for {bad[0]} must be 0 or more")
+        return v
+
     @field_validator("chat_template", mode="before")
     @classmethod
     def _chat(cls, v: Any) -> Any:
@@ -269,7 +306,7 @@ class RunSpec(BaseModel):
 
     def identity(self) -> dict[str, Any]:
         """The fields that decide which samples and records a run holds."""
-        return self.model_dump(mode="json", exclude={"out", "name", "cache_dir", "reuse", "batch_size"})
+        return self.model_dump(mode="json", exclude={"out", "name", "cache_dir", "reuse", "batch_size", *EXECUTION_FIELDS})
 
     def identity_sha256(self) -> str:
         return sha256_json(self.identity())

@@ -1,0 +1,149 @@
+"""Executors hand units of work to whatever runs them and pass what comes back to the ledger, the
+driver's side of every executor and the only writer of records.jsonl. Local: the units run here,
+one after another. Ray (run/ray_executor.py): each unit is a Ray task."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from qlongbench.run.header import ExecutorInfo, RunHeader
+from qlongbench.run.plan import Cell
+from qlongbench.run.progress import CellCounter, Progress, ProgressFn
+from qlongbench.run.store import RecordWriter, RunDir
+from qlongbench.run.units import Event, Loaded, LoadFailed, Unit, UnitContext, run_unit
+from qlongbench.spec.config import RunSpec
+from qlongbench.types import Record, Sample
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Tally:
+    """What an invocation did (RunResult's counts)."""
+
+    written: int = 0
+    """Records written."""
+    duplicates: int = 0
+    """Records that came back for a key already written (a retried unit) and were dropped."""
+    failed_precisions: dict[str, str] = field(default_factory=dict)
+    """Precisions (or units of them) that produced nothing, with the reason."""
+
+
+class Ledger:
+    """The driver's bookkeeping: writes each record once (fsynced, keys already written skipped),
+    keeps run.json up to date with what each unit loaded and where, and reports progress."""
+
+    def __init__(self, run_dir: RunDir, header: RunHeader, writer: RecordWriter, progress: ProgressFn,
+                 samples: dict[Cell, list[Sample]], done: set[tuple[str, str]]):
+        self.run_dir, self.header, self.writer, self.progress = run_dir, header, writer, progress
+        self.by_id = {s.sample_id: s for ss in samples.values() for s in ss}
+        self.cell_of = {s.sample_id: cell for cell, ss in samples.items() for s in ss}
+        self.done = done
+        self.tally = Tally()
+        self._counters: dict[str, CellCounter] = {}
+
+    def set_executor(self, info: ExecutorInfo) -> None:
+        """The executor of this invocation (placements of earlier ones kept)."""
+        info = info.model_copy(update={"placements": self.header.executor.placements | info.placements})
+        self._write(self.header.model_copy(update={"executor": info}))
+
+    def start(self, unit: Unit, how: str = "") -> None:
+        """A unit is handed out: progress says so (and how many of the precision's samples are there)."""
+        n_all = len(self.by_id)
+        there = sum(1 for sid in self.by_id if (unit.label, sid) in self.done)
+        detail = f"{len(unit.sample_ids)} to run, {there} already there" if unit.of == 1 else \
+            f"slice {unit.index + 1}/{unit.of}: {len(unit.sample_ids)} to run, {there} of {n_all} already there"
+        self.progress(Progress("precision", unit.position, unit.n_precisions, precision=unit.label,
+                               detail=detail + how))
+        self._counters[unit.name] = CellCounter(self.progress, unit.label, [self.by_id[i] for i in unit.sample_ids],
+                                                self.cell_of)
+
+    def apply(self, unit: Unit, event: Event) -> None:
+        if isinstance(event, Record):
+            key = event.key()
+            if key in self.done:  # a retried unit re-sent it, or two invocations raced: written once
+                self.tally.duplicates += 1
+                return
+            self.writer.append(event)
+            self.done.add(key)
+            self.tally.written += 1
+            counter = self._counters.get(unit.name)
+            if counter is not None and event.sample_id in self.by_id:
+                counter.add(self.by_id[event.sample_id], event)
+        elif isinstance(event, Loaded):
+            h = self.header
+            label = event.info.precision
+            placements = h.executor.placements | {unit.name: event.placement}
+            self._write(h.model_copy(update={
+                "precisions": h.precisions | {label: event.info},
+                "precision_errors": {k: v for k, v in h.precision_errors.items() if k != label},
+                "executor": h.executor.model_copy(update={"placements": placements})}))
+        elif isinstance(event, LoadFailed):
+            # Out of memory while loading is a result (oom records: it does not fit), and still a
+            # precision that produced nothing: the run exits non-zero either way.
+            self.tally.failed_precisions[event.label] = (
+                "out of memory while loading: " if event.status == "oom" else "") + event.message
+            if event.status == "error":
+                h = self.header
+                self._write(h.model_copy(update={"precision_errors": h.precision_errors | {event.label: event.message}}))
+
+    def lost(self, unit: Unit, message: str) -> None:
+        """A unit that ended without finishing (its worker lost past the retries, or an unexpected
+        failure): the samples it did not write stay to be run by the next invocation."""
+        missing = sum(1 for i in unit.sample_ids if (unit.label, i) not in self.done)
+        log.error("unit %s failed with %d samples unwritten: %s", unit.name, missing, message)
+        if missing:
+            self.tally.failed_precisions[unit.name] = f"{message} ({missing} samples left to a rerun)"
+
+    def _write(self, header: RunHeader) -> None:
+        self.header = header
+        self.run_dir.write_header(header)
+
+
+class Executor(Protocol):
+    """Runs units and passes what they yield to the ledger."""
+
+    name: str
+
+    def driver_device(self, spec: RunSpec) -> str:
+        """The device the driver checks precisions against before anything runs."""
+
+    def info(self) -> ExecutorInfo:
+        """What run.json records about this executor."""
+
+    def run(self, units: Sequence[Unit], ctx: UnitContext, samples: dict[Cell, list[Sample]], ledger: Ledger,
+            *, tokenizer: Any) -> None:
+        """Run every unit; each record reaches ledger.apply exactly once per key."""
+
+
+class LocalExecutor:
+    """The units run in this process, one after another (one model loaded at a time)."""
+
+    name = "local"
+
+    def __init__(self, spec: RunSpec):
+        self.spec = spec
+        self.device = ""
+
+    def driver_device(self, spec: RunSpec) -> str:
+        from qlongbench.run.device import resolve_device
+
+        self.device = resolve_device(spec.device)
+        return self.device
+
+    def info(self) -> ExecutorInfo:
+        return ExecutorInfo(name="local")
+
+    def run(self, units: Sequence[Unit], ctx: UnitContext, samples: dict[Cell, list[Sample]], ledger: Ledger,
+            *, tokenizer: Any) -> None:
+        by_id = {s.sample_id: s for ss in samples.values() for s in ss}
+        for unit in units:
+            ledger.start(unit)
+            if not unit.sample_ids:
+                continue
+            for event in run_unit(unit, ctx, [by_id[i] for i in unit.sample_ids], tokenizer=tokenizer,
+                                  device=self.device or None):
+                ledger.apply(unit, event)
