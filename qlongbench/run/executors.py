@@ -75,7 +75,7 @@ class Ledger:
                 counter.add(self.by_id[event.sample_id], event)
         elif isinstance(event, Loaded):
             h = self.header
-            label = event.info.precision
+            label = event.placement.precision
             placements = h.executor.placements | {unit.name: event.placement}
             self._write(h.model_copy(update={
                 "precisions": h.precisions | {label: event.info},

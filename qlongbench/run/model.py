@@ -49,13 +49,16 @@ def resolve_model(spec: RunSpec) -> ResolvedModel:
         from qlongbench.run import bundled_model
 
         path = bundled_model.bundled_model_dir(default_cache_dir(spec))
-        return ResolvedModel(str(path), origin=bundled_model.PROVENANCE)
+        return ResolvedModel(str(path), origin=bundled_model.ORIGIN)
     p = Path(spec.model).expanduser()
     if p.exists():
         if not p.is_dir():
             raise UserError(f"--model {spec.model} is a file; give the model's directory (or a hub id)")
         check_model_files(p.resolve(), trust_remote_code=spec.trust_remote_code, allow_pickle=spec.allow_pickle)
-        return ResolvedModel(str(p.resolve()))
+        from qlongbench.run import bundled_model
+
+        bundled = (p / bundled_model.SOURCE_FILE).is_file()  # the bundled model's conversion, named by path
+        return ResolvedModel(str(p.resolve()), origin=bundled_model.ORIGIN if bundled else None)
     if spec.model.startswith((".", "/", "~")) or spec.model.count("/") > 1:
         raise UserError(f"model path {spec.model} does not exist")
     offline_unless_hub_answers()

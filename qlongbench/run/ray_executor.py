@@ -145,17 +145,19 @@ class RayExecutor:
             self._ray = None
 
     def _resources(self, ray: Any, units: Sequence[Unit]) -> dict[str, float]:
-        """GPUs of each unit, refused up front when no node could ever hold it (Ray would wait forever)."""
-        total = ray.cluster_resources()
-        cpus = max((n["Resources"].get("CPU", 0) for n in ray.nodes() if n.get("Alive")), default=0)
-        gpus = {u.name: unit_gpus(u.precision, self.spec, total.get("GPU", 0)) for u in units}
+        """GPUs of each unit, refused up front when no node could ever hold it (a unit's GPUs are
+        all on one node; Ray would wait for it forever)."""
+        nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
+        node_gpus = max((n.get("GPU", 0) for n in nodes), default=0)
+        node_cpus = max((n.get("CPU", 0) for n in nodes), default=0)
+        gpus = {u.name: unit_gpus(u.precision, self.spec, ray.cluster_resources().get("GPU", 0)) for u in units}
         for u in units:
-            if gpus[u.name] > total.get("GPU", 0):
-                raise UserError(f"precision {u.label} asks for {gpus[u.name]:g} GPUs but the Ray cluster has "
-                                f"{total.get('GPU', 0):g}; lower --gpus, or add GPU nodes")
-        if self.spec.cpus_per_unit > cpus:
+            if gpus[u.name] > node_gpus:
+                raise UserError(f"precision {u.label} asks for {gpus[u.name]:g} GPUs but no node of the Ray cluster "
+                                f"has more than {node_gpus:g}; lower --gpus, or add GPU nodes")
+        if self.spec.cpus_per_unit > node_cpus:
             raise UserError(f"each unit asks for {self.spec.cpus_per_unit:g} CPUs but no Ray node has more than "
-                            f"{cpus:g}; lower --cpus-per-unit")
+                            f"{node_cpus:g}; lower --cpus-per-unit")
         return gpus
 
     def _run(self, ray: Any, units: Sequence[Unit], ctx: UnitContext, samples: dict[Cell, list[Sample]],
