@@ -11,8 +11,10 @@ install) and nothing here imports torch or transformers at module import time.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata as md
 import importlib.util
+import io
 import json
 import logging
 import os
@@ -177,10 +179,15 @@ def _convert(gguf: Path, out: Path) -> dict[str, Any]:
     verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
+    # Its GGUF reader also draws a bare tqdm bar on sys.stderr, outside its own switch: kept in a
+    # buffer and logged at debug level.
+    held = io.StringIO()
     try:
-        tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-        model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.bfloat16)
+        with contextlib.redirect_stderr(held):
+            tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+            model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.bfloat16)
     finally:
+        log.debug("transformers' GGUF loader wrote: %s", held.getvalue()[-400:])
         hf_logging.set_verbosity(verbosity)
         if bars:
             hf_logging.enable_progress_bar()
