@@ -87,7 +87,10 @@ def test_f16_logits_match_hf_fp32_and_q4_k_m_differs(gguf_setup, hf_fp32_logprob
 
 
 def test_logprob_chunks_do_not_change_the_numbers(gguf_setup):
-    b = open_backend("gguf-q8_0", gguf_setup)
+    # Our chunking (positions, boundaries) must not change the numbers. With flash attention on,
+    # llama.cpp's own CPU kernel is not invariant to the batch shape (measured here: up to 0.23 nats
+    # between chunks of 7 and 512 on this tiny model), so the property is checked with it off.
+    b = open_backend("gguf-q8_0:flash_attn=false", gguf_setup)
     try:
         ids = prompt_ids(gguf_setup.tokenizer, 120)
         whole = gguf_logprobs(b, ids, chunk=512)
@@ -150,8 +153,8 @@ def test_quantized_kv_cache(gguf_setup):
     assert m.kv_cache_bytes_formula == round(2 * 2 * 64 * 400 * 2 * 34 / 32)
     assert m.kv_cache_bytes < 2 * 2 * 2 * 64 * 400 * 2  # smaller than the f16 cache
     assert gen.token_ids
-    with pytest.raises(UserError, match="flash_attn=true"):
-        open_backend("gguf-q4_k_m:type_v=q8_0", gguf_setup)
+    with pytest.raises(UserError, match="flash_attn=true"):  # on by default; a quantized V cache needs it
+        open_backend("gguf-q4_k_m:type_v=q8_0,flash_attn=false", gguf_setup)
     with pytest.raises(UserError, match="not a KV cache type"):
         open_backend("gguf-q4_k_m:type_k=q3", gguf_setup)
 

@@ -81,11 +81,11 @@ def test_quantize_save_reload_round_trip(gptq_ctx, int4):
     packed 4-bit weights, and differs measurably from bf16 while staying close to it."""
     import torch
 
-    art = int4.artifact
-    cfg = json.loads(Path(art.path, "config.json").read_text())["quantization_config"]
+    art, path = int4.artifact, str(int4.path)  # artifact.path is relative to its cache entry
+    cfg = json.loads(Path(path, "config.json").read_text())["quantization_config"]
     assert (cfg["bits"], cfg["group_size"], cfg["quant_method"]) == (4, 128, "gptq")
     built = open_backend(INT4, gptq_ctx)
-    again = open_backend(f"gptq-int4:checkpoint={art.path}", gptq_ctx)
+    again = open_backend(f"gptq-int4:checkpoint={path}", gptq_ctx)
     bf16 = open_backend("bf16", gptq_ctx)
     try:
         assert any(hasattr(m, "qweight") for m in again.model.modules())
@@ -96,7 +96,7 @@ def test_quantize_save_reload_round_trip(gptq_ctx, int4):
         kl = torch.nn.functional.kl_div(a.log_softmax(-1), ref.log_softmax(-1), log_target=True, reduction="batchmean")
         assert 1e-6 < float(kl) < 0.5
         r = again.info().recipe
-        assert r.options["checkpoint"] == art.path and r.group_size == 128 and r.bits == 4
+        assert r.options["checkpoint"] == path and r.group_size == 128 and r.bits == 4
         assert again.info().artifact_sha256 == art.sha256
     finally:
         for x in (built, again, bf16):

@@ -152,9 +152,9 @@ def test_gptq_checkpoint_with_another_tokenizer_is_refused(fair_setup, tmp_path)
     model, cache = fair_setup
     ctx = load_context(model, cache)
     (item,) = parse_named_list(GPTQ, "precision")
-    art = GPTQBackend.prepare_artifact(PrecisionSpec(**item), ctx).artifact
+    built = GPTQBackend.prepare_artifact(PrecisionSpec(**item), ctx)
     ckpt = tmp_path / "ckpt"
-    shutil.copytree(art.path, ckpt)
+    shutil.copytree(built.path, ckpt)  # artifact.path is relative to its cache entry
     swapped_vocab_tokenizer(model, tmp_path / "swapped", 500, 777).hf.save_pretrained(str(ckpt))
     with pytest.raises(UserError, match=r"the tokenizer of checkpoint .* differs .* id 500 is"):
         open_backend(f"gptq-int4:checkpoint={ckpt}", ctx)
