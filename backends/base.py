@@ -70,15 +70,18 @@ class LogprobChunk:
 class ContextSession(ABC):
     """One live KV cache: prefill a context once, ask many questions about it."""
 
-    @property
-    @abstractmethod
-    def n_tokens(self) -> int:
-        """Tokens currently in the cache."""
+    _ids: list[int]
+    """The ids in the cache, kept by each engine's session as it extends and crops."""
 
     @property
-    @abstractmethod
+    def n_tokens(self) -> int:
+        """Tokens currently in the cache."""
+        return len(self._ids)
+
+    @property
     def tokens(self) -> tuple[int, ...]:
         """The ids currently in the cache."""
+        return tuple(self._ids)
 
     @abstractmethod
     def extend(self, ids: Sequence[int]) -> float:
@@ -273,6 +276,16 @@ def peak_rss_bytes() -> int:
 
 def cpu_threads() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+
+
+def tokenizer_pad_id(ctx: LoadContext) -> int:
+    """The reference tokenizer's pad id, else its eos, else its bos, else 0 (engines that pad
+    batches without a model config of their own)."""
+    hf = ctx.tokenizer.hf
+    for v in (hf.pad_token_id, hf.eos_token_id, hf.bos_token_id):
+        if v is not None:
+            return int(v)
+    return 0
 
 
 def reference_eos_ids(ctx: LoadContext) -> set[int]:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from qlongbench import memory as qmem
-from qlongbench.backends.base import Backend, LoadContext, LogprobChunk, ValidateContext, reference_eos_ids
+from qlongbench.backends.base import Backend, LoadContext, LogprobChunk, ValidateContext, reference_eos_ids, tokenizer_pad_id
 from qlongbench.backends.build.artifacts import Prepared, path_sha256
 from qlongbench.backends.build.gguf_convert import FILE_TYPES, prepare_gguf
 from qlongbench.backends.gguf_session import GGUFSession
@@ -229,11 +229,7 @@ class GGUFBackend(Backend):
                            source="llama-state")
 
     def pad_id(self) -> int:
-        hf = self.ctx.tokenizer.hf
-        for v in (hf.pad_token_id, hf.eos_token_id, hf.bos_token_id):
-            if v is not None:
-                return int(v)
-        return 0
+        return tokenizer_pad_id(self.ctx)
 
     def close(self) -> None:
         if self.active is not None:

@@ -34,14 +34,6 @@ class GGUFSession(ContextSession):
         if self._cpu:
             qmem.reset_peak("cpu")
 
-    @property
-    def n_tokens(self) -> int:
-        return len(self._ids)
-
-    @property
-    def tokens(self) -> tuple[int, ...]:
-        return tuple(self._ids)
-
     def _check(self) -> None:
         if self.closed:
             raise RuntimeError("this GGUF session was closed (a newer session of the backend took its context)")

@@ -226,14 +226,6 @@ class HFSession(ContextSession):
         self._alloc_base = _cuda_allocated(backend.device)
         qmem.reset_peak(backend.device)
 
-    @property
-    def n_tokens(self) -> int:
-        return len(self._ids)
-
-    @property
-    def tokens(self) -> tuple[int, ...]:
-        return tuple(self._ids)
-
     def _forward(self, ids: Sequence[int]) -> Any:
         import torch
 

@@ -30,6 +30,7 @@ from qlongbench.backends.base import (
     LogprobChunk,
     ValidateContext,
     reference_eos_ids,
+    tokenizer_pad_id,
 )
 from qlongbench.backends.vllm_options import (
     ENGINE_OPTIONS,
@@ -159,11 +160,7 @@ class VLLMBackend(Backend):
                            peak_bytes=None, source="vllm-blocks")
 
     def pad_id(self) -> int:
-        hf = self.ctx.tokenizer.hf
-        for v in (hf.pad_token_id, hf.eos_token_id, hf.bos_token_id):
-            if v is not None:
-                return int(v)
-        return 0
+        return tokenizer_pad_id(self.ctx)
 
     def iter_logprobs(self, ids: Sequence[int], chunk: int = 512) -> Iterator[LogprobChunk]:
         """vLLM's full-vocabulary log-probs at every position (one prompt-logprob pass, read from a

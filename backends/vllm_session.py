@@ -130,14 +130,6 @@ class VLLMSession(ContextSession):
         self._ids: list[int] = []
         self._pending = 0
 
-    @property
-    def n_tokens(self) -> int:
-        return len(self._ids)
-
-    @property
-    def tokens(self) -> tuple[int, ...]:
-        return tuple(self._ids)
-
     def extend(self, ids: Sequence[int]) -> float:
         self._ids.extend(int(t) for t in ids)
         self._pending += len(ids)
