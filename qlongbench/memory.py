@@ -66,6 +66,13 @@ class AttentionGeometry:
         return int(round(self.bytes_per_token(k_bytes, v_bytes) * tokens))
 
 
+def text_config(cfg: Any) -> Any:
+    """The text model's part of a transformers config (a multimodal config nests it). A remote-code
+    config that is not a PretrainedConfig has no get_text_config and is its own text config."""
+    get = getattr(cfg, "get_text_config", None)
+    return get() if callable(get) else cfg
+
+
 def dtype_bytes(name: str | None) -> float | None:
     """Bytes per element of a dtype name ('bfloat16', 'torch.float16', 'q8_0' ...); None if unknown."""
     if not name:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from qlongbench.analysis.memory import MemoryRow
 from qlongbench.errors import UserError
-from qlongbench.memory import AttentionGeometry
+from qlongbench.memory import AttentionGeometry, text_config
 from qlongbench.run.header import RunHeader
 from qlongbench.spec.lengths import parse_length
 
@@ -77,7 +77,7 @@ def named_model(config: str) -> tuple[int, AttentionGeometry]:
     except Exception as err:  # noqa: BLE001 - a missing or unknown config is one line
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise UserError(f"--project-memory: cannot read the config of {config!r}: {first}") from None
-    text = cfg.get_text_config() if hasattr(cfg, "get_text_config") else cfg
+    text = text_config(cfg)
     geometry = AttentionGeometry.from_config(text)
     if geometry is None:
         raise UserError(f"--project-memory: the config of {config!r} does not say its attention geometry")

@@ -37,6 +37,7 @@ from qlongbench import registry
 from qlongbench.spec.lengths import check_lengths as shared_check_lengths
 from qlongbench.spec.lengths import parse_length
 from qlongbench.errors import UserError
+from qlongbench.memory import text_config
 from qlongbench.tokenizer import PromptTokenizer
 from qlongbench.types import Sample
 
@@ -143,7 +144,7 @@ def _max_positions(opts: HarnessOptions) -> int | None:
         cfg = AutoConfig.from_pretrained(opts.tokenizer, revision=opts.revision, trust_remote_code=opts.trust_remote_code)
     except Exception:  # noqa: BLE001 - an API model name or a tokenizer-only repo has no config to read
         return None
-    text = cfg.get_text_config() if hasattr(cfg, "get_text_config") else cfg
+    text = text_config(cfg)
     return getattr(text, "max_position_embeddings", None)
 
 

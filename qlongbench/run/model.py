@@ -12,6 +12,7 @@ from typing import Any
 
 import qlongbench
 from qlongbench.errors import UserError
+from qlongbench.memory import text_config
 from qlongbench.run.header import Environment, ModelInfo
 from qlongbench.spec.config import RunSpec
 
@@ -136,7 +137,7 @@ def model_info(model: ResolvedModel, spec: RunSpec, tok: Any) -> ModelInfo:
     except (OSError, ValueError, KeyError) as err:
         raise UserError(f"cannot read the config of {model.path}: {str(err).splitlines()[0] if str(err) else type(err).__name__}"
                         " (an unknown model type needs a newer transformers, or --trust-remote-code for custom code)") from None
-    text = cfg.get_text_config() if hasattr(cfg, "get_text_config") else cfg
+    text = text_config(cfg)
     local = Path(model.path).is_dir()
     heads = getattr(text, "num_attention_heads", None)
     hidden = getattr(text, "hidden_size", None)
