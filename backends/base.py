@@ -183,6 +183,16 @@ class Backend(ABC):
                 f"{module} is not installed ({err}); install it with: pip install 'qlongbench[{extra}]'"
             ) from None
 
+    def pad_id(self) -> int:
+        """The id that fills a probe or a padded batch: the reference tokenizer's pad id, else its
+        eos, else its bos, else 0. An engine with a model config of its own (transformers) reads
+        that instead."""
+        hf = self.ctx.tokenizer.hf
+        for v in (hf.pad_token_id, hf.eos_token_id, hf.bos_token_id):
+            if v is not None:
+                return int(v)
+        return 0
+
     @abstractmethod
     def info(self) -> BackendInfo:
         """Engine, recipe, versions and weight bytes of the loaded precision."""
@@ -276,16 +286,6 @@ def peak_rss_bytes() -> int:
 
 def cpu_threads() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
-
-
-def tokenizer_pad_id(ctx: LoadContext) -> int:
-    """The reference tokenizer's pad id, else its eos, else its bos, else 0 (engines that pad
-    batches without a model config of their own)."""
-    hf = ctx.tokenizer.hf
-    for v in (hf.pad_token_id, hf.eos_token_id, hf.bos_token_id):
-        if v is not None:
-            return int(v)
-    return 0
 
 
 def reference_eos_ids(ctx: LoadContext) -> set[int]:

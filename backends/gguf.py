@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from qlongbench import memory as qmem
-from qlongbench.backends.base import Backend, LoadContext, LogprobChunk, ValidateContext, reference_eos_ids, tokenizer_pad_id
+from qlongbench.backends.base import Backend, LoadContext, LogprobChunk, ValidateContext, reference_eos_ids
 from qlongbench.backends.build.artifacts import Prepared, path_sha256
 from qlongbench.backends.build.gguf_convert import FILE_TYPES, prepare_gguf
 from qlongbench.backends.gguf_session import GGUFSession
@@ -227,9 +227,6 @@ class GGUFBackend(Backend):
         return MemoryStats(tokens=tokens, kv_cache_bytes=measured, kv_cache_bytes_formula=self.kv_formula_bytes(tokens),
                            weight_bytes=self.weight_bytes(), peak_bytes=None if gpu else qmem.peak_rss_bytes(),
                            source="llama-state")
-
-    def pad_id(self) -> int:
-        return tokenizer_pad_id(self.ctx)
 
     def close(self) -> None:
         if self.active is not None:

@@ -30,7 +30,6 @@ from qlongbench.backends.base import (
     LogprobChunk,
     ValidateContext,
     reference_eos_ids,
-    tokenizer_pad_id,
 )
 from qlongbench.backends.vllm_options import (
     ENGINE_OPTIONS,
@@ -158,9 +157,6 @@ class VLLMBackend(Backend):
         return MemoryStats(tokens=tokens, kv_cache_bytes=self.kv_bytes(tokens, res["kv_usage"]),
                            kv_cache_bytes_formula=self.kv_formula_bytes(tokens), weight_bytes=self.weight_bytes(),
                            peak_bytes=None, source="vllm-blocks")
-
-    def pad_id(self) -> int:
-        return tokenizer_pad_id(self.ctx)
 
     def iter_logprobs(self, ids: Sequence[int], chunk: int = 512) -> Iterator[LogprobChunk]:
         """vLLM's full-vocabulary log-probs at every position (one prompt-logprob pass, read from a
