@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from qlongbench.spec.config import PrecisionSpec
+from qlongbench.spec.config import OptionValue, PrecisionSpec
 from qlongbench.errors import EngineUnavailable, UserError
 from qlongbench.tokenizer import PromptTokenizer
 from qlongbench.types import BackendInfo, Generation, GenerationConfig, MemoryStats, TokenPrompt
@@ -111,7 +111,8 @@ class Backend(ABC):
     engine that batches sets `supports_batches` and overrides `generate_batch`; one that returns
     log-probabilities sets `supports_logprobs` and overrides `iter_logprobs`; one that builds
     artifacts (GGUF files, GPTQ checkpoints) sets `builds_artifacts` and overrides
-    `prepare_artifact`."""
+    `prepare_artifact`; one that can run a noise-floor twin of a precision overrides
+    `noise_control`."""
 
     engine: ClassVar[str]
     """Engine name recorded on every record."""
@@ -155,6 +156,13 @@ class Backend(ABC):
             can = (f"it holds {', '.join(cls.kv_cache_types)}" if cls.kv_cache_types else
                    "its engine offers no quantized KV cache")
             raise UserError(f"precision {precision.label()}: no KV cache type {precision.kv!r}; {can}")
+
+    @classmethod
+    def noise_control(cls, precision: PrecisionSpec) -> dict[str, OptionValue] | None:
+        """Option overrides that make the noise-floor twin of `precision` (--noise-floor): the same
+        weights and arithmetic under a perturbation that must not change the model, such as another
+        thread count; None when this engine offers no such control (the default)."""
+        return None
 
     @classmethod
     def prepare_artifact(cls, precision: PrecisionSpec, ctx: LoadContext) -> Any:
@@ -286,6 +294,11 @@ def peak_rss_bytes() -> int:
 
 def cpu_threads() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+
+
+def other_thread_count(threads: int) -> int:
+    """The thread count of a noise-floor twin: half of `threads` (at least 1), or 2 beside 1."""
+    return 2 if threads <= 1 else max(1, threads // 2)
 
 
 def reference_eos_ids(ctx: LoadContext) -> set[int]:

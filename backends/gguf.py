@@ -15,17 +15,19 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from qlongbench import memory as qmem
-from qlongbench.backends.base import Backend, LoadContext, LogprobChunk, ValidateContext, reference_eos_ids
+from qlongbench.backends.base import (
+    Backend, LoadContext, LogprobChunk, ValidateContext, other_thread_count, reference_eos_ids,
+)
 from qlongbench.backends.build.artifacts import Prepared, path_sha256
 from qlongbench.backends.build.gguf_convert import FILE_TYPES, prepare_gguf
 from qlongbench.backends.gguf_session import GGUFSession
 from qlongbench.backends.gguf_options import KV_TYPES, check_gguf_file, gguf_options
 from qlongbench.backends.llama_lib import (
-    _last_engine_error, _llama_cpp, ftype_name, gguf_vocab, llama_cpp_version, meta_str,
+    _last_engine_error, _llama_cpp, default_threads, ftype_name, gguf_vocab, llama_cpp_version, meta_str,
 )
 from qlongbench.backends.tokenizer_check import reference_view, require_same
 from qlongbench.errors import UserError
-from qlongbench.spec.config import PrecisionSpec
+from qlongbench.spec.config import OptionValue, PrecisionSpec
 from qlongbench.types import BackendInfo, MemoryStats, QuantRecipe
 
 log = logging.getLogger(__name__)
@@ -82,6 +84,16 @@ class GGUFBackend(Backend):
         self.n_ctx = 0
         self.active: GGUFSession | None = None
         self._sha256: str | None = self.prepared.artifact.sha256 if self.prepared else None
+
+    @classmethod
+    def noise_control(cls, precision: PrecisionSpec) -> dict[str, OptionValue] | None:
+        """Another n_threads (half, or 2 beside 1). llama.cpp's CPU kernels give each output row to
+        one thread, so its logits can come out bit-identical (measured: 1 vs 2 threads, BF16): then
+        the floor is zero, which is a finding, not a missing control."""
+        n = precision.options.get("n_threads", default_threads())
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            return None  # refused by validate with its own line
+        return {"n_threads": other_thread_count(n)}
 
     # --- artifacts --------------------------------------------------------------------------
     @classmethod
@@ -173,7 +185,8 @@ class GGUFBackend(Backend):
 
     def info(self) -> BackendInfo:
         n_params = int(self.llama_cpp.llama_model_n_params(self.model))
-        options: dict[str, Any] = {k: self.opts[k] for k in ("flash_attn", "type_k", "type_v", "n_gpu_layers", "repack")}
+        options: dict[str, Any] = {k: self.opts[k] for k in ("flash_attn", "type_k", "type_v", "n_gpu_layers", "repack",
+                                                             "n_threads")}
         if self.prepared is not None:
             options |= self.prepared.artifact.recipe.options
         else:

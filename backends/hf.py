@@ -20,7 +20,7 @@ from qlongbench.backends.hf_kvcache import KV_BITS, cache_bytes
 from qlongbench.backends.hf_kvcache import crop as crop_quantized
 from qlongbench.backends.hf_kvcache import new_cache as new_quantized_cache
 from qlongbench.backends.hf_kvcache import recipe_options as kv_recipe_options
-from qlongbench.spec.config import PrecisionSpec
+from qlongbench.spec.config import OptionValue, PrecisionSpec
 from qlongbench.errors import UserError
 from qlongbench.types import BackendInfo, Generation, GenerationConfig, MemoryStats, QuantRecipe, TokenPrompt
 
@@ -42,12 +42,41 @@ def torch_dtype(name: str) -> Any:
     return dt
 
 
+def thread_option(precision: PrecisionSpec) -> int | None:
+    """The `threads` option: torch's thread count while the precision is loaded (None: leave it)."""
+    v = precision.options.get("threads")
+    if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+        raise UserError(f"{precision.name}: threads must be an integer >= 1, not {v!r}")
+    return v
+
+
 class HFBackend(Backend):
     engine: ClassVar[str] = "transformers"
     description: ClassVar[str] = "Hugging Face transformers at bf16 / fp16 / fp32 (the reference)"
     supports_batches: ClassVar[bool] = True
     supports_logprobs: ClassVar[bool] = True
     kv_cache_types: ClassVar[tuple[str, ...]] = tuple(KV_BITS)
+    allowed_options: ClassVar[frozenset[str]] = frozenset({"threads"})
+    """threads=N: torch runs with N threads while this precision is loaded (restored on close)."""
+
+    @classmethod
+    def validate(cls, precision: PrecisionSpec, ctx: ValidateContext) -> None:
+        super().validate(precision, ctx)
+        thread_option(precision)
+
+    @classmethod
+    def noise_control(cls, precision: PrecisionSpec) -> dict[str, OptionValue] | None:
+        """Another torch thread count (1, or 2 where the precision runs on one): CPU kernels split
+        their sums by thread, so only rounding changes. Not offered by the quantizing subclasses,
+        which take no threads option."""
+        if "threads" not in cls.allowed_options:
+            return None
+        threads = thread_option(precision)
+        if threads is None:
+            import torch
+
+            threads = torch.get_num_threads()
+        return {"threads": 1 if threads > 1 else 2}
 
     @property
     def batch_invariant(self) -> bool:
@@ -58,13 +87,19 @@ class HFBackend(Backend):
     def __init__(self, precision: PrecisionSpec, ctx: LoadContext):
         super().__init__(precision, ctx)
         type(self).validate(precision, ValidateContext(model=ctx.model, device=ctx.device))
-        import torch  # noqa: F401  (fail here, not half way through loading)
+        import torch  # (fail here, not half way through loading)
 
         if precision.kv:
             self.require("optimum.quanto", "kv")
 
         self.model = self._load()
         self.model.eval()
+        self._threads_before: int | None = None
+        """torch's thread count before a threads= option changed it (put back on close)."""
+        threads = thread_option(precision)
+        if threads is not None:
+            self._threads_before = torch.get_num_threads()
+            torch.set_num_threads(threads)
         self.device = str(next(self.model.parameters()).device)
         import inspect
 
@@ -132,8 +167,12 @@ class HFBackend(Backend):
         return {}
 
     def full_recipe(self) -> QuantRecipe:
-        """The weights' recipe, with the KV cache's when the cache is quantized."""
+        """The weights' recipe, with torch's thread count (CPU sums change with it) and the KV
+        cache's options when the cache is quantized."""
+        import torch
+
         recipe = self.recipe()
+        recipe = recipe.model_copy(update={"options": recipe.options | {"threads": torch.get_num_threads()}})
         if not self.precision.kv:
             return recipe
         cfg = self.model.config.get_text_config() if hasattr(self.model.config, "get_text_config") else self.model.config
@@ -211,6 +250,9 @@ class HFBackend(Backend):
         gc.collect()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
+        if self._threads_before is not None:
+            torch.set_num_threads(self._threads_before)
+            self._threads_before = None
 
 
 class HFSession(ContextSession):

@@ -29,6 +29,8 @@ from qlongbench.backends.base import (
     LoadContext,
     LogprobChunk,
     ValidateContext,
+    cpu_threads,
+    other_thread_count,
     reference_eos_ids,
 )
 from qlongbench.backends.vllm_options import (
@@ -37,6 +39,7 @@ from qlongbench.backends.vllm_options import (
     KV_TYPES,
     PRECISIONS,
     checkpoint_bytes,
+    count_cpus,
     input_widths,
     vllm_options,
     vllm_python,
@@ -45,7 +48,7 @@ from qlongbench.backends.vllm_session import VLLMSession, WorkerProcess, worker_
 
 from qlongbench import memory as qmem
 from qlongbench.errors import UserError
-from qlongbench.spec.config import PrecisionSpec
+from qlongbench.spec.config import OptionValue, PrecisionSpec
 from qlongbench.types import BackendInfo, MemoryStats, QuantRecipe
 
 log = logging.getLogger(__name__)
@@ -72,6 +75,14 @@ class VLLMBackend(Backend):
             raise UserError(f"{precision.name} runs only on a GPU build of vLLM ({GPU_ONLY[precision.name]}); "
                             "leave it out or run with --device cuda")
         vllm_python(opts["python"])
+
+    @classmethod
+    def noise_control(cls, precision: PrecisionSpec) -> dict[str, OptionValue] | None:
+        """Another CPU thread count for vLLM's CPU build (half, or 2 beside 1); None where it cannot
+        be had: one usable CPU, or a per-rank binding (`0-3|4-7`)."""
+        n = count_cpus(precision.options.get("threads", cpu_threads()))
+        other = other_thread_count(n) if n else None
+        return {"threads": other} if other and other <= cpu_threads() else None
 
     def __init__(self, precision: PrecisionSpec, ctx: LoadContext):
         super().__init__(precision, ctx)

@@ -75,6 +75,22 @@ def _num(o: dict[str, Any], key: str, default: Any, name: str, kind: type = int,
     return kind(v)
 
 
+def count_cpus(threads: Any) -> int | None:
+    """How many CPUs a `threads` value binds: a count, 'auto' (every usable CPU) or CPU ids such as
+    0-3,6; None for a per-rank binding (`0-3|4-7`) or a value vllm_options refuses."""
+    if isinstance(threads, int) and not isinstance(threads, bool):
+        return threads if threads >= 1 else None
+    if threads == "auto":
+        return cpu_threads()
+    if not isinstance(threads, str) or not re.fullmatch(r"[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*", threads):
+        return None
+    ids: set[int] = set()
+    for part in threads.split(","):
+        lo, _, hi = part.partition("-")
+        ids.update(range(int(lo), int(hi or lo) + 1))
+    return len(ids) or None
+
+
 def vllm_options(precision: PrecisionSpec, device: str) -> dict[str, Any]:
     """A vllm-* label's engine settings with their defaults; UserError for a bad value."""
     o, name = dict(precision.options), precision.name

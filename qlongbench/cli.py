@@ -54,7 +54,8 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--name", help="run name, and the report's directory under reports/ (default: the run "
                    "directory's name)")
     for name, kw in (("executor", {"choices": ["local", "ray"]}), ("ray_address", {}), ("replicas", {"type": int}),
-                     ("gpus", {}), ("cpus_per_unit", {"type": float})):  # docs/ray.md
+                     ("gpus", {}), ("cpus_per_unit", {"type": float}),  # docs/ray.md
+                     ("noise_floor", {"action": "store_const", "const": True})):  # help: the field's first sentence
         p.add_argument("--" + name.replace("_", "-"), help=RunSpec.model_fields[name].description.split(". ")[0], **kw)
 
 
@@ -64,19 +65,11 @@ SPEC_FIELDS = tuple(RunSpec.model_fields)
 
 def spec_from_args(args: argparse.Namespace) -> Any:
     """Flags over --config over, when no model is named anywhere, the default suite on the bundled
-    model (qlongbench/run/default_suite.yaml): `qlongbench run` alone is the main job."""
-    from qlongbench.spec.config import DEFAULT_SUITE, build_spec, load_yaml
+    model (qlongbench/spec/default_suite.yaml): `qlongbench run` alone is the main job."""
+    from qlongbench.spec.config import build_spec, layered_values, load_yaml
 
-    values: dict[str, Any] = load_yaml(args.config) if args.config else {}
-    source = f"config {args.config}" if args.config else "options"
-    if values.get("model") is None and getattr(args, "model", None) is None:
-        values = load_yaml(DEFAULT_SUITE) | values
-        source = "default suite" + (f" + config {args.config}" if args.config else "")
-    for name in SPEC_FIELDS:
-        v = getattr(args, name, None)
-        if v is not None:
-            values[name] = v
-            source += " + options" if "options" not in source else ""
+    flags = {name: getattr(args, name) for name in SPEC_FIELDS if getattr(args, name, None) is not None}
+    values, source = layered_values(load_yaml(args.config) if args.config else {}, flags, args.config)
     return build_spec(values, source)
 
 
@@ -154,8 +147,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"qlongbench: warning: the run finished but its report was not written: {err}", file=sys.stderr)
     code = _gate(result.run_dir, policy, args) if policy is not None else 0
     if result.failed_precisions:
-        print(f"qlongbench: {len(result.failed_precisions)} precision(s) could not run at all; exit 1",
-              file=sys.stderr)
+        print(f"qlongbench: {len(result.failed_precisions)} precision(s) could not run at all; exit 1", file=sys.stderr)
         return max(code, 1)
     return code
 

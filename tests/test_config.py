@@ -86,3 +86,21 @@ def test_unknown_task_and_precision_suggest():
         registry.task_class("niah-singel")
     with pytest.raises(UserError, match="did you mean bf16"):
         registry.backend_class("bf61")
+
+
+def test_the_default_suite_names_the_run_unless_the_user_chose_a_directory(tmp_path):
+    """`qlongbench run` alone writes reports/default/; with --out (or a config's out) and no --name the
+    run and its report are named after that directory, as for any model (issue: a bundled-model run
+    with --out overwrote reports/default/)."""
+    from qlongbench.spec.config import layered_values
+
+    values, source = layered_values({}, {})
+    assert build_spec(values, source).name == "default" and source == "default suite"
+    values, _ = layered_values({}, {"out": str(tmp_path / "mine")})
+    assert build_spec(values).name is None and build_spec(values).out == str(tmp_path / "mine")
+    values, _ = layered_values({"out": "runs/x"}, {}, "c.yaml")
+    assert build_spec(values).name is None
+    values, _ = layered_values({}, {"out": "runs/x", "name": "chosen"})
+    assert build_spec(values).name == "chosen"
+    values, _ = layered_values({}, {"model": "m", "out": "runs/x"})
+    assert "precisions" not in values  # a named model never gets the default suite

@@ -162,6 +162,10 @@ class RunHeader(_Model):
     """Precisions that could not load, with the one-line reason."""
     engine_baselines: list[str] = Field(default_factory=list)
     """Precisions added automatically as an engine's full-precision baseline (not gated by default)."""
+    controls: dict[str, str] = Field(default_factory=dict)
+    """Noise-floor controls (--noise-floor): control label -> the precision it perturbs (the same
+    precision at another thread count). Not gated by default; the report sets each candidate's
+    changed answers and KL beside the control's."""
     logprob_reference: str | None = None
     """The precision log-prob tasks (kld) compare with; fixed when the run starts."""
     task_labels: Literal["name", "name+options"] = "name+options"

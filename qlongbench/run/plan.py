@@ -6,14 +6,14 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from qlongbench import registry
 from qlongbench.errors import UserError
 from qlongbench.hashing import sha256_json
 from qlongbench.run.header import TaskInfo
 from qlongbench.spec.config import PrecisionSpec, RunSpec, TaskSpec
-from qlongbench.spec.references import choose_reference
+from qlongbench.spec.references import choose_reference, pick_engine_baseline
 from qlongbench.tasks.base import Task
 from qlongbench.types import GenerationConfig, Sample
 
@@ -143,12 +143,43 @@ class PrecisionPlan:
     """Labels added automatically as an engine's full-precision baseline."""
     logprob_reference: str | None
     """The HF reference log-prob tasks compare with (None when no log-prob task runs)."""
+    controls: dict[str, str] = field(default_factory=dict)
+    """Noise-floor controls (--noise-floor): control label -> the precision it perturbs."""
+
+
+def add_controls(out: OrderedDict[str, PrecisionSpec], reference: str | None) -> dict[str, str]:
+    """The noise-floor twin of the reference and of each engine's full-precision baseline, inserted
+    right after it (its engine's `noise_control` options over its own); control -> original. An
+    engine without a control adds nothing; a twin the user listed already is not added again."""
+    engines: dict[str, list[str]] = {}
+    for label, p in out.items():
+        engines.setdefault(registry.backend_class(p.name).engine, []).append(label)
+    ref_engine = registry.backend_class(out[reference].name).engine if reference in out else None
+    originals = [reference] if reference in out else []
+    originals += [b for eng, labels in engines.items() if eng != ref_engine
+                  for b in [pick_engine_baseline(labels)] if b]
+    twins: dict[str, PrecisionSpec] = {}
+    for label in originals:
+        p = out[label]
+        control = registry.backend_class(p.name).noise_control(p)
+        if control:
+            twin = PrecisionSpec(name=p.name, kv=p.kv, options={**p.options, **control})
+            if twin.label() != label:
+                twins[label] = twin
+    ordered = list(out.items())
+    out.clear()
+    for label, p in ordered:
+        out.setdefault(label, p)
+        if label in twins:
+            out.setdefault(twins[label].label(), twins[label])
+    return {twin.label(): label for label, twin in twins.items()}
 
 
 def expand_precisions(spec: RunSpec, tasks: Sequence[PlannedTask], fixed_reference: str | None = None
                       ) -> PrecisionPlan:
     """The precisions to run: engine-matched baselines added (e.g. gguf-bf16 beside a gguf quant),
-    each loaded once, in the order given, the log-prob reference first when a log-prob task runs."""
+    with --noise-floor a control twin of the reference and of each engine baseline, each loaded once,
+    in the order given, the log-prob reference (and its twin) first when a log-prob task runs."""
     out: OrderedDict[str, PrecisionSpec] = OrderedDict()
     added: list[str] = []
     for p in spec.precisions:
@@ -166,11 +197,11 @@ def expand_precisions(spec: RunSpec, tasks: Sequence[PlannedTask], fixed_referen
         if p.label() in out:
             raise UserError(f"precision {p.label()} is listed twice; list it once")
         out[p.label()] = p
-    ordered = list(out.values())
-    labels = [p.label() for p in ordered]
     # A resumed run keeps the log-prob reference it started with (its kept files are on disk), even
     # when this invocation lists other precisions.
-    ref = fixed_reference or choose_reference(labels)
+    ref = fixed_reference or choose_reference(list(out))
+    controls = add_controls(out, ref) if spec.noise_floor else {}
+    ordered = list(out.values())
     logprob = [t.label for t in tasks if t.task.uses_logprobs]
     if logprob:
         if ref is None:
@@ -180,8 +211,9 @@ def expand_precisions(spec: RunSpec, tasks: Sequence[PlannedTask], fixed_referen
             if p.label() != ref and not registry.backend_class(p.name).supports_logprobs:
                 raise UserError(f"task {', '.join(logprob)} needs log-probabilities, which precision {p.label()} "
                                 "cannot return; leave it out of this run")
-        ordered.sort(key=lambda p: p.label() != ref)
-    return PrecisionPlan(ordered, added, ref if logprob else None)
+        first = {ref, *(c for c, original in controls.items() if original == ref)}
+        ordered.sort(key=lambda p: p.label() not in first)
+    return PrecisionPlan(ordered, added, ref if logprob else None, controls)
 
 
 def needs_artifact_cache(spec: RunSpec, precisions: Sequence[PrecisionSpec]) -> bool:

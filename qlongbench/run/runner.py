@@ -170,6 +170,7 @@ class Runner:
             header = header.model_copy(update={
                 "spec": spec, "resumed_at": [*header.resumed_at, now()],
                 "engine_baselines": sorted(set(header.engine_baselines) | set(plan.engine_baselines)),
+                "controls": header.controls | plan.controls,
                 "logprob_reference": header.logprob_reference or plan.logprob_reference,
                 "tasks": header.tasks | {t.label: t.info() for t in tasks},
                 "generation_configs": header.generation_configs | gen_records})
@@ -182,7 +183,7 @@ class Runner:
         header = RunHeader(
             run_id=f"{name}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}", name=name, created_at=now(), spec=spec,
             spec_sha256=spec.identity_sha256(), sample_identity_sha256=sample_id, seed=spec.seed, model=info,
-            environment=environment(), engine_baselines=plan.engine_baselines,
+            environment=environment(), engine_baselines=plan.engine_baselines, controls=plan.controls,
             logprob_reference=plan.logprob_reference, tasks={t.label: t.info() for t in tasks},
             generation_configs=gen_records)
         rd.write_header(header)
@@ -267,7 +268,7 @@ class Runner:
             cache_dir=str(default_cache_dir(self.spec).resolve()), label_rule=header.task_labels,
             run_root=str(self.run_dir.root), tokenizer_fingerprint=header.model.tokenizer,
             logprob_reference=header.logprob_reference,
-            baselines=engine_baselines(engines, plan.logprob_reference or header.logprob_reference),
+            baselines=engine_baselines(engines, plan.logprob_reference or header.logprob_reference, header.controls),
             legacy_reference=header.logprob_reference, fault_hook=self.fault_hook)
         replicas = self.spec.replicas if self.executor.name != "local" else 1
         units, skipped = plan_units(plan.precisions, samples, done, replicas)

@@ -199,6 +199,10 @@ class RunSpec(BaseModel):
     with bf16 compute a near-tied token can flip), so keep it equal across runs you compare."""
     engine_baseline: bool = True
     """Add gguf-bf16 automatically when a quantized gguf precision runs."""
+    noise_floor: bool = False
+    """Add a control of the reference and of each engine baseline: the same precision at another
+    thread count (bf16:threads=1, gguf-bf16:n_threads=1). Its changed answers and KL are the noise
+    floor a quantized precision's are read against."""
     cache_dir: str | None = None
     """Where quantized artifacts are cached (default ~/.cache/qlongbench)."""
     name: str | None = None
@@ -315,7 +319,7 @@ class RunSpec(BaseModel):
         """The fields that decide the frozen samples (precisions may be added on a resume). The model
         is identified by its files' hash (or hub id), not by the path it was given under."""
         ident = self.identity()
-        for key in ("model", "precisions", "engine_baseline", "device", "allow_pickle", "reuse", "batch_size"):
+        for key in ("model", "precisions", "engine_baseline", "noise_floor", "device", "allow_pickle", "reuse", "batch_size"):
             ident.pop(key, None)
         return ident
 
@@ -339,6 +343,25 @@ def format_validation_error(err: ValidationError, source: str) -> str:
     msg = first["msg"].removeprefix("Value error, ")
     extra = f" (+{len(err.errors()) - 1} more)" if len(err.errors()) > 1 else ""
     return f"{source}: {where}: {msg}{extra}"
+
+
+def layered_values(config: dict[str, Any], flags: dict[str, Any], config_path: str | None = None
+                   ) -> tuple[dict[str, Any], str]:
+    """Flags over the config file over, when neither names a model, the default suite — whose name
+    gives way to a run directory the user chose (the run and its report are then named after it, as
+    for any model). Returns the values and where they came from, for error messages."""
+    values = dict(config)
+    source = f"config {config_path}" if config_path else "options"
+    if values.get("model") is None and flags.get("model") is None:
+        suite = load_yaml(DEFAULT_SUITE)
+        if "out" in values or "out" in flags:
+            suite.pop("name", None)
+        values = suite | values
+        source = "default suite" + (f" + config {config_path}" if config_path else "")
+    if flags:
+        values |= flags
+        source += " + options" if "options" not in source else ""
+    return values, source
 
 
 def build_spec(values: dict[str, Any], source: str = "options") -> RunSpec:

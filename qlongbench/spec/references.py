@@ -6,7 +6,7 @@ the gate chooses its reference and default candidates by it."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from qlongbench.errors import UserError
 
@@ -40,10 +40,20 @@ def is_engine_baseline(label: str) -> bool:
     return name not in HF_REFERENCES and name.endswith(ENGINE_BASELINE_SUFFIXES) and "+" not in label
 
 
-def engine_baselines(engines: Mapping[str, str], reference: str | None) -> dict[str, str]:
+def pick_engine_baseline(labels: Sequence[str], controls: Collection[str] = ()) -> str | None:
+    """The full-precision baseline among one engine's labels: the first with the most preferred
+    suffix (-bf16 before -f16 ...), no KV precision, and never a noise-floor control."""
+    return next((p for suffix in ENGINE_BASELINE_SUFFIXES for p in labels
+                 if base_name(p).endswith(suffix) and "+" not in p and p not in controls), None)
+
+
+def engine_baselines(engines: Mapping[str, str], reference: str | None,
+                     controls: Collection[str] = ()) -> dict[str, str]:
     """candidate -> the full-precision baseline of its engine, for engines other than the reference's.
 
-    `engines` maps each precision label to its engine (transformers, llama.cpp ...)."""
+    `engines` maps each precision label to its engine (transformers, llama.cpp ...). A label in
+    `controls` (a noise-floor twin, gguf-bf16:n_threads=1) is never chosen as the baseline; it is a
+    member like any other, so it is compared with the precision it perturbs."""
     ref_engine = engines.get(reference or "")
     by_engine: dict[str, list[str]] = defaultdict(list)
     for prec, eng in engines.items():
@@ -52,8 +62,7 @@ def engine_baselines(engines: Mapping[str, str], reference: str | None) -> dict[
     for eng, precs in by_engine.items():
         if eng == ref_engine:
             continue
-        base = next((p for suffix in ENGINE_BASELINE_SUFFIXES for p in precs
-                     if base_name(p).endswith(suffix) and "+" not in p), None)
+        base = pick_engine_baseline(precs, controls)
         if base:
             out.update({p: base for p in precs if p != base})
     return out
