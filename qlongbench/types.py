@@ -7,9 +7,9 @@ Nothing here imports torch.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import Field, BaseModel, ConfigDict
 
 Status = Literal["ok", "overlength", "oom", "error"]
 """ok: generated and scored; overlength: the sample could not fit its target length (nothing was
@@ -195,9 +195,9 @@ class Record(Frozen):
     """Haystack language."""
     instruction_language: str
     """Instruction language."""
-    length: int
+    length: int = Field(ge=1)
     """Target length in tokens."""
-    n_prompt_tokens: int
+    n_prompt_tokens: int = Field(ge=0)
     """Prompt tokens actually fed."""
     sample_id: str
     """Sample id inside the run."""
@@ -211,7 +211,7 @@ class Record(Frozen):
     """Decoded output ('' when not generated)."""
     expected: tuple[str, ...]
     """Gold answers."""
-    score: float | None
+    score: float | None = Field(ge=0.0, le=1.0, allow_inf_nan=False)
     """Task metric in 0..1 (None unless status is ok)."""
     parsed: bool | None = None
     """Whether the scorer could parse an answer from the output."""
@@ -219,21 +219,21 @@ class Record(Frozen):
     """ok, overlength, oom, error."""
     error: str | None = None
     """One-line error message for oom / error / overlength."""
-    metrics: dict[str, float] = {}
+    metrics: dict[str, Annotated[float, Field(allow_inf_nan=False)]] = {}
     """Secondary metrics (token F1, false-fact share, ...)."""
-    n_generated_tokens: int = 0
+    n_generated_tokens: int = Field(default=0, ge=0)
     """Tokens generated."""
-    prefill_seconds: float | None = None
+    prefill_seconds: float | None = Field(default=None, ge=0.0, allow_inf_nan=False)
     """Prefill wall time."""
-    decode_seconds: float | None = None
+    decode_seconds: float | None = Field(default=None, ge=0.0, allow_inf_nan=False)
     """Decode wall time."""
-    n_prefilled_tokens: int | None = None
+    n_prefilled_tokens: int | None = Field(default=None, ge=0)
     """Tokens actually prefilled for this record (context reuse lowers it)."""
-    kv_cache_bytes: int | None = None
+    kv_cache_bytes: int | None = Field(default=None, ge=0)
     """Measured KV-cache bytes at the end of the prompt."""
-    kv_cache_allocator_bytes: int | None = None
+    kv_cache_allocator_bytes: int | None = Field(default=None, ge=0)
     """CUDA only: allocator bytes held by the cache at the end of the prompt."""
-    peak_bytes: int | None = None
+    peak_bytes: int | None = Field(default=None, ge=0)
     """Peak memory while this record ran (CUDA max allocated, or process peak RSS)."""
     peak_source: str | None = None
     """What peak_bytes measured: cuda-max-allocated, process-peak-rss, ..."""

@@ -3,6 +3,7 @@ verdicts, exit codes, refusals, policy rules, JUnit XML and Markdown."""
 
 from __future__ import annotations
 
+import math
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -55,25 +56,31 @@ def test_pass():
     cell = result.cells[1]
     # one discordant pair each way: no drop, but a non-degenerate interval
     assert cell.drop.drop == 0 and cell.drop.interval.low < 0 < cell.drop.interval.high <= 0.05
-    assert cell.n == 60
+    assert cell.n == 150 and cell.p_pass <= 0.05 < cell.p_fail
 
 
 def test_tighter_tolerance_turns_the_same_pass_inconclusive():
     result = run_check("pass", max_drop=1)
     v = verdicts(result)
-    assert v[("bnb-nf4", "niah-single", "en", 256)] == "pass"  # identical answers: interval [0, 0]
+    # 150 identical answers do not prove a drop below 1 point: a 1-point drop would leave all 150
+    # unchanged 22 % of the time (0.99^150), so the exact test cannot pass it
+    assert v[("bnb-nf4", "niah-single", "en", 256)] == "inconclusive"
     assert v[("bnb-nf4", "niah-single", "en", 1024)] == "inconclusive"
-    assert result.exit_code == 0
-    cell = [c for c in result.cells if c.cell.length == 1024][0]
-    assert cell.more_samples and cell.more_samples > 0 and f"about {cell.more_samples} more" in cell.reason
+    assert result.exit_code == 1 and result.nothing_passed
+    for cell in result.cells:
+        assert cell.more_samples and cell.more_samples > 0 and f"about {cell.more_samples} more" in cell.reason
+    same = [c for c in result.cells if c.cell.length == 256][0]
+    assert same.more_samples == math.ceil(math.log(0.05) / math.log(0.99)) - 150  # (1 - tol)^n <= alpha
 
 
 def test_fail():
-    result = run_check("fail", max_drop=3)
+    result = run_check("fail", max_drop=8)
     v = verdicts(result)
     for lang in ("en", "de"):
         assert v[("bnb-nf4", "niah-single", lang, 1024)] == "fail"
+        # 40 identical answers certify 8 points (0.92^40 = 3.6 % ≤ 5 %), not 3 (0.97^40 = 30 %)
         assert v[("bnb-nf4", "niah-single", lang, 256)] == "pass"
+    assert verdicts(run_check("fail", max_drop=3))[("bnb-nf4", "niah-single", "en", 256)] == "inconclusive"
     # bnb-int8 matches the reference but ran out of memory on one sample: a crash fails the cell
     assert v[("bnb-int8", "niah-single", "en", 1024)] == "fail"
     int8 = [c for c in result.cells if c.cell.candidate == "bnb-int8" and c.cell.language == "en" and c.cell.length == 1024][0]
@@ -102,7 +109,8 @@ def test_inconclusive_and_insufficient():
 
 
 def test_min_samples_lowered_gives_a_verdict():
-    result = run_check("inconclusive", max_drop=3, min_samples=5)
+    # 8 identical answers certify a 35-point tolerance (0.65^8 = 3.2 % ≤ 5 %)
+    result = run_check("inconclusive", max_drop=35, min_samples=5)
     assert verdicts(result)[("gguf-q4_k_m", "niah-single", "en", 1024)] == "pass"
 
 
@@ -130,7 +138,7 @@ def test_policy_rules_override_per_language_and_length(tmp_path):
     path.write_text(
         "reference: bf16\n"
         "candidates: [bnb-nf4]\n"
-        "max_drop: 3\n"
+        "max_drop: 8\n"
         "min_samples: 10\n"
         "rules:\n"
         "  - {language: de, min_length: 1k, max_drop: 90}\n"
@@ -164,9 +172,9 @@ def run_check_cli_exit(policy: Path, *extra: str) -> int:
 
 
 def test_at_length_and_candidate_scope(capsys):
-    code, out, _ = cli("check", str(DATA / "fail"), "--max-drop", "3", "--at-length", "256", "-q", capsys=capsys)
+    code, out, _ = cli("check", str(DATA / "fail"), "--max-drop", "8", "--at-length", "256", "-q", capsys=capsys)
     assert code == 0 and "PASS" in out and "4 pass, 0 fail" in out
-    code, out, _ = cli("check", str(DATA / "fail"), "--max-drop", "3", "--candidate", "bnb-int8",
+    code, out, _ = cli("check", str(DATA / "fail"), "--max-drop", "8", "--candidate", "bnb-int8",
                        "--at-length", "256,1k", "-q", capsys=capsys)
     assert code == 1 and "3 pass, 1 fail" in out
 
@@ -227,8 +235,10 @@ def test_not_a_run_directory(tmp_path, capsys):
 
 def test_decide_is_pure_and_handles_edges():
     cell = check.CellId("c", "t", "en", 256)
-    tol = Tolerance(0.03, None, 1)
-    assert check.decide(cell, tol, [1.0] * 10, [1.0] * 10, confidence=0.95).verdict == "pass"
+    tol = Tolerance(0.3, None, 1)
+    assert check.decide(cell, tol, [1.0] * 10, [1.0] * 10, confidence=0.95).verdict == "pass"  # 0.7^10 = 2.8 %
+    assert check.decide(cell, Tolerance(0.03, None, 1), [1.0] * 10, [1.0] * 10,
+                        confidence=0.95).verdict == "inconclusive"  # 0.97^10 = 74 %: ten items prove little
     assert check.decide(cell, tol, [1.0] * 10, [0.0] * 10, confidence=0.95).verdict == "fail"
     assert check.decide(cell, tol, [], [], confidence=0.95).verdict == "insufficient"
     # a candidate better than the reference passes
@@ -240,8 +250,11 @@ def test_decide_is_pure_and_handles_edges():
     v = check.decide(cell, tol, [0.0] * 10, [0.0] * 10, confidence=0.95, unmeasured="reference at the floor")
     assert v.verdict == "not measured" and "floor" in v.reason
     # graded scores (ROUGE, coverage) work the same way
-    graded = check.decide(cell, tol, [0.8, 0.6, 0.7, 0.9] * 10, [0.5, 0.4, 0.6, 0.5] * 10, confidence=0.95)
-    assert graded.verdict == "fail" and graded.drop.mcnemar_p is None
+    graded = check.decide(cell, Tolerance(0.03, None, 1), [0.8, 0.6, 0.7, 0.9] * 10, [0.5, 0.4, 0.6, 0.5] * 10,
+                          confidence=0.95)
+    assert graded.verdict == "fail" and graded.drop.method.startswith("sign-flip")
+    assert check.decide(cell, tol, [0.8, 0.6, 0.7, 0.9] * 10, [0.5, 0.4, 0.6, 0.5] * 10,
+                        confidence=0.95).verdict == "pass"  # the 25-point drop is within a 30-point tolerance
 
 
 # --- outputs -------------------------------------------------------------------------------------
@@ -252,7 +265,7 @@ def _cases(root: ET.Element) -> dict[str, ET.Element]:
 def test_junit_xml_parses_with_one_case_per_cell(tmp_path, capsys):
     junit = tmp_path / "check.xml"
     md = tmp_path / "check.md"
-    code, out, _ = cli("check", str(DATA / "fail"), "--max-drop", "3", "--junit", str(junit), "--markdown", str(md),
+    code, out, _ = cli("check", str(DATA / "fail"), "--max-drop", "8", "--junit", str(junit), "--markdown", str(md),
                        capsys=capsys)
     assert code == 1 and f"junit: {junit}" in out
     root = ET.parse(junit).getroot()
@@ -263,7 +276,7 @@ def test_junit_xml_parses_with_one_case_per_cell(tmp_path, capsys):
     cases = _cases(root)
     assert len(cases) == 8
     failed = cases["qlongbench.bnb-nf4.niah-single::niah-single/en/1024"].find("failure")
-    assert failed is not None and failed.get("type") == "fail" and "lower bound exceeds" in failed.get("message")
+    assert failed is not None and failed.get("type") == "fail" and "above the tolerance" in failed.get("message")
     assert cases["qlongbench.bnb-nf4.niah-single::niah-single/en/256"].find("failure") is None
     props = {p.get("name"): p.get("value") for p in suites["qlongbench check bnb-nf4 vs bf16"].iter("property")}
     assert props["reference"] == "bf16" and props["candidate"] == "bnb-nf4"

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from qlongbench.analysis import stats
+from qlongbench.analysis.paired_test import McNemarEvidence
+from qlongbench.analysis.power import min_detectable_binary
 from qlongbench.analysis.build import build
 from qlongbench.analysis.cells import CellKey
 from qlongbench.analysis.data import ReportData
@@ -78,11 +80,16 @@ def test_paired_drop_by_hand(data):
     # bf16 right on 0-8, nf4 right on 0-4 and 8: three items only the reference got right.
     assert p.n == 10 and p.drop == pytest.approx(0.3)
     assert (p.discordant_ref_only, p.discordant_cand_only) == (3, 0)
-    assert p.mcnemar_p == pytest.approx(0.25)  # exact two-sided binomial, 2 * 0.5 ** 3
+    assert p.method == "exact unconditional McNemar"
+    assert p.p_value == pytest.approx(McNemarEvidence(3, 0, 10).p_value())  # 0.109; the conditional test: 0.25
     assert p.relative_drop == pytest.approx(0.3 / 0.9)
-    assert p.min_detectable_drop == pytest.approx(stats.min_detectable_drop(10, 0.9))
-    assert p.within_noise == p.interval.contains(0.0)
-    assert d.verdict == ("within noise" if p.within_noise else "worse")
+    # its family: bnb-nf4 vs bf16 over 2 languages x 2 lengths and the 2 pooled cells
+    assert d.family_size == 6 and d.family == "bnb-nf4 vs bf16"
+    raw = sorted(x.paired.p_value for x in data.drops + data.pooled_drops if x.family == d.family)
+    assert d.p_adjusted == pytest.approx(max(6 * raw[0], 5 * raw[1])) and d.p_adjusted > 0.05
+    assert d.verdict == "within noise" and d.adjusted_interval.contains(0.0)
+    assert d.adjusted_interval.confidence == pytest.approx(1 - 0.05 / 6)  # the first step stopped Holm
+    assert d.min_detectable_drop == pytest.approx(min_detectable_binary(10, 0.0, 0.05 / 6))
     # de-512: sample 9 was overlength for everyone (left out); nf4 crashed on 8, which counts as a
     # wrong answer (analysis.pairing), and lost 7: 9 items paired, two discordant.
     de = _drop(data.drops, "bnb-nf4", "de", 512)
@@ -93,8 +100,11 @@ def test_paired_drop_by_hand(data):
 def test_pooled_drop_pairs_items_over_languages(data):
     p = _drop(data.pooled_drops, "bnb-nf4", ALL_LANGUAGES, 512).paired
     assert p.n == 19 and p.reference_mean == pytest.approx(18 / 19) and p.candidate_mean == pytest.approx(13 / 19)
-    assert p.mcnemar_p == pytest.approx(0.0625)  # b = 5 (one of them the crash), c = 0
-    assert not p.within_noise and p.interval.low > 0
+    # b = 5 (one of them the crash), c = 0: below 0.05 on its own, not after Holm over the six cells
+    pooled_drop = _drop(data.pooled_drops, "bnb-nf4", ALL_LANGUAGES, 512)
+    assert p.p_value < 0.05 and p.interval.low > 0
+    assert pooled_drop.p_adjusted == pytest.approx(6 * p.p_value) and pooled_drop.verdict == "within noise"
+    assert pooled_drop.adjusted_interval.low < 0
     pooled = [c for c in data.pooled_cells if c.key == CellKey("bf16", "niah-single", ALL_LANGUAGES, 512)][0]
     assert (pooled.n, pooled.n_ok, pooled.accuracy) == (20, 19, pytest.approx(18 / 19))
 
@@ -102,7 +112,7 @@ def test_pooled_drop_pairs_items_over_languages(data):
 def test_identical_precision_is_within_noise_everywhere(data):
     for d in data.drops:
         if d.candidate == "gguf-bf16":
-            assert d.paired.drop == 0 and d.paired.within_noise and d.verdict == "within noise"
+            assert d.paired.drop == 0 and d.paired.p_value == 1.0 and d.verdict == "within noise"
 
 
 def test_engine_matched_drops_compare_gguf_with_gguf(data):
@@ -175,16 +185,20 @@ def test_summary_markdown_holds_the_numbers(out_dir):
     md = (out_dir / "summary.md").read_text(encoding="utf-8")
     assert "| niah-single | en | 512 | bnb-nf4 | transformers | 10 | 60.0 | 31.3–83.2 | 20.0 | 0 | 0 | 0 |" in md
     assert "| niah-single | de | 512 | bnb-nf4 | transformers | 8 | 87.5 |" in md
-    assert re.search(r"\| niah-single \| en \| 512 \| bnb-nf4 \| 10 \| 90\.0 \| 60\.0 \| \+30\.0 \| [^|]+ \| 0\.25 \| "
-                     r"within noise \|", md)
+    assert re.search(r"\| niah-single \| en \| 512 \| bnb-nf4 \| 10 \| 90\.0 \| 60\.0 \| \+30\.0 \| [^|]+ \(99\.17 %\) \| "
+                     r"3 lost / 0 gained \| 0\.109 \| 0\.547 \| within noise \|", md)
     assert "| niah-single | all | 512 | bnb-nf4 | 19 | 94.7 | 68.4 | +26.3 |" in md
     assert "gguf-q4_k_m vs gguf-bf16" in md
-    # Each language alone is within the noise; pooled over languages (19 paired items) it is not.
-    assert ("| bnb-nf4 | **+26.3** pts (+10.5…+47.4) on niah-single · all languages · 512 | 0 / 4 / 0 (crashed in 1) "
-            "| 16 MiB (34 MiB) | 17k tokens |") in md
+    # Pooled over languages (19 paired items) the drop's raw p is 0.025, but not after Holm over the
+    # candidate's six comparisons: the signals with power lead the row (KL, answers changed).
+    assert ("| bnb-nf4 | 0.042 (0.041…0.043) nats, top-1 93.1 % | 6 of 39 | 0 / 4 / 0 (6) (crashed in 1) | none | "
+            "length trend: no evidence; language contrast: no evidence; kl position trend: yes | 16 MiB (34 MiB) | "
+            "17k tokens |") in md
     assert "which the KV cache takes back at 17,408 tokens" in md
+    assert "22 comparisons in 4 families (one per candidate and baseline), Holm at α = 0.05 within each" in md
     # The answer comes first: the verdict table opens the file, the full tables are collapsed.
-    assert md.index("## At a glance") < md.index("## Drops outside the noise") < md.index("<details>")
+    assert (md.index("## At a glance") < md.index("## The study's questions") < md.index("## Drops that survive Holm")
+            < md.index("<details>"))
     assert "±11 points" in md
     assert "<script>" not in md
 
@@ -193,8 +207,16 @@ def test_results_json_is_machine_readable(out_dir, data):
     payload = json.loads((out_dir / "results.json").read_text(encoding="utf-8"))
     assert payload["reference"] == "bf16" and payload["logprob_tasks"] == ["kld"]
     drop = next(d for d in payload["drops"] if (d["candidate"], d["language"], d["length"]) == ("bnb-nf4", "en", 512))
-    assert drop["paired"]["drop"] == pytest.approx(0.3) and drop["verdict"] in ("within noise", "worse")
-    assert {"within_noise", "min_detectable_drop", "mcnemar_p", "interval"} <= set(drop["paired"])
+    assert drop["paired"]["drop"] == pytest.approx(0.3) and drop["verdict"] == "within noise"
+    assert {"p_value", "interval", "method", "changed"} <= set(drop["paired"])
+    assert {"p_value", "p_adjusted", "tested_level", "adjusted_interval", "family", "family_size",
+            "min_detectable_drop", "verdict"} <= set(drop)
+    assert drop["p_value"] == pytest.approx(0.109, abs=1e-3) and drop["p_adjusted"] == pytest.approx(0.547, abs=1e-3)
+    assert payload["multiplicity"]["procedure"] == "Holm" and payload["multiplicity"]["comparisons"] == 22
+    assert payload["multiplicity"]["families"]["bnb-nf4 vs bf16"] == 6
+    for name in ("length_trend", "language_contrast", "kl_position_trend"):
+        assert set(payload[name]) == {"bnb-nf4", "gguf-bf16", "gguf-q4_k_m"}
+    assert payload["kl_position_trend"]["bnb-nf4"]["answer"] == "yes"
     cell = next(c for c in payload["cells"] if c["key"] == {"precision": "gguf-q4_k_m", "task": "niah-single",
                                                              "language": "en", "length": 512})
     assert cell["oom_rate"] == pytest.approx(0.1)
@@ -314,3 +336,26 @@ def test_fixture_is_reproducible(tmp_path):
     subprocess.run([sys.executable, str(copy / script.name)], check=True, capture_output=True)
     for name in ("run.json", "records.jsonl", "samples/niah-single-en-512.jsonl", "samples/kld-en-256.jsonl"):
         assert (copy / "report_run" / name).read_bytes() == (FIXTURE / name).read_bytes(), name
+
+
+@pytest.mark.parametrize("field, value, needle", [("score", 2.0, "score: Input should be less than or equal to 1"),
+                                                  ("score", -0.5, "score: Input should be greater than or equal to 0"),
+                                                  ("kv_cache_bytes", -3, "kv_cache_bytes: Input should be greater"),
+                                                  ("status", "done", "status: Input should be")])
+def test_a_record_with_a_bad_value_is_one_line_naming_file_line_and_field(tmp_path, capsys, field, value, needle):
+    """A value no qlongbench writes (score 2.0 used to reach the statistics and exit 1 as an
+    'unexpected ValueError') is refused on load: exit 2, the file, the line, the field."""
+    from qlongbench.cli import main
+
+    run = tmp_path / "run"
+    shutil.copytree(FIXTURE, run)
+    lines = (run / "records.jsonl").read_text(encoding="utf-8").splitlines()
+    first = json.loads(lines[2])
+    first[field] = value
+    lines[2] = json.dumps(first)
+    (run / "records.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    code = main(["report", str(run), "--out", str(tmp_path / "out"), "-q"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert f"records.jsonl:3: not a valid record: {needle}" in err[0]
+    assert not (tmp_path / "out").exists()

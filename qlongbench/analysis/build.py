@@ -10,12 +10,14 @@ from qlongbench.analysis.cells import CellKey, cell_key, cell_stats
 from qlongbench.analysis.data import ReportData
 from qlongbench.analysis.drops import MeasureRule, paired_drops
 from qlongbench.analysis.examples import failure_examples
+from qlongbench.analysis.floor import noise_floors
 from qlongbench.analysis.kld import kl_rows
 from qlongbench.analysis.kvgrid import kv_grids
 from qlongbench.analysis.memory import memory_rows, memory_savings
 from qlongbench.analysis.pairing import ALL_LANGUAGES, DEFAULT_FLOOR, DEFAULT_MIN_PARSED, language_label
 from qlongbench.analysis.projection import ProjectionTarget
 from qlongbench.analysis.projection import project as projection
+from qlongbench.analysis.questions import answer_questions
 from qlongbench.analysis.summary import precision_verdicts
 from qlongbench.errors import UserError
 from qlongbench.run.store import RunContents, load_run
@@ -27,6 +29,23 @@ def logprob_task_labels(contents: RunContents) -> set[str]:
     tasks = {r.task for r in contents.records}
     info = contents.header.tasks
     return {t for t in tasks if (info[t].uses_logprobs if t in info else t.split(":")[0] == "kld")}
+
+
+def durations(records: list, started: str) -> dict[str, tuple[int, float]]:
+    """precision -> (records, seconds since the previous precision's last record or the run's start)."""
+    from datetime import datetime
+
+    last: dict[str, datetime] = {}
+    count: dict[str, int] = defaultdict(int)
+    for r in records:
+        t = datetime.fromisoformat(r.created_at)
+        last[r.precision] = max(last.get(r.precision, t), t)
+        count[r.precision] += 1
+    out, before = {}, datetime.fromisoformat(started)
+    for prec, end in sorted(last.items(), key=lambda kv: kv[1]):
+        out[prec] = (count[prec], max(0.0, (end - before).total_seconds()))
+        before = end
+    return out
 
 
 def build(run_dir: str | Path, reference: str | None = None, confidence: float = 0.95, *,
@@ -60,11 +79,13 @@ def build(run_dir: str | Path, reference: str | None = None, confidence: float =
     for r in records:
         if r.engine != "-":
             engines.setdefault(r.precision, r.engine)
-    baselines = engine_baselines(engines, ref)
+    baselines = engine_baselines(engines, ref, controls=header.controls)
     candidates = [p for p in order if p != ref]
-    drops = paired_drops(records, ref, candidates, rule, confidence=confidence, tasks=text_tasks) if ref else []
-    pooled_drops = ([d for d in paired_drops(records, ref, candidates, rule, confidence=confidence, tasks=text_tasks,
-                                             pool_languages=True) if d.task in multi] if ref else [])
+    # One Holm family per candidate: its per-language cells and its pooled cells together.
+    both = (paired_drops(records, ref, candidates, rule, confidence=confidence, tasks=text_tasks,
+                         pooled_tasks=sorted(multi)) if ref else [])
+    drops = [d for d in both if d.language != ALL_LANGUAGES]
+    pooled_drops = [d for d in both if d.language == ALL_LANGUAGES]
     engine_drops = []
     for base in sorted(set(baselines.values())):
         members = [p for p, b in baselines.items() if b == base]
@@ -78,6 +99,13 @@ def build(run_dir: str | Path, reference: str | None = None, confidence: float =
         examples=failure_examples(records, ref, lp_tasks), logprob_tasks=tuple(sorted(lp_tasks)),
         precisions=tuple(order), engine_baselines=baselines, confidence=confidence,
     )
+    data.controls = dict(header.controls)
+    data.scores = {p: {r.sample_id: (r.score if r.status == "ok" else None) for r in records if r.precision == p}
+                   for p in order}
+    data.durations = durations(records, header.created_at)
+    data.floors = noise_floors(data.controls, drops + engine_drops, data.kld)
+    data.questions = (answer_questions(records, ref, candidates, rule, text_tasks, sorted(lp_tasks), confidence)
+                      if ref else [])
     data.verdicts = precision_verdicts(data)
     data.kv_grids = kv_grids(records, order, ref, drops + pooled_drops, mem,
                              {p: i.weight_bytes for p, i in header.precisions.items()}, rule, confidence, text_tasks)

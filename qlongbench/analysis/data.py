@@ -8,10 +8,12 @@ from dataclasses import dataclass, field
 from qlongbench.analysis.cells import CellStats
 from qlongbench.analysis.drops import DropStats, MeasureRule
 from qlongbench.analysis.examples import Example
+from qlongbench.analysis.floor import Changes, KLSummary, NoiseFloor
 from qlongbench.analysis.kld import KLRow
 from qlongbench.analysis.kvgrid import KVGrid
 from qlongbench.analysis.memory import MemoryRow, MemorySaving
 from qlongbench.analysis.projection import Projection
+from qlongbench.analysis.questions import Question
 from qlongbench.run.header import RunHeader
 
 
@@ -48,6 +50,20 @@ class PrecisionVerdict:
     """Context length at which the KV cache alone equals the saving."""
     is_engine_baseline: bool = False
     """Added automatically as an engine's full-precision baseline (shown, not gated by default)."""
+    is_control: bool = False
+    """A noise-floor control (the same precision at another thread count), not a quantization."""
+    comparisons: int = 0
+    """Comparisons in its family versus the reference (Holm)."""
+    changes: Changes | None = None
+    """Answers changed versus the reference over the measured cells."""
+    kl: KLSummary | None = None
+    """KL from the reference on the longest kld documents."""
+    floor: NoiseFloor | None = None
+    """The reference's noise floor (its control), to read changes and KL against."""
+    engine_floor: NoiseFloor | None = None
+    """The floor of its engine's full-precision run, for the comparison with that run."""
+    questions: tuple[Question, ...] = ()
+    """The study's questions (length trend, language contrast, KL position trend) for it."""
 
 
 @dataclass
@@ -74,6 +90,18 @@ class ReportData:
     examples: list[Example] = field(default_factory=list)
     verdicts: list[PrecisionVerdict] = field(default_factory=list)
     """One row per candidate precision: the 30-second read."""
+    questions: list[Question] = field(default_factory=list)
+    """The study's questions per candidate (second Holm family per candidate)."""
+    floors: dict[str, NoiseFloor] = field(default_factory=dict)
+    """baseline -> its noise floor (runs with --noise-floor)."""
+    controls: dict[str, str] = field(default_factory=dict)
+    """control precision -> the precision it perturbs."""
+    scores: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    """precision -> sample id -> score of its ok records (None otherwise): two runs of one job compared
+    answer by answer."""
+    durations: dict[str, tuple[int, float]] = field(default_factory=dict)
+    """precision -> (records, seconds from the previous precision's last record — or the run's start —
+    to its own last record), in run order."""
     kv_grids: list[KVGrid] = field(default_factory=list)
     """Weights × KV cache per task and length (runs with a KV precision)."""
     projection: Projection | None = None

@@ -1,9 +1,9 @@
-"""Statistics for comparing a quantized candidate with a BF16 reference.
+"""Descriptive statistics: a cell's accuracy interval (Wilson for 0/1 scores, a bootstrap for graded
+ones and for KL), and the rough sample count a gate verdict would need.
 
-Every comparison in qlongbench is *paired*: both models answer the same items
-in the same order, so item difficulty cancels out and we resample items, not
-models.  All functions are pure (no I/O, no global state) and use only numpy
-and scipy.
+The tests of a drop — exact, with the intervals that invert them — live in analysis.paired_test; the
+multiplicity rule in analysis.multiplicity. All functions are pure (no I/O, no global state) and use
+only numpy and scipy.
 """
 
 from __future__ import annotations
@@ -14,16 +14,13 @@ from numbers import Integral, Real
 from typing import Sequence
 
 import numpy as np
-from scipy.stats import binomtest, norm
+from scipy.stats import norm
 
 __all__ = [
     "Interval",
-    "PairedDrop",
     "wilson_interval",
-    "paired_bootstrap_drop",
     "mean_interval",
-    "mcnemar_exact",
-    "min_detectable_drop",
+    "as_unit_scores",
     "samples_needed",
     "paired_difference_sd",
 ]
@@ -61,36 +58,6 @@ class Interval:
         return self.high - self.low
 
 
-@dataclass(frozen=True)
-class PairedDrop:
-    """How much worse a candidate scores than the reference on the same items."""
-
-    n: int
-    """Number of paired items."""
-    reference_mean: float
-    """Mean reference score (0..1)."""
-    candidate_mean: float
-    """Mean candidate score (0..1)."""
-    drop: float
-    """``reference_mean - candidate_mean`` in score units; positive means the candidate is worse."""
-    relative_drop: float | None
-    """``drop / reference_mean``; None when ``reference_mean`` is 0."""
-    interval: Interval
-    """Paired bootstrap percentile interval of ``drop``."""
-    relative_interval: Interval | None
-    """Paired bootstrap percentile interval of ``relative_drop``; None when it is undefined."""
-    mcnemar_p: float | None
-    """Exact two-sided McNemar p-value when both score vectors are binary 0/1, else None."""
-    discordant_ref_only: int
-    """b: items the reference got right and the candidate got wrong (binary case; 0 otherwise)."""
-    discordant_cand_only: int
-    """c: items the candidate got right and the reference got wrong (binary case; 0 otherwise)."""
-    within_noise: bool
-    """True when ``interval`` contains 0, i.e. no drop is demonstrated at this confidence."""
-    min_detectable_drop: float
-    """Smallest absolute drop this many items could detect (alpha = 1 - confidence, power 0.8)."""
-
-
 def _check_confidence(confidence: float, name: str = "confidence") -> None:
     if isinstance(confidence, bool) or not isinstance(confidence, Real) or not 0.0 < confidence < 1.0:
         raise ValueError(f"{name} must be strictly between 0 and 1, got {confidence!r}")
@@ -119,6 +86,11 @@ def _as_scores(values: Sequence[float], name: str, *, unit: bool) -> np.ndarray:
     if unit and arr.size and (arr.min() < 0.0 or arr.max() > 1.0):
         raise ValueError(f"{name} scores must lie in [0, 1], got range [{arr.min()}, {arr.max()}]")
     return arr
+
+
+def as_unit_scores(values: Sequence[float], name: str) -> np.ndarray:
+    """Scores as a 1-D float array, refused unless finite and within [0, 1]."""
+    return _as_scores(values, name, unit=True)
 
 
 def _bootstrap_means(columns: np.ndarray, n_resamples: int, seed: int) -> np.ndarray:
@@ -176,46 +148,6 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> Interva
     return Interval(low, high, confidence)
 
 
-def mcnemar_exact(b: int, c: int) -> float:
-    """Exact two-sided McNemar p-value from the discordant counts.
-
-    ``b`` = items only the reference got right, ``c`` = items only the
-    candidate got right.  Under H0 each discordant item is a fair coin, so
-    this is a two-sided binomial test of ``b`` successes in ``b + c`` trials.
-    No discordant items (``b + c == 0``) gives 1.0.
-    """
-    b = _check_count(b, "b")
-    c = _check_count(c, "c")
-    if b + c == 0:
-        return 1.0
-    return float(binomtest(b, b + c, 0.5).pvalue)
-
-
-def min_detectable_drop(n: int, baseline: float, *, alpha: float = 0.05, power: float = 0.8) -> float:
-    """Smallest absolute accuracy drop a paired comparison of ``n`` items can detect.
-
-    Normal approximation: ``(z_{1-alpha/2} + z_{power}) * sqrt(var / n)`` with
-    ``var = 2 p (1 - p)``, the variance of a per-item paired difference when the
-    two models' errors are independent (the worst case; correlated errors make
-    the true variance smaller and the detectable drop smaller).
-
-    A baseline of exactly 0 or 1 would give zero variance and a meaningless
-    "any drop is detectable"; ``p`` is therefore clamped to
-    ``[0.5/n, 1 - 0.5/n]`` (half an item of slack, the usual continuity
-    correction), so the answer is always finite and positive.
-    """
-    if isinstance(n, bool) or not isinstance(n, Integral) or n <= 0:
-        raise ValueError(f"n must be a positive int, got {n!r}")
-    if isinstance(baseline, bool) or not isinstance(baseline, Real) or not 0.0 <= baseline <= 1.0:
-        raise ValueError(f"baseline accuracy must be in [0, 1], got {baseline!r}")
-    _check_confidence(alpha, "alpha")
-    _check_confidence(power, "power")
-    slack = 0.5 / n
-    p = min(max(float(baseline), slack), 1.0 - slack)
-    var = 2.0 * p * (1.0 - p)
-    return float((norm.ppf(1.0 - alpha / 2.0) + norm.ppf(power)) * math.sqrt(var / n))
-
-
 def samples_needed(drop: float, tolerance: float, sd: float, *, confidence: float = 0.95) -> int | None:
     """Roughly how many paired items would decide whether ``drop`` exceeds ``tolerance``.
 
@@ -256,74 +188,6 @@ def _paired_arrays(reference: Sequence[float], candidate: Sequence[float]) -> tu
     if ref.size == 0:
         raise ValueError("need at least one paired item, got 0")
     return ref, cand
-
-
-def paired_bootstrap_drop(
-    reference: Sequence[float],
-    candidate: Sequence[float],
-    *,
-    confidence: float = 0.95,
-    n_resamples: int = 10_000,
-    seed: int = 0,
-) -> PairedDrop:
-    """Paired bootstrap of the score drop from ``reference`` to ``candidate``.
-
-    Scores are per-item values in [0, 1] in the same item order.  Items are
-    resampled with replacement (the same indices for both models) and the
-    percentile interval of the resampled drop is reported.
-
-    A hand-rolled numpy bootstrap is used rather than ``scipy.stats.bootstrap``:
-    it needs the resampled reference mean as well as the drop (for the relative
-    interval) from one shared draw, it is exact for constant data and n == 1
-    (scipy's default BCa warns and returns NaN there), and it is deterministic
-    across scipy versions for a given seed.
-
-    The relative interval is the percentile interval of ``drop_b / ref_mean_b``
-    over resamples whose reference mean is non-zero; it is None when the
-    reference mean is 0.
-    """
-    ref, cand = _paired_arrays(reference, candidate)
-    _check_confidence(confidence)
-    _check_resampling(n_resamples, seed)
-    n = int(ref.size)
-
-    diff = ref - cand
-    ref_mean = float(ref.mean())
-    cand_mean = float(cand.mean())
-    drop = float(diff.mean())
-
-    boot_diff, boot_ref = _bootstrap_means(np.vstack([diff, ref]), n_resamples, seed)
-    interval = _percentile_interval(boot_diff, confidence)
-
-    relative_drop: float | None = None
-    relative_interval: Interval | None = None
-    if ref_mean > 0:
-        relative_drop = drop / ref_mean
-        defined = boot_ref > 0
-        if defined.any():
-            relative_interval = _percentile_interval(boot_diff[defined] / boot_ref[defined], confidence)
-
-    mcnemar_p: float | None = None
-    b = c = 0
-    if np.isin(ref, (0.0, 1.0)).all() and np.isin(cand, (0.0, 1.0)).all():
-        b = int(np.sum((ref == 1.0) & (cand == 0.0)))
-        c = int(np.sum((ref == 0.0) & (cand == 1.0)))
-        mcnemar_p = mcnemar_exact(b, c)
-
-    return PairedDrop(
-        n=n,
-        reference_mean=ref_mean,
-        candidate_mean=cand_mean,
-        drop=drop,
-        relative_drop=relative_drop,
-        interval=interval,
-        relative_interval=relative_interval,
-        mcnemar_p=mcnemar_p,
-        discordant_ref_only=b,
-        discordant_cand_only=c,
-        within_noise=interval.contains(0.0),
-        min_detectable_drop=min_detectable_drop(n, ref_mean, alpha=1.0 - confidence),
-    )
 
 
 def mean_interval(

@@ -1,5 +1,7 @@
-"""The 30-second read: per candidate precision, its largest drop outside the noise, the cells that
-could not be measured, and the memory it saved on weights."""
+"""The 30-second read: per candidate precision, the signals with power first — its KL from the
+reference and how many answers it changed, each beside the noise floor — then its accuracy verdicts
+(the largest drop that survives the family's Holm adjustment, the cells that could not be measured),
+the study's questions, and the memory it saved on weights."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from collections.abc import Sequence
 
 from qlongbench.analysis.data import PrecisionVerdict, ReportData
 from qlongbench.analysis.drops import DropStats
+from qlongbench.analysis.floor import changes, kl_summary
 
 
 def _worst(drops: Sequence[DropStats]) -> DropStats | None:
@@ -17,6 +20,7 @@ def _worst(drops: Sequence[DropStats]) -> DropStats | None:
 def precision_verdicts(data: ReportData) -> list[PrecisionVerdict]:
     savings = {s.precision: s for s in data.savings}
     auto = set(data.header.engine_baselines)
+    ref = data.reference or ""
     out = []
     for prec in data.precisions:
         if prec == data.reference:
@@ -30,6 +34,7 @@ def precision_verdicts(data: ReportData) -> list[PrecisionVerdict]:
         reasons = tuple(dict.fromkeys(d.unmeasured or "nothing paired" for d in unmeasured))[:3]
         info = data.header.precisions.get(prec)
         s = savings.get(prec)
+        base = data.engine_baselines.get(prec)
         out.append(PrecisionVerdict(
             precision=prec, engine=info.engine if info else "?", worst=_worst(drops + pooled), worst_engine=_worst(engine),
             n_worse=sum(d.verdict == "worse" for d in drops), n_better=sum(d.verdict == "better" for d in drops),
@@ -37,5 +42,11 @@ def precision_verdicts(data: ReportData) -> list[PrecisionVerdict]:
             n_failed=sum(bool(d.failures) for d in drops), unmeasured_reasons=reasons,
             weight_bytes=info.weight_bytes if info else None, saved_bytes=s.saved_bytes if s else None,
             crossover_tokens=s.crossover_tokens if s else None, is_engine_baseline=prec in auto,
+            is_control=prec in data.controls,
+            comparisons=max((d.family_size for d in drops + pooled), default=0),
+            changes=changes(data.drops, prec, ref), kl=kl_summary(data.kld, prec, ref),
+            floor=data.floors.get(ref) if data.controls.get(prec) != ref else None,
+            engine_floor=data.floors.get(base) if base and data.controls.get(prec) != base else None,
+            questions=tuple(q for q in data.questions if q.candidate == prec),
         ))
     return out

@@ -1,17 +1,24 @@
 """`qlongbench check`: turn a run's paired comparison into a pass/fail gate.
 
-Cells are paired by the same function the report uses (analysis.pairing): a candidate's oom / error
-on a sample the reference scored counts as a wrong answer, and the cell fails. Each verdict is a
-one-sided test at the policy's confidence c, so both bounds come from one two-sided interval at
-2c − 1 (90 % for c = 0.95):
+Cells are paired by the same function the report uses (analysis.pairing) and tested with the same
+exact tests (analysis.paired_test): a candidate's oom / error on a sample the reference scored
+counts as a wrong answer, and the cell fails. With α = 1 − confidence (one-sided):
 
-- pass: the upper bound of the drop is within tolerance;
-- fail: the lower bound exceeds tolerance (or the candidate crashed on a sample the reference ran);
-- inconclusive: the interval straddles the tolerance; the verdict says roughly how many more samples
-  would decide it;
+- pass: the exact test rejects "the drop is at least the tolerance" at level α (the drop's upper
+  bound — one-sided, at 1 − α — is below the tolerance);
+- fail: it rejects "the drop is at most the tolerance", Holm-adjusted over the candidate's gated
+  cells (its family, as in the report), or the candidate crashed on a sample the reference ran;
+- inconclusive: neither; the verdict says roughly how many more samples would decide it;
 - insufficient: fewer paired samples than the policy's minimum;
 - not measured: the reference cannot show a drop here (at its floor, or its answers do not parse)
   — never a pass.
+
+What a PASS guarantees: a cell whose true drop exceeds its tolerance passes with probability at most
+α. Requiring every cell to pass (`--strict`, or a run where every gated cell passed) keeps the chance
+of passing a deployment that exceeds its tolerance anywhere at α — an intersection–union test needs
+no multiplicity correction. Fail verdicts are Holm-adjusted, so a deployment within tolerance
+everywhere fails (on statistics, not crashes) with probability at most α. Without --strict, exit 0
+means "nothing failed and at least one cell passed", not "within tolerance everywhere".
 
 A gate in which no cell passed fails (exit 1) unless the policy allows it (`allow_no_pass`).
 Engine-matched baselines added by the run (gguf-bf16 beside a gguf quant) are not gated unless
@@ -20,13 +27,16 @@ duplicates) are refused with exit 2 by the run directory itself (run.store.load_
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from qlongbench.analysis import stats
-from qlongbench.analysis.drops import MeasureRule
+from qlongbench.analysis.drops import MeasureRule, PairedDrop, summarize_evidence
+from qlongbench.analysis.multiplicity import holm
+from qlongbench.analysis.paired_test import paired_evidence
 from qlongbench.analysis.pairing import CellId as PairedCellId
 from qlongbench.analysis.pairing import PairedCell, language_label, latest_by_precision, pair
 from qlongbench.errors import UserError
@@ -70,8 +80,8 @@ class CellVerdict:
     """What the cell may lose."""
     n: int
     """Paired samples (a candidate's crash counts as a wrong answer)."""
-    drop: stats.PairedDrop | None
-    """Paired drop with its interval at the check's two-sided confidence (None when n = 0)."""
+    drop: PairedDrop | None
+    """Paired drop with its interval at the check's two-sided confidence 1 − 2α (None when n = 0)."""
     more_samples: int | None
     """Inconclusive / insufficient: roughly how many more paired samples would decide it."""
     candidate_failures: int
@@ -80,6 +90,14 @@ class CellVerdict:
     """Samples left out: overlength for either, or not scored by the reference."""
     reason: str
     """One line explaining the verdict."""
+    p_pass: float | None = None
+    """One-sided p of 'the drop is at least the tolerance' (pass when at most α)."""
+    p_fail: float | None = None
+    """One-sided p of 'the drop is at most the tolerance' (raw)."""
+    p_fail_adjusted: float | None = None
+    """p_fail after Holm over the candidate's gated cells (fail when at most α)."""
+    family_size: int = 0
+    """Cells in the candidate's fail family."""
 
 
 @dataclass(frozen=True)
@@ -140,68 +158,116 @@ def two_sided(one_sided: float) -> float:
 
 # --- verdicts ------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class _Criterion:
-    verdict: Verdict
-    needed: int | None
+class _Tested:
+    """One cell before the family step: its tests at the tolerance, or the verdict it already has."""
+
+    cell: CellId
+    tolerance: Tolerance
+    n: int
+    drop: PairedDrop | None
+    failures: tuple[str, ...]
+    excluded: int
+    settled: tuple[Verdict, str, int | None] | None
+    """(verdict, reason, more samples) for cells decided without statistics."""
+    p_pass: float | None = None
+    p_fail: float | None = None
+    delta0: float | None = None
+    sd: float = 0.0
 
 
-def _criterion(low: float, high: float, point: float, tolerance: float, sd: float, confidence: float) -> _Criterion:
-    if high <= tolerance:
-        return _Criterion("pass", None)
-    if low > tolerance:
-        return _Criterion("fail", None)
-    return _Criterion("inconclusive", stats.samples_needed(point, tolerance, sd, confidence=confidence))
+def _tolerance_at(drop: PairedDrop, tolerance: Tolerance) -> float | None:
+    """The absolute drop the cell may lose: the stricter of max_drop and max_relative_drop × the
+    reference's observed mean (None when only a relative criterion is set and the reference is 0)."""
+    bounds = [t for t in (tolerance.max_drop,
+                          None if tolerance.max_relative_drop is None else tolerance.max_relative_drop * drop.reference_mean)
+              if t is not None]
+    if tolerance.max_drop is None and drop.reference_mean == 0:
+        return None
+    return min(bounds)
+
+
+def assess_cell(cell: CellId, tolerance: Tolerance, ref: Sequence[float], cand: Sequence[float], *, confidence: float,
+              candidate_failures: Sequence[str] = (), excluded: int = 0, unmeasured: str | None = None) -> _Tested:
+    """The cell's exact tests at its tolerance (pure; `confidence` is one-sided)."""
+    n = len(ref)
+    evidence = paired_evidence(ref, cand) if n else None
+    drop = summarize_evidence(evidence, ref, cand, two_sided(confidence)) if evidence else None
+    base = dict(cell=cell, tolerance=tolerance, n=n, drop=drop, failures=tuple(candidate_failures), excluded=excluded)
+    if candidate_failures:
+        kinds = ", ".join(f"{k} ×{list(candidate_failures).count(k)}" for k in sorted(set(candidate_failures)))
+        return _Tested(**base, settled=("fail", f"candidate failed on samples the reference ran ({kinds})", None))
+    if unmeasured is not None:
+        return _Tested(**base, settled=("not measured", f"not measured: {unmeasured}", None))
+    if drop is None or evidence is None:
+        why = (f"{excluded} samples are overlength or were not scored by the reference" if excluded else
+               "the candidate has no scored records here")
+        return _Tested(**base, settled=("insufficient", f"no paired samples in this cell ({why})",
+                                        tolerance.min_samples))
+    if n < tolerance.min_samples:
+        return _Tested(**base, settled=("insufficient", f"{n} paired samples, fewer than the policy's minimum of "
+                                        f"{tolerance.min_samples} ({tolerance.min_samples - n} more needed before a "
+                                        "verdict)", tolerance.min_samples - n))
+    delta0 = _tolerance_at(drop, tolerance)
+    if delta0 is None:
+        return _Tested(**base, settled=("not measured", "not measured: the reference scores 0, so no relative drop "
+                                        "exists", None))
+    return _Tested(**base, settled=None, p_pass=evidence.p_value(delta0, "less"),
+                   p_fail=evidence.p_value(delta0, "greater"), delta0=delta0,
+                   sd=stats.paired_difference_sd(ref, cand))
+
+
+def _rule_of_three(tolerance: float, alpha: float) -> int | None:
+    """Items with no change that would show a drop below `tolerance`: (1 − tol)^n ≤ α."""
+    if tolerance <= 0:
+        return None
+    return math.ceil(math.log(alpha) / math.log1p(-min(tolerance, 0.999999)))
+
+
+def decide_family(tested: Sequence[_Tested], confidence: float) -> list[CellVerdict]:
+    """Verdicts for one candidate's cells: pass per cell at α, fail after Holm over the family."""
+    alpha = 1.0 - confidence
+    open_ = [i for i, t in enumerate(tested) if t.settled is None]
+    adjusted = dict(zip(open_, holm([tested[i].p_fail for i in open_], alpha))) if open_ else {}
+    out = []
+    for i, t in enumerate(tested):
+        base = dict(cell=t.cell, tolerance=t.tolerance, n=t.n, drop=t.drop, candidate_failures=len(t.failures),
+                    excluded=t.excluded)
+        if t.settled is not None:
+            verdict, reason, more = t.settled
+            out.append(CellVerdict(verdict=verdict, more_samples=more, reason=reason, **base))
+            continue
+        adj = adjusted[i]
+        d = t.drop
+        assert d is not None and t.delta0 is not None and t.p_pass is not None
+        ci = f"{100 * d.interval.low:+.1f}…{100 * d.interval.high:+.1f}"
+        tests = dict(p_pass=t.p_pass, p_fail=t.p_fail, p_fail_adjusted=adj.p_adjusted, family_size=adj.family_size)
+        tol = f"{100 * t.delta0:.1f} pts" + (f" ({t.tolerance.describe()})" if t.tolerance.max_relative_drop else "")
+        if adj.p_adjusted <= alpha:
+            out.append(CellVerdict(verdict="fail", more_samples=None, reason=(
+                f"drop {100 * d.drop:+.1f} pts (CI {ci}) is above the tolerance {tol}: one-sided p {t.p_fail:.2g}, "
+                f"Holm-adjusted over {adj.family_size} cell{'s' * (adj.family_size != 1)} {adj.p_adjusted:.2g} ≤ {alpha:g}"), **base, **tests))
+        elif t.p_pass <= alpha:
+            out.append(CellVerdict(verdict="pass", more_samples=None, reason=(
+                f"drop {100 * d.drop:+.1f} pts (CI {ci}) is below the tolerance {tol}: one-sided p "
+                f"{t.p_pass:.2g} ≤ {alpha:g}"), **base, **tests))
+        else:
+            total = (stats.samples_needed(d.drop, t.delta0, t.sd, confidence=two_sided(confidence)) if t.sd else
+                     _rule_of_three(t.delta0, alpha))
+            more = total - t.n if total is not None and total > t.n else None
+            hint = (f"about {more} more paired samples (≈{total} in all) would decide it" if more is not None else
+                    "the drop sits right at the tolerance; more samples may not settle it")
+            out.append(CellVerdict(verdict="inconclusive", more_samples=more, reason=(
+                f"drop {100 * d.drop:+.1f} pts (CI {ci}) straddles the tolerance {tol}; {hint}"), **base, **tests))
+    return out
 
 
 def decide(cell: CellId, tolerance: Tolerance, ref: Sequence[float], cand: Sequence[float], *,
            confidence: float, candidate_failures: Sequence[str] = (), excluded: int = 0,
            unmeasured: str | None = None) -> CellVerdict:
-    """The verdict on one cell from its paired scores (pure; `confidence` is one-sided)."""
-    n = len(ref)
-    both = two_sided(confidence)
-    drop = stats.paired_bootstrap_drop(ref, cand, confidence=both) if n else None
-    base = dict(cell=cell, tolerance=tolerance, n=n, drop=drop, candidate_failures=len(candidate_failures),
-                excluded=excluded)
-    if candidate_failures:
-        kinds = ", ".join(f"{k} ×{candidate_failures.count(k)}" for k in sorted(set(candidate_failures)))
-        return CellVerdict(verdict="fail", more_samples=None, reason=f"candidate failed on samples the reference "
-                           f"ran ({kinds})", **base)
-    if unmeasured is not None:
-        return CellVerdict(verdict="not measured", more_samples=None, reason=f"not measured: {unmeasured}", **base)
-    if drop is None:
-        why = (f"{excluded} samples are overlength or were not scored by the reference" if excluded else
-               "the candidate has no scored records here")
-        return CellVerdict(verdict="insufficient", more_samples=tolerance.min_samples,
-                           reason=f"no paired samples in this cell ({why})", **base)
-    sd = stats.paired_difference_sd(ref, cand)
-    criteria: list[_Criterion] = []
-    if tolerance.max_drop is not None:
-        criteria.append(_criterion(drop.interval.low, drop.interval.high, drop.drop, tolerance.max_drop, sd, both))
-    if tolerance.max_relative_drop is not None:
-        if drop.relative_interval is None or drop.relative_drop is None:
-            return CellVerdict(verdict="not measured", more_samples=None,
-                               reason="not measured: the reference scores 0, so no relative drop exists", **base)
-        rel_sd = sd / drop.reference_mean
-        criteria.append(_criterion(drop.relative_interval.low, drop.relative_interval.high, drop.relative_drop,
-                                   tolerance.max_relative_drop, rel_sd, both))
-    ci = f"{100 * drop.interval.low:+.1f}…{100 * drop.interval.high:+.1f}"
-    if n < tolerance.min_samples:
-        return CellVerdict(verdict="insufficient", more_samples=tolerance.min_samples - n,
-                           reason=f"{n} paired samples, fewer than the policy's minimum of {tolerance.min_samples} "
-                           f"({tolerance.min_samples - n} more needed before a verdict)", **base)
-    if any(c.verdict == "fail" for c in criteria):
-        return CellVerdict(verdict="fail", more_samples=None, reason=f"drop {100 * drop.drop:+.1f} pts "
-                           f"(CI {ci}): the lower bound exceeds the tolerance {tolerance.describe()}", **base)
-    if all(c.verdict == "pass" for c in criteria):
-        return CellVerdict(verdict="pass", more_samples=None, reason=f"drop {100 * drop.drop:+.1f} pts (CI {ci}): "
-                           f"the upper bound is within the tolerance {tolerance.describe()}", **base)
-    needed = [c.needed for c in criteria if c.verdict == "inconclusive"]
-    total = max(needed) if needed and all(x is not None for x in needed) else None
-    more = total - n if total is not None and total > n else None
-    hint = (f"about {more} more paired samples (≈{total} in all) would decide it" if more is not None else
-            "the drop sits right at the tolerance; more samples may not settle it")
-    return CellVerdict(verdict="inconclusive", more_samples=more, reason=f"drop {100 * drop.drop:+.1f} pts "
-                       f"(CI {ci}) straddles the tolerance {tolerance.describe()}; {hint}", **base)
+    """The verdict on one cell alone (a family of one; pure; `confidence` is one-sided)."""
+    return decide_family([assess_cell(cell, tolerance, ref, cand, confidence=confidence,
+                                    candidate_failures=candidate_failures, excluded=excluded,
+                                    unmeasured=unmeasured)], confidence)[0]
 
 
 # --- the check -----------------------------------------------------------------------------------
@@ -249,6 +315,7 @@ def check_records(records: Sequence[Record], policy: Policy, *, header: RunHeade
     verdicts: list[CellVerdict] = []
     used_rules: set[int] = set()
     for cand in candidates:
+        tested: list[_Tested] = []
         rows = {sid: r for sid, r in by_prec[cand].items() if r.task not in logprob}
         paired = pair(ref_rows, rows, reference_name=reference, candidate_name=cand)
         orphans = {k: c.missing for k, c in paired.items() if c.missing}
@@ -270,9 +337,11 @@ def check_records(records: Sequence[Record], policy: Policy, *, header: RunHeade
                                 "--max-relative-drop, or max_drop / max_relative_drop in the policy")
             cell = paired.get(PairedCellId(task, lang, length)) or PairedCell(cand, reference,
                                                                               PairedCellId(task, lang, length))
-            verdicts.append(decide(CellId(cand, task, lang, length), tol, cell.reference_scores, cell.candidate_scores,
-                                   confidence=policy.confidence, candidate_failures=cell.candidate_failures,
-                                   excluded=cell.excluded, unmeasured=rule.unmeasurable(cell)))
+            tested.append(assess_cell(CellId(cand, task, lang, length), tol, cell.reference_scores,
+                                    cell.candidate_scores, confidence=policy.confidence,
+                                    candidate_failures=cell.candidate_failures, excluded=cell.excluded,
+                                    unmeasured=rule.unmeasurable(cell)))
+        verdicts += decide_family(tested, policy.confidence)
     for i, rule_ in enumerate(policy.rules):
         if i not in used_rules:
             warnings.append(f"policy rule {i + 1} ({rule_.model_dump(exclude_defaults=True)}) matched no cell")

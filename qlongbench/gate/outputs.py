@@ -32,6 +32,15 @@ def _counts(result: CheckResult) -> str:
             f"{result.count('insufficient')} insufficient, {result.count('not measured')} not measured")
 
 
+def family_line(result: CheckResult) -> str:
+    """How many comparisons the gate made and how they are controlled."""
+    cands = {v.cell.candidate for v in result.cells}
+    tested = sum(v.family_size > 0 for v in result.cells)
+    return (f"{len(result.cells)} cells gated for {len(cands)} candidate{'s' * (len(cands) != 1)}; {tested} tested: "
+            f"pass = one-sided exact test at α = {1 - result.confidence:g} per cell, fail = Holm over each "
+            "candidate's tested cells")
+
+
 def summary_line(result: CheckResult) -> str:
     strict = " (strict: inconclusive counts as fail)" if result.strict else ""
     empty = ""
@@ -51,7 +60,7 @@ def text_table(result: CheckResult) -> str:
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
     notes = [f"  {v.cell}: {v.reason}" for v in result.cells if v.verdict != "pass"]
     out = lines + (["", "notes:"] + notes if notes else []) + [""] + [f"warning: {w}" for w in result.warnings]
-    return "\n".join(out + [summary_line(result)]) + "\n"
+    return "\n".join(out + [family_line(result), summary_line(result)]) + "\n"
 
 
 def markdown(result: CheckResult) -> str:
@@ -74,7 +83,9 @@ def markdown(result: CheckResult) -> str:
                      f"{_pts(v.drop.candidate_mean if v.drop else None)} | {_drop(v)} | {_ci(v)} | "
                      f"{md_escape(v.tolerance.describe())} | {md_escape(note)} |")
     lines += ["", "Drop = reference − candidate accuracy on the same samples (positive = worse). A cell passes "
-              "when the upper bound of its drop is within tolerance and fails when the lower bound is beyond it."]
+              "when the exact paired test shows its drop below the tolerance (the one-sided upper bound is within "
+              "it) and fails when the test, Holm-adjusted over the candidate's cells, shows it above. "
+              f"{family_line(result)}."]
     if result.warnings:
         lines += ["", *[f"> warning: {md_escape(w)}" for w in result.warnings]]
     return "\n".join(lines) + "\n"
@@ -90,13 +101,16 @@ def junit_xml(result: CheckResult) -> str:
         suite = ET.SubElement(root, "testsuite", name=f"qlongbench check {cand} vs {result.reference}")
         props = ET.SubElement(suite, "properties")
         for k, val in (("run_id", result.run_id), ("reference", result.reference), ("candidate", cand),
-                       ("confidence", f"{result.confidence:g}"), ("strict", str(result.strict).lower())):
+                       ("confidence", f"{result.confidence:g}"), ("strict", str(result.strict).lower()),
+                       ("fail_family", f"Holm over {max((v.family_size for v in cells), default=0)} cells")):
             ET.SubElement(props, "property", name=k, value=val)
         counts = {"tests": len(cells), "failures": 0, "skipped": 0}
         for v in cells:
             case = ET.SubElement(suite, "testcase", classname=f"qlongbench.{cand}.{v.cell.task}",
                                  name=f"{v.cell.task}/{v.cell.language}/{v.cell.length}", time="0")
-            detail = (f"n={v.n} drop={_drop(v)} pts CI={_ci(v)} tolerance={v.tolerance.describe()} "
+            tests = (f" p_pass={v.p_pass:.3g} p_fail={v.p_fail:.3g} p_fail_holm={v.p_fail_adjusted:.3g}"
+                     if v.p_pass is not None and v.p_fail is not None and v.p_fail_adjusted is not None else "")
+            detail = (f"n={v.n} drop={_drop(v)} pts CI={_ci(v)}{tests} tolerance={v.tolerance.describe()} "
                       f"reference={_pts(v.drop.reference_mean if v.drop else None)}% "
                       f"candidate={_pts(v.drop.candidate_mean if v.drop else None)}%")
             if v.verdict == "fail" or (result.strict and v.verdict in ("inconclusive", "insufficient", "not measured")):

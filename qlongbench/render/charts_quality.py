@@ -25,7 +25,7 @@ MAX_RATE_ROWS = 40
 
 
 def differing(data: ReportData, task: str) -> set[str]:
-    """Candidates with a drop (or gain) outside the noise somewhere in this task: only they, and the
+    """Candidates with a drop (or gain) that survives Holm somewhere in this task: only they, and the
     reference, get interval bands — nine overlapping bands merge into one block."""
     return {d.candidate for d in data.drops + data.pooled_drops if d.task == task and d.significant}
 
@@ -75,7 +75,7 @@ def accuracy_charts(data: ReportData, colors: dict[str, str]) -> list[Chart]:
         faint = [p for p in data.precisions if p not in banded and any(c.key.precision == p for c in mine)]
         out.append(Chart(f"accuracy-{slug(task)}.png", f"Accuracy vs context length: {task}",
                          f"One line per precision. Shaded bands ({conf} % Wilson intervals; graded scores: bootstrap) "
-                         "are drawn for the reference and for precisions that differ from it outside the noise"
+                         "are drawn for the reference and for precisions worse or better than it after Holm"
                          + (f"; thin lines ({', '.join(faint)}) stay inside the noise everywhere" if faint else "")
                          + ". 'all languages' pools every language's items.", render_png(fig), "accuracy"))
     return out
@@ -102,13 +102,15 @@ def drop_charts(data: ReportData, colors: dict[str, str]) -> list[Chart]:
             shifted = [(dodge(cands, prec, [x])[0], d) for x, d in rows]
             band = any(d.significant for _, d in rows)
             _drop_line(ax_abs, shifted, colors[prec], marks[prec], band, lambda d: d.paired.drop,
-                       lambda d: d.paired.interval)
+                       lambda d: d.adjusted_interval)
             _drop_line(ax_rel, shifted, colors[prec], marks[prec], band, lambda d: d.paired.relative_drop,
-                       lambda d: d.paired.relative_interval)
+                       _relative_interval)
             for x, d in rows:
-                mde[x] = max(mde.get(x, 0.0), d.paired.min_detectable_drop)
+                if d.min_detectable_drop is not None:
+                    mde[x] = max(mde.get(x, 0.0), d.min_detectable_drop)
         xs = sorted(mde)
-        ax_abs.plot(xs, [100 * mde[x] for x in xs], color="#888888", ls=(0, (2, 2)), lw=1)
+        if xs:
+            ax_abs.plot(xs, [100 * mde[x] for x in xs], color="#888888", ls=(0, (2, 2)), lw=1)
         for ax, label in ((ax_abs, f"drop vs {data.reference} (points)"),
                           (ax_rel, f"relative drop vs {data.reference} (%)")):
             ax.axhline(0, color="#444444", lw=0.8)
@@ -127,17 +129,27 @@ def drop_charts(data: ReportData, colors: dict[str, str]) -> list[Chart]:
         fig.tight_layout(rect=(0, 0.08, 1, 1))
         skipped = len([d for d in drops if d.verdict == "not measured"])
         out.append(Chart(f"drop-{slug(task)}.png", f"Drop versus {data.reference}: {task}",
-                         f"Positive = the candidate is worse. {conf} % paired bootstrap intervals on the same items "
-                         "are shaded for precisions with a drop outside the noise; hollow markers are inside it. The "
-                         "dotted grey line is the smallest drop these n items could detect (power 0.8)."
+                         "Positive = the candidate is worse. Intervals of the exact paired test, each at the level Holm "
+                         "tested the cell (right: the same interval over the reference's accuracy), are shaded for "
+                         "precisions with a drop that survives Holm; hollow markers do not. The dotted grey line is "
+                         "the smallest drop the cells' tests catch with power 0.8 (missing where none can be)."
                          + (f" {skipped} unmeasurable cells are left out (see the table)." if skipped else ""),
                          render_png(fig), "drop"))
     return out
 
 
+def _relative_interval(d: DropStats) -> Any:
+    from qlongbench.analysis.stats import Interval
+
+    iv, p = d.adjusted_interval, d.paired
+    if iv is None or p is None or p.reference_mean <= 0:
+        return None
+    return Interval(iv.low / p.reference_mean, iv.high / p.reference_mean, iv.confidence)
+
+
 def _drop_line(ax: Any, rows: Sequence[tuple[float, DropStats]], color: str, marker: str, band: bool,
                value: Callable[[DropStats], float | None], interval: Callable[[DropStats], Any]) -> None:
-    pts = [(x, 100 * value(d), interval(d), d.paired.within_noise) for x, d in rows if value(d) is not None]
+    pts = [(x, 100 * value(d), interval(d), not d.significant) for x, d in rows if value(d) is not None]
     if not pts:
         return
     xs, ys = [p[0] for p in pts], [p[1] for p in pts]
@@ -184,15 +196,15 @@ def heatmap_chart(data: ReportData) -> Chart | None:
                 ax.text(j, i, text, ha="center", va="center", fontsize=8, color="white" if dark else "#444444",
                         fontweight="bold" if dark else "normal")
         ax.set_title(f"{task} at {fmt_length(longest)}")
-    fig.legend(handles=[Patch(color=HEAT_COLORS["worse"], label="worse, outside the noise"),
-                        Patch(color=HEAT_COLORS["better"], label="better, outside the noise"),
+    fig.legend(handles=[Patch(color=HEAT_COLORS["worse"], label="worse after Holm"),
+                        Patch(color=HEAT_COLORS["better"], label="better after Holm"),
                         Patch(color=HEAT_COLORS["within noise"], label="within the noise"),
                         Patch(facecolor="white", edgecolor="#999999", label="n/m: not measured")],
                loc="outside lower center", ncol=4)
     fig.suptitle("Drop by language and precision at the longest length", fontweight="bold")
     return Chart("heatmap-drops.png", "Language × precision drops at the longest length",
-                 "Colour says whether a cell's paired interval excludes 0 (red: worse, blue: better, grey: within the "
-                 "noise), with deeper colour for larger drops outside the noise; the number is the drop in points. "
+                 "Colour says whether a cell's drop survives Holm (red: worse, blue: better, grey: within the "
+                 "noise), with deeper colour for larger such drops; the number is the drop in points. "
                  "n/m: the reference cannot show a drop there.", render_png(fig), "heatmap")
 
 

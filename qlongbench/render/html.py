@@ -22,8 +22,10 @@ from qlongbench.analysis.pairing import ALL_LANGUAGES
 from qlongbench.memory import format_bytes
 from qlongbench.render.chart_base import Chart
 from qlongbench.render.kv import grid_rows
+from qlongbench.analysis.drops import describe_family
 from qlongbench.render.prose import (
-    comparison_statements, fmt_length, measure_rule, noise_statement, verdict_sentence, where,
+    changes_text, comparison_statements, floor_text, fmt_length, fmt_p, interval_text, kl_text, mdd_text, measure_rule,
+    noise_statement, question_detail, question_text, verdict_sentence, where,
 )
 from qlongbench.render.text import num, pct, sci
 
@@ -63,17 +65,16 @@ def drop_row(d: DropStats) -> dict[str, Any]:
            "length": d.length, "candidate": d.candidate, "reference": d.reference, "verdict": d.verdict,
            "why": d.unmeasured or "", "failures": len(d.failures)}
     if p is None:
-        return row | {"n": 0, "ref_acc": "–", "cand_acc": "–", "drop": "–", "ci": "–", "rel": "–", "rel_ci": "–",
-                      "mcnemar": "–", "discordant": "–", "mde": "–"}
+        return row | {"n": 0, "ref_acc": "–", "cand_acc": "–", "drop": "–", "ci": "–", "rel": "–", "p": "–",
+                      "p_adj": "–", "changed": "–", "mde": "–", "method": "–"}
     return row | {
         "n": p.n, "ref_acc": pct(p.reference_mean), "cand_acc": pct(p.candidate_mean), "drop": f"{100 * p.drop:+.1f}",
-        "ci": f"{100 * p.interval.low:+.1f} … {100 * p.interval.high:+.1f}",
-        "rel": "–" if p.relative_drop is None else f"{100 * p.relative_drop:+.1f}",
-        "rel_ci": "–" if p.relative_interval is None else
-        f"{100 * p.relative_interval.low:+.1f} … {100 * p.relative_interval.high:+.1f}",
-        "mcnemar": "–" if p.mcnemar_p is None else f"{p.mcnemar_p:.3g}",
-        "discordant": f"{p.discordant_ref_only} / {p.discordant_cand_only}" if p.mcnemar_p is not None else "–",
-        "mde": f"{100 * p.min_detectable_drop:.1f}",
+        "ci": interval_text(d), "rel": "–" if p.relative_drop is None else f"{100 * p.relative_drop:+.1f}",
+        "p": fmt_p(p.p_value), "p_adj": fmt_p(d.p_adjusted) + (f" / {d.family_size}" if d.family_size else ""),
+        "changed": (f"{p.discordant_ref_only} / {p.discordant_cand_only}"
+                    if p.discordant_ref_only or p.discordant_cand_only else str(p.changed)),
+        "mde": mdd_text(d),
+        "method": p.method,
     }
 
 
@@ -82,15 +83,18 @@ def verdict_rows(data: ReportData) -> list[dict[str, Any]]:
     for v in data.verdicts:
         worst = (f"{100 * v.worst.paired.drop:+.1f} pts" if v.worst and v.worst.paired else "none")
         out.append({
-            "precision": v.precision, "engine": v.engine, "baseline": v.is_engine_baseline, "worst": worst,
-            "worst_where": where(v.worst) if v.worst else "",
-            "worst_ci": (f"{100 * v.worst.paired.interval.low:+.1f} … {100 * v.worst.paired.interval.high:+.1f}"
-                         if v.worst and v.worst.paired else ""),
+            "precision": v.precision, "engine": v.engine, "baseline": v.is_engine_baseline, "control": v.is_control,
+            "worst": worst, "worst_where": where(v.worst) if v.worst else "",
+            "worst_ci": interval_text(v.worst) if v.worst and v.worst.paired else "",
             "engine_worst": (f"{100 * v.worst_engine.paired.drop:+.1f} pts vs {v.worst_engine.reference} on "
                              f"{where(v.worst_engine)}" if v.worst_engine and v.worst_engine.paired else ""),
+            "kl": kl_text(v.kl), "changed": changes_text(v.changes), "floor": floor_text(v.floor),
+            "engine_floor": floor_text(v.engine_floor), "comparisons": v.comparisons,
+            "questions": [{"name": q.name.replace("_", " "), "answer": q.answer, "text": question_text(q)}
+                          for q in v.questions],
             "n_worse": v.n_worse, "n_better": v.n_better, "n_within": v.n_within, "n_unmeasured": v.n_unmeasured,
             "n_failed": v.n_failed, "weights": format_bytes(v.weight_bytes),
-            "saved": format_bytes(v.saved_bytes) if v.saved_bytes is not None else "–",
+            "saved": format_bytes(v.saved_bytes) if v.saved_bytes is not None and v.saved_bytes > 0 else "–",
             "crossover": f"{fmt_length(v.crossover_tokens)} tokens" if v.crossover_tokens else "–",
             "sentence": verdict_sentence(v, data),
         })
@@ -126,6 +130,9 @@ def render(data: ReportData, charts: Sequence[Chart]) -> str:
         origin=data.header.model.origin, reference=data.reference or "none", conf=int(100 * data.confidence),
         version=__version__, generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         verdicts=verdict_rows(data), noise=noise_statement(data), rule=measure_rule(data),
+        family=describe_family(drops + data.engine_drops),
+        questions=[{"precision": q.candidate, "name": q.name.replace("_", " "), "answer": q.answer,
+                    "text": question_detail(q), "scope": q.scope} for q in data.questions],
         comparisons=comparison_statements(data), charts=by_section, cells=data.accuracy_cells,
         pooled_cells=[c for c in data.pooled_cells if c.key.task not in data.logprob_tasks],
         outside=[drop_row(d) for d in drops if d.significant],

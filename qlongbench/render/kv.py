@@ -8,7 +8,7 @@ from qlongbench.analysis.data import ReportData
 from qlongbench.analysis.drops import DropStats
 from qlongbench.analysis.kvgrid import KVGrid
 from qlongbench.memory import format_bytes
-from qlongbench.render.prose import fmt_length
+from qlongbench.render.prose import fmt_length, interval_text
 from qlongbench.render.text import md_escape
 
 
@@ -19,7 +19,7 @@ def _drop(d: DropStats | None) -> str:
         return "not measured"
     p = d.paired
     mark = {"worse": "▼", "better": "▲"}.get(d.verdict, "≈")
-    return f"{mark} {100 * p.drop:+.1f} ({100 * p.interval.low:+.1f}…{100 * p.interval.high:+.1f})"
+    return f"{mark} {100 * p.drop:+.1f} ({interval_text(d)})"
 
 
 def grid_rows(grid: KVGrid) -> list[dict[str, Any]]:
@@ -44,8 +44,8 @@ def grid_markdown(data: ReportData) -> list[str]:
     if not data.kv_grids:
         return []
     lines = ["## Weights × KV cache", "",
-             f"Each cell: drop versus {md_escape(data.reference or '?')} in points (95 % CI; ▼ worse outside the "
-             "noise, ≈ within it), then the drop the cache alone causes (same weights, default cache), then "
+             f"Each cell: drop versus {md_escape(data.reference or '?')} in points (interval at its Holm level; ▼ "
+             "worse after Holm, ≈ within the noise), then the drop the cache alone causes (same weights, default cache), then "
              "weights + KV cache measured at that length.", ""]
     for g in data.kv_grids:
         lines += [f"**{md_escape(g.task)} · {md_escape(g.language)} · {fmt_length(g.length)}**", "",

@@ -7,16 +7,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from qlongbench.analysis.data import ReportData
-from qlongbench.analysis.drops import DropStats
+from qlongbench.analysis.drops import DropStats, describe_family
 from qlongbench.memory import format_bytes
 from qlongbench.render.prose import (
-    comparison_statements, fmt_length, measure_rule, noise_statement, verdict_sentence, where,
+    changes_text, comparison_statements, floor_text, fmt_length, fmt_p, interval_text, kl_text, mdd_text, measure_rule,
+    noise_statement, question_detail, verdict_sentence, where,
 )
 from qlongbench.render.kv import grid_markdown, projection_markdown
 from qlongbench.render.text import md_escape, num, pct
 
-_DROP_HEAD = ["| task | lang | length | precision | n | ref % | cand % | drop | 95 % CI | McNemar p | verdict | min. detectable |",
-              "|---|---|---:|---|---:|---:|---:|---:|---|---:|---|---:|"]
+_DROP_HEAD = ["| task | lang | length | precision | n | ref % | cand % | drop | interval (level) | changed | p | Holm p | verdict | min. detectable |",
+              "|---|---|---:|---|---:|---:|---:|---:|---|---:|---:|---:|---|---:|"]
 
 
 def drop_line(d: DropStats, *, show_reference: bool = False) -> str:
@@ -24,36 +25,56 @@ def drop_line(d: DropStats, *, show_reference: bool = False) -> str:
     p = d.paired
     if p is None:
         return (f"| {md_escape(d.task)} | {md_escape(d.language)} | {d.length} | {md_escape(who)} | 0 | – | – | – | – | – | "
-                f"not measured | – |")
-    mp = "–" if p.mcnemar_p is None else f"{p.mcnemar_p:.3g}"
+                f"– | – | not measured | – |")
     verdict = d.verdict + (f" ({len(d.failures)} crashed)" if d.failures else "")
+    changed = f"{p.discordant_ref_only} lost / {p.discordant_cand_only} gained" if p.changed and (
+        p.discordant_ref_only or p.discordant_cand_only) else str(p.changed)
     return (f"| {md_escape(d.task)} | {md_escape(d.language)} | {d.length} | {md_escape(who)} | {p.n} | "
-            f"{pct(p.reference_mean)} | {pct(p.candidate_mean)} | {100 * p.drop:+.1f} | "
-            f"{100 * p.interval.low:+.1f}…{100 * p.interval.high:+.1f} | {mp} | {verdict} | "
-            f"{100 * p.min_detectable_drop:.1f} |")
+            f"{pct(p.reference_mean)} | {pct(p.candidate_mean)} | {100 * p.drop:+.1f} | {interval_text(d)} | "
+            f"{changed} | {fmt_p(p.p_value)} | {fmt_p(d.p_adjusted)} | {verdict} | {mdd_text(d)} |")
 
 
-def _glance(data: ReportData) -> list[str]:
-    lines = ["## At a glance", ""]
+def glance_lines(data: ReportData) -> list[str]:
+    """The at-a-glance table and one sentence per precision (without a heading)."""
     if not data.verdicts:
-        return lines + ["Only one precision in this run: nothing to compare.", ""]
-    lines += ["| precision | largest drop outside the noise | cells: worse / within noise / not measured | weights (saved) | KV cache = saving at |",
-              "|---|---|---|---:|---:|"]
+        return ["Only one precision in this run: nothing to compare.", ""]
+    lines = ["| precision | KL from the reference | answers changed | accuracy cells: worse / within noise / not measured "
+              "(comparisons) | largest drop that survives Holm | study questions | weights (saved) | KV cache = saving at |",
+              "|---|---|---|---|---|---|---:|---:|"]
     for v in data.verdicts:
-        worst = (f"**{100 * v.worst.paired.drop:+.1f}** pts ({100 * v.worst.paired.interval.low:+.1f}…"
-                 f"{100 * v.worst.paired.interval.high:+.1f}) on {md_escape(where(v.worst))}"
+        worst = (f"**{100 * v.worst.paired.drop:+.1f}** pts ({interval_text(v.worst)}) on {md_escape(where(v.worst))}"
                  if v.worst and v.worst.paired else "none")
         if v.worst_engine and v.worst_engine.paired:
             worst += (f"; vs {md_escape(v.worst_engine.reference)}: {100 * v.worst_engine.paired.drop:+.1f} pts on "
                       f"{md_escape(where(v.worst_engine))}")
-        counts = f"{v.n_worse} / {v.n_within} / {v.n_unmeasured}" + (f" (crashed in {v.n_failed})" if v.n_failed else "")
+        counts = (f"{v.n_worse} / {v.n_within} / {v.n_unmeasured} ({v.comparisons})"
+                  + (f" (crashed in {v.n_failed})" if v.n_failed else ""))
+        changed = changes_text(v.changes) + (f"; {floor_text(v.floor)}" if v.floor else "")
+        kl = kl_text(v.kl) + (f"; {floor_text(v.floor)}" if v.floor and v.kl and v.floor.kl else "")
+        questions = "; ".join(f"{q.name.replace('_', ' ')}: {q.answer}" for q in v.questions) or "–"
         saved = (f"{format_bytes(v.weight_bytes)} ({format_bytes(v.saved_bytes)})" if v.saved_bytes is not None
                  else format_bytes(v.weight_bytes))
         cross = f"{fmt_length(v.crossover_tokens)} tokens" if v.crossover_tokens else "–"
-        name = md_escape(v.precision) + (" (engine baseline)" if v.is_engine_baseline else "")
-        lines.append(f"| {name} | {worst} | {counts} | {saved} | {cross} |")
+        name = md_escape(v.precision) + (" (engine baseline: the engine's own floor)" if v.is_engine_baseline else "") + (
+            " (noise-floor control)" if v.is_control else "")
+        lines.append(f"| {name} | {md_escape(kl)} | {md_escape(changed)} | {counts} | {worst} | {md_escape(questions)} | "
+                     f"{saved} | {cross} |")
     lines += ["", *[f"- {md_escape(verdict_sentence(v, data))}" for v in data.verdicts], ""]
     return lines
+
+
+def _questions(data: ReportData) -> list[str]:
+    if not data.questions:
+        return []
+    lines = ["## The study's questions", "",
+             "Per candidate against the reference, Holm-adjusted over its three questions; an interval is drawn at "
+             "the level Holm tested it.", "",
+             "| precision | question | answer | estimate and interval | p | Holm p | over |", "|---|---|---|---|---:|---:|---|"]
+    for q in data.questions:
+        text = question_detail(q)
+        lines.append(f"| {md_escape(q.candidate)} | {q.name.replace('_', ' ')} | {q.answer} | {md_escape(text)} | "
+                     f"{fmt_p(q.p_value)} | {fmt_p(q.p_adjusted)} | {md_escape(q.scope or '–')} |")
+    return lines + [""]
 
 
 def _details(title: str, body: list[str]) -> list[str]:
@@ -69,11 +90,12 @@ def summary_markdown(data: ReportData) -> str:
              f"{int(100 * data.confidence)} % intervals", ""]
     if header.model.origin:
         lines += [f"> {md_escape(header.model.origin)}", ""]
-    lines += _glance(data)
+    lines += ["## At a glance", "", *glance_lines(data)]
+    lines += _questions(data)
     drops = data.pooled_drops + data.drops
     outside = [d for d in drops if d.significant]
-    if outside:
-        lines += ["## Drops outside the noise", "", *_DROP_HEAD, *[drop_line(d) for d in outside], ""]
+    lines += [f"## Drops that survive Holm ({describe_family(drops + data.engine_drops)})", ""]
+    lines += [*_DROP_HEAD, *[drop_line(d) for d in outside], ""] if outside else ["None.", ""]
     unmeasured = [d for d in data.drops if d.verdict == "not measured"]
     if unmeasured:
         lines += ["## Not measured (the reference cannot show a drop here)", "", "| task | lang | length | precision | why |",

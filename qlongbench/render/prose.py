@@ -5,12 +5,17 @@ from __future__ import annotations
 
 from qlongbench.analysis import stats
 from qlongbench.analysis.data import PrecisionVerdict, ReportData
-from qlongbench.analysis.drops import DropStats
+from qlongbench.analysis.drops import DropStats, describe_family
+from qlongbench.analysis.floor import Changes, KLSummary, NoiseFloor
+from qlongbench.analysis.paired_test import McNemarEvidence
 from qlongbench.analysis.pairing import ALL_LANGUAGES
+from qlongbench.analysis.questions import Question
 from qlongbench.memory import AttentionGeometry, format_bytes
 
 NOISE_STATEMENT = ("With n = 50 items a 95 % interval on an accuracy is about ±11 points (at 80 % accuracy; "
-                   "±14 at 50 %): differences smaller than that are noise unless many more items are run.")
+                   "±14 at 50 %): differences smaller than that are noise unless many more items are run. "
+                   "'min. detectable' is the drop the cell's own test would catch 80 % of the time at its family's "
+                   "first Holm level.")
 
 
 def fmt_length(n: float) -> str:
@@ -28,30 +33,109 @@ def where(d: DropStats) -> str:
     return f"{d.task} · {lang} · {fmt_length(d.length)}"
 
 
-def drop_phrase(d: DropStats, confidence: float) -> str:
-    """'−12.5 points (95 % CI +4.0 … +21.0, n = 50)'."""
+def fmt_p(p: float | None) -> str:
+    """0.0213 -> '0.021'; tiny values as '<0.0001'."""
+    if p is None:
+        return "–"
+    return "<0.0001" if p < 1e-4 else f"{p:.2g}" if p < 0.01 else f"{p:.3g}"
+
+
+def fmt_level(level: float | None) -> str:
+    """The confidence of an interval drawn at a Holm level: 0.0125 -> '98.75 %'."""
+    if level is None:
+        return "–"
+    return f"{100 * (1 - level):.4g} %"
+
+
+def interval_text(d: DropStats) -> str:
+    """'+4.0 … +36.0 (98.75 %)': the interval that agrees with the verdict (drawn at its Holm level)."""
+    iv = d.adjusted_interval
+    if iv is None:
+        iv = d.paired.interval if d.paired else None
+        return "–" if iv is None else f"{100 * iv.low:+.1f} … {100 * iv.high:+.1f}"
+    return f"{100 * iv.low:+.1f} … {100 * iv.high:+.1f} ({fmt_level(d.tested_level)})"
+
+
+def mdd_text(d: DropStats) -> str:
+    """The minimum detectable drop in points; 'none at this n' when no drop could be detected at the
+    family's level (0/1 scores), '–' when it cannot be estimated (graded scores without spread)."""
+    if d.min_detectable_drop is not None:
+        return f"{100 * d.min_detectable_drop:.1f}"
+    return "none at this n" if d.family_size and isinstance(d.evidence, McNemarEvidence) else "–"
+
+
+def drop_phrase(d: DropStats) -> str:
+    """'+20.0 points (+4.0 … +36.0 at 98.75 %; p 0.0029, Holm 0.012 over 4; n = 50)'."""
     p = d.paired
     assert p is not None
-    return (f"{100 * p.drop:+.1f} points ({int(100 * confidence)} % CI {100 * p.interval.low:+.1f} … "
-            f"{100 * p.interval.high:+.1f}, n = {p.n})")
+    return (f"{100 * p.drop:+.1f} points ({interval_text(d)}; p {fmt_p(p.p_value)}, Holm {fmt_p(d.p_adjusted)} over "
+            f"{d.family_size}; n = {p.n})")
+
+
+def changes_text(c: Changes | None) -> str:
+    return "–" if c is None else f"{c.changed} of {c.compared}"
+
+
+def kl_text(k: KLSummary | None) -> str:
+    if k is None:
+        return "–"
+    ci = f" ({k.interval.low:.3g}…{k.interval.high:.3g})" if k.interval else ""
+    return f"{k.mean_kl:.3g}{ci} nats, top-1 {100 * k.top1:.1f} %"
+
+
+def floor_text(f: NoiseFloor | None) -> str:
+    """'floor (bf16:threads=1): 9 of 200 changed, KL 0.0009'."""
+    if f is None:
+        return ""
+    kl = f" KL {f.kl.mean_kl:.2g}" if f.kl else ""
+    return f"floor ({f.control}): {changes_text(f.changes)} changed{',' if kl else ''}{kl}"
+
+
+QUESTION_UNITS = {"length_trend": " pts per doubling", "language_contrast": " pts", "kl_position_trend": "×"}
+
+
+def question_detail(q: Question) -> str:
+    """'+1.2 pts per doubling, −3.0 … +5.4 at 97.5 %; p 0.41, Holm 0.82' (or why it is not measured)."""
+    if q.answer == "not measured":
+        return q.unmeasured or "no test"
+    ratio = q.name == "kl_position_trend"
+    unit = QUESTION_UNITS.get(q.name, "")
+    scale = 1.0 if ratio else 100.0
+    est = f"{q.estimate:.2f}{unit}" if ratio else f"{scale * q.estimate:+.1f}{unit}"
+    iv = ((q.interval_note or "no interval") if q.interval is None else
+          f"{scale * q.interval.low:.3g} … {scale * q.interval.high:.3g} at {fmt_level(q.tested_level)}")
+    return f"{est}, {iv}; p {fmt_p(q.p_value)}, Holm {fmt_p(q.p_adjusted)}"
+
+
+def question_text(q: Question) -> str:
+    """'length trend: no evidence (+1.2 pts per doubling, −3.0 … +5.4 at 97.5 %; p 0.41, Holm 0.82)'."""
+    return f"{q.name.replace('_', ' ')}: {q.answer} ({question_detail(q)})"
 
 
 def verdict_sentence(v: PrecisionVerdict, data: ReportData) -> str:
-    """One line a reader gets the answer from."""
+    """One line a reader gets the answer from: the signals with power first, then the verdicts."""
     parts = []
+    if v.kl is not None:
+        parts.append(f"KL from {data.reference} {kl_text(v.kl)} on {v.kl.documents} documents of "
+                     f"{fmt_length(v.kl.length)}")
+    if v.changes is not None:
+        parts.append(f"{changes_text(v.changes)} answers changed" + (f" ({floor_text(v.floor)})" if v.floor else ""))
     if v.worst is not None:
-        parts.append(f"largest drop outside the noise {drop_phrase(v.worst, data.confidence)} on {where(v.worst)}")
+        parts.append(f"worse after Holm: {drop_phrase(v.worst)} on {where(v.worst)}")
     elif v.n_within:
-        parts.append(f"no drop outside the noise in {v.n_within} measured cell{'s' * (v.n_within != 1)}")
+        parts.append(f"no cell worse or better after Holm over {v.comparisons} comparison"
+                     f"{'s' * (v.comparisons != 1)}")
     else:
         parts.append("no measured cell")
     if v.worst_engine is not None:
-        parts.append(f"versus {v.worst_engine.reference}: {drop_phrase(v.worst_engine, data.confidence)} on "
-                     f"{where(v.worst_engine)}")
+        parts.append(f"versus {v.worst_engine.reference}: {drop_phrase(v.worst_engine)} on {where(v.worst_engine)}")
     if v.n_unmeasured:
         parts.append(f"{v.n_unmeasured} cell{'s' * (v.n_unmeasured != 1)} not measured ({'; '.join(v.unmeasured_reasons[:1])})")
     if v.n_failed:
         parts.append(f"crashed (oom / error) in {v.n_failed} cell{'s' * (v.n_failed != 1)}")
+    answered = [q for q in v.questions if q.answer in ("yes", "the opposite")]
+    for q in answered:
+        parts.append(question_text(q))
     if v.saved_bytes is not None and v.saved_bytes > 0 and v.crossover_tokens:
         parts.append(f"saves {format_bytes(v.saved_bytes)} of weights, which the KV cache takes back at "
                      f"{v.crossover_tokens:,} tokens")
@@ -95,9 +179,11 @@ def comparison_statements(data: ReportData) -> list[str]:
         eng = info.engine if info else "?"
         if cands:
             out.append(f"Accuracy drops: {', '.join(cands)} each compared with the reference {data.reference} ({eng}) "
-                       f"on the same items — paired bootstrap interval ({int(100 * data.confidence)} %, 10,000 "
-                       "resamples) and exact McNemar p on the discordant items. A drop whose interval contains 0 "
-                       "is labelled 'within noise'.")
+                       "on the same items with an exact paired test — the exact unconditional McNemar test for 0/1 "
+                       "scores, a sign-flip permutation test for graded ones — and the interval that inverts it. "
+                       f"{describe_family(data.drops + data.pooled_drops + data.engine_drops)}: 'worse' / 'better' "
+                       f"need the Holm-adjusted p at most {1 - data.confidence:g}, and each interval is drawn at the "
+                       "level Holm tested it, so it excludes 0 exactly when the verdict says so.")
     else:
         out.append("No HF reference precision (bf16, fp16, fp32) has records in this run: no drops are computed.")
     for cand, base in sorted(data.engine_baselines.items()):

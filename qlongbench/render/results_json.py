@@ -8,21 +8,33 @@ from typing import Any
 
 from qlongbench.analysis.cells import CellStats
 from qlongbench.analysis.data import ReportData
-from qlongbench.analysis.drops import DropStats
+from qlongbench.analysis.drops import DropStats, PairedDrop
 from qlongbench.analysis.memory import MemoryRow
+from qlongbench.analysis.multiplicity import PROCEDURE
+from qlongbench.analysis.questions import QUESTIONS, Question
 from qlongbench.render.prose import comparison_statements, measure_rule, noise_statement
 
-RESULTS_VERSION = 2
-"""2: verdicts, 'not measured' cells, engine-matched KL rows, peak increase."""
+RESULTS_VERSION = 3
+"""2: verdicts, 'not measured' cells, engine-matched KL rows, peak increase. 3: exact tests — per
+comparison p_value, p_adjusted (Holm within its family), tested_level, adjusted_interval and the
+verdict from the adjusted p; the study's questions (length_trend, language_contrast,
+kl_position_trend); noise floors; comparisons counted."""
 
 
 def jsonable(obj: Any) -> Any:
     if is_dataclass(obj) and not isinstance(obj, type):
-        out = {f.name: jsonable(getattr(obj, f.name)) for f in fields(obj) if f.name not in ("header", "rule")}
+        out = {f.name: jsonable(getattr(obj, f.name)) for f in fields(obj)
+               if f.name not in ("header", "rule", "evidence")}
         if isinstance(obj, CellStats):
             out.update(overlength_rate=obj.overlength_rate, oom_rate=obj.oom_rate, error_rate=obj.error_rate)
         if isinstance(obj, DropStats):
-            out["verdict"] = obj.verdict
+            out.update(verdict=obj.verdict, family=obj.family, p_value=obj.paired.p_value if obj.paired else None,
+                       adjusted_interval=jsonable(obj.adjusted_interval),
+                       min_detectable_drop=obj.min_detectable_drop)
+        if isinstance(obj, PairedDrop):
+            out["interval"] = jsonable(obj.interval)
+        if isinstance(obj, Question):
+            out["answer"] = obj.answer
         if isinstance(obj, MemoryRow):
             out["total_bytes"] = obj.total_bytes
         return out
@@ -35,6 +47,22 @@ def jsonable(obj: Any) -> Any:
     return obj
 
 
+def multiplicity(data: ReportData) -> dict[str, Any]:
+    """How many comparisons the report made, in which families, under which procedure."""
+    families: dict[str, int] = {}
+    for d in data.drops + data.pooled_drops + data.engine_drops:
+        if d.family_size:
+            families[d.family] = d.family_size
+    questions: dict[str, int] = {}
+    for q in data.questions:
+        if q.p_adjusted is not None:
+            questions[q.candidate] = questions.get(q.candidate, 0) + 1
+    return {"procedure": PROCEDURE, "alpha": round(1.0 - data.confidence, 12),
+            "family": "one candidate against one baseline: all its measured cells (per language and pooled)",
+            "comparisons": sum(families.values()), "families": families,
+            "question_families": {f"{c} (study questions)": k for c, k in questions.items()}}
+
+
 def results_json(data: ReportData) -> str:
     payload = {
         "version": RESULTS_VERSION, "run_id": data.run_id, "reference": data.reference,
@@ -45,6 +73,9 @@ def results_json(data: ReportData) -> str:
         "engine_drops": jsonable(data.engine_drops), "engine_baselines": data.engine_baselines,
         "memory": jsonable(data.memory), "savings": jsonable(data.savings), "kld": jsonable(data.kld),
         "kv_grids": jsonable(data.kv_grids), "projection": jsonable(data.projection),
+        "multiplicity": multiplicity(data),
+        **{name: {q.candidate: jsonable(q) for q in data.questions if q.name == name} for name in QUESTIONS},
+        "noise_floors": jsonable(data.floors), "controls": data.controls,
         "comparisons": comparison_statements(data), "noise": noise_statement(data),
         "provenance": data.header.model_dump(mode="json", include={"model", "precisions", "precision_errors",
                                                                    "generation_configs", "environment", "seed",

@@ -222,7 +222,9 @@ class RunDir:
             try:
                 out.append(Record.model_validate_json(line))
             except ValidationError as err:
-                raise UserError(f"{self.records_path}:{n}: not a valid record ({err.errors()[0]['msg']}); restore "
+                first = err.errors()[0]
+                field = ".".join(str(x) for x in first["loc"]) or "the line"
+                raise UserError(f"{self.records_path}:{n}: not a valid record: {field}: {first['msg']}; restore "
                                 "the file, or start the run over with --new") from None
         return out
 

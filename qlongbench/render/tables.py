@@ -1,0 +1,133 @@
+"""Compact Markdown tables for reading several runs side by side (the committed reference reports
+and the README's measured section, regenerated from records by scripts/regenerate_reports.py):
+drops per length for one task, KL per precision, and the stability of verdicts between two runs of
+the same job."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from qlongbench.analysis.data import ReportData
+from qlongbench.analysis.drops import DropStats
+from qlongbench.analysis.floor import changes
+from qlongbench.render.prose import changes_text, fmt_length, fmt_p, question_detail
+from qlongbench.render.text import md_escape, pct
+
+
+def drop_cell(d: DropStats | None) -> str:
+    """'**+20.0** (+4.1…+35.9), p 0.0029, Holm 0.012' — bold when it survives Holm."""
+    if d is None or d.paired is None:
+        return "–"
+    if d.verdict == "not measured":
+        return "not measured"
+    iv = d.adjusted_interval
+    ci = f" ({100 * iv.low:+.1f}…{100 * iv.high:+.1f})" if iv else ""
+    value = f"{100 * d.paired.drop:+.1f}"
+    value = f"**{value}**" if d.significant else value
+    return f"{value}{ci}, p {fmt_p(d.paired.p_value)}, Holm {fmt_p(d.p_adjusted)}"
+
+
+def drop_matrix(data: ReportData, task: str, language: str, *, engine: bool = True) -> list[str]:
+    """One row per candidate: its drop at each length versus the reference (and, for engines other
+    than the reference's, versus its engine's full-precision run), with the answers it changed."""
+    mine = [d for d in data.drops if d.task == task and d.language == language]
+    lengths = sorted({d.length for d in mine})
+    ref_cells = {c.key.length: c for c in data.cells
+                 if c.key.task == task and c.key.language == language and c.key.precision == data.reference}
+    head = ["| precision | " + " | ".join(fmt_length(n) for n in lengths) + " | answers changed |",
+            "|---|" + "---:|" * len(lengths) + "---:|",
+            f"| {md_escape(data.reference or '?')} accuracy % | "
+            + " | ".join(pct(ref_cells[n].accuracy) if n in ref_cells else "–" for n in lengths) + " | – |"]
+    rows = []
+    for cand in [p for p in data.precisions if p != data.reference]:
+        cells = {d.length: d for d in mine if d.candidate == cand}
+        if not cells:
+            continue
+        label = md_escape(cand) + (" (noise-floor control)" if cand in data.controls else "")
+        rows.append(f"| {label} | " + " | ".join(drop_cell(cells.get(n)) for n in lengths)
+                    + f" | {changes_text(changes(mine, cand, data.reference or ''))} |")
+    if engine:
+        for d_cand, base in sorted(data.engine_baselines.items()):
+            eng = [d for d in data.engine_drops if d.candidate == d_cand and d.task == task and d.language == language]
+            if eng:
+                cells = {d.length: d for d in eng}
+                rows.append(f"| {md_escape(d_cand)} vs {md_escape(base)} | "
+                            + " | ".join(drop_cell(cells.get(n)) for n in lengths)
+                            + f" | {changes_text(changes(eng, d_cand, base))} |")
+    return head + rows
+
+
+def kl_table(data: ReportData) -> list[str]:
+    """KL from the reference (and from the engine baseline) on the longest kld documents, with the
+    position trend (last bucket over first)."""
+    rows = [k for k in data.kld]
+    if not rows:
+        return []
+    longest = max(k.length for k in rows)
+    out = ["| precision | versus | documents | mean KL (nats) | interval | top-1 agree % | KL first bucket | "
+           "KL last bucket | position trend (last / first) |",
+           "|---|---|---:|---:|---|---:|---:|---:|---|"]
+    trend = {q.candidate: q for q in data.questions if q.name == "kl_position_trend"}
+    for k in (k for k in rows if k.length == longest):
+        iv = f"{k.mean_kl_interval.low:.3g}…{k.mean_kl_interval.high:.3g}" if k.mean_kl_interval else "–"
+        q = trend.get(k.precision) if k.versus == data.reference else None
+        out.append(f"| {md_escape(k.precision)} | {md_escape(k.versus)} | {k.n} | {k.mean_kl:.3g} | {iv} | "
+                   f"{100 * k.top1:.1f} | {k.bucket_kl[0]:.3g} | {k.bucket_kl[-1]:.3g} | "
+                   f"{md_escape(q.answer + ': ' + question_detail(q)) if q else '–'} |")
+    return out
+
+
+def questions_table(data: ReportData) -> list[str]:
+    out = ["| precision | drop grows with length | larger outside English | KL grows with position |",
+           "|---|---|---|---|"]
+    for cand in [p for p in data.precisions if p != data.reference]:
+        qs = {q.name: q for q in data.questions if q.candidate == cand}
+        if qs:
+            out.append(f"| {md_escape(cand)} | " + " | ".join(
+                md_escape(f"{qs[n].answer} ({question_detail(qs[n])})") if n in qs else "–"
+                for n in ("length_trend", "language_contrast", "kl_position_trend")) + " |")
+    return out
+
+
+def stability_table(a: ReportData, b: ReportData, label_a: str, label_b: str) -> list[str]:
+    """The same job run twice: per candidate, its verdicts in each run and the cells where they
+    differ; per precision, the answers that changed between the two runs (same precision, same ids)."""
+    def verdicts(data: ReportData) -> dict[tuple[str, str, str, int], DropStats]:  # noqa: E306
+        return {(d.candidate, d.task, d.language, d.length): d for d in data.drops + data.pooled_drops}
+
+    va, vb = verdicts(a), verdicts(b)
+    out = [f"| precision | cells | same verdict | flipped ({md_escape(label_a)} → {md_escape(label_b)}) | "
+           f"answers that differ between the two runs |", "|---|---:|---:|---|---:|"]
+    for prec in a.precisions:
+        keys = sorted(k for k in va if k[0] == prec and k in vb)
+        flipped = [k for k in keys if va[k].verdict != vb[k].verdict]
+        what = "; ".join(f"{k[1]} {k[2]} {fmt_length(k[3])}: {va[k].verdict} → {vb[k].verdict}" for k in flipped)
+        out.append(f"| {md_escape(prec)} | {len(keys)} | {len(keys) - len(flipped)} | {md_escape(what) or '–'} | "
+                   f"{_answers_between(a, b, prec)} |")
+    return out
+
+
+def _answers_between(a: ReportData, b: ReportData, precision: str) -> str:
+    """Items whose score differs between the two runs for one precision (the runs share sample ids)."""
+    ra, rb = a.scores.get(precision, {}), b.scores.get(precision, {})
+    common = set(ra) & set(rb)
+    return f"{sum(ra[k] != rb[k] for k in common)} of {len(common)}" if common else "–"
+
+
+def timing_table(data: ReportData) -> list[str]:
+    """Minutes per precision, from the records' timestamps (each precision from the previous one's last
+    record, the first from the run's start: loading, quantizing and converting included)."""
+    out = ["| precision | records | minutes |", "|---|---:|---:|"]
+    for prec, (n, seconds) in data.durations.items():
+        out.append(f"| {md_escape(prec)} | {n} | {seconds / 60:.1f} |")
+    total = sum(s for _, s in data.durations.values())
+    return out + [f"| all | {sum(n for n, _ in data.durations.values())} | {total / 60:.1f} |"]
+
+
+def run_summary(data: ReportData, tasks: Sequence[str]) -> list[str]:
+    lines = []
+    for task in tasks:
+        langs = sorted({d.language for d in data.drops if d.task == task})
+        for lang in langs:
+            lines += [f"**{md_escape(task)} · {lang}**", "", *drop_matrix(data, task, lang), ""]
+    return lines
