@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from qlongbench import __version__
-from qlongbench.errors import UserError
+from qlongbench.errors import UserError, one_line
 from qlongbench.spec.config import RunSpec
 
 log = logging.getLogger("qlongbench")
@@ -182,8 +182,22 @@ def _gate(run_dir: Any, policy: Any, args: argparse.Namespace) -> int:
     return result.exit_code
 
 
+def _in_progress(run_dir: str) -> Any:
+    """What to say after reading a run directory that a run is writing (its lock is held): None
+    when no run is, else a function printing the one note line."""
+    from qlongbench.run.store import run_in_progress
+
+    holder = run_in_progress(run_dir)
+    return holder and (lambda what: print(f"qlongbench: note: a run is still writing {run_dir} ({holder}); this "
+                                          f"{what} read the whole records written so far", file=sys.stderr))
+
+
 def cmd_check(args: argparse.Namespace) -> int:
-    return _gate(args.run_dir, _policy_from_args(args, args.policy), args)
+    note = _in_progress(args.run_dir)
+    code = _gate(args.run_dir, _policy_from_args(args, args.policy), args)
+    if note:
+        note("check")
+    return code
 
 
 def cmd_quantize(args: argparse.Namespace) -> int:
@@ -206,51 +220,31 @@ def cmd_harness_path(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from qlongbench.render.write import write
+    from qlongbench.spec.policy import build_policy
 
-    floor = args.min_reference / 100.0 if args.min_reference is not None else None
+    floor = None if args.min_reference is None else build_policy(  # the gate's own rule for the value
+        {"min_reference_accuracy": args.min_reference}, "options").min_reference_accuracy / 100.0
+    note = _in_progress(args.run_dir)
     path = write(args.run_dir, args.out, args.reference, floor=floor, project=args.project_memory)
     if not args.quiet:
         print((path / "summary.md").read_text(encoding="utf-8"))
     print(f"report: {path / 'index.html'}")
+    if note:
+        note("report")
     return 0
 
 
 def cmd_tasks(args: argparse.Namespace) -> int:
     from qlongbench import registry
 
-    seen: dict[str, list[str]] = {}
-    for name in registry.names(registry.TASKS):
-        try:
-            cls = registry.task_class(name)
-        except ImportError as err:  # a task whose module or dependency is missing is listed, not fatal
-            print(f"{name}  (unavailable: {err})")
-            continue
-        seen.setdefault(cls.name, []).append(name)
-    for canonical, names in seen.items():
-        cls = registry.task_class(canonical)
-        aliases = [n for n in names if n != canonical]
-        print(f"{canonical}{'  (alias: ' + ', '.join(aliases) + ')' if aliases else ''}")
-        print(f"    {cls.description}")
-        print(f"    metric: {cls.metric}; answer budget {cls.default_max_new_tokens} tokens")
-        print(f"    languages: {', '.join(cls.languages())}")
-        opts = cls.Options.model_fields
-        if opts:
-            print("    options: " + "; ".join(f"{k}={f.default!r} ({' '.join(f.description.split())})"
-                                             if f.description else f"{k}={f.default!r}" for k, f in opts.items()))
+    print("\n".join(registry.task_listing()))
     return 0
 
 
 def cmd_precisions(args: argparse.Namespace) -> int:
     from qlongbench import registry
 
-    for name in registry.names(registry.BACKENDS):
-        try:
-            cls = registry.backend_class(name)
-        except ImportError as err:
-            print(f"{name:14s} (unavailable: {err})")
-            continue
-        extra = f" [extra: {cls.extra}]" if cls.extra else ""
-        print(f"{name:14s} {cls.engine:13s} {cls.description}{extra}")
+    print("\n".join(registry.precision_listing()))
     return 0
 
 
@@ -268,7 +262,7 @@ class _Parser(argparse.ArgumentParser):
     """A bad flag is one line naming it (and how to get help), exit 2 — not the whole usage."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        print(f"qlongbench: error: {message} (see {self.prog} --help)", file=sys.stderr)
+        print(f"qlongbench: error: {one_line(message)} (see {self.prog} --help)", file=sys.stderr)
         raise SystemExit(EXIT_USAGE)
 
 
@@ -351,6 +345,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if hasattr(signal, "SIGPIPE") and argv is None:  # `qlongbench tasks | head` ends quietly
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     parser = build_parser()
+    for arg in sys.argv[1:] if argv is None else argv:  # an undecodable byte arrives as a lone surrogate
+        if not arg.isprintable() and any(0xD800 <= ord(c) <= 0xDFFF for c in arg):
+            print(f"qlongbench: error: argument {one_line(arg)!r} is not valid UTF-8 text", file=sys.stderr)
+            return EXIT_USAGE
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
         parser.print_help()
@@ -374,7 +372,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as err:
         if args.debug:
             raise
-        print(f"qlongbench: error: {err}", file=sys.stderr)
+        print(f"qlongbench: error: {one_line(str(err))}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("qlongbench: interrupted; run the same command again to resume", file=sys.stderr)

@@ -59,15 +59,21 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def read_jsonl_lines(path: Path, *, repair: bool = False) -> list[tuple[int, str]]:
+def read_jsonl_lines(path: Path, *, repair: bool = False, quiet: bool = False) -> list[tuple[int, str]]:
     """(line number, text) of the whole lines of a JSONL file. A last line without its newline is a
-    torn write: it is dropped (and cut from the file when repair is true)."""
+    torn write: it is dropped (and cut from the file when repair is true; `quiet`: a writer is at
+    work, so the line is being written, not torn, and no warning is logged)."""
     if not path.exists():
         return []
-    data = path.read_bytes()
+    if not path.is_file():  # a directory, a device or a pipe in its place: never read (it may never end)
+        raise UserError(f"{path} is not a regular file; restore it, or start the run over with --new")
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise UserError(f"cannot read {path}: {err.strerror or err}") from None
     if data and not data.endswith(b"\n"):
         cut = data.rfind(b"\n") + 1
-        log.warning("%s: dropping a torn last line (%d bytes)", path, len(data) - cut)
+        (log.debug if quiet else log.warning)("%s: dropping a torn last line (%d bytes)", path, len(data) - cut)
         if repair:
             with open(path, "r+b") as fh:
                 fh.truncate(cut)

@@ -67,3 +67,43 @@ def task_class(name: str) -> type[Task]:
 def canonical_task_name(name: str) -> str:
     """Aliases (niah -> niah-single) resolve to the class's own name."""
     return task_class(name).name
+
+
+def task_listing() -> list[str]:
+    """`qlongbench tasks`: each task with its aliases, metric, languages and options (a task whose
+    module or dependency is missing is listed as unavailable, not fatal)."""
+    out: list[str] = []
+    seen: dict[str, list[str]] = {}
+    for name in names(TASKS):
+        try:
+            cls = task_class(name)
+        except ImportError as err:
+            out.append(f"{name}  (unavailable: {err})")
+            continue
+        seen.setdefault(cls.name, []).append(name)
+    for canonical, found in seen.items():
+        cls = task_class(canonical)
+        aliases = [n for n in found if n != canonical]
+        out.append(f"{canonical}{'  (alias: ' + ', '.join(aliases) + ')' if aliases else ''}")
+        out.append(f"    {cls.description}")
+        out.append(f"    metric: {cls.metric}; answer budget {cls.default_max_new_tokens} tokens")
+        out.append(f"    languages: {', '.join(cls.languages())}")
+        opts = cls.Options.model_fields
+        if opts:
+            out.append("    options: " + "; ".join(f"{k}={f.default!r} ({' '.join(f.description.split())})"
+                                                 if f.description else f"{k}={f.default!r}" for k, f in opts.items()))
+    return out
+
+
+def precision_listing() -> list[str]:
+    """`qlongbench precisions`: each label with its engine and what it is."""
+    out: list[str] = []
+    for name in names(BACKENDS):
+        try:
+            cls = backend_class(name)
+        except ImportError as err:
+            out.append(f"{name:14s} (unavailable: {err})")
+            continue
+        extra = f" [extra: {cls.extra}]" if cls.extra else ""
+        out.append(f"{name:14s} {cls.engine:13s} {cls.description}{extra}")
+    return out

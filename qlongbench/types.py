@@ -7,13 +7,43 @@ Nothing here imports torch.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 Status = Literal["ok", "overlength", "oom", "error"]
 """ok: generated and scored; overlength: the sample could not fit its target length (nothing was
 cut); oom: the engine ran out of memory at this length; error: the engine failed otherwise."""
+SampleStatus = Literal["ok", "overlength"]
+"""A frozen sample either fits its length or is overlength (oom and error happen to records)."""
+
+# Constrained types shared by every model read back from disk (records, samples, run.json): a value
+# no qlongbench writes is refused when the file is read, naming the field and what is allowed.
+Name = Annotated[str, Field(min_length=1)]
+"""A label or id: never empty."""
+Count = Annotated[int, Field(ge=0)]
+"""Tokens, bytes, positions: never negative."""
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+"""A measured number: NaN and infinities are refused."""
+Seconds = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
+"""A wall time."""
+Depth = Annotated[float, Field(ge=0.0, le=100.0, allow_inf_nan=False)]
+"""Percent of the haystack: 0 (start) .. 100 (end)."""
+Unit = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+"""A score or a rate in 0..1."""
+
+
+def _iso_time(value: str) -> str:
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"must be an ISO-8601 time such as 2026-01-01T00:00:00+00:00, not {value!r}") from None
+    return value
+
+
+IsoTime = Annotated[str, AfterValidator(_iso_time)]
+"""A UTC ISO-8601 time, as datetime.isoformat writes it."""
 
 
 class Frozen(BaseModel):
@@ -23,13 +53,13 @@ class Frozen(BaseModel):
 class GenerationConfig(Frozen):
     """Decoding settings; identical for every precision of a run (its hash is on each record)."""
 
-    max_new_tokens: int
+    max_new_tokens: Count
     """Answer budget in tokens; reserved inside the target length when samples are built."""
     do_sample: bool = False
     """Greedy decoding unless the user asks for sampling."""
-    temperature: float = 1.0
+    temperature: Annotated[float, Field(ge=0.0, allow_inf_nan=False)] = 1.0
     """Only used when do_sample is true."""
-    top_p: float = 1.0
+    top_p: Annotated[float, Field(gt=0.0, le=1.0, allow_inf_nan=False)] = 1.0
     """Only used when do_sample is true."""
     seed: int = 0
     """Sampling seed (ignored by greedy decoding)."""
@@ -40,32 +70,32 @@ class GenerationConfig(Frozen):
 class Sample(Frozen):
     """One frozen prompt: built once with the reference tokenizer, read by every precision."""
 
-    sample_id: str
+    sample_id: Name
     """Stable id, unique inside its samples file (task-language-length-index)."""
-    task: str
+    task: Name
     """Registered task name, e.g. niah-single."""
-    language: str
+    language: Name
     """Language of the haystack (ISO 639-1)."""
-    instruction_language: str
+    instruction_language: Name
     """Language of the instruction and question (differs from `language` in cross-lingual mode)."""
-    length: int
+    length: int = Field(ge=1)
     """Target length in tokens: prompt tokens + answer budget."""
-    index: int
+    index: Count
     """Position of the sample in its cell."""
     seed: int
     """Seed the sample was built from."""
-    status: Status
+    status: SampleStatus
     """ok, or overlength when the fixed parts alone exceed the target length."""
-    prompt_ids: tuple[int, ...]
+    prompt_ids: tuple[Count, ...]
     """The exact token ids every engine receives (empty when overlength)."""
-    prefix_len: int
+    prefix_len: Count
     """prompt_ids[:prefix_len] is the shared context (system + user turn up to the document's
     end); the rest is the per-question suffix. Lets a backend prefill a context once."""
-    max_new_tokens: int
+    max_new_tokens: Count
     """The answer budget reserved for this sample."""
     expected: tuple[str, ...]
     """Gold answers (needle values, the none word, gold answer strings, fact ids)."""
-    depth: float | None = None
+    depth: Depth | None = None
     """Requested needle / gold depth in percent of the haystack (0 = start)."""
     metadata: dict[str, Any] = {}
     """Task-specific facts about the sample (needle token positions, distractors, keys)."""
@@ -106,11 +136,11 @@ class QuantRecipe(Frozen):
 
     method: str
     """none, bitsandbytes, gptq, gguf."""
-    bits: float | None = None
+    bits: Annotated[float, Field(gt=0.0, le=64.0, allow_inf_nan=False)] | None = None
     """Nominal weight bits (16 for bf16)."""
     quant_type: str | None = None
     """nf4 / fp4 / int8 / Q4_K_M / ... spelled out, never left to an engine default."""
-    group_size: int | None = None
+    group_size: Annotated[int, Field(ge=-1)] | None = None
     """GPTQ group size (-1 = per column)."""
     double_quant: bool | None = None
     """bitsandbytes nested quantization of the scales."""
@@ -122,9 +152,9 @@ class QuantRecipe(Frozen):
     """GPTQ symmetric quantization."""
     calibration: str | None = None
     """Calibration source (file path, dataset id, or 'qlongbench-synthetic')."""
-    calibration_samples: int | None = None
+    calibration_samples: Count | None = None
     """Number of calibration sequences."""
-    calibration_seq_len: int | None = None
+    calibration_seq_len: Count | None = None
     """Tokens per calibration sequence."""
     options: dict[str, Any] = {}
     """Any further engine options that change numerics (flash_attn, KV cache type, ...)."""
@@ -145,7 +175,7 @@ class BackendInfo(Frozen):
     """Activation / compute dtype."""
     recipe: QuantRecipe
     """How the weights were quantized."""
-    weight_bytes: int
+    weight_bytes: Count
     """Bytes held by the loaded weights."""
     artifact_path: str | None = None
     """Quantized file or directory that was loaded, when one was built or given."""
@@ -153,7 +183,7 @@ class BackendInfo(Frozen):
     """sha256 of that artifact."""
     versions: dict[str, str] = {}
     """Versions of every library involved (torch, bitsandbytes, gptqmodel, llama_cpp ...)."""
-    memory_baseline_bytes: int | None = None
+    memory_baseline_bytes: Count | None = None
     """What the process held (RSS, or CUDA allocated bytes) just before this precision loaded: peak
     memory is reported as the increase over it, so libraries loaded and memory kept by earlier
     precisions are not charged to this one."""
@@ -183,25 +213,25 @@ class MemoryStats(Frozen):
 class Record(Frozen):
     """One line of records.jsonl: one sample run at one precision."""
 
-    run_id: str
+    run_id: Name
     """Run this record belongs to."""
-    precision: str
+    precision: Name
     """Precision label."""
-    engine: str
-    """Engine that produced the output (transformers, llama.cpp)."""
-    task: str
+    engine: Name
+    """Engine that produced the output (transformers, llama.cpp; '-' when nothing ran)."""
+    task: Name
     """Task name."""
-    language: str
+    language: Name
     """Haystack language."""
-    instruction_language: str
+    instruction_language: Name
     """Instruction language."""
     length: int = Field(ge=1)
     """Target length in tokens."""
-    n_prompt_tokens: int = Field(ge=0)
+    n_prompt_tokens: Count
     """Prompt tokens actually fed."""
-    sample_id: str
+    sample_id: Name
     """Sample id inside the run."""
-    depth: float | None
+    depth: Depth | None
     """Needle / gold depth in percent."""
     prompt_sha256: str
     """Hash of the exact prompt ids."""
@@ -211,34 +241,42 @@ class Record(Frozen):
     """Decoded output ('' when not generated)."""
     expected: tuple[str, ...]
     """Gold answers."""
-    score: float | None = Field(ge=0.0, le=1.0, allow_inf_nan=False)
-    """Task metric in 0..1 (None unless status is ok)."""
+    score: Unit | None
+    """Task metric in 0..1: set when status is ok, None otherwise."""
     parsed: bool | None = None
     """Whether the scorer could parse an answer from the output."""
     status: Status
     """ok, overlength, oom, error."""
     error: str | None = None
     """One-line error message for oom / error / overlength."""
-    metrics: dict[str, Annotated[float, Field(allow_inf_nan=False)]] = {}
+    metrics: dict[str, Finite] = {}
     """Secondary metrics (token F1, false-fact share, ...)."""
-    n_generated_tokens: int = Field(default=0, ge=0)
+    n_generated_tokens: Count = 0
     """Tokens generated."""
-    prefill_seconds: float | None = Field(default=None, ge=0.0, allow_inf_nan=False)
+    prefill_seconds: Seconds | None = None
     """Prefill wall time."""
-    decode_seconds: float | None = Field(default=None, ge=0.0, allow_inf_nan=False)
+    decode_seconds: Seconds | None = None
     """Decode wall time."""
-    n_prefilled_tokens: int | None = Field(default=None, ge=0)
+    n_prefilled_tokens: Count | None = None
     """Tokens actually prefilled for this record (context reuse lowers it)."""
-    kv_cache_bytes: int | None = Field(default=None, ge=0)
+    kv_cache_bytes: Count | None = None
     """Measured KV-cache bytes at the end of the prompt."""
-    kv_cache_allocator_bytes: int | None = Field(default=None, ge=0)
+    kv_cache_allocator_bytes: Count | None = None
     """CUDA only: allocator bytes held by the cache at the end of the prompt."""
-    peak_bytes: int | None = Field(default=None, ge=0)
+    peak_bytes: Count | None = None
     """Peak memory while this record ran (CUDA max allocated, or process peak RSS)."""
     peak_source: str | None = None
     """What peak_bytes measured: cuda-max-allocated, process-peak-rss, ..."""
-    created_at: str
+    created_at: IsoTime
     """UTC ISO-8601 time the record was written."""
+
+    @field_validator("status")
+    @classmethod
+    def _scored_when_ok(cls, status: str, info: ValidationInfo) -> str:
+        if "score" in info.data and (status == "ok") != (info.data["score"] is not None):
+            raise ValueError("status ok needs a score in 0..1 (score is null)" if status == "ok" else
+                             f"a record with status {status} carries no score (score must be null)")
+        return status
 
     def key(self) -> tuple[str, str]:
         """Identity of a record inside a run: one per (precision, sample)."""

@@ -17,9 +17,10 @@ from qlongbench.types import Sample, Score
 
 
 class TaskOptions(BaseModel):
-    """Base for a task's options (name:key=value on the CLI); unknown keys are errors."""
+    """Base for a task's options (name:key=value on the CLI); unknown keys are errors, and values
+    are strict: `value_digits=true` or `haystack=5` is refused naming the option, not read as 1."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True, strict=True)
 
 
 @dataclass(frozen=True)

@@ -119,18 +119,67 @@ def load_text_file(path: str) -> TextSource:
     return _text_source(f"file:{path}", [text])
 
 
-def load_dataset_rows(dataset: str, config: str | None, split: str, limit: int, what: str) -> list[dict[str, Any]]:
-    """The first `limit` rows of a `datasets` dataset (hub id or local directory/file), streamed so
-    that a huge corpus (Wikipedia) is not downloaded whole. One-line UserError when it cannot load."""
+@dataclass(frozen=True)
+class Rows:
+    """Rows of a dataset, and where each one came from."""
+
+    items: list[dict[str, Any]]
+    """The rows, in order."""
+    places: list[str]
+    """FILE:LINE of each row of a local JSONL file, `row N` of a loaded dataset."""
+    local: bool
+    """Read from a JSONL file the user gave: a row of the wrong shape is refused (naming its line),
+    not skipped as a hub dataset's odd row is."""
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+def read_jsonl_rows(path: Path, limit: int, what: str) -> Rows:
+    """The first `limit` rows of a local JSONL file, each one JSON object (one line each)."""
+    import json
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise UserError(f"{what}: {path} is not UTF-8 text (byte {err.start})") from None
+    except OSError as err:
+        raise UserError(f"{what}: cannot read {path}: {err.strerror or err}") from None
+    items, places = [], []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise UserError(f"{what}: {path}:{n}: not valid JSON ({err.msg} at column {err.colno})") from None
+        if not isinstance(row, dict):
+            raise UserError(f"{what}: {path}:{n}: a row must be a JSON object of column: value, not "
+                            f"{type(row).__name__}")
+        items.append(row)
+        places.append(f"{path}:{n}")
+        if len(items) >= limit:
+            break
+    if not items:
+        raise UserError(f"{what}: {path} has no rows")
+    return Rows(items, places, local=True)
+
+
+def load_dataset_rows(dataset: str, config: str | None, split: str, limit: int, what: str) -> Rows:
+    """The first `limit` rows of a local JSONL file (read here, line by line), or of a `datasets`
+    dataset (hub id or local directory/file), streamed so that a huge corpus (Wikipedia) is not
+    downloaded whole. One-line UserError when it cannot load."""
+    p = Path(dataset).expanduser()
+    if p.is_file() and p.suffix == ".jsonl":
+        return read_jsonl_rows(p, limit, what)
     try:
         import datasets
     except ImportError:
         raise UserError(f"{what} needs the `datasets` library: pip install 'qlongbench[data]'") from None
     kwargs: dict[str, Any] = {"split": split, "streaming": True}
-    p = Path(dataset).expanduser()
     try:
         if p.is_file():
-            formats = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet", ".txt": "text"}
+            formats = {".json": "json", ".csv": "csv", ".parquet": "parquet", ".txt": "text"}
             fmt = formats.get(p.suffix)
             if fmt is None:
                 raise UserError(f"{what}: cannot tell the format of {dataset}; "
@@ -151,7 +200,7 @@ def load_dataset_rows(dataset: str, config: str | None, split: str, limit: int, 
                         f"{first}. Without a network, point it at a local file or directory") from None
     if not rows:
         raise UserError(f"{what}: dataset {dataset} split {split} has no rows")
-    return rows
+    return Rows(rows, [f"row {i}" for i in range(len(rows))], local=False)
 
 
 @lru_cache(maxsize=8)
@@ -159,10 +208,14 @@ def load_hf_text(dataset: str, config: str | None, split: str, field: str, max_d
     """The `field` of the first max_docs rows of a dataset as a haystack."""
     spec = f"hf:{dataset}{':' + config if config else ''}"
     rows = load_dataset_rows(dataset, config, split, max_docs, f"haystack={spec}")
-    if field not in rows[0]:
-        raise UserError(f"haystack={spec} has no column {field!r} (columns: {', '.join(rows[0])}); "
+    if field not in rows.items[0]:
+        raise UserError(f"haystack={spec} has no column {field!r} (columns: {', '.join(rows.items[0])}); "
                         "set haystack_field=<column>")
-    return _text_source(spec, [str(r[field]) for r in rows if r.get(field)])
+    for row, place in zip(rows.items, rows.places):
+        if rows.local and not isinstance(row.get(field), (str, type(None))):
+            raise UserError(f"haystack={spec}: {place}: {field} must be a string of text, not "
+                            f"{type(row[field]).__name__}")
+    return _text_source(spec, [str(r[field]) for r in rows.items if r.get(field)])
 
 
 def parse_dataset_spec(rest: str) -> tuple[str, str | None]:

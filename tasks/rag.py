@@ -18,11 +18,11 @@ import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from qlongbench.errors import OverlengthError, UserError
+from qlongbench.errors import OverlengthError, UserError, validation_problem
 from qlongbench.hashing import ids_sha256
 from qlongbench.tasks.base import BuildContext, Task, TaskOptions, spread_depths
 from qlongbench.tasks.facts import ATTRIBUTES, FactCorpus, Person, fact_languages, fact_templates
@@ -117,53 +117,97 @@ def _passage(title: str, text: str) -> str:
     return f"{title}\n{text}" if title else text
 
 
-def _hotpot_item(row: dict[str, Any], i: int) -> QAItem:
-    ctx = row["context"]
-    if isinstance(ctx, dict):  # datasets layout: {"title": [...], "sentences": [[...], ...]}
-        paragraphs = list(zip(ctx["title"], ctx["sentences"]))
-    else:  # original JSON: [[title, [sentences]], ...]
-        paragraphs = [(p[0], p[1]) for p in ctx]
-    sf = row.get("supporting_facts") or {}
-    titles = set(sf["title"] if isinstance(sf, dict) else [f[0] for f in sf])
+class _Row(BaseModel):
+    model_config = ConfigDict(extra="allow")  # datasets carry more columns (id, type, level ...)
+
+
+class _Texts(_Row):
+    text: list[str]
+    """datasets' layout of SQuAD answers: {"text": [...], "answer_start": [...]}."""
+
+
+class _Text(_Row):
+    text: str
+
+
+class SquadRow(_Row):
+    """A SQuAD-style row: one context answers the question."""
+
+    question: Annotated[str, Field(min_length=1)]
+    context: str
+    answers: _Texts | list[str | _Text]
+    title: str | None = None
+
+
+class _Paragraphs(_Row):
+    title: list[str]
+    sentences: list[list[str]]
+    """datasets' layout of a HotpotQA context: titles beside their sentences."""
+
+
+class _Facts(_Row):
+    title: list[str]
+
+
+class HotpotRow(_Row):
+    """A HotpotQA-style row: the supporting paragraphs among the row's own distractors."""
+
+    question: Annotated[str, Field(min_length=1)]
+    answer: str
+    context: _Paragraphs | list[tuple[str, list[str]]]
+    supporting_facts: _Facts | list[tuple[str, int]] | None = None
+
+
+def _hotpot_item(row: HotpotRow, i: int) -> QAItem:
+    ctx = row.context
+    paragraphs = list(zip(ctx.title, ctx.sentences)) if isinstance(ctx, _Paragraphs) else list(ctx)
+    sf = row.supporting_facts or []
+    titles = set(sf.title if isinstance(sf, _Facts) else [f[0] for f in sf])
     passages = [(t, _passage(t, "".join(sents))) for t, sents in paragraphs]
     gold = tuple(p for t, p in passages if t in titles)
     distractors = tuple(p for t, p in passages if t not in titles)
     if not gold:
         raise ValueError("no supporting passage")
-    return QAItem(str(row["question"]), (str(row["answer"]),), gold, distractors, i)
+    return QAItem(row.question, (row.answer,), gold, distractors, i)
 
 
-def _squad_item(row: dict[str, Any], i: int) -> QAItem:
-    answers = row["answers"]
-    texts = answers["text"] if isinstance(answers, dict) else [a["text"] if isinstance(a, dict) else a for a in answers]
-    texts = tuple(dict.fromkeys(str(t) for t in texts if str(t).strip()))
+def _squad_item(row: SquadRow, i: int) -> QAItem:
+    answers = row.answers
+    texts = answers.text if isinstance(answers, _Texts) else [a.text if isinstance(a, _Text) else a for a in answers]
+    texts = tuple(dict.fromkeys(t for t in texts if t.strip()))
     if not texts:
-        raise ValueError("no answer")
-    return QAItem(str(row["question"]), texts, (_passage(str(row.get("title") or ""), str(row["context"])),), (), i)
+        raise ValueError("no answer")  # SQuAD 2.0's unanswerable questions
+    return QAItem(row.question, texts, (_passage(row.title or "", row.context),), (), i)
 
 
 @lru_cache(maxsize=4)
 def load_qa_corpus(spec: str, split: str, max_rows: int) -> QACorpus:
-    """Rows of a QA dataset as questions with gold and distractor passages."""
+    """Rows of a QA dataset as questions with gold and distractor passages. A hub dataset's row the
+    task cannot ask is skipped; a row of a local file that is not of its kind is refused."""
     kind, _, rest = spec.partition(":")
     if kind not in ("hf", "file") or not rest:
         raise UserError(f"bad rag source {spec!r}: use facts, hf:<dataset>[:<config>] or file:<rows.jsonl>")
     dataset, config = parse_dataset_spec(rest) if kind == "hf" else (rest, None)
     rows = load_dataset_rows(dataset, config, split, max_rows, f"rag source={spec}")
-    cols = set(rows[0])
+    cols = set(rows.items[0])
     if {"question", "context", "supporting_facts", "answer"} <= cols:
-        make = _hotpot_item
+        model, make, style = HotpotRow, _hotpot_item, "HotpotQA"
     elif {"question", "context", "answers"} <= cols:
-        make = _squad_item
+        model, make, style = SquadRow, _squad_item, "SQuAD"
     else:
         raise UserError(f"rag source={spec}: rows need question/context/answers (SQuAD) or question/answer/"
                         f"context/supporting_facts (HotpotQA); found columns {', '.join(sorted(cols))}")
     items = []
-    for i, row in enumerate(rows):
+    for i, (row, place) in enumerate(zip(rows.items, rows.places)):
         try:
-            items.append(make(row, i))
-        except (KeyError, TypeError, ValueError, IndexError) as err:
-            log.debug("rag source %s: row %d skipped (%s)", spec, i, err)
+            items.append(make(model.model_validate(row), i))  # type: ignore[operator]
+        except ValidationError as err:
+            if rows.local:
+                raise UserError(f"rag source={spec}: {place}: not a {style}-style row: {validation_problem(err)}"
+                                ) from None
+            log.debug("rag source %s: %s skipped (%s)", spec, place, validation_problem(err))
+        except ValueError as err:
+            log.debug("rag source %s: %s skipped (%s)", spec, place, err)
     if not items:
         raise UserError(f"rag source={spec}: no usable question in the first {len(rows)} rows")
     passages = tuple(dict.fromkeys(p for it in items for p in (*it.gold, *it.distractors)))

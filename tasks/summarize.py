@@ -160,7 +160,7 @@ def load_documents(source: str, split: str, max_rows: int, document_field: str,
         raise UserError(f"bad summ-doc source {source!r}: use hf:<dataset>[:<config>] or file:<rows.jsonl>")
     dataset, config = parse_dataset_spec(rest) if kind == "hf" else (rest, None)
     rows = load_dataset_rows(dataset, config, split, max_rows, f"summ-doc source={source}")
-    cols = list(rows[0])
+    cols = list(rows.items[0])
 
     def pick(given: str, options: tuple[str, ...], what: str) -> str:
         if given:
@@ -176,8 +176,15 @@ def load_documents(source: str, split: str, max_rows: int, document_field: str,
     doc_col = pick(document_field, _DOC_FIELDS, "document")
     sum_col = pick(summary_field, _SUMMARY_FIELDS, "summary")
     docs = []
-    for i, row in enumerate(rows):
+    for i, (row, place) in enumerate(zip(rows.items, rows.places)):
         text, summary = row.get(doc_col), row.get(sum_col)
+        if rows.local:  # the user's own file: a value of another kind is refused, naming its line
+            for col, value, kinds in ((doc_col, text, "a string or a list of strings"), (sum_col, summary, "a string")):
+                ok = value is None or isinstance(value, str) or (
+                    col == doc_col and isinstance(value, list) and all(isinstance(v, str) for v in value))
+                if not ok:
+                    raise UserError(f"summ-doc source={source}: {place}: {col} must be {kinds}, not "
+                                    f"{type(value).__name__}")
         if isinstance(text, list):  # MultiNews-style lists of source documents
             text = "\n\n".join(map(str, text))
         if text and summary:

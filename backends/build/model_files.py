@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from functools import cache
 from pathlib import Path
+from typing import Annotated
 
-from qlongbench.errors import UserError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from qlongbench.errors import UserError, validation_problem
 from qlongbench.hashing import file_sha256
 
 log = logging.getLogger(__name__)
@@ -70,9 +74,38 @@ def check_model_files(root: Path, *, trust_remote_code: bool, allow_pickle: bool
             check_safetensors(p)
 
 
+DTYPE_BYTES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E4M3": 1, "F8_E5M2": 1, "F8_E8M0": 1, "I16": 2, "U16": 2, "F16": 2,
+               "BF16": 2, "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8, "C64": 8}
+"""Bytes per element of every dtype the safetensors format names (F4 and F6 pack several per byte)."""
+
+
+class TensorEntry(BaseModel):
+    """One tensor of a safetensors header: what its bytes must be."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dtype: str
+    shape: list[Annotated[int, Field(ge=0, strict=True)]]
+    data_offsets: tuple[Annotated[int, Field(ge=0, strict=True)], Annotated[int, Field(ge=0, strict=True)]]
+
+    @model_validator(mode="after")
+    def _bytes_fit(self) -> TensorEntry:
+        begin, end = self.data_offsets
+        if end < begin:
+            raise ValueError(f"data_offsets {list(self.data_offsets)} end before they begin")
+        size = DTYPE_BYTES.get(self.dtype)
+        if size is None and self.dtype not in ("F4", "F6_E2M3", "F6_E3M2"):
+            raise ValueError(f"dtype {self.dtype!r} is not one safetensors knows")
+        if size is not None and math.prod(self.shape) * size != end - begin:
+            raise ValueError(f"shape {self.shape} of {self.dtype} needs {math.prod(self.shape) * size:,} bytes, "
+                             f"data_offsets give {end - begin:,}")
+        return self
+
+
 def check_safetensors(path: Path) -> None:
-    """A safetensors file whose header parses and whose tensors fit inside the file (a truncated or
-    damaged download is refused here, in one line, before any engine reads it). Reads the header only."""
+    """A safetensors file whose header parses, each tensor's shape and dtype matching the bytes its
+    offsets give, laid end to end inside the file (a truncated, damaged or lying file is refused here,
+    in one line, before any engine reads it). Reads the header only."""
     try:
         with open(path, "rb") as fh:
             head = fh.read(8)
@@ -80,14 +113,27 @@ def check_safetensors(path: Path) -> None:
             if n <= 0 or n > 100 * 2**20:
                 raise ValueError("no valid header length")
             header = json.loads(fh.read(n).decode("utf-8"))
-        ends = [int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"]
-    except (OSError, ValueError, KeyError, TypeError, IndexError, UnicodeDecodeError) as err:
+        if not isinstance(header, dict):
+            raise ValueError("the header is not a JSON object")
+        entries = {k: TensorEntry.model_validate(v) for k, v in header.items() if k != "__metadata__"}
+    except ValidationError as err:
+        raise UserError(f"{path} is not a readable safetensors file (tensor {validation_problem(err)}); it is "
+                        "damaged — download or convert it again") from None
+    except (OSError, ValueError, UnicodeDecodeError) as err:
         raise UserError(f"{path} is not a readable safetensors file ({err}); it is damaged — download or "
                         "convert it again") from None
-    need = 8 + n + max(ends, default=0)
-    size = path.stat().st_size
+    at = 0  # the tensors' bytes lie end to end from the start of the data, as the format requires
+    for begin, end in sorted(e.data_offsets for e in entries.values()):
+        if begin != at:
+            raise UserError(f"{path} is not a readable safetensors file (tensor bytes {'overlap' if begin < at else 'skip'}"
+                            f" at offset {min(begin, at):,}); it is damaged — download or convert it again")
+        at = end
+    need, size = 8 + n + at, path.stat().st_size
     if size < need:
         raise UserError(f"{path} is truncated ({size:,} bytes, its tensors need {need:,}); download it again")
+    if size > need:
+        raise UserError(f"{path} is not a readable safetensors file ({size - need:,} bytes past its last tensor); it "
+                        "is damaged — download or convert it again")
 
 
 def _signature(root: Path) -> tuple[tuple[str, int, int, int, int], ...]:

@@ -3,13 +3,16 @@ pull-request comment, JUnit XML (one test case per cell)."""
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from qlongbench.files import atomic_write_text
 from qlongbench.gate.check import CellVerdict, CheckResult
-from qlongbench.render.text import md_escape
+from qlongbench.render.text import md_code, md_escape
 
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+"""What XML 1.0 cannot hold, escaped or not."""
 _MARK = {"pass": "✅", "fail": "❌", "inconclusive": "⚠️", "insufficient": "⚠️", "not measured": "⛔"}
 
 
@@ -69,7 +72,7 @@ def markdown(result: CheckResult) -> str:
             "nothing passed": "❌ NOTHING PASSED" if not result.allow_no_pass else "⚠️ NOTHING PASSED"}[result.overall]
     ci = f"{100 * result.interval_confidence:g} %"
     lines = [f"## qlongbench check: {head}", "",
-             f"Run `{md_escape(result.run_id)}` · reference **{md_escape(result.reference)}** · "
+             f"Run {md_code(result.run_id)} · reference **{md_escape(result.reference)}** · "
              f"{_counts(result)} · one-sided {100 * result.confidence:g} % bounds ({ci} intervals)"
              + (" · strict" if result.strict else ""), "",
              f"| | candidate | task | lang | length | n | ref % | cand % | drop (pts) | {ci} CI | tolerance | note |",
@@ -130,7 +133,10 @@ def junit_xml(result: CheckResult) -> str:
         root.set(k, str(n))
     root.set("errors", "0")
     ET.indent(root)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+    # ElementTree escapes markup but passes characters XML 1.0 forbids (control characters from a
+    # label or a reason) through, and no parser reads the file then: they become U+FFFD.
+    text = _XML_ILLEGAL.sub("\ufffd", ET.tostring(root, encoding="unicode"))
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + text + "\n"
 
 
 def write_outputs(result: CheckResult, junit: str | Path | None = None, markdown_path: str | Path | None = None) -> None:

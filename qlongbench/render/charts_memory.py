@@ -42,7 +42,7 @@ def memory_chart(data: ReportData, colors: dict[str, str]) -> Chart | None:
     for i, (p, w) in enumerate(weights):
         saved = f"  −{100 * (1 - w / ref_w):.0f} %" if ref_w and w < ref_w else ""
         ax_w.text(w, i, f" {format_bytes(w)}{saved}", va="center", fontsize=8)
-    ax_w.set_xlim(0, max(w for _, w in weights) * 1.55)
+    ax_w.set_xlim(0, max((w for _, w in weights), default=1) * 1.55)  # KV rows but no weights known: an empty axis
     ax_w.xaxis.set_major_locator(MaxNLocator(nbins=3))
     ax_w.xaxis.set_major_formatter(FuncFormatter(lambda v, _: format_bytes(v)))
     ax_w.set_title("weights")
@@ -171,6 +171,9 @@ def kld_chart(data: ReportData, colors: dict[str, str]) -> Chart | None:
         top = [100 * sum(k.bucket_top1[b] * n for k, n in zip(ks, w)) / sum(w) for b in range(nb)]
         c, ls = colors[prec], style[length]
         ax_kl.plot(pos, [max(v, 1e-12) for v in kl], color=c, ls=ls, marker=marks[prec], ms=3.5, lw=1.5)
+        if len(ks) == 1 and len(ks[0].bucket_kl_low) >= nb:  # across documents (two or more)
+            ax_kl.fill_between(pos, [max(v, 1e-12) for v in ks[0].bucket_kl_low[:nb]],
+                               [max(v, 1e-12) for v in ks[0].bucket_kl_high[:nb]], color=c, alpha=0.15, lw=0)
         ax_top.plot(pos, top, color=c, ls=ls, marker=marks[prec], ms=3.5, lw=1.5)
     values = [v for k in rows for v in k.bucket_kl if v > 0]
     if values and max(values) / min(values) < 20:
@@ -196,7 +199,8 @@ def kld_chart(data: ReportData, colors: dict[str, str]) -> Chart | None:
     fig.tight_layout(rect=(0, 0.08, 1, 1))
     bound = any(k.bound for k in rows)
     return Chart("kld.png", "KL divergence and top-1 agreement vs position",
-                 "Each point averages one position bucket over the documents. "
+                 "Each point averages one position bucket over the documents; the band is the bucket's "
+                 f"{int(100 * data.confidence)} % bootstrap interval across documents (two or more). "
                  + ("KL over the reference's top-k tokens plus one tail bucket: a lower bound of the full-vocabulary "
                     "KL. " if bound else "KL estimated over the full vocabulary (see the KL table for each figure's "
                     "standard error). ")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 def pct(x: float | None, digits: int = 1) -> str:
     """0.875 -> '87.5'; None -> '–'."""
@@ -24,8 +26,26 @@ def signed_pts(x: float | None) -> str:
     return "–" if x is None else f"{100 * x:+.1f}"
 
 
+_MD_SPECIAL = re.compile(r"[\\|`*\[\]~&<>]|(?<![^\W_])_|_(?![^\W_])")
+"""Characters that start Markdown (GFM) syntax inside a line: emphasis, code, links and images,
+strike-through, table cells, raw HTML and entities. An underscore inside a word (q4_k_m) starts
+nothing and stays as it is."""
+_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+_LINE_BREAKS = str.maketrans({c: " " for c in "\r\n\v\f\x1c\x1d\x1e\x85\u2028\u2029"})
+
+
 def md_escape(text: str) -> str:
-    """Markdown table cells: escape the characters that change meaning, drop raw HTML."""
-    out = str(text).replace("\\", "\\\\").replace("|", "\\|").replace("`", "\\`")
-    out = out.replace("<", "&lt;").replace(">", "&gt;").replace("\n", " ")
-    return out
+    """Text that comes out of Markdown as exactly this text, on one line: nothing in it starts a
+    link, an image, emphasis, code, HTML or a new table cell (used in tables, headings and lists;
+    never inside a code span, where backslashes are literal)."""
+    return _MD_SPECIAL.sub(lambda m: _ENTITIES.get(m[0], "\\" + m[0]), str(text).translate(_LINE_BREAKS))
+
+
+def md_code(text: str) -> str:
+    """A code span holding exactly this text, on one line: its fence is longer than any run of
+    backticks inside, and a space pads text that starts or ends with a backtick or a space (a code
+    span drops one space at each end). Inside it nothing is Markdown or HTML."""
+    body = str(text).translate(_LINE_BREAKS) or " "
+    fence = "`" * (max(map(len, re.findall("`+", body)), default=0) + 1)
+    pad = " " if body[0] in "` " or body[-1] in "` " else ""
+    return f"{fence}{pad}{body}{pad}{fence}"

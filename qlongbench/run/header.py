@@ -6,12 +6,14 @@ report, the gate and a resumed run. Files written by earlier releases are migrat
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import json
+import re
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from qlongbench.spec.config import RunSpec
-from qlongbench.types import BackendInfo, GenerationConfig
+from qlongbench.types import BackendInfo, Count, GenerationConfig, IsoTime, Name, Unit
 
 HEADER_VERSION = 2
 """Version 1: the unversioned dict of qlongbench 0.1.0. Version 2: this model."""
@@ -19,6 +21,21 @@ HEADER_VERSION = 2
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+
+Positive = Annotated[int, Field(ge=1, strict=True)]
+"""Layers, heads, widths, positions: at least one."""
+
+
+def _samples_file(name: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*\.jsonl", name):
+        raise ValueError(f"{name!r} is not the name of a samples file (a plain NAME.jsonl inside samples/)")
+    return name
+
+
+SamplesFile = Annotated[str, AfterValidator(_samples_file)]
+Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+"""A sha256 in hex, as hashlib writes it."""
 
 
 class ModelInfo(_Model):
@@ -37,19 +54,19 @@ class ModelInfo(_Model):
     .safetensors/.json/.model/.txt files (a migrated run is resumed by the rule it was made with)."""
     architecture: str | None = None
     """config.architectures[0]."""
-    num_hidden_layers: int | None = None
+    num_hidden_layers: Positive | None = None
     """Decoder layers."""
-    num_attention_heads: int | None = None
+    num_attention_heads: Positive | None = None
     """Query heads."""
-    num_key_value_heads: int | None = None
+    num_key_value_heads: Positive | None = None
     """KV heads (fewer than query heads under GQA/MQA)."""
-    head_dim: int | None = None
+    head_dim: Positive | None = None
     """Per-head dimension."""
-    hidden_size: int | None = None
+    hidden_size: Positive | None = None
     """Model width."""
-    vocab_size: int | None = None
+    vocab_size: Positive | None = None
     """Vocabulary size."""
-    max_position_embeddings: int | None = None
+    max_position_embeddings: Positive | None = None
     """Positions the model was trained for."""
     rope_scaling: dict[str, Any] | None = None
     """RoPE scaling config, when set."""
@@ -90,11 +107,11 @@ class Placement(_Model):
     """Device the engine ran on (cpu, cuda, cuda:0 ...)."""
     accelerator_ids: list[str] = Field(default_factory=list)
     """GPUs Ray assigned to the unit."""
-    pid: int | None = None
+    pid: Count | None = None
     """Process that ran it (the latest attempt)."""
-    attempt: int = 0
+    attempt: Count = 0
     """Ray's attempt number of the unit's task (0: first try; more after a worker was lost)."""
-    skipped: int = 0
+    skipped: Count = 0
     """Samples this attempt skipped because their records had already reached the driver."""
 
 
@@ -120,7 +137,7 @@ class TaskInfo(_Model):
     """The task's options (all of them, defaults included)."""
     uses_logprobs: bool = False
     """Scored from log-probabilities against a reference (reported as KL, not accuracy)."""
-    chance_level: float = 0.0
+    chance_level: Unit = 0.0
     """Score without reading the context; a reference at or below it cannot show a drop."""
     metric: str = ""
     """What the score means."""
@@ -129,7 +146,7 @@ class TaskInfo(_Model):
 class GenerationConfigRecord(GenerationConfig):
     """A task's generation config with its hash (the hash every record of the task carries)."""
 
-    sha256: str
+    sha256: Sha256
     """sha256 of the config (hashing.sha256_json of the config fields)."""
 
 
@@ -138,11 +155,11 @@ class RunHeader(_Model):
 
     version: int = HEADER_VERSION
     """Format version of this file."""
-    run_id: str
+    run_id: Name
     """Unique id; every record of the run carries it."""
-    name: str
+    name: Name
     """Run name (the report's default directory)."""
-    created_at: str
+    created_at: IsoTime
     """UTC ISO-8601 time the run started."""
     spec: RunSpec
     """The spec of the latest invocation (precisions may have been added on a resume)."""
@@ -175,20 +192,29 @@ class RunHeader(_Model):
     """Per task label (name, plus options when given)."""
     generation_configs: dict[str, GenerationConfigRecord] = Field(default_factory=dict)
     """Per task label: the generation config every precision used."""
-    samples: dict[str, str] = Field(default_factory=dict)
+    samples: dict[SamplesFile, Sha256] = Field(default_factory=dict)
     """Per samples file (name in samples/): sha256 of its bytes, binding the frozen prompts to this run."""
-    resumed_at: list[str] = Field(default_factory=list)
+    resumed_at: list[IsoTime] = Field(default_factory=list)
     """UTC times of later invocations that resumed the run."""
     executor: ExecutorInfo = Field(default_factory=ExecutorInfo)
     """Where the precisions ran: executor, Ray version, node and device of each unit."""
 
+    @field_validator("version")
+    @classmethod
+    def _known_version(cls, v: int) -> int:
+        if not 2 <= v <= HEADER_VERSION:
+            raise ValueError(f"version {v} is not one this qlongbench reads (1 without a version field, up to "
+                             f"{HEADER_VERSION}); a newer qlongbench wrote it, or the file was edited")
+        return v
+
     @classmethod
     def load(cls, data: dict[str, Any]) -> RunHeader:
         """A header read from run.json, migrated first when an earlier release wrote it (0.1.0's
-        run.json carries no version). Only file data is migrated: code builds headers directly."""
+        run.json carries no version), then validated strictly (a number written as a string, or true
+        for 1, is refused). Only file data is migrated: code builds headers directly."""
         if "version" not in data:
             data = migrate_v1(data)
-        return cls.model_validate(data)
+        return cls.model_validate_json(json.dumps(data), strict=True)
 
 
 V1_ALIASES = {"niah": "niah-single"}
@@ -202,33 +228,47 @@ def migrate_v1(data: dict[str, Any]) -> dict[str, Any]:
     engine-baseline list (gguf-bf16 beside a gguf quant was the only one it added), no fixed
     log-prob reference (it was the first of bf16, fp16, fp32 in the precision list) and no samples
     binding (the samples files are bound when the run is next opened)."""
+    def mapping(value: Any) -> dict[str, Any] | None:  # a part of another shape is left to validation
+        return value if isinstance(value, dict) else {} if value is None else None
+
+    def listed(value: Any) -> list[Any]:
+        return value if isinstance(value, list) else []
+
     out = dict(data)
     out["version"] = HEADER_VERSION
     precisions, errors = {}, {}
-    for label, info in (data.get("precisions") or {}).items():
+    for label, info in (mapping(data.get("precisions")) or {}).items():
         if isinstance(info, dict) and set(info) == {"error"}:
             errors[label] = str(info["error"])
         else:
             precisions[label] = info
-    out["precisions"], out["precision_errors"] = precisions, errors
-    spec = dict(data.get("spec") or {})
-    if isinstance(spec.get("chat_template"), bool):
-        spec["chat_template"] = "auto" if spec["chat_template"] else "off"
-    out["spec"] = spec
-    names = [p.get("name") if isinstance(p, dict) else str(p) for p in spec.get("precisions", [])]
+    if mapping(data.get("precisions")) is not None:
+        out["precisions"], out["precision_errors"] = precisions, errors
+    spec = mapping(data.get("spec"))
+    if spec is not None:
+        spec = dict(spec)
+        if isinstance(spec.get("chat_template"), bool):
+            spec["chat_template"] = "auto" if spec["chat_template"] else "off"
+        out["spec"] = spec
+    spec = spec or {}
+    names = [p.get("name") if isinstance(p, dict) else str(p) for p in listed(spec.get("precisions"))]
     added = [label for label in precisions if label not in names and label.startswith("gguf-")
              and label.split(":")[0] in ("gguf-bf16", "gguf-f16")]
     out.setdefault("engine_baselines", added)
     out.setdefault("logprob_reference", next((n for n in ("bf16", "fp16", "fp32") if n in precisions), None))
-    names = [V1_ALIASES.get(t["name"], t["name"]) for t in spec.get("tasks", []) if isinstance(t, dict) and "name" in t]
+    names = [V1_ALIASES.get(t["name"], t["name"]) for t in listed(spec.get("tasks"))
+             if isinstance(t, dict) and isinstance(t.get("name"), str)]
     out.setdefault("tasks", {n: {"name": n, "uses_logprobs": n == "kld"} for n in names})
-    model = dict(data.get("model") or {})
-    model.setdefault("source", str(spec.get("model") or "unknown"))
-    model["files_hash_rule"] = "v1-suffixes"
+    model = mapping(data.get("model"))
+    if model is not None:
+        model = dict(model)
+        model.setdefault("source", str(spec.get("model") or "unknown"))
+        model["files_hash_rule"] = "v1-suffixes"
+        out["model"] = model
     out["task_labels"] = "name"
-    out["model"] = model
-    env = dict(data.get("environment") or {})
-    out["environment"] = {k: v for k, v in env.items() if k in Environment.model_fields}
+    env = mapping(data.get("environment"))
+    if env is not None:
+        out["environment"] = {k: v for k, v in env.items() if k in Environment.model_fields}
     for key in list(out):
         if key not in RunHeader.model_fields:
             out.pop(key)  # 0.1.0 fields with no meaning now (a fixture's "note")

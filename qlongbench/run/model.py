@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import qlongbench
-from qlongbench.errors import UserError
+from pydantic import ValidationError
+
+from qlongbench.errors import UserError, validation_problem
 from qlongbench.memory import text_config
 from qlongbench.run.header import Environment, ModelInfo
 from qlongbench.spec.config import RunSpec
@@ -139,21 +141,25 @@ def model_info(model: ResolvedModel, spec: RunSpec, tok: Any) -> ModelInfo:
                         " (an unknown model type needs a newer transformers, or --trust-remote-code for custom code)") from None
     text = text_config(cfg)
     local = Path(model.path).is_dir()
-    heads = getattr(text, "num_attention_heads", None)
-    hidden = getattr(text, "hidden_size", None)
+    geometry = {k: getattr(text, k, None) for k in ("num_hidden_layers", "num_attention_heads", "num_key_value_heads",
+                                                   "head_dim", "hidden_size", "vocab_size", "max_position_embeddings")}
+    heads, hidden = geometry["num_attention_heads"], geometry["hidden_size"]
+    if geometry["num_key_value_heads"] is None:  # 0 is a config's own value, refused below
+        geometry["num_key_value_heads"] = heads
+    if geometry["head_dim"] is None and all(isinstance(v, int) and v > 0 for v in (heads, hidden)):
+        geometry["head_dim"] = hidden // heads
     rope = getattr(text, "rope_scaling", None)
-    return ModelInfo(
-        source=model.path, local=local, revision=spec.revision,
-        files_sha256=model_files_sha256(model.path) if local else None,
-        architecture=(cfg.architectures or [None])[0], num_hidden_layers=getattr(text, "num_hidden_layers", None),
-        num_attention_heads=heads, num_key_value_heads=getattr(text, "num_key_value_heads", None) or heads,
-        head_dim=getattr(text, "head_dim", None) or (hidden // heads if hidden and heads else None),
-        hidden_size=hidden, vocab_size=getattr(text, "vocab_size", None),
-        max_position_embeddings=getattr(text, "max_position_embeddings", None),
-        rope_scaling=dict(rope) if isinstance(rope, dict) else None, tokenizer=tok.fingerprint(),
-        chat_template_sha256=tok.chat_template_sha256(), chat_template_used=tok.use_chat_template,
-        origin=model.origin,
-    )
+    architectures = cfg.architectures if isinstance(cfg.architectures, list) else [cfg.architectures]
+    try:
+        return ModelInfo(
+            source=model.path, local=local, revision=spec.revision,
+            files_sha256=model_files_sha256(model.path) if local else None, architecture=(architectures or [None])[0],
+            **geometry, rope_scaling=dict(rope) if isinstance(rope, dict) else None, tokenizer=tok.fingerprint(),
+            chat_template_sha256=tok.chat_template_sha256(), chat_template_used=tok.use_chat_template,
+            origin=model.origin,
+        )
+    except ValidationError as err:  # the model's own config: its numbers must describe a model
+        raise UserError(f"the config of {model.path} cannot describe a model: {validation_problem(err)}") from None
 
 
 def environment() -> Environment:

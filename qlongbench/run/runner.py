@@ -167,6 +167,11 @@ class Runner:
                 raise UserError(f"{rd.root} was run on different model files than {info.source}; "
                                 "choose another --out, or pass --new to start it over")
             self._verified = rd.verify_for_resume(header)  # a tampered directory is refused before any write
+            planned = {rd.samples_path(c.stem()).name for c in cells(spec, tasks)}
+            stray = sorted({p.name for p in rd.samples_dir.glob("*.jsonl")} - set(header.samples) - planned)
+            if stray:  # neither bound nor one this run would freeze: the report would refuse it later
+                raise UserError(f"{rd.samples_dir / stray[0]} is not one of this run's samples files (run.json binds "
+                                "them); remove it, or start the run over with --new")
             header = header.model_copy(update={
                 "spec": spec, "resumed_at": [*header.resumed_at, now()],
                 "engine_baselines": sorted(set(header.engine_baselines) | set(plan.engine_baselines)),

@@ -7,7 +7,13 @@ when the run is opened again, so a resumed run appends after the last whole reco
 A run directory proves its own contents (`load_run`): the samples files are bound to the header by
 their sha256, every prompt hash is recomputed from the frozen ids, every record must belong to the
 header's run, match its sample's prompt hash and its task's generation-config hash, and appear
-once. The report, the gate and a resumed run all read through it."""
+once. The report, the gate and a resumed run all read through it. Every file is parsed strictly
+against its typed model (qlongbench/types.py, run/header.py): a value qlongbench never writes is one
+line naming the file, the line, the field and what is allowed.
+
+A reader never waits for a run and never writes into it: while a run holds the lock, `load_run`
+reads a snapshot — the whole records written so far (records first, so every sample they name is
+already bound in the header read after them), samples files not yet bound left out."""
 
 from __future__ import annotations
 
@@ -21,14 +27,15 @@ import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from pydantic import ValidationError
 
-from qlongbench.errors import UserError
+from qlongbench.errors import UserError, validation_problem
 from qlongbench.files import atomic_write_bytes, atomic_write_text, read_jsonl_lines, safe_name, write_error
 from qlongbench.hashing import ids_sha256
 from qlongbench.run.header import RunHeader
+from qlongbench.run.logprobs import LogprobFiles  # noqa: F401 - re-exported: the run directory's files
 from qlongbench.types import Record, Sample
 
 log = logging.getLogger(__name__)
@@ -61,6 +68,26 @@ class RunLock:
         fh.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
         fh.flush()
         self._fh = fh
+
+    def holder(self) -> str | None:
+        """Who holds the lock now ('pid N on HOST'), or None; the file is neither created nor changed.
+        The holder writes itself into the file after taking the lock and empties it on release, so an
+        empty file is free and a non-empty one is probed (a killed holder left its line behind)."""
+        import fcntl
+
+        try:
+            with open(self.path, encoding="utf-8") as fh:
+                text = fh.read().strip()
+                if not text:
+                    return None
+                try:
+                    fcntl.flock(fh.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+                except OSError as err:
+                    return text if err.errno in (errno.EAGAIN, errno.EACCES) else None
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+        except (OSError, UnicodeDecodeError):
+            return None
+        return None
 
     def release(self) -> None:
         if self._fh is not None:
@@ -130,6 +157,8 @@ class RunDir:
             raise UserError(f"{self.root} is not a qlongbench run directory (no run.json)")
         try:
             raw = json.loads(self.run_json.read_text(encoding="utf-8"))
+        except OSError as err:
+            raise UserError(f"cannot read {self.run_json}: {err.strerror or err}") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
             raise UserError(f"{self.run_json} is not valid JSON ({err}); restore it or start over with --new") from None
         if not isinstance(raw, dict):
@@ -138,9 +167,7 @@ class RunDir:
         try:
             return RunHeader.load(raw)
         except ValidationError as err:
-            first = err.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-            raise UserError(f"{self.run_json} is not a valid run header ({where}: {first['msg']}); restore it "
+            raise UserError(f"{self.run_json}: not a valid run header: {validation_problem(err)}; restore it "
                             "or start over with --new") from None
 
     def write_header(self, header: RunHeader) -> None:
@@ -166,28 +193,33 @@ class RunDir:
         if not path.is_file():
             raise UserError(f"{path} is missing (run.json binds it); restore it, or start the run over with --new")
         if expected_sha256 is not None:
-            actual = hashlib.sha256(path.read_bytes()).hexdigest()
+            try:
+                actual = hashlib.sha256(path.read_bytes()).hexdigest()
+            except OSError as err:
+                raise UserError(f"cannot read {path}: {err.strerror or err}") from None
             if actual != expected_sha256:
                 raise UserError(f"{path} was changed after the run froze it (sha256 {actual[:12]}…, run.json says "
                                 f"{expected_sha256[:12]}…); restore it, or start the run over with --new")
         out = []
         for n, line in read_jsonl_lines(path):
             try:
-                sample = Sample.model_validate_json(line)
+                sample = Sample.model_validate_json(line, strict=True)
             except ValidationError as err:
-                raise UserError(f"{path}:{n}: not a valid sample ({err.errors()[0]['msg']})") from None
+                raise UserError(f"{path}:{n}: not a valid sample: {validation_problem(err)}; restore the file, or "
+                                "start the run over with --new") from None
             if ids_sha256(sample.prompt_ids) != sample.prompt_sha256:
                 raise UserError(f"{path}:{n}: the prompt ids of {sample.sample_id} no longer hash to its prompt_sha256 "
                                 "(the file was edited); restore it, or start the run over with --new")
             out.append(sample)
         return out
 
-    def all_samples(self, header: RunHeader | None = None) -> list[Sample]:
-        """Every frozen sample. With a header that binds files, exactly the bound files, verified."""
+    def all_samples(self, header: RunHeader | None = None, *, live: bool = False) -> list[Sample]:
+        """Every frozen sample. With a header that binds files, exactly the bound files, verified
+        (`live`: a run is writing, so a file it has not bound yet is left out, not refused)."""
         if header is not None and header.samples:
             present = {p.name for p in self.samples_dir.glob("*.jsonl")}
             stray = sorted(present - set(header.samples))
-            if stray:
+            if stray and not live:
                 raise UserError(f"{self.samples_dir / stray[0]} is not one of this run's samples files (run.json "
                                 "binds them); remove it, or start the run over with --new")
             out: list[Sample] = []
@@ -216,15 +248,15 @@ class RunDir:
         return hashlib.sha256(path.read_bytes()).hexdigest()
 
     # --- records -----------------------------------------------------------------------------
-    def records(self, *, repair: bool = False) -> list[Record]:
+    def records(self, *, repair: bool = False, live: bool = False) -> list[Record]:
+        """Every whole record (`live`: a run is appending, so a last line without its newline is a
+        record being written, left out without a warning)."""
         out = []
-        for n, line in read_jsonl_lines(self.records_path, repair=repair):
+        for n, line in read_jsonl_lines(self.records_path, repair=repair, quiet=live):
             try:
-                out.append(Record.model_validate_json(line))
+                out.append(Record.model_validate_json(line, strict=True))
             except ValidationError as err:
-                first = err.errors()[0]
-                field = ".".join(str(x) for x in first["loc"]) or "the line"
-                raise UserError(f"{self.records_path}:{n}: not a valid record: {field}: {first['msg']}; restore "
+                raise UserError(f"{self.records_path}:{n}: not a valid record: {validation_problem(err)}; restore "
                                 "the file, or start the run over with --new") from None
         return out
 
@@ -266,48 +298,6 @@ class RecordWriter:
         self.close()
 
 
-class LogprobFiles:
-    """The distributions a log-prob reference keeps for the others to compare with, one .npz per
-    (precision, sample) under RUN_DIR/logprobs/, stamped with the sample's prompt hash, written
-    atomically and read without pickle."""
-
-    def __init__(self, root: Path, legacy_reference: str | None = None):
-        self.root = Path(root)
-        self.legacy_reference = legacy_reference
-        """qlongbench 0.1.0 kept the reference's files in RUN_DIR/kld/<sample>.npz."""
-
-    def path(self, precision: str, sample_id: str) -> Path:
-        return self.root / "logprobs" / safe_name(precision) / f"{safe_name(sample_id)}.npz"
-
-    def save(self, precision: str, sample: Sample, arrays: dict[str, Any]) -> None:
-        import io
-
-        import numpy as np
-
-        buf = io.BytesIO()
-        np.savez(buf, **arrays, prompt_sha256=np.array(sample.prompt_sha256), precision=np.array(precision))
-        atomic_write_bytes(self.path(precision, sample.sample_id), buf.getvalue())
-
-    def load(self, precision: str, sample: Sample) -> dict[str, Any]:
-        import numpy as np
-
-        path = self.path(precision, sample.sample_id)
-        if not path.is_file() and precision == self.legacy_reference:
-            path = self.root / "kld" / f"{safe_name(sample.sample_id)}.npz"
-        if not path.is_file():
-            raise UserError(f"{precision} kept no distributions for {sample.sample_id} (it failed or has not run); "
-                            "nothing to compare with")
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                arrays = {k: z[k] for k in z.files}
-        except (OSError, ValueError) as err:
-            raise UserError(f"{path} is damaged ({err}); delete it and run the same command again") from None
-        if str(arrays.get("prompt_sha256")) != sample.prompt_sha256:
-            raise UserError(f"{path} was kept for other prompt ids than {sample.sample_id}; delete it and run the "
-                            "same command again")
-        return arrays
-
-
 @dataclass(frozen=True)
 class RunContents:
     """A run directory read and verified: what the analysis and the gate work from."""
@@ -320,6 +310,8 @@ class RunContents:
     """Frozen samples by id (prompt hashes recomputed)."""
     records: list[Record]
     """Every record, each verified against its sample and the header."""
+    in_progress: str | None = None
+    """'pid N on HOST' when a run was writing the directory as it was read (a snapshot), else None."""
 
 
 def verify_records(header: RunHeader, samples: dict[str, Sample], records: list[Record], where: Path) -> None:
@@ -340,6 +332,12 @@ def verify_records(header: RunHeader, samples: dict[str, Sample], records: list[
         sample = samples.get(r.sample_id)
         if sample is None:
             raise UserError(f"{at}: record for sample {r.sample_id}, which no samples file of this run holds")
+        if (r.task, r.language, r.instruction_language, r.length) != (
+                sample.task, sample.language, sample.instruction_language, sample.length):
+            raise UserError(f"{at}: {r.precision} / {r.sample_id} says task {r.task}, {r.language}/"
+                            f"{r.instruction_language}, length {r.length}, but its frozen sample is {sample.task}, "
+                            f"{sample.language}/{sample.instruction_language}, length {sample.length}; restore the "
+                            "file, or start over with --new")
         if r.prompt_sha256 != sample.prompt_sha256:
             raise UserError(f"{at}: {r.precision} / {r.sample_id} was run on other prompt ids than the frozen sample "
                             "(prompt_sha256 differs); its precisions cannot be compared — rerun it in a fresh run")
@@ -348,15 +346,23 @@ def verify_records(header: RunHeader, samples: dict[str, Sample], records: list[
                             f"records for {r.task}; rerun it in a fresh run")
 
 
+def run_in_progress(root: str | Path) -> str | None:
+    """'pid N on HOST' while a run holds the directory's lock, else None (nothing is written)."""
+    return RunLock(Path(root).resolve()).holder()
+
+
 def load_run(root: str | Path) -> RunContents:
-    """Read and verify a run directory (see verify_records)."""
+    """Read and verify a run directory (see verify_records); a snapshot while a run writes it."""
     rd = RunDir(root)
+    if not rd.exists():
+        rd.read_header()  # the one line for a directory that is not a run
+    live = run_in_progress(rd.root)
+    records = rd.records(live=live is not None)  # before the header: the samples they name are bound in it
     header = rd.read_header()
     samples: dict[str, Sample] = {}
-    for s in rd.all_samples(header):
+    for s in rd.all_samples(header, live=live is not None):
         if s.sample_id in samples:
             raise UserError(f"two frozen samples share the id {s.sample_id} in {rd.samples_dir}; start over with --new")
         samples[s.sample_id] = s
-    records = rd.records()
     verify_records(header, samples, records, rd.records_path)
-    return RunContents(root=rd.root, header=header, samples=samples, records=records)
+    return RunContents(root=rd.root, header=header, samples=samples, records=records, in_progress=live)

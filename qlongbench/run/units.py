@@ -147,7 +147,7 @@ def run_unit(unit: Unit, ctx: UnitContext, samples: Sequence[Sample], *, tokeniz
     from qlongbench import memory as qmem
     from qlongbench import registry
     from qlongbench.backends.base import LoadContext
-    from qlongbench.run.store import LogprobFiles
+    from qlongbench.run.logprobs import LogprobFiles
 
     spec, label = ctx.spec, unit.label
     tasks = {t.label: t.task for t in plan_tasks(spec, ctx.label_rule)}

@@ -6,11 +6,11 @@ Errors are raised as `UserError` with one line naming the field and how to fix i
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from qlongbench.errors import UserError
+from qlongbench.errors import InvalidValue, UserError, validation_problem
 from qlongbench.hashing import sha256_json
 from qlongbench.spec.lengths import parse_length, parse_lengths
 
@@ -92,7 +92,7 @@ class TaskSpec(_Named):
     """This task's lengths (default: the run's)."""
     languages: list[str] | None = None
     """This task's haystack languages (default: the run's)."""
-    samples: int | None = Field(default=None, ge=1, le=10_000)
+    samples: int | None = Field(default=None, ge=1, le=10_000, strict=True)
     """This task's samples per cell (default: the run's)."""
 
     @model_validator(mode="before")
@@ -135,7 +135,7 @@ def parse_named_list(text: str, kind: str) -> list[dict[str, Any]]:
         name, _, first_opt = raw.partition(":")
         if "=" in name and not _ and "+" not in name.partition("=")[0]:
             if not items:
-                raise UserError(f"bad {kind} list {text!r}: option {raw!r} comes before any {kind} name")
+                raise InvalidValue(f"bad {kind} list {text!r}: option {raw!r} comes before any {kind} name")
             _add_option(items[-1], raw, kind)
             continue
         item: dict[str, Any] = {"name": name.strip(), "options": {}}
@@ -148,13 +148,15 @@ def parse_named_list(text: str, kind: str) -> list[dict[str, Any]]:
 def _add_option(item: dict[str, Any], text: str, kind: str) -> None:
     key, eq, value = text.partition("=")
     if not eq or not key.strip():
-        raise UserError(f"bad {kind} option {text!r} for {item['name']}: write key=value")
+        raise InvalidValue(f"bad {kind} option {text!r} for {item['name']}: write key=value")
     item["options"][key.strip()] = parse_value(value.strip())
 
 
 class RunSpec(BaseModel):
     """Everything that defines a run. Two runs with the same identity hash produce the same samples
-    and are comparable; `out` and `name` are where and what to call it, not part of the identity."""
+    and are comparable; `out` and `name` are where and what to call it, not part of the identity.
+    Numbers and switches are strict: `samples: "20"` or `trust_remote_code: 1` in a YAML file is
+    refused naming the field, not read as 20 or true."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
@@ -172,34 +174,34 @@ class RunSpec(BaseModel):
     """Haystack languages."""
     instruction_language: str | None = None
     """Cross-lingual mode: instructions/questions in this language, haystack in `languages`."""
-    samples: int = 20
+    samples: int = Field(default=20, strict=True)
     """Samples per cell (task x language x length)."""
-    seed: int = 0
+    seed: int = Field(default=0, strict=True)
     """Seed for sample building (and sampling, when enabled)."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """Where HF engines run; llama.cpp uses n_gpu_layers."""
     chat_template: Literal["auto", "on", "off"] = "auto"
     """auto: apply the tokenizer's chat template when it has one; on: require one (error if the
     model has none); off: plain text prompts (RULER's base-model format)."""
-    max_new_tokens: int | None = Field(default=None, ge=1)
+    max_new_tokens: int | None = Field(default=None, ge=1, strict=True)
     """Override every task's answer budget (at least one token)."""
-    trust_remote_code: bool = False
+    trust_remote_code: bool = Field(default=False, strict=True)
     """Allow the model's own Python code to run (off unless asked)."""
-    allow_pickle: bool = False
+    allow_pickle: bool = Field(default=False, strict=True)
     """Allow loading weights from pickle files (.bin/.pt); safetensors only otherwise."""
-    allow_extrapolation: bool = False
+    allow_extrapolation: bool = Field(default=False, strict=True)
     """Allow lengths beyond the model's max_position_embeddings."""
     reuse: Literal["exact", "none"] = "exact"
     """exact: prefill each shared context once (identical ids, identical results); none: a fresh
     prompt per question (the naive harness, for benchmarks)."""
-    batch_size: int = Field(default=1, ge=1)
+    batch_size: int = Field(default=1, ge=1, strict=True)
     """Prompts that share no context are answered this many at a time, bucketed by length, by
     engines whose numbers do not depend on the batch (transformers; not LLM.int8()); worth raising
     on a GPU. Outputs equal one-at-a-time outputs up to floating-point rounding (exact in fp32;
     with bf16 compute a near-tied token can flip), so keep it equal across runs you compare."""
-    engine_baseline: bool = True
+    engine_baseline: bool = Field(default=True, strict=True)
     """Add gguf-bf16 automatically when a quantized gguf precision runs."""
-    noise_floor: bool = False
+    noise_floor: bool = Field(default=False, strict=True)
     """Add a control of the reference and of each engine baseline: the same precision at another
     thread count (bf16:threads=1, gguf-bf16:n_threads=1). Its changed answers and KL are the noise
     floor a quantized precision's are read against."""
@@ -214,14 +216,14 @@ class RunSpec(BaseModel):
     Ray task; this process stays the only writer of the run directory). Not part of the identity."""
     ray_address: str | None = None
     """Ray cluster to join (default: $RAY_ADDRESS, else a local Ray started for the run)."""
-    replicas: int = Field(default=1, ge=1, le=1024)
+    replicas: int = Field(default=1, ge=1, le=1024, strict=True)
     """Units per precision under Ray: its cells split into this many slices, each loading the model
     once (more engines at work on one precision; the same records)."""
-    gpus: dict[str, float] = Field(default_factory=dict)
+    gpus: dict[str, Annotated[float, Field(allow_inf_nan=False)]] = Field(default_factory=dict)
     """GPUs each unit of a precision asks Ray for, by precision label or name, "*" for any other
     (default: 0 with --device cpu or on a cluster without GPUs, else the engine's own need: 1, or
     a vLLM precision's tensor_parallel_size). On the command line: `--gpus 1` or `--gpus bf16=2,*=1`."""
-    cpus_per_unit: float = Field(default=1.0, gt=0)
+    cpus_per_unit: float = Field(default=1.0, gt=0, allow_inf_nan=False, strict=True)
     """CPUs each unit asks Ray for (a GPU unit still needs one for its Python process)."""
 
     @field_validator("lengths", mode="before")
@@ -329,7 +331,7 @@ def _once(values: Any, what: str) -> Any:
     task listed twice is."""
     if isinstance(values, list):
         seen = set()
-        for x in values:
+        for x in (v for v in values if isinstance(v, (str, int))):  # other items: the field's type refuses them
             if x in seen:
                 raise ValueError(f"{what} {x} is listed twice; list it once")
             seen.add(x)
@@ -338,11 +340,7 @@ def _once(values: Any, what: str) -> Any:
 
 def format_validation_error(err: ValidationError, source: str) -> str:
     """One line: the first problem, with the field path."""
-    first = err.errors()[0]
-    where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-    msg = first["msg"].removeprefix("Value error, ")
-    extra = f" (+{len(err.errors()) - 1} more)" if len(err.errors()) > 1 else ""
-    return f"{source}: {where}: {msg}{extra}"
+    return f"{source}: {validation_problem(err)}"
 
 
 def layered_values(config: dict[str, Any], flags: dict[str, Any], config_path: str | None = None

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from qlongbench.errors import UserError
+from qlongbench.errors import InvalidValue, UserError
 
 _LENGTH = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kK]?)\s*$")
 MIN_LENGTH = 16
@@ -23,16 +23,16 @@ def parse_length(text: str | int) -> int:
     else:
         m = _LENGTH.match(str(text))
         if not m:
-            raise UserError(f"bad length {text!r}: use integers or a k suffix (4k = 4096)")
+            raise InvalidValue(f"bad length {text!r}: use integers or a k suffix (4k = 4096)")
         number, k = float(m.group(1)), m.group(2)
         scaled = number * (1024 if k else 1)
         if scaled != int(scaled):
-            raise UserError(f"bad length {text!r}: it must come to a whole number of tokens")
+            raise InvalidValue(f"bad length {text!r}: it must come to a whole number of tokens")
         value = int(scaled)
     if value < MIN_LENGTH:
-        raise UserError(f"bad length {text!r}: a context length must be at least {MIN_LENGTH} tokens")
+        raise InvalidValue(f"bad length {text!r}: a context length must be at least {MIN_LENGTH} tokens")
     if value > MAX_LENGTH:
-        raise UserError(f"bad length {text!r}: {value:,} tokens is past the limit of {MAX_LENGTH:,} (2M); "
+        raise InvalidValue(f"bad length {text!r}: {value:,} tokens is past the limit of {MAX_LENGTH:,} (2M); "
                         "use k-suffixed lengths such as 128k")
     return value
 

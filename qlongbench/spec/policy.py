@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -32,6 +32,11 @@ from qlongbench.spec.config import format_validation_error, load_yaml
 from qlongbench.spec.lengths import parse_length
 from qlongbench.spec.references import split_label
 from qlongbench.errors import UserError
+
+
+StrictNumber = Annotated[float, Field(strict=True)]
+"""A number as YAML writes one: `true` or "5" is refused, not read as 1 or 5."""
+StrictCount = Annotated[int, Field(strict=True)]
 
 
 def _as_list(v: Any) -> Any:
@@ -97,13 +102,13 @@ class Rule(BaseModel):
     kv: list[str] | None = None
     """KV-cache precisions (the +kv= part of a label: q8_0, int4 ...; 'default' = the engine's own
     cache), e.g. {kv: q8_0, min_length: 8k, max_drop: 2}."""
-    max_drop: float | None = None
+    max_drop: StrictNumber | None = None
     """Tolerated drop in accuracy points (null switches the absolute criterion off)."""
-    max_relative_drop: float | None = None
+    max_relative_drop: StrictNumber | None = None
     """Tolerated drop in percent of the reference's accuracy (null switches it off)."""
-    min_samples: int | None = None
+    min_samples: StrictCount | None = None
     """Fewer paired samples than this makes the cell `insufficient`."""
-    skip: bool = False
+    skip: bool = Field(default=False, strict=True)
     """Leave the matched cells out of the gate."""
 
     @field_validator("task", "language", "candidate", "kv", mode="before")
@@ -163,14 +168,14 @@ class Policy(BaseModel):
     """Reference precision (default: the first of bf16, fp16, fp32 in the run)."""
     candidates: list[str] | None = None
     """Precisions to gate (default: every precision in the run except the reference)."""
-    confidence: float = 0.95
+    confidence: StrictNumber = 0.95
     """One-sided confidence of each bound (1 - alpha): a cell passes when the drop's upper bound at
     this confidence is within tolerance and fails when its lower bound is beyond it."""
-    min_samples: int = 20
+    min_samples: StrictCount = 20
     """Cells with fewer paired samples are `insufficient` (an inconclusive verdict)."""
-    max_drop: float | None = None
+    max_drop: StrictNumber | None = None
     """Default tolerated drop in accuracy points (0-100 scale)."""
-    max_relative_drop: float | None = None
+    max_relative_drop: StrictNumber | None = None
     """Default tolerated drop in percent of the reference's accuracy."""
     lengths: list[int] | None = None
     """Only gate these lengths (default: all lengths in the run)."""
@@ -178,15 +183,15 @@ class Policy(BaseModel):
     """Only gate these tasks (default: all)."""
     languages: list[str] | None = None
     """Only gate these language labels (default: all)."""
-    strict: bool = False
+    strict: bool = Field(default=False, strict=True)
     """Count inconclusive (and insufficient, not measured) cells as failures."""
-    allow_no_pass: bool = False
+    allow_no_pass: bool = Field(default=False, strict=True)
     """Exit 0 even when no cell passed. Off: a gate in which nothing passed fails, so a CI job can
     never go green on cells that were all inconclusive or unmeasurable."""
-    min_reference_accuracy: float = 10.0
+    min_reference_accuracy: StrictNumber = 10.0
     """Points: a cell whose reference scores at most this (or its task's chance level) cannot show a
     drop and is 'not measured', never a pass."""
-    min_parsed: float = 50.0
+    min_parsed: StrictNumber = 50.0
     """Percent of the reference's answers that must parse for a cell to be measured."""
     rules: list[Rule] = Field(default_factory=list)
     """Per task / length / language / candidate overrides, applied top to bottom."""

@@ -1,0 +1,171 @@
+"""Fuzzing model directories (Hypothesis): copies of the tiny model with a config whose positions
+are fewer than asked or whose geometry is absurd, a tokenizer without a chat template, a
+safetensors header that lies about its tensors, pickle weights beside the safetensors. `qlongbench
+run` on each must exit 0 with a correct run directory, or exit 2 with exactly one error line and
+nothing written — never a traceback, never exit 1, and never unpickle a file it was not allowed to.
+
+Budget: QLONGBENCH_FUZZ_EXAMPLES scales the example counts (percent; 100 = CI), e.g.
+
+    QLONGBENCH_FUZZ_EXAMPLES=1000 python -m pytest tests/test_fuzz_models.py
+
+Derandomized; no example database is kept."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import struct
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tests.fuzz_helpers import assert_clean_outcome, fuzz_settings
+from tests.reliability_helpers import cli, tree
+from tests.test_fuzz_cli import assert_a_correct_run, fresh_dir
+
+RUN = ("--lengths", "256", "--samples", "1", "--no-report", "-q", "--device", "cpu", "--max-new-tokens", "2")
+
+
+def copy_model(tiny_model: Path, root: Path) -> Path:
+    model = root / "model"
+    shutil.copytree(tiny_model, model)
+    return model
+
+
+def run_on(capsys, model: Path, case: Path, *extra: str) -> tuple[int, str]:
+    out = case / "run"
+    before = tree(case / "run")
+    rc, _, err = cli(capsys, ["run", "--model", model, "--out", out, *RUN, *extra])
+    assert_clean_outcome(rc, err, before, tree(case / "run"))
+    if rc == 0:
+        assert_a_correct_run(out)
+    return rc, err
+
+
+# --- config.json -----------------------------------------------------------------------------------
+POSITIONS = st.one_of(st.integers(-3, 600), st.integers(2**31, 2**64), st.sampled_from(["64", 1.5, True, None]))
+BAD_VALUES = st.one_of(st.integers(-3, 0), st.sampled_from(["64", "abc", 1.5, float("nan"), [], {}, True]))
+"""Values no config of a runnable model holds. (Plausible values that merely disagree with the
+weights — another head count, or null for "as many KV heads as heads" — are found when the engine
+loads them: a precision that could not run, exit 1; README "Reliability" says so.)"""
+
+
+@st.composite
+def config_change(draw) -> tuple[str, object]:
+    key = draw(st.sampled_from(["max_position_embeddings", "max_position_embeddings", "num_hidden_layers",
+                                "num_attention_heads", "num_key_value_heads", "hidden_size", "vocab_size", "head_dim",
+                                "model_type", "architectures"]))
+    return key, draw(POSITIONS if key == "max_position_embeddings" else BAD_VALUES)
+
+
+@fuzz_settings(30)
+@given(change=config_change(), lengths=st.sampled_from(["256", "256,512", "64"]))
+def test_a_fuzzed_config_runs_correctly_or_is_one_line(capsys, tiny_model, tmp_path, change, lengths):
+    """Positions fewer than the lengths asked (refused unless --allow-extrapolation), geometry
+    that cannot be (0 or negative heads, a string for a size), an odd type anywhere."""
+    key, value = change
+    case = fresh_dir(tmp_path)
+    model = copy_model(tiny_model, case)
+    cfg = json.loads((model / "config.json").read_text())
+    cfg[key] = value
+    (model / "config.json").write_text(json.dumps(cfg))
+    rc, err = run_on(capsys, model, case, "--lengths", lengths)
+    if key == "max_position_embeddings" and isinstance(value, int) and not isinstance(value, bool) \
+            and 0 < value < max(int(x) for x in lengths.split(",")):
+        assert rc == 2 and "max_position_embeddings" in err
+
+
+# --- the tokenizer ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("mode, ok", [("auto", True), ("off", True), ("on", False)])
+def test_a_tokenizer_without_a_chat_template(capsys, tiny_model, tmp_path, mode, ok):
+    """The tiny model has no chat template: auto and off run plain prompts, on is refused."""
+    rc, err = run_on(capsys, tiny_model, tmp_path, "--chat-template", mode)
+    assert (rc == 0) is ok, err
+    if not ok:
+        assert "chat template" in err
+
+
+# --- a safetensors header that lies ------------------------------------------------------------------
+
+def read_safetensors(path: Path) -> tuple[dict, bytes]:
+    data = path.read_bytes()
+    n = struct.unpack("<Q", data[:8])[0]
+    return json.loads(data[8:8 + n]), data[8 + n:]
+
+
+def write_safetensors(path: Path, header: dict, body: bytes, length: int | None = None) -> None:
+    raw = json.dumps(header).encode("utf-8")
+    path.write_bytes(struct.pack("<Q", len(raw) if length is None else length) + raw + body)
+
+
+LIES = ["shape", "dtype", "offsets-past-end", "offsets-reversed", "offsets-overlap", "header-length", "drop-tensor",
+        "extra-tensor", "not-a-dict", "negative-offset", "huge-shape"]
+
+
+@fuzz_settings(40)
+@given(lie=st.sampled_from(LIES), pick=st.integers(0, 10**6), amount=st.integers(1, 4096))
+def test_a_safetensors_header_that_lies_is_one_line(capsys, tiny_model, tmp_path, lie, pick, amount):
+    case = fresh_dir(tmp_path)
+    model = copy_model(tiny_model, case)
+    path = model / "model.safetensors"
+    header, body = read_safetensors(path)
+    names = sorted(k for k in header if k != "__metadata__")
+    name = names[pick % len(names)]
+    entry = header[name]
+    length = None
+    if lie == "shape":
+        entry["shape"] = [*entry["shape"][:-1], entry["shape"][-1] + amount] if entry["shape"] else [amount]
+    elif lie == "dtype":
+        entry["dtype"] = ["F64", "I8", "BOOL", "F8_E4M3", "Q4", "f32"][pick % 6]
+    elif lie == "offsets-past-end":
+        entry["data_offsets"] = [entry["data_offsets"][0], len(body) + amount]
+    elif lie == "offsets-reversed":
+        entry["data_offsets"] = entry["data_offsets"][::-1]
+    elif lie == "offsets-overlap":
+        other = header[names[(pick + 1) % len(names)]]
+        entry["data_offsets"] = list(other["data_offsets"])
+    elif lie == "header-length":
+        length = [0, 7, len(json.dumps(header)) + amount, 2**63][pick % 4]
+    elif lie == "drop-tensor":
+        del header[name]
+    elif lie == "extra-tensor":
+        header["model.ghost.weight"] = {"dtype": "F32", "shape": [amount], "data_offsets": [0, 4 * amount]}
+    elif lie == "not-a-dict":
+        header[name] = [1, 2, 3]
+    elif lie == "negative-offset":
+        entry["data_offsets"] = [-amount, entry["data_offsets"][1]]
+    elif lie == "huge-shape":
+        entry["shape"] = [2**40, 2**40]
+    write_safetensors(path, header, body, length)
+    rc, err = run_on(capsys, model, case)
+    assert rc == 2 and "model.safetensors" in err, err  # refused before any engine reads it
+
+
+# --- pickle weights beside the safetensors -------------------------------------------------------------
+
+class _Marker:
+    """Unpickling this touches a file: proof that a pickle was loaded."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def __reduce__(self):
+        return (Path.touch, (Path(self.path),))
+
+
+@pytest.mark.parametrize("name", ["pytorch_model.bin", "model.pt", "model.ckpt"])
+@pytest.mark.parametrize("allow_pickle", [False, True], ids=["safetensors-only", "allow-pickle"])
+def test_pickle_weights_beside_safetensors_are_never_unpickled(capsys, tiny_model, tmp_path, name, allow_pickle):
+    """Both formats present: the safetensors load; the pickle is never unpickled (it would touch
+    a marker file), with or without --allow-pickle (safetensors are preferred)."""
+    import pickle
+
+    model = copy_model(tiny_model, tmp_path)
+    marker = tmp_path / "UNPICKLED"
+    (model / name).write_bytes(pickle.dumps(_Marker(str(marker))))
+    rc, err = run_on(capsys, model, tmp_path, *(["--allow-pickle"] if allow_pickle else []))
+    assert rc == 0, err
+    assert not marker.exists()
