@@ -224,3 +224,32 @@ def test_the_harness_flags_the_old_bootstrap_rule():
         fam += any(flags)
     assert per / (reps * CELLS) > mc_bound(ALPHA, reps * CELLS)  # anti-conservative per cell at n = 8
     assert fam / reps > 0.2  # and a family of nine flags an identical precision in over a fifth of reports
+
+
+def _with_control(rng: np.random.Generator, n: int, psi_cand: float, psi_ctrl: float) -> list[Record]:
+    """bf16, a candidate and the reference's control: each flips the reference's answers at its rate."""
+    ref = (rng.random(n) < 0.5).astype(int)
+    out = []
+    for prec, psi in (("bf16", 0.0), ("cand", psi_cand), ("bf16:threads=1", psi_ctrl)):
+        scores = np.where(rng.random(n) < psi, 1 - ref, ref)
+        out += [Record(run_id="r", precision=prec, engine="e", task="t", language="en", instruction_language="en",
+                       length=1024, n_prompt_tokens=1024, sample_id=f"t-{i}", depth=0.0, prompt_sha256="p",
+                       gen_config_sha256="g", output="x", expected=("1",), score=float(s), parsed=True, status="ok",
+                       created_at="2026-01-01T00:00:00+00:00") for i, s in enumerate(scores)]
+    return out
+
+
+def _floor_question(records: list[Record]):
+    return next(q for q in answer_questions(records, "bf16", ["cand"], RULE, ["t"], [], floor="bf16:threads=1")
+                if q.name == "changes_above_floor")
+
+
+def test_changes_above_the_floor_holds_alpha_and_finds_a_real_excess():
+    rng = np.random.default_rng(8)
+    reps = max(100, REPS // 2)
+    false = sum(_floor_question(_with_control(rng, 100, 0.1, 0.1)).answer in ("yes", "the opposite")
+                for _ in range(reps))
+    assert false / reps <= mc_bound(ALPHA, reps)
+    found = [_floor_question(_with_control(rng, 200, 0.25, 0.03)) for _ in range(20)]
+    assert all(q.answer == "yes" and q.estimate > 0 and q.interval.low > 0 for q in found)
+    assert _floor_question(_with_control(rng, 50, 0.1, 0.1)).scope.endswith("floor bf16:threads=1")

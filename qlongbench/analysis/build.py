@@ -104,8 +104,9 @@ def build(run_dir: str | Path, reference: str | None = None, confidence: float =
                    for p in order}
     data.durations = durations(records, header.created_at)
     data.floors = noise_floors(data.controls, drops + engine_drops, data.kld)
-    data.questions = (answer_questions(records, ref, candidates, rule, text_tasks, sorted(lp_tasks), confidence)
-                      if ref else [])
+    floor = next((c for c, base in data.controls.items() if base == ref), None)
+    data.questions = (answer_questions(records, ref, candidates, rule, text_tasks, sorted(lp_tasks), confidence,
+                                       floor=floor) if ref else [])
     data.verdicts = precision_verdicts(data)
     data.kv_grids = kv_grids(records, order, ref, drops + pooled_drops, mem,
                              {p: i.weight_bytes for p, i in header.precisions.items()}, rule, confidence, text_tasks)

@@ -12,6 +12,10 @@
   paired t-test of last − first; interval by Fieller's method on the ratio (the same t statistic,
   so the interval holds 1 exactly when the test does not reject).
 
+* **changes above the floor** — does the candidate change more of the reference's answers than the
+  reference's own twin at another thread count (`--noise-floor`) does? Per item, "changed by the
+  candidate" against "changed by the control", by the exact McNemar test.
+
 Each question is one comparison in the candidate's second Holm family (analysis.multiplicity); each
 reads "not measured" with the reason when its cells are missing or unmeasurable."""
 
@@ -28,14 +32,15 @@ from scipy.stats import t as student_t
 from qlongbench.analysis.drops import MeasureRule
 from qlongbench.analysis.multiplicity import holm
 from qlongbench.analysis.paired_test import Evidence, LinearResampling
-from qlongbench.analysis.pairing import PairedCell, pair_all
+from qlongbench.analysis.paired_test import paired_evidence
+from qlongbench.analysis.pairing import CellId, PairedCell, language_label, latest_by_precision, pair_all
 from qlongbench.analysis.stats import Interval
 from qlongbench.types import Record
 
 PERMUTATIONS = 20_000
 """Random within-stratum permutations (the observed arrangement counted in)."""
 ENGLISH = "en"
-QUESTIONS = ("length_trend", "language_contrast", "kl_position_trend")
+QUESTIONS = ("length_trend", "language_contrast", "kl_position_trend", "changes_above_floor")
 
 
 @dataclass(frozen=True)
@@ -43,7 +48,7 @@ class Question:
     """One of the study's questions, answered for one candidate."""
 
     name: str
-    """length_trend, language_contrast or kl_position_trend."""
+    """length_trend, language_contrast, kl_position_trend or changes_above_floor."""
     candidate: str
     """Candidate precision."""
     reference: str
@@ -51,7 +56,8 @@ class Question:
     unit: str
     """What the estimate is measured in."""
     estimate: float | None = None
-    """Slope (points per doubling), contrast (points), or KL ratio last / first."""
+    """Slope (points per doubling), contrast (points), KL ratio last / first, or the share of answers
+    changed beyond the floor's (points)."""
     null: float = 0.0
     """The value meaning 'no': 0 for slope and contrast, 1 for the KL ratio."""
     p_value: float | None = None
@@ -116,7 +122,7 @@ class StratifiedSlope(LinearResampling):
                 keys = rng.random((stop - start, g.size))
                 perm[:, g] = g[np.argsort(keys, axis=1)]
             a[start:stop] = self.y[perm] @ self.xc / self.sxx
-            c[start:stop] = (self.xc + 0.0)[perm] @ self.xc / self.sxx
+            c[start:stop] = self.xc[perm] @ self.xc / self.sxx
         return a, c, 1, PERMUTATIONS + 1
 
 
@@ -219,15 +225,54 @@ def kl_position_trend(records: Sequence[Record], lp_tasks: Sequence[str], candid
     return replace(q, p_value=p), (last, first)
 
 
+def changes_above_floor(records: Sequence[Record], cells: Sequence[PairedCell], candidate: str, reference: str,
+                        floor: str | None, alpha: float) -> tuple[Question, Evidence | None]:
+    """Does the candidate change more of the reference's answers than the reference's own twin at
+    another thread count does? Per item of the measured cells: changed by the candidate, changed by
+    the control; the paired difference of those two 0/1 indicators, by the exact McNemar test."""
+    q = Question("changes_above_floor", candidate, reference, "points of answers changed beyond the floor",
+                 alpha=alpha)
+    if floor is None:
+        return replace(q, unmeasured="no noise-floor control in this run (--noise-floor adds one)"), None
+    if candidate == floor:
+        return replace(q, unmeasured="it is the floor"), None
+    measured = {c.cell for c in cells}
+    by = latest_by_precision(records)
+    ref, cand, ctrl = by.get(reference, {}), by.get(candidate, {}), by.get(floor, {})
+
+    def score(r: Record | None) -> float | None:
+        if r is None or r.status == "overlength":
+            return None
+        return r.score if r.status == "ok" and r.score is not None else 0.0
+
+    pairs = []
+    for sid, r in ref.items():
+        if r.status != "ok" or r.score is None or CellId(r.task, language_label(r), r.length) not in measured:
+            continue
+        a, b = score(cand.get(sid)), score(ctrl.get(sid))
+        if a is not None and b is not None:
+            pairs.append((float(a != r.score), float(b != r.score)))
+    if not pairs:
+        return replace(q, unmeasured="no item answered by the candidate and the control"), None
+    # "reference" = changed by the candidate, "candidate" = changed by the control: the estimate is the
+    # share of answers the candidate changes beyond the floor's
+    evidence = paired_evidence([a for a, _ in pairs], [b for _, b in pairs])
+    return replace(q, n=len(pairs), scope=f"{len(pairs)} items, floor {floor}", estimate=evidence.estimate,
+                   p_value=evidence.p_value(0.0)), evidence
+
+
 def answer_questions(records: Sequence[Record], reference: str, candidates: Sequence[str], rule: MeasureRule,
-                     text_tasks: Sequence[str], lp_tasks: Sequence[str], confidence: float = 0.95) -> list[Question]:
-    """The three questions for every candidate, Holm-adjusted within each candidate's family."""
+                     text_tasks: Sequence[str], lp_tasks: Sequence[str], confidence: float = 0.95,
+                     floor: str | None = None) -> list[Question]:
+    """The study's questions for every candidate, Holm-adjusted within each candidate's family;
+    `floor` is the reference's noise-floor control, when the run has one."""
     alpha = 1.0 - confidence
     out: list[Question] = []
     for cand in candidates:
         cells = _measured_cells(records, reference, cand, rule, text_tasks)
         asked = [length_trend(cells, cand, reference, alpha), language_contrast(cells, cand, reference, alpha),
-                 kl_position_trend(records, lp_tasks, cand, reference, alpha)]
+                 kl_position_trend(records, lp_tasks, cand, reference, alpha),
+                 changes_above_floor(records, cells, cand, reference, floor, alpha)]
         tested = [i for i, (q, _) in enumerate(asked) if q.unmeasured is None and q.p_value is not None]
         adjusted = dict(zip(tested, holm([asked[i][0].p_value for i in tested], alpha))) if tested else {}
         for i, (q, ev) in enumerate(asked):

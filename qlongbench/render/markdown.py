@@ -14,7 +14,7 @@ from qlongbench.render.prose import (
     noise_statement, question_detail, verdict_sentence, where,
 )
 from qlongbench.render.kv import grid_markdown, projection_markdown
-from qlongbench.render.text import md_escape, num, pct
+from qlongbench.render.text import md_code, md_escape, num, pct
 
 _DROP_HEAD = ["| task | lang | length | precision | n | ref % | cand % | drop | interval (level) | changed | p | Holm p | verdict | min. detectable |",
               "|---|---|---:|---|---:|---:|---:|---:|---|---:|---:|---:|---|---:|"]
@@ -67,7 +67,7 @@ def _questions(data: ReportData) -> list[str]:
     if not data.questions:
         return []
     lines = ["## The study's questions", "",
-             "Per candidate against the reference, Holm-adjusted over its three questions; an interval is drawn at "
+             "Per candidate against the reference, Holm-adjusted over its questions; an interval is drawn at "
              "the level Holm tested it.", "",
              "| precision | question | answer | estimate and interval | p | Holm p | over |", "|---|---|---|---|---:|---:|---|"]
     for q in data.questions:
@@ -86,7 +86,7 @@ def summary_markdown(data: ReportData) -> str:
     model = header.model.source
     name = Path(model).name if Path(model).exists() else model
     lines = [f"# qlongbench report: {md_escape(data.run_id)}", "",
-             f"Model: `{md_escape(name)}` · reference: **{md_escape(data.reference or 'none')}** · "
+             f"Model: {md_code(name)} · reference: **{md_escape(data.reference or 'none')}** · "
              f"{int(100 * data.confidence)} % intervals", ""]
     if header.model.origin:
         lines += [f"> {md_escape(header.model.origin)}", ""]

@@ -91,7 +91,8 @@ def floor_text(f: NoiseFloor | None) -> str:
     return f"floor ({f.control}): {changes_text(f.changes)} changed{',' if kl else ''}{kl}"
 
 
-QUESTION_UNITS = {"length_trend": " pts per doubling", "language_contrast": " pts", "kl_position_trend": "×"}
+QUESTION_UNITS = {"length_trend": " pts per doubling", "language_contrast": " pts", "kl_position_trend": "×",
+                  "changes_above_floor": " pts of answers"}
 
 
 def question_detail(q: Question) -> str:

@@ -43,7 +43,9 @@ def drop_matrix(data: ReportData, task: str, language: str, *, engine: bool = Tr
         cells = {d.length: d for d in mine if d.candidate == cand}
         if not cells:
             continue
-        label = md_escape(cand) + (" (noise-floor control)" if cand in data.controls else "")
+        label = md_escape(cand) + (" (noise-floor control)" if cand in data.controls else
+                                   " (its engine against the reference's: the engine's own floor)"
+                                   if cand in data.header.engine_baselines else "")
         rows.append(f"| {label} | " + " | ".join(drop_cell(cells.get(n)) for n in lengths)
                     + f" | {changes_text(changes(mine, cand, data.reference or ''))} |")
     if engine:
@@ -78,14 +80,14 @@ def kl_table(data: ReportData) -> list[str]:
 
 
 def questions_table(data: ReportData) -> list[str]:
-    out = ["| precision | drop grows with length | larger outside English | KL grows with position |",
-           "|---|---|---|---|"]
+    out = ["| precision | drop grows with length | larger outside English | KL grows with position | "
+           "changes more answers than the floor |", "|---|---|---|---|---|"]
     for cand in [p for p in data.precisions if p != data.reference]:
         qs = {q.name: q for q in data.questions if q.candidate == cand}
         if qs:
             out.append(f"| {md_escape(cand)} | " + " | ".join(
                 md_escape(f"{qs[n].answer} ({question_detail(qs[n])})") if n in qs else "–"
-                for n in ("length_trend", "language_contrast", "kl_position_trend")) + " |")
+                for n in ("length_trend", "language_contrast", "kl_position_trend", "changes_above_floor")) + " |")
     return out
 
 
