@@ -97,3 +97,21 @@ def test_report_and_gate_read_the_real_run(real_run, tmp_path, capsys):
     code = main(["check", str(real_run["out"]), "--max-drop", "50", "--min-samples", "2"])
     assert code in (0, 1)  # a verdict, never a refusal: the records are comparable
     assert "versus bf16" in capsys.readouterr().out
+
+
+def test_the_report_of_a_bundled_model_run_follows_out(smollm2: Path, tmp_path: Path, monkeypatch):
+    """The issue's own command: no --model, an explicit --out, no --name. The report goes to
+    reports/<out's name>/, not to the default suite's reports/default/ (which it used to overwrite)."""
+    cache = tmp_path / "cache"
+    (cache / "models").mkdir(parents=True)
+    (cache / "models" / smollm2.name).symlink_to(smollm2, target_is_directory=True)
+    monkeypatch.setenv("QLONGBENCH_CACHE", str(cache))
+    monkeypatch.chdir(tmp_path)
+    code = main(["run", "--precisions", "bf16", "--tasks", "niah", "--languages", "en", "--lengths", "512",
+                 "--samples", "1", "--out", str(tmp_path / "mine"), "-q"])
+    assert code == 0
+    assert (tmp_path / "reports" / "mine" / "index.html").is_file()
+    assert not (tmp_path / "reports" / "default").exists()
+    from qlongbench.run.header import RunHeader
+
+    assert RunHeader.load(json.loads((tmp_path / "mine" / "run.json").read_text())).name == "mine"

@@ -192,8 +192,8 @@ def test_summary_markdown_holds_the_numbers(out_dir):
     # Pooled over languages (19 paired items) the drop's raw p is 0.025, but not after Holm over the
     # candidate's six comparisons: the signals with power lead the row (KL, answers changed).
     assert ("| bnb-nf4 | 0.042 (0.041…0.043) nats, top-1 93.1 % | 6 of 39 | 0 / 4 / 0 (6) (crashed in 1) | none | "
-            "length trend: no evidence; language contrast: no evidence; kl position trend: yes; changes above floor: "
-            "not measured | 16 MiB (34 MiB) | "
+            "drop grows with length: no evidence; larger outside English: no evidence; KL grows with position: yes; "
+            "changes more answers than the floor: not measured | 16 MiB (34 MiB) | "
             "17k tokens |") in md
     assert "which the KV cache takes back at 17,408 tokens" in md
     assert "22 comparisons in 4 families (one per candidate and baseline), Holm at α = 0.05 within each" in md

@@ -25,7 +25,7 @@ from qlongbench.render.kv import grid_rows
 from qlongbench.analysis.drops import describe_family
 from qlongbench.render.prose import (
     changes_text, comparison_statements, floor_text, fmt_length, fmt_p, interval_text, kl_text, mdd_text, measure_rule,
-    noise_statement, question_detail, question_text, verdict_sentence, where,
+    noise_statement, question_detail, question_text, question_title, verdict_sentence, where,
 )
 from qlongbench.render.text import num, pct, sci
 
@@ -90,7 +90,7 @@ def verdict_rows(data: ReportData) -> list[dict[str, Any]]:
                              f"{where(v.worst_engine)}" if v.worst_engine and v.worst_engine.paired else ""),
             "kl": kl_text(v.kl), "changed": changes_text(v.changes), "floor": floor_text(v.floor),
             "engine_floor": floor_text(v.engine_floor), "comparisons": v.comparisons,
-            "questions": [{"name": q.name.replace("_", " "), "answer": q.answer, "text": question_text(q)}
+            "questions": [{"name": question_title(q.name), "answer": q.answer, "text": question_text(q)}
                           for q in v.questions],
             "n_worse": v.n_worse, "n_better": v.n_better, "n_within": v.n_within, "n_unmeasured": v.n_unmeasured,
             "n_failed": v.n_failed, "weights": format_bytes(v.weight_bytes),
@@ -131,7 +131,7 @@ def render(data: ReportData, charts: Sequence[Chart]) -> str:
         version=__version__, generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         verdicts=verdict_rows(data), noise=noise_statement(data), rule=measure_rule(data),
         family=describe_family(drops + data.engine_drops),
-        questions=[{"precision": q.candidate, "name": q.name.replace("_", " "), "answer": q.answer,
+        questions=[{"precision": q.candidate, "name": question_title(q.name), "answer": q.answer,
                     "text": question_detail(q), "scope": q.scope} for q in data.questions],
         comparisons=comparison_statements(data), charts=by_section, cells=data.accuracy_cells,
         pooled_cells=[c for c in data.pooled_cells if c.key.task not in data.logprob_tasks],

@@ -11,7 +11,7 @@ from qlongbench.analysis.drops import DropStats, describe_family
 from qlongbench.memory import format_bytes
 from qlongbench.render.prose import (
     changes_text, comparison_statements, floor_text, fmt_length, fmt_p, interval_text, kl_text, mdd_text, measure_rule,
-    noise_statement, question_detail, verdict_sentence, where,
+    noise_statement, question_detail, question_title, verdict_sentence, where,
 )
 from qlongbench.render.kv import grid_markdown, projection_markdown
 from qlongbench.render.text import md_code, md_escape, num, pct
@@ -51,9 +51,9 @@ def glance_lines(data: ReportData) -> list[str]:
                   + (f" (crashed in {v.n_failed})" if v.n_failed else ""))
         changed = changes_text(v.changes) + (f"; {floor_text(v.floor)}" if v.floor else "")
         kl = kl_text(v.kl) + (f"; {floor_text(v.floor)}" if v.floor and v.kl and v.floor.kl else "")
-        questions = "; ".join(f"{q.name.replace('_', ' ')}: {q.answer}" for q in v.questions) or "–"
-        saved = (f"{format_bytes(v.weight_bytes)} ({format_bytes(v.saved_bytes)})" if v.saved_bytes is not None
-                 else format_bytes(v.weight_bytes))
+        questions = "; ".join(f"{question_title(q.name)}: {q.answer}" for q in v.questions) or "–"
+        saved = format_bytes(v.weight_bytes) + ("" if v.saved_bytes is None else
+                                                f" ({format_bytes(v.saved_bytes)})" if v.saved_bytes > 0 else " (no saving)")
         cross = f"{fmt_length(v.crossover_tokens)} tokens" if v.crossover_tokens else "–"
         name = md_escape(v.precision) + (" (engine baseline: the engine's own floor)" if v.is_engine_baseline else "") + (
             " (noise-floor control)" if v.is_control else "")
@@ -72,7 +72,7 @@ def _questions(data: ReportData) -> list[str]:
              "| precision | question | answer | estimate and interval | p | Holm p | over |", "|---|---|---|---|---:|---:|---|"]
     for q in data.questions:
         text = question_detail(q)
-        lines.append(f"| {md_escape(q.candidate)} | {q.name.replace('_', ' ')} | {q.answer} | {md_escape(text)} | "
+        lines.append(f"| {md_escape(q.candidate)} | {question_title(q.name)} | {q.answer} | {md_escape(text)} | "
                      f"{fmt_p(q.p_value)} | {fmt_p(q.p_adjusted)} | {md_escape(q.scope or '–')} |")
     return lines + [""]
 

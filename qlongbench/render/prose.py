@@ -95,6 +95,16 @@ QUESTION_UNITS = {"length_trend": " pts per doubling", "language_contrast": " pt
                   "changes_above_floor": " pts of answers"}
 
 
+QUESTION_TITLES = {"length_trend": "drop grows with length", "language_contrast": "larger outside English",
+                   "kl_position_trend": "KL grows with position",
+                   "changes_above_floor": "changes more answers than the floor"}
+
+
+def question_title(name: str) -> str:
+    """The question as a reader asks it: 'KL grows with position' for kl_position_trend."""
+    return QUESTION_TITLES.get(name, name.replace("_", " "))
+
+
 def question_detail(q: Question) -> str:
     """'+1.2 pts per doubling, −3.0 … +5.4 at 97.5 %; p 0.41, Holm 0.82' (or why it is not measured)."""
     if q.answer == "not measured":
@@ -110,7 +120,7 @@ def question_detail(q: Question) -> str:
 
 def question_text(q: Question) -> str:
     """'length trend: no evidence (+1.2 pts per doubling, −3.0 … +5.4 at 97.5 %; p 0.41, Holm 0.82)'."""
-    return f"{q.name.replace('_', ' ')}: {q.answer} ({question_detail(q)})"
+    return f"{question_title(q.name)}: {q.answer} ({question_detail(q)})"
 
 
 def verdict_sentence(v: PrecisionVerdict, data: ReportData) -> str:

@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from qlongbench.analysis.data import ReportData
 from qlongbench.analysis.drops import DropStats
 from qlongbench.analysis.floor import changes
-from qlongbench.render.prose import changes_text, fmt_length, fmt_p, question_detail
+from qlongbench.analysis.questions import QUESTIONS
+from qlongbench.render.prose import changes_text, fmt_length, fmt_p, question_detail, question_title
 from qlongbench.render.text import md_escape, pct
 
 
@@ -80,14 +81,14 @@ def kl_table(data: ReportData) -> list[str]:
 
 
 def questions_table(data: ReportData) -> list[str]:
-    out = ["| precision | drop grows with length | larger outside English | KL grows with position | "
-           "changes more answers than the floor |", "|---|---|---|---|---|"]
+    out = ["| precision | " + " | ".join(question_title(n) for n in QUESTIONS) + " |",
+           "|---|" + "---|" * len(QUESTIONS)]
     for cand in [p for p in data.precisions if p != data.reference]:
         qs = {q.name: q for q in data.questions if q.candidate == cand}
         if qs:
             out.append(f"| {md_escape(cand)} | " + " | ".join(
                 md_escape(f"{qs[n].answer} ({question_detail(qs[n])})") if n in qs else "–"
-                for n in ("length_trend", "language_contrast", "kl_position_trend", "changes_above_floor")) + " |")
+                for n in QUESTIONS) + " |")
     return out
 
 
@@ -98,15 +99,28 @@ def stability_table(a: ReportData, b: ReportData, label_a: str, label_b: str) ->
         return {(d.candidate, d.task, d.language, d.length): d for d in data.drops + data.pooled_drops}
 
     va, vb = verdicts(a), verdicts(b)
-    out = [f"| precision | cells | same verdict | flipped ({md_escape(label_a)} → {md_escape(label_b)}) | "
-           f"answers that differ between the two runs |", "|---|---:|---:|---|---:|"]
+    out = [f"| precision | same weights file | cells | same verdict | flipped ({md_escape(label_a)} → {md_escape(label_b)}) | "
+           f"answers that differ between the two runs |", "|---|---|---:|---:|---|---:|"]
     for prec in a.precisions:
         keys = sorted(k for k in va if k[0] == prec and k in vb)
         flipped = [k for k in keys if va[k].verdict != vb[k].verdict]
         what = "; ".join(f"{k[1]} {k[2]} {fmt_length(k[3])}: {va[k].verdict} → {vb[k].verdict}" for k in flipped)
-        out.append(f"| {md_escape(prec)} | {len(keys)} | {len(keys) - len(flipped)} | {md_escape(what) or '–'} | "
+        out.append(f"| {md_escape(prec)} | {_same_artifact(a, b, prec)} | {len(keys)} | {len(keys) - len(flipped)} | {md_escape(what) or '–'} | "
                    f"{_answers_between(a, b, prec)} |")
     return out
+
+
+def _same_artifact(a: ReportData, b: ReportData, precision: str) -> str:
+    """Whether both runs read the same quantized file (its recomputed sha256 in each header): GPTQ's
+    calibration sums depend on the thread count, so the same recipe can make another file."""
+    ia, ib = a.header.precisions.get(precision), b.header.precisions.get(precision)
+    if ia is None or ib is None:
+        return "–"
+    if ia.artifact_sha256 is None and ib.artifact_sha256 is None:
+        return "no file (quantized while loading)" if ia.recipe.method != "none" else "no file (the model itself)"
+    if ia.artifact_sha256 == ib.artifact_sha256:
+        return f"yes ({ia.artifact_sha256[:12]})"
+    return f"no ({(ia.artifact_sha256 or '–')[:12]} / {(ib.artifact_sha256 or '–')[:12]})"
 
 
 def _answers_between(a: ReportData, b: ReportData, precision: str) -> str:

@@ -1,0 +1,149 @@
+"""Regenerate every committed figure from committed run records.
+
+    python scripts/regenerate_reports.py           # rewrite reports/smollm2/<run>/ and the generated tables
+    python scripts/regenerate_reports.py --check   # exit 1 when a committed table differs from its records
+
+The records of every reference run live in reports/smollm2/records/<run>/ (run.json, records.jsonl,
+samples/: a run directory the report verifies like any other). From them this script draws each
+run's report (reports/smollm2/<run>/: index.html, summary.md, results.json, charts) and the
+Markdown tables between `<!-- BEGIN generated: KEY -->` and `<!-- END generated: KEY -->` in
+README.md and reports/smollm2/README.md. Nothing in those blocks is typed by hand; the prose around
+them carries no number. tests/test_regenerate.py runs --check in CI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from qlongbench.analysis.build import build  # noqa: E402
+from qlongbench.analysis.data import ReportData  # noqa: E402
+from qlongbench.render import tables  # noqa: E402
+from qlongbench.render.kv import grid_markdown  # noqa: E402
+from qlongbench.render.markdown import glance_lines  # noqa: E402
+
+BLOCK = re.compile(r"(<!-- BEGIN generated: (?P<key>[\w-]+) -->\n)(?P<body>.*?)(<!-- END generated: (?P=key) -->)",
+                   re.DOTALL)
+
+
+def minutes(data: ReportData) -> str:
+    seconds = sum(s for _, s in data.durations.values())
+    return f"{int(seconds // 60)} min {int(round(seconds % 60)):02d} s"
+
+
+def blocks(runs: dict[str, ReportData]) -> dict[str, Callable[[], list[str]]]:
+    """Every generated block by key (a block whose run has no records says so)."""
+    def need(*names: str) -> ReportData | None:
+        missing = [n for n in names if n not in runs]
+        return None if missing else runs[names[0]]
+
+    def missing(*names: str) -> list[str]:
+        return [f"(not regenerated: no records in reports/smollm2/records/{', '.join(n for n in names if n not in runs)})"]
+
+    def suite_glance() -> list[str]:
+        data = need("suite")
+        return glance_lines(data) if data else missing("suite")
+
+    def suite_kl() -> list[str]:
+        data = need("suite")
+        return tables.kl_table(data) if data else missing("suite")
+
+    def questions(name: str) -> Callable[[], list[str]]:
+        return lambda: (tables.questions_table(runs[name]) if name in runs else missing(name))
+
+    def suite_drops() -> list[str]:
+        data = need("suite")
+        return tables.run_summary(data, sorted({d.task for d in data.drops})) if data else missing("suite")
+
+    def stability() -> list[str]:
+        if need("suite", "suite-1thread") is None:
+            return missing("suite", "suite-1thread")
+        return tables.stability_table(runs["suite"], runs["suite-1thread"], "2 threads", "1 thread")
+
+    def timing(name: str) -> Callable[[], list[str]]:
+        return lambda: (tables.timing_table(runs[name]) if name in runs else missing(name))
+
+    def matrix(name: str) -> Callable[[], list[str]]:
+        def draw() -> list[str]:
+            data = need(name)
+            if data is None:
+                return missing(name)
+            return tables.run_summary(data, sorted({d.task for d in data.drops}))
+        return draw
+
+    def kv_sweep() -> list[str]:
+        data = need("kv-sweep")
+        return grid_markdown(data)[3:] if data else missing("kv-sweep")
+
+    def suite_minutes() -> list[str]:
+        data = need("suite")
+        return [minutes(data)] if data else missing("suite")
+
+    out = {"suite-glance": suite_glance, "suite-kl": suite_kl, "suite-questions": questions("suite"),
+           "questions-nested": questions("nested"),
+           "suite-drops": suite_drops, "stability": stability, "suite-minutes": suite_minutes,
+           "kv-sweep": kv_sweep}
+    for name in ("suite", "suite-1thread", "nested", "niah-single-short", "kv-sweep"):
+        out[f"timing-{name}"] = timing(name)
+    for name in ("nested", "niah-single-short"):
+        out[f"drops-{name}"] = matrix(name)
+    return out
+
+
+def fill(text: str, made: dict[str, Callable[[], list[str]]], source: Path) -> str:
+    """The text with every generated block redrawn (a block sits on lines of its own: in a sentence its
+    line breaks render as spaces)."""
+    def one(m: re.Match[str]) -> str:
+        key = m.group("key")
+        if key not in made:
+            raise SystemExit(f"{source}: unknown generated block {key!r}; known: {', '.join(sorted(made))}")
+        return m.group(1) + "\n".join(made[key]()).rstrip("\n") + "\n" + m.group(4)
+    return BLOCK.sub(one, text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="compare only; exit 1 on a difference")
+    parser.add_argument("--root", type=Path, default=ROOT, help="the checkout (default: this script's)")
+    args = parser.parse_args(argv)
+    reports = args.root / "reports" / "smollm2"
+    records = reports / "records"
+    names = sorted(p.name for p in records.iterdir() if (p / "run.json").is_file()) if records.is_dir() else []
+    runs = {name: build(records / name) for name in names}
+    made = blocks(runs)
+    stale = []
+    for doc in (args.root / "README.md", reports / "README.md"):
+        old = doc.read_text(encoding="utf-8")
+        new = fill(old, made, doc)
+        if new != old:
+            stale.append(doc)
+            if args.check:
+                sys.stdout.writelines(difflib.unified_diff(old.splitlines(True), new.splitlines(True),
+                                                           str(doc), f"{doc} (from records)"))
+            else:
+                doc.write_text(new, encoding="utf-8")
+    if args.check:
+        if stale:
+            print(f"{len(stale)} document(s) differ from their records: run python scripts/regenerate_reports.py")
+            return 1
+        print(f"every generated table matches its records ({', '.join(names) or 'no runs'})")
+        return 0
+    from qlongbench.render.write import write
+
+    for name in names:
+        path = write(records / name, reports / name)
+        print(f"report: {path / 'index.html'}")
+    for doc in stale:
+        print(f"rewrote the generated tables in {doc}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
