@@ -28,7 +28,7 @@ from qlongbench.backends.llama_lib import (
 from qlongbench.backends.tokenizer_check import reference_view, require_same
 from qlongbench.errors import UserError
 from qlongbench.spec.config import OptionValue, PrecisionSpec
-from qlongbench.types import BackendInfo, MemoryStats, QuantRecipe
+from qlongbench.types import BackendInfo, QuantRecipe
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +51,8 @@ class GGUFBackend(Backend):
     the baseline holds llama.cpp's f16 cache, so a KV type is compared with f16)."""
     allowed_options: ClassVar[frozenset[str]] = frozenset({"file", "type_k", "type_v", *baseline_options})
     kv_cache_types: ClassVar[tuple[str, ...]] = tuple(KV_TYPES)
-
-    supports_logprobs: ClassVar[bool] = True
-    builds_artifacts: ClassVar[bool] = True
+    model: Any = None
+    """The loaded llama_model pointer (None before loading and after close)."""
 
     @classmethod
     def validate(cls, precision: PrecisionSpec, ctx: ValidateContext) -> None:
@@ -229,24 +228,12 @@ class GGUFBackend(Backend):
         k_bytes, v_bytes = (qmem.dtype_bytes(self.opts[name]) or 2.0 for name in ("type_k", "type_v"))
         return geometry.kv_bytes(tokens, k_bytes, v_bytes)
 
-    def memory(self, tokens: int) -> MemoryStats:
-        sess = self.session()
-        try:
-            sess.extend([self.pad_id()] * tokens)
-            measured = sess.cache_bytes()
-        finally:
-            sess.close()
-        gpu = self.opts["n_gpu_layers"] != 0
-        return MemoryStats(tokens=tokens, kv_cache_bytes=measured, kv_cache_bytes_formula=self.kv_formula_bytes(tokens),
-                           weight_bytes=self.weight_bytes(), peak_bytes=None if gpu else qmem.peak_rss_bytes(),
-                           source="llama-state")
-
     def close(self) -> None:
         if self.active is not None:
             self.active.closed = True
             self.active = None
         self._free_context()
-        if getattr(self, "model", None) is not None:
+        if self.model is not None:
             self.llama_cpp.llama_model_free(self.model)
             self.model = None
 

@@ -208,7 +208,7 @@ def expand_precisions(spec: RunSpec, tasks: Sequence[PlannedTask], fixed_referen
             raise UserError(f"task {', '.join(logprob)} compares every precision with an HF reference: add bf16, fp16 "
                             "or fp32 to --precisions")
         for p in ordered:
-            if p.label() != ref and not registry.backend_class(p.name).supports_logprobs:
+            if p.label() != ref and not registry.backend_class(p.name).returns_logprobs():
                 raise UserError(f"task {', '.join(logprob)} needs log-probabilities, which precision {p.label()} "
                                 "cannot return; leave it out of this run")
         first = {ref, *(c for c, original in controls.items() if original == ref)}
@@ -219,7 +219,7 @@ def expand_precisions(spec: RunSpec, tasks: Sequence[PlannedTask], fixed_referen
 def needs_artifact_cache(spec: RunSpec, precisions: Sequence[PrecisionSpec]) -> bool:
     """Whether the run writes into the artifact cache: the bundled model is converted there, and
     precisions that build artifacts (GGUF, GPTQ) without a given file or checkpoint keep them there."""
-    return spec.model is None or any(registry.backend_class(p.name).builds_artifacts
+    return spec.model is None or any(registry.backend_class(p.name).builds_artifacts()
                                      and not {"file", "checkpoint"} & set(p.options) for p in precisions)
 
 
