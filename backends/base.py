@@ -123,11 +123,6 @@ class Backend(ABC):
     """pip extra that installs the engine (named in the error when it is missing)."""
     allowed_options: ClassVar[frozenset[str]] = frozenset()
     """Options the label takes (name:key=value); any other is refused before the run starts."""
-    engine_baseline: ClassVar[str | None] = None
-    """The same engine at full precision (gguf-bf16 for gguf-q4_k_m), run beside the quantized
-    precisions so engine differences are not blamed on quantization; None for the reference engine."""
-    engine_baseline_equivalents: ClassVar[tuple[str, ...]] = ()
-    """Full-precision labels of this engine: any of them present is the engine-matched baseline."""
     baseline_options: ClassVar[tuple[str, ...]] = ()
     """Engine settings the baseline inherits from the quantized precision it sits beside."""
     kv_cache_types: ClassVar[tuple[str, ...]] = ()
@@ -151,6 +146,14 @@ class Backend(ABC):
             can = (f"it holds {', '.join(cls.kv_cache_types)}" if cls.kv_cache_types else
                    "its engine offers no quantized KV cache")
             raise UserError(f"precision {precision.label()}: no KV cache type {precision.kv!r}; {can}")
+
+    @classmethod
+    def full_precision_names(cls) -> tuple[str, ...]:
+        """This engine's full-precision precision names, most preferred first (gguf-bf16, gguf-f16
+        for llama.cpp): any of them in a run is the engine-matched baseline of the engine's other
+        precisions, and the first is added beside a quant when none is listed, so engine
+        differences are not blamed on quantization. () for the reference engine (the default)."""
+        return ()
 
     @classmethod
     def noise_control(cls, precision: PrecisionSpec) -> dict[str, OptionValue] | None:

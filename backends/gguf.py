@@ -41,10 +41,6 @@ class GGUFBackend(Backend):
     engine: ClassVar[str] = "llama.cpp"
     description: ClassVar[str] = "GGUF through llama-cpp-python (llama.cpp kernels); file=<path.gguf> loads your own"
     extra: ClassVar[str | None] = "gguf"
-    engine_baseline: ClassVar[str] = "gguf-bf16"
-    """Runs beside any gguf quant so llama.cpp-vs-transformers differences are not blamed on quantization."""
-    engine_baseline_equivalents: ClassVar[tuple[str, ...]] = ("gguf-bf16", "gguf-f16")
-    """Full-precision runs of this engine: any of them is the engine-matched baseline."""
     baseline_options: ClassVar[tuple[str, ...]] = ("n_gpu_layers", "n_threads", "flash_attn", "n_batch", "n_ctx",
                                                    "repack")
     """Engine settings the baseline inherits from the quant it sits beside (not `file`, not the KV type:
@@ -83,6 +79,12 @@ class GGUFBackend(Backend):
         self.n_ctx = 0
         self.active: GGUFSession | None = None
         self._sha256: str | None = self.prepared.artifact.sha256 if self.prepared else None
+
+    @classmethod
+    def full_precision_names(cls) -> tuple[str, ...]:
+        """gguf-bf16 runs beside any gguf quant (llama.cpp-vs-transformers differences are not blamed
+        on quantization); a listed gguf-f16 serves as well."""
+        return ("gguf-bf16", "gguf-f16")
 
     @classmethod
     def noise_control(cls, precision: PrecisionSpec) -> dict[str, OptionValue] | None:

@@ -59,9 +59,6 @@ class VLLMBackend(Backend):
     description: ClassVar[str] = ("vLLM in its own environment (docs/vllm.md): paged KV cache, prefix caching; "
                                   "vllm-fp8 and vllm-gptq-int8 on GPU only")
     extra: ClassVar[str | None] = None
-    engine_baseline: ClassVar[str] = "vllm-bf16"
-    """Runs beside any vLLM quant so vLLM-vs-transformers differences are not blamed on quantization."""
-    engine_baseline_equivalents: ClassVar[tuple[str, ...]] = ("vllm-bf16",)
     baseline_options: ClassVar[tuple[str, ...]] = ENGINE_OPTIONS
     allowed_options: ClassVar[frozenset[str]] = frozenset(ENGINE_OPTIONS)
     kv_cache_types: ClassVar[tuple[str, ...]] = KV_TYPES
@@ -76,6 +73,12 @@ class VLLMBackend(Backend):
             raise UserError(f"{precision.name} runs only on a GPU build of vLLM ({GPU_ONLY[precision.name]}); "
                             "leave it out or run with --device cuda")
         vllm_python(opts["python"])
+
+    @classmethod
+    def full_precision_names(cls) -> tuple[str, ...]:
+        """vllm-bf16 runs beside any vLLM quant (vLLM-vs-transformers differences are not blamed on
+        quantization)."""
+        return ("vllm-bf16",)
 
     @classmethod
     def noise_control(cls, precision: PrecisionSpec) -> dict[str, OptionValue] | None:

@@ -60,3 +60,23 @@ def test_an_engine_that_does_not_batch_still_answers_a_batch_prompt_by_prompt():
     assert b.batch_invariant is False and b.kv_formula_bytes(10) is None
     gens = b.generate_batch([TokenPrompt(ids=(1, 2)), TokenPrompt(ids=(1, 2, 3))], GenerationConfig(max_new_tokens=1))
     assert [g.text for g in gens] == ["2", "3"]
+
+
+def test_an_engine_baseline_is_what_the_backend_declares_not_a_name_suffix(monkeypatch):
+    from qlongbench.spec.references import engine_baselines
+
+    class Declares(_Plain):
+        engine = "fake"
+
+        @classmethod
+        def full_precision_names(cls):
+            return ("fake-full",)
+
+    real = registry.backend_class
+    monkeypatch.setattr(registry, "backend_class",
+                        lambda label: Declares if label.startswith("fake-") else real(label))
+    engines = {"bf16": "transformers", "fake-q4": "fake", "fake-full": "fake", "fake-bf16": "fake"}
+    # fake-bf16 ends like a full-precision name but its backend does not declare it one.
+    assert engine_baselines(engines, "bf16") == {"fake-q4": "fake-full", "fake-bf16": "fake-full"}
+    assert Backend.full_precision_names() == ()
+    assert registry.backend_class("gguf-q4_k_m").full_precision_names() == ("gguf-bf16", "gguf-f16")

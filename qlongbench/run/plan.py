@@ -184,10 +184,10 @@ def expand_precisions(spec: RunSpec, tasks: Sequence[PlannedTask], fixed_referen
     added: list[str] = []
     for p in spec.precisions:
         cls = registry.backend_class(p.name)
-        base = cls.engine_baseline
-        if spec.engine_baseline and base:
+        full_names = cls.full_precision_names()
+        if spec.engine_baseline and full_names:
             # Any full-precision run of the engine is its baseline (gguf-f16 as well as gguf-bf16).
-            full = {base, *cls.engine_baseline_equivalents}
+            base, full = full_names[0], set(full_names)
             present = {q.name for q in spec.precisions} | {q.name for q in out.values()}
             if p.name not in full and not full & present:
                 baseline = PrecisionSpec(name=base, options={k: v for k, v in p.options.items()
