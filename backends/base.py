@@ -19,7 +19,7 @@ from typing import Any, ClassVar, Literal
 from qlongbench.spec.config import OptionValue, PrecisionSpec
 from qlongbench.errors import EngineUnavailable, UserError
 from qlongbench.tokenizer import PromptTokenizer
-from qlongbench.types import BackendInfo, Generation, GenerationConfig, MemoryStats, TokenPrompt
+from qlongbench.types import BackendInfo, Generation, GenerationConfig, TokenPrompt
 
 
 @dataclass(frozen=True)
@@ -107,12 +107,13 @@ class ContextSession(ABC):
 class Backend(ABC):
     """One precision of the reference model in one engine.
 
-    Optional capabilities are declared here with safe defaults, never probed with hasattr: an
-    engine that batches sets `supports_batches` and overrides `generate_batch`; one that returns
-    log-probabilities sets `supports_logprobs` and overrides `iter_logprobs`; one that builds
-    artifacts (GGUF files, GPTQ checkpoints) sets `builds_artifacts` and overrides
-    `prepare_artifact`; one that can run a noise-floor twin of a precision overrides
-    `noise_control`."""
+    Optional capabilities are declared here once each, as one method with a safe default, never as a
+    flag beside a method and never probed with hasattr: an engine that batches invariantly answers
+    True from `batch_invariant` (and may override `generate_batch`, whose default answers prompt by
+    prompt); one that returns log-probabilities overrides `iter_logprobs` (`returns_logprobs()`
+    reads that); one that builds artifacts (GGUF files, GPTQ checkpoints) overrides
+    `prepare_artifact` (`builds_artifacts()` reads that); one that can run a noise-floor twin of a
+    precision overrides `noise_control`; the analytic KV size is `kv_formula_bytes`."""
 
     engine: ClassVar[str]
     """Engine name recorded on every record."""
@@ -122,19 +123,8 @@ class Backend(ABC):
     """pip extra that installs the engine (named in the error when it is missing)."""
     allowed_options: ClassVar[frozenset[str]] = frozenset()
     """Options the label takes (name:key=value); any other is refused before the run starts."""
-    engine_baseline: ClassVar[str | None] = None
-    """The same engine at full precision (gguf-bf16 for gguf-q4_k_m), run beside the quantized
-    precisions so engine differences are not blamed on quantization; None for the reference engine."""
-    engine_baseline_equivalents: ClassVar[tuple[str, ...]] = ()
-    """Full-precision labels of this engine: any of them present is the engine-matched baseline."""
     baseline_options: ClassVar[tuple[str, ...]] = ()
     """Engine settings the baseline inherits from the quantized precision it sits beside."""
-    supports_batches: ClassVar[bool] = False
-    """generate_batch answers several independent prompts in one batch."""
-    supports_logprobs: ClassVar[bool] = False
-    """iter_logprobs returns next-token distributions (log-prob tasks such as kld)."""
-    builds_artifacts: ClassVar[bool] = False
-    """prepare_artifact builds a quantized artifact into the cache (`qlongbench quantize`)."""
     kv_cache_types: ClassVar[tuple[str, ...]] = ()
     """KV-cache precisions the engine can hold (`+kv=TYPE`); empty: only its default cache."""
 
@@ -158,6 +148,14 @@ class Backend(ABC):
             raise UserError(f"precision {precision.label()}: no KV cache type {precision.kv!r}; {can}")
 
     @classmethod
+    def full_precision_names(cls) -> tuple[str, ...]:
+        """This engine's full-precision precision names, most preferred first (gguf-bf16, gguf-f16
+        for llama.cpp): any of them in a run is the engine-matched baseline of the engine's other
+        precisions, and the first is added beside a quant when none is listed, so engine
+        differences are not blamed on quantization. () for the reference engine (the default)."""
+        return ()
+
+    @classmethod
     def noise_control(cls, precision: PrecisionSpec) -> dict[str, OptionValue] | None:
         """Option overrides that make the noise-floor twin of `precision` (--noise-floor): the same
         weights and arithmetic under a perturbation that must not change the model, such as another
@@ -169,15 +167,28 @@ class Backend(ABC):
         """Build (or find in the cache) this precision's artifact; returns a build.artifacts.Prepared."""
         raise NotImplementedError(f"{cls.__name__} builds no artifact")
 
+    @classmethod
+    def builds_artifacts(cls) -> bool:
+        """Whether this engine builds a quantized artifact into the cache (`qlongbench quantize`):
+        read from the one declaration, an override of `prepare_artifact`."""
+        return cls.prepare_artifact.__func__ is not Backend.prepare_artifact.__func__  # type: ignore[attr-defined]
+
+    @classmethod
+    def returns_logprobs(cls) -> bool:
+        """Whether this engine returns next-token distributions (log-prob tasks such as kld): read
+        from the one declaration, an override of `iter_logprobs`."""
+        return cls.iter_logprobs is not Backend.iter_logprobs
+
     @property
     def batch_invariant(self) -> bool:
-        """Whether a prompt's numbers are independent of the other prompts of its batch (only then
-        does the runner batch it)."""
+        """Whether a prompt's numbers are independent of the other prompts of its batch: only then
+        does the runner hand it `generate_batch` with several prompts. False by default."""
         return False
 
     def generate_batch(self, prompts: Sequence[TokenPrompt], cfg: GenerationConfig) -> list[Generation]:
-        """Independent prompts answered together (engines with supports_batches)."""
-        raise NotImplementedError(f"{type(self).__name__} does not batch")
+        """Independent prompts answered together. The safe default answers them one at a time
+        (`generate`); engines that batch for real override it."""
+        return self.generate(prompts, cfg)
 
     @staticmethod
     def require(module: str, extra: str) -> Any:
@@ -222,13 +233,15 @@ class Backend(ABC):
 
     def iter_logprobs(self, ids: Sequence[int], chunk: int = 512) -> Iterator[LogprobChunk]:
         """Next-token distributions at every position of ids, a chunk of positions at a time, so a
-        caller can reduce them (top-k, KL) without holding tokens x vocab in memory (engines with
-        supports_logprobs)."""
+        caller can reduce them (top-k, KL) without holding tokens x vocab in memory. Engines that
+        return log-probabilities override it (see `returns_logprobs`)."""
         raise NotImplementedError(f"{type(self).__name__} cannot return log-probabilities")
 
-    @abstractmethod
-    def memory(self, tokens: int) -> MemoryStats:
-        """Memory at `tokens` tokens of context (measured where the engine allows)."""
+    def kv_formula_bytes(self, tokens: int) -> int | None:
+        """The analytic KV-cache size at `tokens` tokens of context, 2 * layers * kv_heads *
+        head_dim * tokens * bytes per element, for the cache this precision holds; None where the
+        engine does not expose its geometry (the default)."""
+        return None
 
     def close(self) -> None:
         """Release the weights and caches."""

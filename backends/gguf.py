@@ -28,7 +28,7 @@ from qlongbench.backends.llama_lib import (
 from qlongbench.backends.tokenizer_check import reference_view, require_same
 from qlongbench.errors import UserError
 from qlongbench.spec.config import OptionValue, PrecisionSpec
-from qlongbench.types import BackendInfo, MemoryStats, QuantRecipe
+from qlongbench.types import BackendInfo, QuantRecipe
 
 log = logging.getLogger(__name__)
 
@@ -41,19 +41,14 @@ class GGUFBackend(Backend):
     engine: ClassVar[str] = "llama.cpp"
     description: ClassVar[str] = "GGUF through llama-cpp-python (llama.cpp kernels); file=<path.gguf> loads your own"
     extra: ClassVar[str | None] = "gguf"
-    engine_baseline: ClassVar[str] = "gguf-bf16"
-    """Runs beside any gguf quant so llama.cpp-vs-transformers differences are not blamed on quantization."""
-    engine_baseline_equivalents: ClassVar[tuple[str, ...]] = ("gguf-bf16", "gguf-f16")
-    """Full-precision runs of this engine: any of them is the engine-matched baseline."""
     baseline_options: ClassVar[tuple[str, ...]] = ("n_gpu_layers", "n_threads", "flash_attn", "n_batch", "n_ctx",
                                                    "repack")
     """Engine settings the baseline inherits from the quant it sits beside (not `file`, not the KV type:
     the baseline holds llama.cpp's f16 cache, so a KV type is compared with f16)."""
     allowed_options: ClassVar[frozenset[str]] = frozenset({"file", "type_k", "type_v", *baseline_options})
     kv_cache_types: ClassVar[tuple[str, ...]] = tuple(KV_TYPES)
-
-    supports_logprobs: ClassVar[bool] = True
-    builds_artifacts: ClassVar[bool] = True
+    model: Any = None
+    """The loaded llama_model pointer (None before loading and after close)."""
 
     @classmethod
     def validate(cls, precision: PrecisionSpec, ctx: ValidateContext) -> None:
@@ -84,6 +79,12 @@ class GGUFBackend(Backend):
         self.n_ctx = 0
         self.active: GGUFSession | None = None
         self._sha256: str | None = self.prepared.artifact.sha256 if self.prepared else None
+
+    @classmethod
+    def full_precision_names(cls) -> tuple[str, ...]:
+        """gguf-bf16 runs beside any gguf quant (llama.cpp-vs-transformers differences are not blamed
+        on quantization); a listed gguf-f16 serves as well."""
+        return ("gguf-bf16", "gguf-f16")
 
     @classmethod
     def noise_control(cls, precision: PrecisionSpec) -> dict[str, OptionValue] | None:
@@ -229,24 +230,12 @@ class GGUFBackend(Backend):
         k_bytes, v_bytes = (qmem.dtype_bytes(self.opts[name]) or 2.0 for name in ("type_k", "type_v"))
         return geometry.kv_bytes(tokens, k_bytes, v_bytes)
 
-    def memory(self, tokens: int) -> MemoryStats:
-        sess = self.session()
-        try:
-            sess.extend([self.pad_id()] * tokens)
-            measured = sess.cache_bytes()
-        finally:
-            sess.close()
-        gpu = self.opts["n_gpu_layers"] != 0
-        return MemoryStats(tokens=tokens, kv_cache_bytes=measured, kv_cache_bytes_formula=self.kv_formula_bytes(tokens),
-                           weight_bytes=self.weight_bytes(), peak_bytes=None if gpu else qmem.peak_rss_bytes(),
-                           source="llama-state")
-
     def close(self) -> None:
         if self.active is not None:
             self.active.closed = True
             self.active = None
         self._free_context()
-        if getattr(self, "model", None) is not None:
+        if self.model is not None:
             self.llama_cpp.llama_model_free(self.model)
             self.model = None
 

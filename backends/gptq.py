@@ -43,8 +43,6 @@ class GPTQBackend(HFBackend):
     extra: ClassVar[str | None] = "gptq"
     allowed_options: ClassVar[frozenset[str]] = ALLOWED_OPTIONS
 
-    builds_artifacts: ClassVar[bool] = True
-
     @classmethod
     def validate(cls, precision: PrecisionSpec, ctx: ValidateContext) -> None:
         opts = gptq_options(precision)  # unknown options and bad values

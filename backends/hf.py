@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 from qlongbench import memory as qmem
 from qlongbench.backends.base import (
-    Backend, ContextSession, LoadContext, LogprobChunk, ValidateContext, decode_loop, peak_rss_bytes,
+    Backend, ContextSession, LoadContext, LogprobChunk, ValidateContext, decode_loop,
 )
 from qlongbench.backends.hf_attention import use_fast_decode
 from qlongbench.backends.hf_kvcache import KV_BITS, cache_bytes
@@ -22,7 +22,7 @@ from qlongbench.backends.hf_kvcache import new_cache as new_quantized_cache
 from qlongbench.backends.hf_kvcache import recipe_options as kv_recipe_options
 from qlongbench.spec.config import OptionValue, PrecisionSpec
 from qlongbench.errors import UserError
-from qlongbench.types import BackendInfo, Generation, GenerationConfig, MemoryStats, QuantRecipe, TokenPrompt
+from qlongbench.types import BackendInfo, Generation, GenerationConfig, QuantRecipe, TokenPrompt
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +53,6 @@ def thread_option(precision: PrecisionSpec) -> int | None:
 class HFBackend(Backend):
     engine: ClassVar[str] = "transformers"
     description: ClassVar[str] = "Hugging Face transformers at bf16 / fp16 / fp32 (the reference)"
-    supports_batches: ClassVar[bool] = True
-    supports_logprobs: ClassVar[bool] = True
     kv_cache_types: ClassVar[tuple[str, ...]] = tuple(KV_BITS)
     allowed_options: ClassVar[frozenset[str]] = frozenset({"threads"})
     """threads=N: torch runs with N threads while this precision is loaded (restored on close)."""
@@ -175,7 +173,7 @@ class HFBackend(Backend):
         recipe = recipe.model_copy(update={"options": recipe.options | {"threads": torch.get_num_threads()}})
         if not self.precision.kv:
             return recipe
-        cfg = self.model.config.get_text_config() if hasattr(self.model.config, "get_text_config") else self.model.config
+        cfg = qmem.text_config(self.model.config)
         head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
         return recipe.model_copy(update={"options": recipe.options | kv_recipe_options(self.precision.kv, head_dim)})
 
@@ -203,23 +201,10 @@ class HFBackend(Backend):
             sess.close()
 
     # --- memory ------------------------------------------------------------------------
-    def kv_formula_bytes(self, tokens: int, element_bytes: float | None = None) -> int:
-        cfg = self.model.config.get_text_config() if hasattr(self.model.config, "get_text_config") else self.model.config
-        geometry = qmem.AttentionGeometry.from_config(cfg)
-        return geometry.kv_bytes(tokens, element_bytes or self.compute_dtype().itemsize) if geometry else 0
-
-    def memory(self, tokens: int) -> MemoryStats:
-        import torch
-
-        sess = self.session()
-        try:
-            sess.extend([self.pad_id()] * tokens)
-            measured = sess.cache_bytes()
-        finally:
-            sess.close()
-        peak = torch.cuda.max_memory_allocated() if self.device.startswith("cuda") else peak_rss_bytes()
-        return MemoryStats(tokens=tokens, kv_cache_bytes=measured, kv_cache_bytes_formula=self.kv_formula_bytes(tokens),
-                           weight_bytes=self.weight_bytes(), peak_bytes=int(peak), source="cache-tensors")
+    def kv_formula_bytes(self, tokens: int) -> int | None:
+        """The formula at the compute dtype's element size (transformers' default cache)."""
+        geometry = qmem.AttentionGeometry.from_config(qmem.text_config(self.model.config))
+        return geometry.kv_bytes(tokens, self.compute_dtype().itemsize) if geometry else None
 
     def pad_id(self) -> int:
         cfg = self.model.config

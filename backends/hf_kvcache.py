@@ -38,7 +38,9 @@ def group_size(head_dim: int) -> int:
 def new_cache(model: Any, kv: str) -> Any:
     from transformers import QuantizedCache
 
-    cfg = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+    from qlongbench.memory import text_config
+
+    cfg = text_config(model.config)
     head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
     return QuantizedCache(backend="quanto", config=model.config, nbits=KV_BITS[kv], axis_key=0, axis_value=0,
                           q_group_size=group_size(head_dim), residual_length=RESIDUAL)

@@ -49,7 +49,7 @@ from qlongbench.backends.vllm_session import VLLMSession, WorkerProcess, worker_
 from qlongbench import memory as qmem
 from qlongbench.errors import UserError
 from qlongbench.spec.config import OptionValue, PrecisionSpec
-from qlongbench.types import BackendInfo, MemoryStats, QuantRecipe
+from qlongbench.types import BackendInfo, QuantRecipe
 
 log = logging.getLogger(__name__)
 
@@ -59,13 +59,11 @@ class VLLMBackend(Backend):
     description: ClassVar[str] = ("vLLM in its own environment (docs/vllm.md): paged KV cache, prefix caching; "
                                   "vllm-fp8 and vllm-gptq-int8 on GPU only")
     extra: ClassVar[str | None] = None
-    engine_baseline: ClassVar[str] = "vllm-bf16"
-    """Runs beside any vLLM quant so vLLM-vs-transformers differences are not blamed on quantization."""
-    engine_baseline_equivalents: ClassVar[tuple[str, ...]] = ("vllm-bf16",)
     baseline_options: ClassVar[tuple[str, ...]] = ENGINE_OPTIONS
     allowed_options: ClassVar[frozenset[str]] = frozenset(ENGINE_OPTIONS)
-    supports_logprobs: ClassVar[bool] = True
     kv_cache_types: ClassVar[tuple[str, ...]] = KV_TYPES
+    worker: WorkerProcess | None = None
+    """The child process running vLLM (None before it starts and after close)."""
 
     @classmethod
     def validate(cls, precision: PrecisionSpec, ctx: ValidateContext) -> None:
@@ -75,6 +73,12 @@ class VLLMBackend(Backend):
             raise UserError(f"{precision.name} runs only on a GPU build of vLLM ({GPU_ONLY[precision.name]}); "
                             "leave it out or run with --device cuda")
         vllm_python(opts["python"])
+
+    @classmethod
+    def full_precision_names(cls) -> tuple[str, ...]:
+        """vllm-bf16 runs beside any vLLM quant (vLLM-vs-transformers differences are not blamed on
+        quantization)."""
+        return ("vllm-bf16",)
 
     @classmethod
     def noise_control(cls, precision: PrecisionSpec) -> dict[str, OptionValue] | None:
@@ -163,12 +167,6 @@ class VLLMBackend(Backend):
         cache = str(self.loaded["cache_config"]["cache_dtype"] or "auto")
         return self.loaded["model"]["dtype"] if cache == "auto" else "fp8" if cache.startswith("fp8") else cache
 
-    def memory(self, tokens: int) -> MemoryStats:
-        res = self.worker.call("kv_usage", ids=[self.pad_id()] * tokens)
-        return MemoryStats(tokens=tokens, kv_cache_bytes=self.kv_bytes(tokens, res["kv_usage"]),
-                           kv_cache_bytes_formula=self.kv_formula_bytes(tokens), weight_bytes=self.weight_bytes(),
-                           peak_bytes=None, source="vllm-blocks")
-
     def iter_logprobs(self, ids: Sequence[int], chunk: int = 512) -> Iterator[LogprobChunk]:
         """vLLM's full-vocabulary log-probs at every position (one prompt-logprob pass, read from a
         file the worker writes), handed out a chunk at a time."""
@@ -220,7 +218,7 @@ class VLLMBackend(Backend):
                                      "vllm_python": f"{self.python} ({self.hello['python']})"})
 
     def close(self) -> None:
-        worker = getattr(self, "worker", None)
+        worker = self.worker
         if worker is None:
             return
         r = self.reuse
@@ -238,7 +236,6 @@ class VLLMGPTQBackend(VLLMBackend):
     group_size (576-wide SmolLM2 runs with group_size=64, not 128)."""
 
     description: ClassVar[str] = "GPTQ in vLLM, from the artifact gptq-int4/int8 build (same options), or checkpoint=<dir>"
-    builds_artifacts: ClassVar[bool] = True
     allowed_options: ClassVar[frozenset[str]] = frozenset({*ENGINE_OPTIONS, "checkpoint", "calibration", "n_samples",
                                                            "seq_len", "group_size", "desc_act", "sym"})
 

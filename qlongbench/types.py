@@ -193,23 +193,6 @@ class BackendInfo(Frozen):
     choice (llama.cpp records flash_attn in its recipe)."""
 
 
-class MemoryStats(Frozen):
-    """Memory measured from a running engine at one context length."""
-
-    tokens: int
-    """Tokens held in the KV cache when measured."""
-    kv_cache_bytes: int | None
-    """Measured bytes of the KV cache (None when the engine cannot measure it)."""
-    kv_cache_bytes_formula: int | None
-    """2 * layers * kv_heads * head_dim * tokens * bytes_per_element."""
-    weight_bytes: int
-    """Bytes of the loaded weights."""
-    peak_bytes: int | None
-    """CUDA max allocated, or the process's peak RSS."""
-    source: str
-    """How kv_cache_bytes was measured (cache-tensors, cuda-allocator, llama-state, ...)."""
-
-
 class Record(Frozen):
     """One line of records.jsonl: one sample run at one precision."""
 

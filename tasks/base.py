@@ -88,7 +88,8 @@ class LogprobRole:
 
 class Task(ABC):
     """A task family. Optional capabilities are declared here with safe defaults: a task scored
-    from log-probabilities sets `uses_logprobs` and overrides `logprob_scorer`."""
+    from log-probabilities sets `uses_logprobs` and overrides `logprob_scorer`; a task's place in the
+    lm-eval plugin is `lm_eval_name` (every text task by default)."""
 
     name: ClassVar[str]
     """Registered name."""
@@ -112,6 +113,13 @@ class Task(ABC):
             self.options = self.Options.model_validate(options or {})
         except ValidationError as err:
             raise UserError(format_validation_error(err, f"task {self.name} option")) from None
+
+    @classmethod
+    def lm_eval_name(cls) -> str | None:
+        """The task's name in the lm-eval plugin (qlongbench/harness, generated from the registry):
+        qlongbench_<name> by default; None keeps it out (log-prob tasks: lm-eval's generate_until
+        cannot score them)."""
+        return None if cls.uses_logprobs else "qlongbench_" + cls.name.replace("-", "_")
 
     @classmethod
     def languages(cls) -> tuple[str, ...]:

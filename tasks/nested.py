@@ -79,6 +79,12 @@ class NiahNested(Task):
     default_max_new_tokens: ClassVar[int] = 24
     Options = NestedOptions
 
+    @classmethod
+    def lm_eval_name(cls) -> str | None:
+        """Not in the lm-eval plugin: one haystack serves every length of a sweep, while lm-eval
+        builds each length's documents on their own (niah-single is the per-length form)."""
+        return None
+
     def build(self, ctx: BuildContext) -> list[Sample]:
         lang = get_language(ctx.language)
         ilang = get_language(ctx.instruction_language)

@@ -240,6 +240,11 @@ class NiahSingle(_Niah):
     metric: ClassVar[str] = "exact whole-number match of the needle value (1/0)"
     extra_metadata: ClassVar[bool] = False
 
+    @classmethod
+    def lm_eval_name(cls) -> str | None:
+        """The plugin's plain NIAH task (its per-language twins are qlongbench_niah_<code>)."""
+        return "qlongbench_niah"
+
     def plan(self, lang, ilang, depths, indices, rng, tok):
         key = rng.choice(lang.keys)
         (value,) = _values(rng, self.options.value_digits, 1)

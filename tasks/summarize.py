@@ -204,6 +204,12 @@ class SummDoc(Task):
     Options = SummDocOptions
 
     @classmethod
+    def lm_eval_name(cls) -> str | None:
+        """Not in the lm-eval plugin: its documents come from a dataset the user names (a hub
+        dataset by default), while the plugin's YAMLs must build offline from the task alone."""
+        return None
+
+    @classmethod
     def languages(cls) -> tuple[str, ...]:
         return fact_languages()
 

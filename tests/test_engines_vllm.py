@@ -166,11 +166,10 @@ def test_prefix_cache_reuse_is_measured_and_changes_no_answer(vllm_bf16, ctx):
 @needs_vllm
 def test_kv_memory_is_read_from_vllms_blocks(vllm_bf16):
     b = vllm_bf16
-    m = b.memory(400)
+    usage = b.worker.call("kv_usage", ids=[b.pad_id()] * 400)["kv_usage"]
     # 2 (K and V) x 2 layers x 2 kv heads x 64 head dim x 400 tokens x 2 bytes (bf16)
-    assert m.kv_cache_bytes_formula == 2 * 2 * 2 * 64 * 400 * 2
-    assert m.source == "vllm-blocks"
-    assert m.kv_cache_bytes == math.ceil(400 / b.block_size) * b.block_bytes
+    assert b.kv_formula_bytes(400) == 2 * 2 * 2 * 64 * 400 * 2
+    assert b.kv_bytes(400, usage) == math.ceil(400 / b.block_size) * b.block_bytes
     assert b.block_bytes == 2 * 2 * 2 * 64 * b.block_size * 2
     opts = b.info().recipe.options
     assert opts["kv_allocated_bytes"] == opts["kv_blocks"] * opts["kv_block_bytes"]

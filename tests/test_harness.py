@@ -29,7 +29,7 @@ OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALL
 def available_tasks() -> list[tuple[str, str]]:
     """(lm-eval name, qlongbench task) of every plugin task whose module is installed here."""
     out = []
-    for name, task in generate.TASKS:
+    for name, task in generate.plugin_tasks():
         try:
             registry.task_class(task)
         except ImportError:
@@ -49,6 +49,40 @@ def test_committed_yamls_are_up_to_date():
     assert not stale, f"run `python -m qlongbench.harness.generate`: stale {stale}"
 
 
+def test_every_registered_task_is_in_the_plugin_or_says_why_not():
+    """The plugin's task list is the registry's: a registered task has its committed YAML, unless its
+    class keeps it out (lm_eval_name None) and says why in that method's docstring."""
+    from qlongbench.tasks.base import Task
+
+    for name in registry.names(registry.TASKS):
+        cls = registry.task_class(name)
+        lm_eval = cls.lm_eval_name()
+        if lm_eval is None:
+            assert cls.uses_logprobs or (cls.lm_eval_name.__func__ is not Task.lm_eval_name.__func__
+                                         and cls.lm_eval_name.__doc__), name
+            continue
+        path = include_path() / f"{lm_eval}.yaml"
+        assert path.is_file(), f"task {name} has no {path.name}: run `python -m qlongbench.harness.generate`"
+        assert f"  qlb_task: {cls.name}\n" in path.read_text(encoding="utf-8")
+
+
+def test_a_registered_task_missing_from_the_plugin_makes_it_stale(monkeypatch):
+    from qlongbench.tasks.niah import NiahSingle
+
+    class NewTask(NiahSingle):
+        name = "new-task"
+
+        @classmethod
+        def lm_eval_name(cls):
+            return "qlongbench_new_task"
+
+    real_names, real_class = registry.names, registry.task_class
+    monkeypatch.setattr(registry, "names", lambda group: real_names(group) + ["new-task"])
+    monkeypatch.setattr(registry, "task_class", lambda name: NewTask if name == "new-task" else real_class(name))
+    assert ("qlongbench_new_task", "new-task") in generate.plugin_tasks()
+    assert generate.stale() == ["qlongbench_new_task.yaml"]
+
+
 def test_harness_path_cli_prints_the_yaml_directory(capsys):
     from qlongbench.cli import main
 
@@ -64,7 +98,7 @@ def test_lm_eval_indexes_every_task_and_the_group():
     names = set(tm.all_tasks)
     from qlongbench.tasks.languages import languages
 
-    want = {n for n, _ in generate.TASKS} | {f"qlongbench_niah_{c}" for c in languages()} | {"qlongbench_niah_multilingual"}
+    want = {n for n, _ in generate.plugin_tasks()} | {f"qlongbench_niah_{c}" for c in languages()} | {"qlongbench_niah_multilingual"}
     assert want <= names
     assert "qlongbench_niah_multilingual" in tm.all_groups and "qlongbench" in tm.all_tags
 

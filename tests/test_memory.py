@@ -171,7 +171,11 @@ def test_hf_measured_kv_bytes_equal_the_formula(tiny_model, tiny_tokenizer, tmp_
             assert gen.kv_cache_bytes == geometry.kv_bytes(203, elem)
         finally:
             sess.close()
-        stats = backend.memory(64)
-        assert stats.kv_cache_bytes == stats.kv_cache_bytes_formula == geometry.kv_bytes(64, elem)
+        sess = backend.session()
+        try:
+            sess.extend([backend.pad_id()] * 64)
+            assert sess.cache_bytes() == backend.kv_formula_bytes(64) == geometry.kv_bytes(64, elem)
+        finally:
+            sess.close()
     finally:
         backend.close()

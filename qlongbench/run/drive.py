@@ -35,7 +35,7 @@ def generate(backend: Any, samples: Sequence[Sample], gen_cfgs: dict[str, Genera
     if reuse == "none":
         plan: list[Any] = [PrefixGroup(tuple(s.prompt_ids[: s.prefix_len]), (s,)) for s in samples]
     else:
-        batches = backend.supports_batches and backend.batch_invariant
+        batches = backend.batch_invariant
         plan = plan_batches(group_by_prefix(samples), batch_size if batches else 1)
     sess = None
     for item in plan:

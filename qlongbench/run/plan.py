@@ -184,10 +184,10 @@ def expand_precisions(spec: RunSpec, tasks: Sequence[PlannedTask], fixed_referen
     added: list[str] = []
     for p in spec.precisions:
         cls = registry.backend_class(p.name)
-        base = cls.engine_baseline
-        if spec.engine_baseline and base:
+        full_names = cls.full_precision_names()
+        if spec.engine_baseline and full_names:
             # Any full-precision run of the engine is its baseline (gguf-f16 as well as gguf-bf16).
-            full = {base, *cls.engine_baseline_equivalents}
+            base, full = full_names[0], set(full_names)
             present = {q.name for q in spec.precisions} | {q.name for q in out.values()}
             if p.name not in full and not full & present:
                 baseline = PrecisionSpec(name=base, options={k: v for k, v in p.options.items()
@@ -208,7 +208,7 @@ def expand_precisions(spec: RunSpec, tasks: Sequence[PlannedTask], fixed_referen
             raise UserError(f"task {', '.join(logprob)} compares every precision with an HF reference: add bf16, fp16 "
                             "or fp32 to --precisions")
         for p in ordered:
-            if p.label() != ref and not registry.backend_class(p.name).supports_logprobs:
+            if p.label() != ref and not registry.backend_class(p.name).returns_logprobs():
                 raise UserError(f"task {', '.join(logprob)} needs log-probabilities, which precision {p.label()} "
                                 "cannot return; leave it out of this run")
         first = {ref, *(c for c, original in controls.items() if original == ref)}
@@ -219,7 +219,7 @@ def expand_precisions(spec: RunSpec, tasks: Sequence[PlannedTask], fixed_referen
 def needs_artifact_cache(spec: RunSpec, precisions: Sequence[PrecisionSpec]) -> bool:
     """Whether the run writes into the artifact cache: the bundled model is converted there, and
     precisions that build artifacts (GGUF, GPTQ) without a given file or checkpoint keep them there."""
-    return spec.model is None or any(registry.backend_class(p.name).builds_artifacts
+    return spec.model is None or any(registry.backend_class(p.name).builds_artifacts()
                                      and not {"file", "checkpoint"} & set(p.options) for p in precisions)
 
 

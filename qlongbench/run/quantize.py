@@ -1,7 +1,7 @@
 """`qlongbench quantize`: build (or find in the cache) the quantized artifacts of precisions without
 running any task, e.g. on a GPU box before a CPU sweep, or to warm a CI cache.
 
-A precision's backend builds artifacts when it declares `builds_artifacts` (GGUF conversion, GPTQ
+A precision's backend builds artifacts when it overrides `prepare_artifact` (GGUF conversion, GPTQ
 quantization). Precisions quantized at load time (bitsandbytes) or not at
 all (bf16) have nothing to build, and say so."""
 
@@ -70,7 +70,7 @@ def quantize(spec: RunSpec, *, progress: Callable[[str, int, int], None] | None 
 
 def _one(prec: PrecisionSpec, cls: type[Backend], ctx: LoadContext) -> QuantizeResult:
     engine = cls.engine
-    if not cls.builds_artifacts:
+    if not cls.builds_artifacts():
         why = ("quantized while loading; nothing to build" if cls.extra else "the unquantized reference; nothing to build")
         return QuantizeResult(precision=prec.label(), engine=engine, artifact=None, built=False, note=why)
     if "file" in prec.options or "checkpoint" in prec.options:

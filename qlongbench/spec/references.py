@@ -8,13 +8,11 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Collection, Mapping, Sequence
 
+from qlongbench import registry
 from qlongbench.errors import UserError
 
 HF_REFERENCES = ("bf16", "fp16", "fp32")
 """The transformers precisions that can be the reference, in order of preference."""
-ENGINE_BASELINE_SUFFIXES = ("-bf16", "-f16", "-fp16", "-f32", "-fp32")
-"""A precision of a non-reference engine with one of these suffixes is that engine's full-precision
-baseline (e.g. gguf-bf16 for gguf-q4_k_m): engine differences are not blamed on quantization."""
 
 
 def base_name(label: str) -> str:
@@ -34,17 +32,23 @@ def choose_reference(precisions: Sequence[str], requested: str | None = None) ->
     return None
 
 
-def is_engine_baseline(label: str) -> bool:
-    """Whether a label names an engine's full-precision run (gguf-bf16, vllm-bf16 ...)."""
-    name = base_name(label)
-    return name not in HF_REFERENCES and name.endswith(ENGINE_BASELINE_SUFFIXES) and "+" not in label
+def full_precision_names(label: str) -> tuple[str, ...]:
+    """The full-precision names its backend declares for a label's engine (Backend.full_precision_names:
+    gguf-bf16, gguf-f16 for any gguf label), most preferred first; () for the reference engine and
+    for a label no registered backend answers to (a record of a backend since removed)."""
+    try:
+        return registry.backend_class(label).full_precision_names()
+    except UserError:
+        return ()
 
 
 def pick_engine_baseline(labels: Sequence[str], controls: Collection[str] = ()) -> str | None:
-    """The full-precision baseline among one engine's labels: the first with the most preferred
-    suffix (-bf16 before -f16 ...), no KV precision, and never a noise-floor control."""
-    return next((p for suffix in ENGINE_BASELINE_SUFFIXES for p in labels
-                 if base_name(p).endswith(suffix) and "+" not in p and p not in controls), None)
+    """The full-precision baseline among one engine's labels: the first whose name comes earliest
+    in the full-precision names its backend declares (gguf-bf16 before gguf-f16), with no KV
+    precision, and never a noise-floor control."""
+    preferred = list(dict.fromkeys(n for p in labels for n in full_precision_names(p)))
+    return next((p for name in preferred for p in labels
+                 if base_name(p) == name and "+" not in p and p not in controls), None)
 
 
 def engine_baselines(engines: Mapping[str, str], reference: str | None,

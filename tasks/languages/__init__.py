@@ -192,7 +192,7 @@ def _discover() -> dict[str, Language]:
     found: dict[str, Language] = {}
     for info in pkgutil.iter_modules(__path__):
         module = importlib.import_module(f"{__name__}.{info.name}")
-        lang = getattr(module, "LANGUAGE", None)
+        lang = module.LANGUAGE  # every module of this package holds one language
         if isinstance(lang, Language):
             found[lang.code] = lang
     return dict(sorted(found.items()))

@@ -1,0 +1,82 @@
+"""Each optional ability of a backend is declared once, as a method with a safe default on the base
+class: no flag beside a method that could disagree with it."""
+
+from __future__ import annotations
+
+from qlongbench import registry
+from qlongbench.backends.base import Backend, ContextSession
+from qlongbench.spec.config import PrecisionSpec
+from qlongbench.types import Generation, GenerationConfig, TokenPrompt
+
+
+def test_abilities_are_read_from_the_methods_each_engine_overrides():
+    seen = {}
+    for name in registry.names(registry.BACKENDS):
+        cls = registry.backend_class(name)
+        seen[cls.__name__] = (cls.returns_logprobs(), cls.builds_artifacts())
+    assert seen == {"HFBackend": (True, False), "BnbBackend": (True, False), "GPTQBackend": (True, True),
+                    "GGUFBackend": (True, True), "VLLMBackend": (True, False), "VLLMGPTQBackend": (True, True)}
+
+
+def test_the_base_class_declares_every_ability_with_a_safe_default():
+    assert Backend.returns_logprobs() is False and Backend.builds_artifacts() is False
+    assert Backend.noise_control(PrecisionSpec(name="x")) is None
+    for gone in ("supports_batches", "supports_logprobs", "memory"):
+        assert gone not in vars(Backend), gone
+
+
+class _Session(ContextSession):
+    def __init__(self) -> None:
+        self._ids: list[int] = []
+
+    def extend(self, ids):
+        self._ids.extend(ids)
+        return 0.0
+
+    def crop(self, n):
+        del self._ids[n:]
+
+    def generate(self, ids, cfg):
+        return Generation(text=str(len(ids)), token_ids=(), n_prompt_tokens=len(ids), finish_reason="length",
+                          prefill_seconds=0.0, decode_seconds=0.0, n_prefilled_tokens=len(ids))
+
+
+class _Plain(Backend):
+    engine = "fake"
+    description = "fake"
+
+    def __init__(self) -> None:  # no model to load
+        pass
+
+    def info(self):
+        raise NotImplementedError
+
+    def session(self):
+        return _Session()
+
+
+def test_an_engine_that_does_not_batch_still_answers_a_batch_prompt_by_prompt():
+    b = _Plain()
+    assert b.batch_invariant is False and b.kv_formula_bytes(10) is None
+    gens = b.generate_batch([TokenPrompt(ids=(1, 2)), TokenPrompt(ids=(1, 2, 3))], GenerationConfig(max_new_tokens=1))
+    assert [g.text for g in gens] == ["2", "3"]
+
+
+def test_an_engine_baseline_is_what_the_backend_declares_not_a_name_suffix(monkeypatch):
+    from qlongbench.spec.references import engine_baselines
+
+    class Declares(_Plain):
+        engine = "fake"
+
+        @classmethod
+        def full_precision_names(cls):
+            return ("fake-full",)
+
+    real = registry.backend_class
+    monkeypatch.setattr(registry, "backend_class",
+                        lambda label: Declares if label.startswith("fake-") else real(label))
+    engines = {"bf16": "transformers", "fake-q4": "fake", "fake-full": "fake", "fake-bf16": "fake"}
+    # fake-bf16 ends like a full-precision name but its backend does not declare it one.
+    assert engine_baselines(engines, "bf16") == {"fake-q4": "fake-full", "fake-bf16": "fake-full"}
+    assert Backend.full_precision_names() == ()
+    assert registry.backend_class("gguf-q4_k_m").full_precision_names() == ("gguf-bf16", "gguf-f16")
