@@ -1,14 +1,17 @@
 """Regenerate every committed figure from committed run records.
 
     python scripts/regenerate_reports.py           # rewrite reports/smollm2/<run>/ and the generated tables
-    python scripts/regenerate_reports.py --check   # exit 1 when a committed table differs from its records
+    python scripts/regenerate_reports.py --check   # exit 1 when a committed table, summary.md or results.json
+                                                   # differs from its records
 
 The records of every reference run live in reports/smollm2/records/<run>/ (run.json, records.jsonl,
 samples/: a run directory the report verifies like any other). From them this script draws each
 run's report (reports/smollm2/<run>/: index.html, summary.md, results.json, charts) and the
 Markdown tables between `<!-- BEGIN generated: KEY -->` and `<!-- END generated: KEY -->` in
 README.md and reports/smollm2/README.md. Nothing in those blocks is typed by hand; the prose around
-them carries no number. tests/test_regenerate.py runs --check in CI.
+them carries no number. tests/test_regenerate.py runs --check in CI: the generated blocks and each
+run's summary.md and results.json must equal what the records give, byte for byte (the charts and
+index.html are redrawn by the plain command; their PNG bytes depend on the matplotlib build).
 """
 
 from __future__ import annotations
@@ -130,8 +133,20 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 doc.write_text(new, encoding="utf-8")
     if args.check:
+        from qlongbench.render.markdown import summary_markdown
+        from qlongbench.render.results_json import results_json
+
+        for name, data in runs.items():  # each run's own report: its text pages, byte for byte
+            for page, draw in (("summary.md", summary_markdown), ("results.json", results_json)):
+                path = reports / name / page
+                old = path.read_text(encoding="utf-8") if path.is_file() else ""
+                new = draw(data)
+                if new != old:
+                    stale.append(path)
+                    sys.stdout.writelines(difflib.unified_diff(old.splitlines(True), new.splitlines(True),
+                                                               str(path), f"{path} (from records)"))
         if stale:
-            print(f"{len(stale)} document(s) differ from their records: run python scripts/regenerate_reports.py")
+            print(f"{len(stale)} file(s) differ from their records: run python scripts/regenerate_reports.py")
             return 1
         print(f"every generated table matches its records ({', '.join(names) or 'no runs'})")
         return 0

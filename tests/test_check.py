@@ -309,7 +309,7 @@ def test_strict_and_no_pass_exit_codes(capsys):
 def test_markdown_escapes_and_text_table(capsys):
     result = run_check("pass", max_drop=5)
     md = outputs.markdown(result)
-    assert "✅ PASS" in md and "90 % CI" in md and "one-sided 95 % bounds" in md
+    assert "✅ PASS" in md and "| bounds |" in md and "one-sided 95 % bounds" in md
     code, out, _ = cli("check", str(DATA / "pass"), "--max-drop", "5", capsys=capsys)
     assert code == 0 and "verdict" in out.splitlines()[0] and out.rstrip().endswith("versus bf16")
 
@@ -401,3 +401,46 @@ def test_check_and_policy_import_no_engine():
 
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def _family(rng, n: int, losses: list[int], tol: float):
+    tested = []
+    for k, b in enumerate(losses):
+        ref = [1.0] * n
+        cand = [0.0] * b + [1.0] * (n - b)
+        rng.shuffle(cand)
+        tested.append(check.assess_cell(check.CellId("c", "t", "en", 1024 * (k + 1)),
+                                        Tolerance(max_drop=tol, max_relative_drop=None, min_samples=1), ref, cand, confidence=0.95))
+    return check.decide_family(tested, 0.95)
+
+
+def test_the_bounds_shown_agree_with_every_verdict():
+    """fail exactly when the lower bound (Holm's level) clears the tolerance, pass exactly when the upper
+    bound (α) is below it — over random families, tolerances and sizes."""
+    import random
+
+    rng = random.Random(4)
+    seen = set()
+    for _ in range(60):
+        n = rng.choice([20, 40, 60, 120])
+        tol = rng.choice([0.0, 0.02, 0.05, 0.1])
+        verdicts = _family(rng, n, [rng.randrange(0, n // 4) for _ in range(rng.choice([1, 3, 5]))], tol)
+        for v in verdicts:
+            seen.add(v.verdict)
+            assert v.bounds is not None and v.bounds.low <= v.drop.drop <= v.bounds.high
+            assert (v.verdict == "fail") == (v.bounds.low > tol)
+            assert (v.verdict == "pass") == (v.bounds.high < tol)
+            assert 0.05 / v.family_size - 1e-12 <= v.fail_level <= 0.05 + 1e-12
+    assert {"pass", "fail", "inconclusive"} <= seen
+
+
+def test_a_raw_significant_cell_that_holm_keeps_reads_inconclusive_with_bounds_that_say_so():
+    """Tolerance 0, n = 60, four losses in a family of four: the raw one-sided test rejects 'no drop' but
+    Holm does not, so the verdict is inconclusive — and the shown bounds hold the tolerance (the plain
+    two-sided interval, +1.3…+14.6, did not)."""
+    import random
+
+    [v, *_] = _family(random.Random(0), 60, [4, 0, 0, 0], 0.0)
+    assert v.p_fail <= 0.05 < v.p_fail_adjusted
+    assert v.verdict == "inconclusive" and v.bounds.low <= 0.0 < v.bounds.high
+    assert v.drop.interval.low > 0.0  # the interval the gate used to print, which contradicted it

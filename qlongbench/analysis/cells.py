@@ -112,7 +112,7 @@ def cell_stats(key: CellKey, rows: Sequence[Record], confidence: float = 0.95) -
         if all(s in (0.0, 1.0) for s in scores):
             interval = stats.wilson_interval(int(sum(scores)), len(scores), confidence)
         else:
-            interval = stats.mean_interval(scores, confidence)
+            interval = stats.t_interval(scores, confidence, bounds=(0.0, 1.0))
     kv = sorted(r.kv_cache_bytes for r in ok if r.kv_cache_bytes is not None)
     alloc = sorted(r.kv_cache_allocator_bytes for r in ok if r.kv_cache_allocator_bytes is not None)
     peaks = [r.peak_bytes for r in ok if r.peak_bytes is not None]

@@ -35,11 +35,12 @@ class KLRow:
     mean_kl: float
     """Mean KL(ref‖cand) over documents and scored positions (nats)."""
     mean_kl_interval: stats.Interval | None
-    """Bootstrap interval over documents (None for one document)."""
+    """Student's t interval across documents (None for one document): documents are the independent
+    units; positions within one document are not."""
     top1: float
     """Top-1 agreement with the reference."""
     top1_interval: stats.Interval | None
-    """Bootstrap interval over documents."""
+    """Student's t interval across documents, within [0, 1]."""
     delta_p: float
     """Mean p_ref(ref's top token) − p_cand(same token): positive when the candidate is less sure."""
     p99_kl: float | None
@@ -51,7 +52,7 @@ class KLRow:
     bucket_top1: tuple[float, ...]
     """Top-1 agreement per position bucket."""
     bucket_kl_low: tuple[float, ...] = ()
-    """Lower bootstrap bound per bucket (empty for one document)."""
+    """Lower bound per bucket, Student's t across documents (empty for one document)."""
     bucket_kl_high: tuple[float, ...] = ()
     """Upper bootstrap bound per bucket."""
     kl_stderr: float | None = None
@@ -86,7 +87,7 @@ def kl_rows(records: Sequence[Record], tasks: Collection[str], reference: str | 
         buckets = int(min(m(r, "n_buckets") for r in rows))
         kl = [m(r, "mean_kl") for r in rows]
         top1 = [m(r, "top1") for r in rows]
-        interval = (lambda v: stats.mean_interval(v, confidence) if len(v) > 1 else None)
+        interval = (lambda v, top=float("inf"): stats.t_interval(v, confidence, bounds=(0.0, top)))
         b_kl = [[m(r, f"kl_b{b}") for r in rows if has(r, f"kl_b{b}")] for b in range(buckets)]
         b_top = [[m(r, f"top1_b{b}") for r in rows if has(r, f"top1_b{b}")] for b in range(buckets)]
         b_int = [interval(v) if v else None for v in b_kl]
@@ -97,7 +98,7 @@ def kl_rows(records: Sequence[Record], tasks: Collection[str], reference: str | 
         out.append(KLRow(
             precision=prec, versus=baselines.get(prec, "?") if prefix else (reference or "?"), task=task,
             language=lang, length=length, n=len(rows), mean_kl=statistics.fmean(kl), mean_kl_interval=interval(kl),
-            top1=statistics.fmean(top1), top1_interval=interval(top1),
+            top1=statistics.fmean(top1), top1_interval=interval(top1, 1.0),
             delta_p=statistics.fmean(m(r, "delta_p") for r in rows if has(r, "delta_p")) if any(has(r, "delta_p") for r in rows) else 0.0,
             p99_kl=statistics.fmean(p99) if p99 else None,
             positions=tuple(pos), bucket_kl=tuple(statistics.fmean(v) if v else float("nan") for v in b_kl),

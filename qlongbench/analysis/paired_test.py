@@ -33,7 +33,8 @@ from scipy.stats import binom
 
 from qlongbench.analysis.stats import Interval, as_unit_scores
 
-__all__ = ["Alternative", "Evidence", "LinearResampling", "McNemarEvidence", "SignFlipEvidence", "paired_evidence", "is_binary",
+__all__ = ["Alternative", "Evidence", "LinearResampling", "McNemarEvidence", "SignFlipEvidence", "SignFlipRatio",
+           "paired_evidence", "is_binary",
            "agrees"]
 
 EXACT_SIGN_FLIP_MAX = 12
@@ -62,6 +63,9 @@ class Evidence(ABC):
     """Paired items."""
     domain: tuple[float, float] = (-1.0, 1.0)
     """Where the parameter can lie (a drop of scores in [0, 1] lies in [−1, 1])."""
+    null: float = 0.0
+    """The value meaning 'no effect' (0 for a drop, 1 for a ratio): the interval decides it first, so
+    it holds the null exactly when the two-sided p of the null exceeds 1 − confidence."""
 
     @property
     @abstractmethod
@@ -84,22 +88,42 @@ class Evidence(ABC):
         alpha = 1.0 - confidence
         if not 0.0 < alpha < 1.0:
             raise ValueError(f"confidence must be strictly between 0 and 1, got {confidence!r}")
-        low = _boundary(lambda d: self.tail(d, "greater") > alpha / 2.0, self.domain, increasing=True)
-        high = _boundary(lambda d: self.tail(d, "less") > alpha / 2.0, self.domain, increasing=False)
+        low = self.lower_bound(alpha / 2.0, pivot=self.null)
+        high = self.upper_bound(alpha / 2.0, pivot=self.null)
         return Interval(min(low, high), max(low, high), confidence)
 
+    def lower_bound(self, level: float, pivot: float = 0.0) -> float:
+        """The one-sided lower confidence bound at 1 − level: the smallest δ that 'Δ ≤ δ' is not rejected
+        at `level`. `pivot` is decided first, so the bound lies above the pivot exactly when
+        p(pivot, greater) ≤ level — a gate's tolerance, or 0."""
+        _check_level(level)
+        return _boundary(lambda d: self.tail(d, "greater") > level, self.domain, increasing=True, pivot=pivot)
 
-def _boundary(accepted: Callable[[float], bool], domain: tuple[float, float], *, increasing: bool) -> float:
+    def upper_bound(self, level: float, pivot: float = 0.0) -> float:
+        """The one-sided upper confidence bound at 1 − level; below `pivot` exactly when
+        p(pivot, less) ≤ level."""
+        _check_level(level)
+        return _boundary(lambda d: self.tail(d, "less") > level, self.domain, increasing=False, pivot=pivot)
+
+
+def _check_level(level: float) -> None:
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be strictly between 0 and 1, got {level!r}")
+
+
+def _boundary(accepted: Callable[[float], bool], domain: tuple[float, float], *, increasing: bool,
+              pivot: float = 0.0) -> float:
     """The end of {δ in the domain : accepted(δ)} for a monotone `accepted` (True above the end when
-    `increasing`, below it otherwise). 0 is decided first, so the end falls on 0's side exactly as
-    accepted(0) says; the returned end is itself accepted."""
+    `increasing`, below it otherwise). The pivot (0, or a gate's tolerance) is decided first, so the end
+    falls on the pivot's side exactly as accepted(pivot) says; the returned end is itself accepted."""
     inside, outside = (domain[1], domain[0]) if increasing else domain
     if accepted(outside):
         return outside
-    if accepted(0.0):
-        inside = 0.0
+    pivot = min(max(pivot, domain[0]), domain[1])
+    if accepted(pivot):
+        inside = pivot
     else:
-        outside = 0.0
+        outside = pivot
     for _ in range(_BISECT_STEPS):
         mid = (inside + outside) / 2.0
         if accepted(mid):
@@ -238,15 +262,48 @@ class SignFlipEvidence(LinearResampling):
         return float(self._d.std(ddof=1)) if self.n > 1 else 0.0
 
     def _resamples(self) -> tuple[np.ndarray, np.ndarray, int, int]:
-        d, n = self._d, self.n
-        if n <= EXACT_SIGN_FLIP_MAX:
-            signs = 1.0 - 2.0 * ((np.arange(2 ** n)[:, None] >> np.arange(n)) & 1)
-            identity, total = 0, 2 ** n  # the all-plus vector is among them
-        else:
-            rng = np.random.Generator(np.random.PCG64(self._seed))
-            signs = rng.choice(np.array([-1.0, 1.0]), size=(SIGN_FLIP_RESAMPLES, n))
-            identity, total = 1, SIGN_FLIP_RESAMPLES + 1  # the observed vector counted in
-        return signs @ d / n, signs.mean(axis=1), identity, total
+        signs, identity, total = _signs(self.n, self._seed)  # exact: the all-plus vector is among them
+        return signs @ self._d / self.n, signs.mean(axis=1), identity, total
+
+
+class SignFlipRatio(LinearResampling):
+    """The ratio mean(x) / mean(y) of paired positive measurements (the KL in a document's last position
+    bucket over its first), by the sign-flip test of H0 ratio = r: under it the per-unit x_i − r·y_i are
+    symmetric about 0. The statistic (mean(x) − r·mean(y)) / mean(y) = r̂ − r resamples as a_s − r·c_s
+    with a_s = mean(s·x)/mean(y), c_s = mean(s·y)/mean(y) ≤ 1, so it inverts exactly like the
+    sign-flip test of a mean. Distribution-free: with n units no p falls below 2/2^n, which is what n
+    documents can honestly say."""
+
+    null = 1.0
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, seed: int = 0, upper: float = 64.0):
+        self.x, self.y = np.asarray(x, float), np.asarray(y, float)
+        if self.x.shape != self.y.shape or self.x.ndim != 1 or self.x.size == 0:
+            raise ValueError("need two 1-D arrays of the same positive length")
+        if not (self.y.mean() > 0 and (self.y >= 0).all() and (self.x >= 0).all()):
+            raise ValueError("a ratio of means needs non-negative measurements with a positive denominator")
+        self.n, self._seed = int(self.x.size), seed
+        self.domain = (0.0, upper)
+        self.method = ("sign-flip (exact)" if self.n <= EXACT_SIGN_FLIP_MAX
+                       else f"sign-flip ({SIGN_FLIP_RESAMPLES:,} resamples)")
+
+    @property
+    def estimate(self) -> float:
+        return float(self.x.mean() / self.y.mean())
+
+    def _resamples(self) -> tuple[np.ndarray, np.ndarray, int, int]:
+        signs, identity, total = _signs(self.n, self._seed)
+        fm = float(self.y.mean())
+        return signs @ self.x / self.n / fm, signs @ self.y / self.n / fm, identity, total
+
+
+def _signs(n: int, seed: int) -> tuple[np.ndarray, int, int]:
+    """Every sign vector up to EXACT_SIGN_FLIP_MAX units, else SIGN_FLIP_RESAMPLES random ones with the
+    observed one counted in: (signs, extra resamples always counted, total)."""
+    if n <= EXACT_SIGN_FLIP_MAX:
+        return 1.0 - 2.0 * ((np.arange(2 ** n)[:, None] >> np.arange(n)) & 1), 0, 2 ** n
+    rng = np.random.Generator(np.random.PCG64(seed))
+    return rng.choice(np.array([-1.0, 1.0]), size=(SIGN_FLIP_RESAMPLES, n)), 1, SIGN_FLIP_RESAMPLES + 1
 
 
 def paired_evidence(reference: Sequence[float], candidate: Sequence[float]) -> Evidence:

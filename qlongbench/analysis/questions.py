@@ -8,9 +8,11 @@
   the drop in English items, within each (task, length) where both are measured, pooled with
   regression weights. Test: permutation of the items' language group within each (task, length).
 * **KL position trend** — does the KL from the reference grow with position in the document? Mean KL
-  in the last position bucket over the first, across documents at the longest kld length. Test:
-  paired t-test of last − first; interval by Fieller's method on the ratio (the same t statistic,
-  so the interval holds 1 exactly when the test does not reject).
+  in the last position bucket over the first, across documents at the longest kld length. Test: the
+  sign-flip test of the ratio across documents (analysis.paired_test.SignFlipRatio), inverted into
+  its interval, which holds 1 exactly when the test does not reject. Distribution-free: n documents
+  cannot reach p below 2/2^n, so two documents never say "yes" (a t-test on two documents, with one
+  degree of freedom, called it "yes" in one run and "no evidence" in the same job's second run).
 
 * **changes above the floor** — does the candidate change more of the reference's answers than the
   reference's own twin at another thread count (`--noise-floor`) does? Per item, "changed by the
@@ -27,12 +29,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
-from scipy.stats import t as student_t
 
 from qlongbench.analysis.drops import MeasureRule
 from qlongbench.analysis.multiplicity import holm
-from qlongbench.analysis.paired_test import Evidence, LinearResampling
-from qlongbench.analysis.paired_test import paired_evidence
+from qlongbench.analysis.paired_test import Evidence, LinearResampling, SignFlipRatio, paired_evidence
 from qlongbench.analysis.pairing import CellId, PairedCell, language_label, latest_by_precision, pair_all
 from qlongbench.analysis.stats import Interval
 from qlongbench.types import Record
@@ -69,7 +69,7 @@ class Question:
     interval: Interval | None = None
     """Interval at 1 − tested_level (None when unbounded; `interval_note` then says how)."""
     interval_note: str | None = None
-    """Why there is no bounded interval (a Fieller set can be unbounded)."""
+    """Why there is no bounded interval (few documents cannot bound a ratio at the tested level)."""
     n: int = 0
     """Items (trend, contrast) or documents (KL) behind it."""
     scope: str = ""
@@ -173,32 +173,8 @@ def language_contrast(cells: Sequence[PairedCell], candidate: str, reference: st
                            "(a reference at its floor in a language cannot show a drop there)", alpha)
 
 
-def fieller(last: np.ndarray, first: np.ndarray, confidence: float) -> tuple[Interval | None, str | None]:
-    """{r : |t of mean(last − r·first)| ≤ t_crit}, the ratios the paired t-test keeps: a bounded
-    interval, or (None, why) when the set is unbounded — all ratios, or everything outside (r1, r2),
-    which happens when the first bucket's mean KL is itself not distinguishable from 0."""
-    n = len(last)
-    q = float(student_t.ppf(0.5 + confidence / 2.0, n - 1)) ** 2 / n
-    lm, fm = float(last.mean()), float(first.mean())
-    sll, sff = float(np.var(last, ddof=1)), float(np.var(first, ddof=1))
-    slf = float(np.cov(last, first, ddof=1)[0, 1])
-    a = fm * fm - q * sff
-    b = -2.0 * (lm * fm - q * slf)
-    c = lm * lm - q * sll
-    disc = b * b - 4 * a * c
-    if a > 0:
-        if disc < 0:  # the documents' ratios agree to rounding: the set is the estimate alone
-            return Interval(lm / fm, lm / fm, confidence), None
-        root = math.sqrt(disc)
-        return Interval((-b - root) / (2 * a), (-b + root) / (2 * a), confidence), None
-    if a < 0 and disc > 0:
-        r1, r2 = sorted(((-b - math.sqrt(disc)) / (2 * a), (-b + math.sqrt(disc)) / (2 * a)))
-        return None, f"unbounded: every ratio outside ({r1:.3g}, {r2:.3g})"
-    return None, "unbounded: every ratio"
-
-
 def kl_position_trend(records: Sequence[Record], lp_tasks: Sequence[str], candidate: str, reference: str,
-                      alpha: float) -> tuple[Question, tuple[np.ndarray, np.ndarray] | None]:
+                      alpha: float) -> tuple[Question, Evidence | None]:
     rows = [r for r in records if r.task in lp_tasks and r.precision == candidate and r.status == "ok"
             and "n_buckets" in r.metrics]
     q = Question("kl_position_trend", candidate, reference, "× (mean KL, last position bucket / first)", null=1.0,
@@ -209,20 +185,23 @@ def kl_position_trend(records: Sequence[Record], lp_tasks: Sequence[str], candid
     docs = [r for r in rows if r.length == longest]
     last = np.array([r.metrics[f"kl_b{int(r.metrics['n_buckets']) - 1}"] for r in docs])
     first = np.array([r.metrics["kl_b0"] for r in docs])
-    q = replace(q, n=len(docs), scope=f"{len(docs)} documents of {longest} tokens",
-                estimate=float(last.mean() / first.mean()) if first.mean() > 0 else None)
-    if len(docs) < 2:
-        return replace(q, unmeasured=f"{len(docs)} document: an interval across documents needs two or more"), None
-    diff = last - first
-    sd = float(np.std(diff, ddof=1))
-    if sd == 0:
-        p = 1.0 if diff.mean() == 0 else 0.0
-    else:
-        t = diff.mean() / (sd / math.sqrt(len(diff)))
-        p = float(2 * student_t.sf(abs(t), len(diff) - 1))
-    if q.estimate is None:
+    q = replace(q, n=len(docs), scope=f"{len(docs)} documents of {longest} tokens")
+    if not first.mean() > 0:
         return replace(q, unmeasured="the first bucket's mean KL is not positive"), None
-    return replace(q, p_value=p), (last, first)
+    evidence = SignFlipRatio(last, first)
+    return replace(q, estimate=evidence.estimate, p_value=evidence.p_value(1.0)), evidence
+
+
+def ratio_interval(evidence: Evidence, confidence: float) -> tuple[Interval | None, str | None]:
+    """The ratio's interval, or (None, why) when the documents cannot bound it at this level: a sign-flip
+    test over n documents reaches p = 2/2^n at best, so with few documents every ratio is kept."""
+    iv = evidence.interval(confidence)
+    lo, hi = evidence.domain
+    if iv.high >= hi or iv.low <= lo:
+        floor = 2.0 / 2 ** evidence.n
+        return None, (f"unbounded: {evidence.n} documents cannot bound it at this level (a sign-flip test across "
+                      f"{evidence.n} documents reaches p = {floor:.2g} at best)")
+    return iv, None
 
 
 def changes_above_floor(records: Sequence[Record], cells: Sequence[PairedCell], candidate: str, reference: str,
@@ -281,7 +260,8 @@ def answer_questions(records: Sequence[Record], reference: str, candidates: Sequ
                 out.append(q)
                 continue
             level = 1.0 - adj.level
-            interval, note = fieller(*ev, level) if isinstance(ev, tuple) else (ev.interval(level) if ev else None, None)
+            interval, note = (ratio_interval(ev, level) if isinstance(ev, SignFlipRatio) else
+                              (ev.interval(level) if ev else None, None))
             out.append(replace(q, p_adjusted=adj.p_adjusted, tested_level=adj.level, interval=interval,
                                interval_note=note))
     return out

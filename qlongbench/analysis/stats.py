@@ -1,5 +1,5 @@
-"""Descriptive statistics: a cell's accuracy interval (Wilson for 0/1 scores, a bootstrap for graded
-ones and for KL), and the rough sample count a gate verdict would need.
+"""Descriptive statistics: a cell's accuracy interval (Wilson for 0/1 scores, Student's t across items
+for graded ones and across documents for KL), and the rough sample count a gate verdict would need.
 
 The tests of a drop — exact, with the intervals that invert them — live in analysis.paired_test; the
 multiplicity rule in analysis.multiplicity. All functions are pure (no I/O, no global state) and use
@@ -15,11 +15,13 @@ from typing import Sequence
 
 import numpy as np
 from scipy.stats import norm
+from scipy.stats import t as student_t
 
 __all__ = [
     "Interval",
     "wilson_interval",
     "mean_interval",
+    "t_interval",
     "as_unit_scores",
     "samples_needed",
     "paired_difference_sd",
@@ -208,3 +210,24 @@ def mean_interval(
     _check_resampling(n_resamples, seed)
     (boot,) = _bootstrap_means(arr[np.newaxis, :], n_resamples, seed)
     return _percentile_interval(boot, confidence)
+
+
+def t_interval(values: Sequence[float], confidence: float = 0.95, *, bounds: tuple[float, float] | None = None
+               ) -> Interval | None:
+    """Student's t interval for the mean of independent units (documents, graded items); None below two.
+
+    Used instead of the percentile bootstrap wherever the units are few: with two documents the
+    bootstrap's "interval" is the range of the two means and covers about half the time, while t with
+    n − 1 degrees of freedom is wide, as it should be. `bounds` clips to the values' range of meaning
+    (a score in [0, 1], a KL at or above 0).
+    """
+    arr = _as_scores(values, "values", unit=False)
+    _check_confidence(confidence)
+    if arr.size < 2:
+        return None
+    mean = float(arr.mean())
+    half = float(student_t.ppf(0.5 + confidence / 2.0, arr.size - 1)) * float(arr.std(ddof=1)) / math.sqrt(arr.size)
+    low, high = mean - half, mean + half
+    if bounds is not None:
+        low, high = max(bounds[0], low), min(bounds[1], high)
+    return Interval(low, high, confidence)

@@ -7,8 +7,11 @@ counts as a wrong answer, and the cell fails. With α = 1 − confidence (one-si
 - pass: the exact test rejects "the drop is at least the tolerance" at level α (the drop's upper
   bound — one-sided, at 1 − α — is below the tolerance);
 - fail: it rejects "the drop is at most the tolerance", Holm-adjusted over the candidate's gated
-  cells (its family, as in the report), or the candidate crashed on a sample the reference ran;
+  cells (its family: one per candidate, as in the report, over the cells the policy gates — the
+  report's family also holds the cells pooled over languages, which no policy gates), or the
+  candidate crashed on a sample the reference ran;
 - inconclusive: neither; the verdict says roughly how many more samples would decide it;
+  the bounds shown (lower at Holm's level, upper at α) straddle the tolerance exactly then;
 - insufficient: fewer paired samples than the policy's minimum;
 - not measured: the reference cannot show a drop here (at its floor, or its answers do not parse)
   — never a pass.
@@ -98,6 +101,13 @@ class CellVerdict:
     """p_fail after Holm over the candidate's gated cells (fail when at most α)."""
     family_size: int = 0
     """Cells in the candidate's fail family."""
+    bounds: stats.Interval | None = None
+    """The bounds that agree with the verdict: the lower one-sided bound at the level Holm tested the
+    fail hypothesis, the upper one-sided bound at α (pass). The cell fails exactly when the lower bound
+    exceeds the tolerance and passes exactly when the upper bound is below it; `confidence` is the
+    pair's joint coverage, 1 − α − Holm's level."""
+    fail_level: float | None = None
+    """The level Holm tested this cell's fail hypothesis at (α / (family size − step))."""
 
 
 @dataclass(frozen=True)
@@ -223,6 +233,16 @@ def _rule_of_three(tolerance: float, alpha: float) -> int | None:
     return math.ceil(math.log(alpha) / math.log1p(-min(tolerance, 0.999999)))
 
 
+def verdict_bounds(drop: PairedDrop, tolerance: float, alpha: float, fail_level: float) -> stats.Interval:
+    """The drop's bounds that agree with the gate's verdict by construction: the lower one at Holm's level
+    for 'fail', the upper one at α for 'pass', each decided at the tolerance first (exact, no bisection
+    error at the tolerance itself)."""
+    ev = drop.evidence
+    low = ev.lower_bound(fail_level, pivot=tolerance)
+    high = ev.upper_bound(alpha, pivot=tolerance)
+    return stats.Interval(min(low, high), max(low, high), round(1.0 - alpha - fail_level, 12))
+
+
 def decide_family(tested: Sequence[_Tested], confidence: float) -> list[CellVerdict]:
     """Verdicts for one candidate's cells: pass per cell at α, fail after Holm over the family."""
     alpha = 1.0 - confidence
@@ -239,8 +259,11 @@ def decide_family(tested: Sequence[_Tested], confidence: float) -> list[CellVerd
         adj = adjusted[i]
         d = t.drop
         assert d is not None and t.delta0 is not None and t.p_pass is not None
-        ci = f"{100 * d.interval.low:+.1f}…{100 * d.interval.high:+.1f}"
-        tests = dict(p_pass=t.p_pass, p_fail=t.p_fail, p_fail_adjusted=adj.p_adjusted, family_size=adj.family_size)
+        bounds = verdict_bounds(d, t.delta0, alpha, adj.level)
+        ci = (f"{100 * bounds.low:+.1f}…{100 * bounds.high:+.1f}: lower bound at Holm's level {adj.level:.3g}, "
+              f"upper at {alpha:g}")
+        tests = dict(p_pass=t.p_pass, p_fail=t.p_fail, p_fail_adjusted=adj.p_adjusted, family_size=adj.family_size,
+                     bounds=bounds, fail_level=adj.level)
         tol = f"{100 * t.delta0:.1f} pts" + (f" ({t.tolerance.describe()})" if t.tolerance.max_relative_drop else "")
         if adj.p_adjusted <= alpha:
             out.append(CellVerdict(verdict="fail", more_samples=None, reason=(

@@ -21,9 +21,10 @@ def _pts(x: float | None) -> str:
 
 
 def _ci(v: CellVerdict) -> str:
-    if v.drop is None:
-        return "–"
-    return f"{100 * v.drop.interval.low:+.1f}…{100 * v.drop.interval.high:+.1f}"
+    """The bounds that agree with the verdict (lower at Holm's level, upper at α); the plain two-sided
+    interval only for cells decided without a test."""
+    iv = v.bounds if v.bounds is not None else (v.drop.interval if v.drop is not None else None)
+    return "–" if iv is None else f"{100 * iv.low:+.1f}…{100 * iv.high:+.1f}"
 
 
 def _drop(v: CellVerdict) -> str:
@@ -41,7 +42,9 @@ def family_line(result: CheckResult) -> str:
     tested = sum(v.family_size > 0 for v in result.cells)
     return (f"{len(result.cells)} cells gated for {len(cands)} candidate{'s' * (len(cands) != 1)}; {tested} tested: "
             f"pass = one-sided exact test at α = {1 - result.confidence:g} per cell, fail = Holm over each "
-            "candidate's tested cells")
+            "candidate's tested cells; bounds = the drop's lower bound at the level Holm tested the cell and its "
+            "upper bound at α, so a cell fails exactly when the lower bound is above its tolerance and passes "
+            "exactly when the upper bound is below it")
 
 
 def summary_line(result: CheckResult) -> str:
@@ -55,7 +58,7 @@ def summary_line(result: CheckResult) -> str:
 
 def text_table(result: CheckResult) -> str:
     """A plain-text table for the terminal."""
-    head = ("verdict", "candidate", "task", "lang", "length", "n", "ref %", "cand %", "drop", f"{100 * result.interval_confidence:g}% CI", "tolerance")
+    head = ("verdict", "candidate", "task", "lang", "length", "n", "ref %", "cand %", "drop", "bounds", "tolerance")
     rows = [head] + [(v.verdict, v.cell.candidate, v.cell.task, v.cell.language, str(v.cell.length), str(v.n),
                       _pts(v.drop.reference_mean if v.drop else None), _pts(v.drop.candidate_mean if v.drop else None),
                       _drop(v), _ci(v), v.tolerance.describe()) for v in result.cells]
@@ -70,12 +73,11 @@ def markdown(result: CheckResult) -> str:
     """A summary suited to a pull-request comment."""
     head = {"pass": "✅ PASS", "fail": "❌ FAIL", "inconclusive": "⚠️ INCONCLUSIVE",
             "nothing passed": "❌ NOTHING PASSED" if not result.allow_no_pass else "⚠️ NOTHING PASSED"}[result.overall]
-    ci = f"{100 * result.interval_confidence:g} %"
     lines = [f"## qlongbench check: {head}", "",
              f"Run {md_code(result.run_id)} · reference **{md_escape(result.reference)}** · "
-             f"{_counts(result)} · one-sided {100 * result.confidence:g} % bounds ({ci} intervals)"
+             f"{_counts(result)} · one-sided {100 * result.confidence:g} % bounds"
              + (" · strict" if result.strict else ""), "",
-             f"| | candidate | task | lang | length | n | ref % | cand % | drop (pts) | {ci} CI | tolerance | note |",
+             "| | candidate | task | lang | length | n | ref % | cand % | drop (pts) | bounds | tolerance | note |",
              "|---|---|---|---|---:|---:|---:|---:|---:|---|---|---|"]
     order = {"fail": 0, "not measured": 1, "insufficient": 1, "inconclusive": 1, "pass": 2}
     for v in sorted(result.cells, key=lambda v: order[v.verdict]):
@@ -113,7 +115,7 @@ def junit_xml(result: CheckResult) -> str:
                                  name=f"{v.cell.task}/{v.cell.language}/{v.cell.length}", time="0")
             tests = (f" p_pass={v.p_pass:.3g} p_fail={v.p_fail:.3g} p_fail_holm={v.p_fail_adjusted:.3g}"
                      if v.p_pass is not None and v.p_fail is not None and v.p_fail_adjusted is not None else "")
-            detail = (f"n={v.n} drop={_drop(v)} pts CI={_ci(v)}{tests} tolerance={v.tolerance.describe()} "
+            detail = (f"n={v.n} drop={_drop(v)} pts bounds={_ci(v)}{tests} tolerance={v.tolerance.describe()} "
                       f"reference={_pts(v.drop.reference_mean if v.drop else None)}% "
                       f"candidate={_pts(v.drop.candidate_mean if v.drop else None)}%")
             if v.verdict == "fail" or (result.strict and v.verdict in ("inconclusive", "insufficient", "not measured")):

@@ -200,7 +200,7 @@ def kld_chart(data: ReportData, colors: dict[str, str]) -> Chart | None:
     bound = any(k.bound for k in rows)
     return Chart("kld.png", "KL divergence and top-1 agreement vs position",
                  "Each point averages one position bucket over the documents; the band is the bucket's "
-                 f"{int(100 * data.confidence)} % bootstrap interval across documents (two or more). "
+                 f"{int(100 * data.confidence)} % Student-t interval across documents (two or more). "
                  + ("KL over the reference's top-k tokens plus one tail bucket: a lower bound of the full-vocabulary "
                     "KL. " if bound else "KL estimated over the full vocabulary (see the KL table for each figure's "
                     "standard error). ")

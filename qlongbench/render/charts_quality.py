@@ -74,7 +74,7 @@ def accuracy_charts(data: ReportData, colors: dict[str, str]) -> list[Chart]:
         fig.tight_layout(rect=(0, 0.06, 1, 1))
         faint = [p for p in data.precisions if p not in banded and any(c.key.precision == p for c in mine)]
         out.append(Chart(f"accuracy-{slug(task)}.png", f"Accuracy vs context length: {task}",
-                         f"One line per precision. Shaded bands ({conf} % Wilson intervals; graded scores: bootstrap) "
+                         f"One line per precision. Shaded bands ({conf} % Wilson intervals; graded scores: Student t) "
                          "are drawn for the reference and for precisions worse or better than it after Holm"
                          + (f"; thin lines ({', '.join(faint)}) stay inside the noise everywhere" if faint else "")
                          + ". 'all languages' pools every language's items.", render_png(fig), "accuracy"))

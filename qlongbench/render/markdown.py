@@ -84,7 +84,8 @@ def _details(title: str, body: list[str]) -> list[str]:
 def summary_markdown(data: ReportData) -> str:
     header = data.header
     model = header.model.source
-    name = Path(model).name if Path(model).exists() else model
+    # from the header alone (not from what exists on this machine), so a report regenerates byte for byte
+    name = Path(model).name if header.model.local else model
     lines = [f"# qlongbench report: {md_escape(data.run_id)}", "",
              f"Model: {md_code(name)} · reference: **{md_escape(data.reference or 'none')}** · "
              f"{int(100 * data.confidence)} % intervals", ""]

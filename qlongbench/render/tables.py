@@ -92,19 +92,28 @@ def questions_table(data: ReportData) -> list[str]:
     return out
 
 
-def stability_table(a: ReportData, b: ReportData, label_a: str, label_b: str) -> list[str]:
-    """The same job run twice: per candidate, its verdicts in each run and the cells where they
-    differ; per precision, the answers that changed between the two runs (same precision, same ids)."""
-    def verdicts(data: ReportData) -> dict[tuple[str, str, str, int], DropStats]:  # noqa: E306
-        return {(d.candidate, d.task, d.language, d.length): d for d in data.drops + data.pooled_drops}
+def verdicts_of(data: ReportData) -> dict[tuple[str, str], str]:
+    """Every verdict a report states, by (precision, what): its drops versus the reference (per language
+    and pooled), versus its engine's full-precision run, and its answers to the study's questions."""
+    out = {(d.candidate, f"{d.task} {d.language} {fmt_length(d.length)}"): d.verdict
+           for d in data.drops + data.pooled_drops}
+    out |= {(d.candidate, f"{d.task} {d.language} {fmt_length(d.length)} vs {d.reference}"): d.verdict
+            for d in data.engine_drops}
+    out |= {(q.candidate, question_title(q.name)): q.answer for q in data.questions}
+    return out
 
-    va, vb = verdicts(a), verdicts(b)
-    out = [f"| precision | same weights file | cells | same verdict | flipped ({md_escape(label_a)} → {md_escape(label_b)}) | "
+
+def stability_table(a: ReportData, b: ReportData, label_a: str, label_b: str) -> list[str]:
+    """The same job run twice: per precision, every verdict the report states (drops, engine drops,
+    the study's questions) in each run and the ones that differ; the answers that changed between the
+    two runs (same precision, same ids)."""
+    va, vb = verdicts_of(a), verdicts_of(b)
+    out = [f"| precision | same weights file | verdicts | same | flipped ({md_escape(label_a)} → {md_escape(label_b)}) | "
            f"answers that differ between the two runs |", "|---|---|---:|---:|---|---:|"]
     for prec in a.precisions:
         keys = sorted(k for k in va if k[0] == prec and k in vb)
-        flipped = [k for k in keys if va[k].verdict != vb[k].verdict]
-        what = "; ".join(f"{k[1]} {k[2]} {fmt_length(k[3])}: {va[k].verdict} → {vb[k].verdict}" for k in flipped)
+        flipped = [k for k in keys if va[k] != vb[k]]
+        what = "; ".join(f"{k[1]}: {va[k]} → {vb[k]}" for k in flipped)
         out.append(f"| {md_escape(prec)} | {_same_artifact(a, b, prec)} | {len(keys)} | {len(keys) - len(flipped)} | {md_escape(what) or '–'} | "
                    f"{_answers_between(a, b, prec)} |")
     return out
