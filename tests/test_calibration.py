@@ -321,3 +321,11 @@ def test_changes_above_the_floor_holds_alpha_and_finds_a_real_excess():
     found = [_floor_question(_with_control(rng, 200, 0.25, 0.03)) for _ in range(20)]
     assert all(q.answer == "yes" and q.estimate > 0 and q.interval.low > 0 for q in found)
     assert _floor_question(_with_control(rng, 50, 0.1, 0.1)).scope.endswith("floor bf16:threads=1")
+
+
+def test_kl_position_trend_is_not_measured_over_a_first_bucket_at_zero():
+    """A candidate that reproduces the first positions exactly (seen on CUDA with quanto's int4 cache:
+    first bucket 3e-9 nats) would give a ratio of millions: not measured, saying why."""
+    [q] = [q for q in answer_questions(_kl_records([3e-9, 2e-9, 4e-9], [0.07, 0.08, 0.06]), "bf16", ["cand"], RULE,
+                                       [], ["kld"]) if q.name == "kl_position_trend"]
+    assert q.answer == "not measured" and "below what the estimator resolves" in q.unmeasured

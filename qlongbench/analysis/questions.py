@@ -40,6 +40,9 @@ from qlongbench.types import Record
 PERMUTATIONS = 20_000
 """Random within-stratum permutations (the observed arrangement counted in)."""
 ENGLISH = "en"
+KL_RESOLUTION = 1e-6
+"""Nats: a mean KL below this is numerically zero for the estimator (a first bucket the candidate
+reproduces exactly, e.g. a KV cache that keeps its first tokens unquantized), so no ratio is formed."""
 QUESTIONS = ("length_trend", "language_contrast", "kl_position_trend", "changes_above_floor")
 
 
@@ -186,8 +189,9 @@ def kl_position_trend(records: Sequence[Record], lp_tasks: Sequence[str], candid
     last = np.array([r.metrics[f"kl_b{int(r.metrics['n_buckets']) - 1}"] for r in docs])
     first = np.array([r.metrics["kl_b0"] for r in docs])
     q = replace(q, n=len(docs), scope=f"{len(docs)} documents of {longest} tokens")
-    if not first.mean() > 0:
-        return replace(q, unmeasured="the first bucket's mean KL is not positive"), None
+    if not first.mean() > KL_RESOLUTION:
+        return replace(q, unmeasured=f"the first bucket's mean KL ({first.mean():.2g} nats) is below what the "
+                                     f"estimator resolves ({KL_RESOLUTION:g}): a ratio over it means nothing"), None
     evidence = SignFlipRatio(last, first)
     return replace(q, estimate=evidence.estimate, p_value=evidence.p_value(1.0)), evidence
 
