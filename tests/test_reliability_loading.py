@@ -37,3 +37,42 @@ def test_a_report_without_its_libraries_writes_nothing(capsys, tmp_path, monkeyp
     assert_one_line(err, "qlongbench[report]", missing)
     assert not out.exists()
     assert tree(run) == before
+
+
+# --- a record of a precision run.json does not list ---------------------------------------------------
+
+@pytest.mark.parametrize("command", ["check", "report"])
+def test_a_record_of_a_precision_run_json_does_not_list_is_refused(capsys, tmp_path, command):
+    """A record relabelled "bf16:threads" (a key of its own, so no duplicate) used to be gated as a
+    candidate. It is refused in one line naming the file, the line (blank lines counted), the label
+    and the labels run.json lists."""
+    run = make_run(tmp_path / "run")
+    path = run / "records.jsonl"
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    row = json.loads(lines[-1])
+    row["precision"] = "bf16:threads"
+    path.write_text("".join(["\n", *lines[:-1], json.dumps(row) + "\n"]), encoding="utf-8")
+    before = tree(run)
+    argv = {"check": ["check", run, "--max-drop", "50", "--min-samples", "1"],
+            "report": ["report", run, "--out", tmp_path / "report"]}[command]
+    rc, _, err = cli(capsys, argv)
+    assert rc == 2
+    assert_one_line(err, f"records.jsonl:{len(lines) + 1}:", "'bf16:threads'", "it lists bf16, bnb-nf4")
+    assert tree(run) == before and not (tmp_path / "report").exists()
+
+
+def test_a_resumed_run_records_every_planned_label(capsys, tiny_model, tmp_path):
+    """run.json lists every label a run planned, so records of a precision that never loaded (all its
+    samples overlength, or out of memory at load) still belong to the run after a resume that drops it."""
+    from qlongbench.run.header import RunHeader
+    from tests.reliability_helpers import run_argv
+
+    out = tmp_path / "run"
+    rc, _, err = cli(capsys, run_argv(tiny_model, out, "--precisions", "bf16,fp32", "--max-new-tokens", "2"))
+    assert rc == 0, err
+    header = RunHeader.load(json.loads((out / "run.json").read_text(encoding="utf-8")))
+    assert header.planned_precisions == ["bf16", "fp32"]
+    rc, _, err = cli(capsys, run_argv(tiny_model, out, "--precisions", "bf16", "--max-new-tokens", "2"))
+    assert rc == 0, err
+    header = RunHeader.load(json.loads((out / "run.json").read_text(encoding="utf-8")))
+    assert header.planned_precisions == ["bf16", "fp32"] and "fp32" in header.precision_labels()

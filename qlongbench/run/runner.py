@@ -175,6 +175,8 @@ class Runner:
             header = header.model_copy(update={
                 "spec": spec, "resumed_at": [*header.resumed_at, now()],
                 "engine_baselines": sorted(set(header.engine_baselines) | set(plan.engine_baselines)),
+                "planned_precisions": list(dict.fromkeys([*header.planned_precisions,
+                                                          *(p.label() for p in plan.precisions)])),
                 "controls": header.controls | plan.controls,
                 "logprob_reference": header.logprob_reference or plan.logprob_reference,
                 "tasks": header.tasks | {t.label: t.info() for t in tasks},
@@ -189,6 +191,7 @@ class Runner:
             run_id=f"{name}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}", name=name, created_at=now(), spec=spec,
             spec_sha256=spec.identity_sha256(), sample_identity_sha256=sample_id, seed=spec.seed, model=info,
             environment=environment(), engine_baselines=plan.engine_baselines, controls=plan.controls,
+            planned_precisions=[p.label() for p in plan.precisions],
             logprob_reference=plan.logprob_reference, tasks={t.label: t.info() for t in tasks},
             generation_configs=gen_records)
         rd.write_header(header)
