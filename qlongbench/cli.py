@@ -52,7 +52,7 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache-dir", help="cache of quantized artifacts (default ~/.cache/qlongbench)")
     p.add_argument("--out", help="run directory (default runs/latest; runs/default for the default suite)")
     p.add_argument("--name", help="run name, and the report's directory under reports/ (default: the run "
-                   "directory's name)")
+                   "directory's name; on a resumed run it renames the run)")
     for name, kw in (("executor", {"choices": ["local", "ray"]}), ("ray_address", {}), ("replicas", {"type": int}),
                      ("gpus", {}), ("cpus_per_unit", {"type": float}),  # docs/ray.md
                      ("noise_floor", {"action": "store_const", "const": True})):  # help: the field's first sentence

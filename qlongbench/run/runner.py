@@ -172,8 +172,11 @@ class Runner:
             if stray:  # neither bound nor one this run would freeze: the report would refuse it later
                 raise UserError(f"{rd.samples_dir / stray[0]} is not one of this run's samples files (run.json binds "
                                 "them); remove it, or start the run over with --new")
+            if spec.name and spec.name != header.name:  # a name is where the report goes, not what was run
+                log.warning("run %s was named %s; it is named %s from now on (its report goes to reports/%s)",
+                            header.run_id, header.name, spec.name, spec.name)
             header = header.model_copy(update={
-                "spec": spec, "resumed_at": [*header.resumed_at, now()],
+                "spec": spec, "resumed_at": [*header.resumed_at, now()], "name": spec.name or header.name,
                 "engine_baselines": sorted(set(header.engine_baselines) | set(plan.engine_baselines)),
                 "planned_precisions": list(dict.fromkeys([*header.planned_precisions,
                                                           *(p.label() for p in plan.precisions)])),

@@ -208,7 +208,8 @@ class RunSpec(BaseModel):
     cache_dir: str | None = None
     """Where quantized artifacts are cached (default ~/.cache/qlongbench)."""
     name: str | None = None
-    """Run name (defaults to the output directory's name)."""
+    """Run name (defaults to the output directory's name); given on a resumed run, it renames the run
+    (the report goes to reports/<name>)."""
     out: str = "runs/latest"
     """Run directory."""
     executor: Literal["local", "ray"] = "local"
