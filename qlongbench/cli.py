@@ -66,11 +66,11 @@ SPEC_FIELDS = tuple(RunSpec.model_fields)
 def spec_from_args(args: argparse.Namespace) -> Any:
     """Flags over --config over, when no model is named anywhere, the default suite on the bundled
     model (qlongbench/spec/default_suite.yaml): `qlongbench run` alone is the main job."""
-    from qlongbench.spec.config import build_spec, layered_values, load_yaml
+    from qlongbench.spec.config import build_spec, layered, load_yaml
 
     flags = {name: getattr(args, name) for name in SPEC_FIELDS if getattr(args, name, None) is not None}
-    values, source = layered_values(load_yaml(args.config) if args.config else {}, flags, args.config)
-    return build_spec(values, source)
+    values, source, origins = layered(load_yaml(args.config) if args.config else {}, flags, args.config)
+    return build_spec(values, source, origins)
 
 
 class _Feedback:

@@ -76,3 +76,43 @@ def test_a_resumed_run_records_every_planned_label(capsys, tiny_model, tmp_path)
     assert rc == 0, err
     header = RunHeader.load(json.loads((out / "run.json").read_text(encoding="utf-8")))
     assert header.planned_precisions == ["bf16", "fp32"] and "fp32" in header.precision_labels()
+
+
+# --- YAML and run.json errors name the line ----------------------------------------------------------
+
+def test_a_bad_policy_value_names_its_line(capsys, tmp_path):
+    run = make_run(tmp_path / "run")
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("# a policy\nreference: bf16\nrules:\n  - task: niah-single\n    max_drop: 5\n"
+                      "  - task: niah-single\n    length: [256]\n    max_drop: lots\n", encoding="utf-8")
+    rc, _, err = cli(capsys, ["check", run, "--policy", policy])
+    assert rc == 2
+    assert_one_line(err, f"{policy}:8: rules.1.max_drop")
+
+
+def test_a_bad_config_value_names_its_line_unless_a_flag_gave_it(capsys, tiny_model, tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text(f"model: {tiny_model}\nout: {tmp_path / 'run'}\nsamples: 2\ntasks:\n  - niah-single\n"
+                      "  - name: rag\n    lengths: [256, -3]\n", encoding="utf-8")
+    rc, _, err = cli(capsys, ["run", "--config", config, "--no-report"])
+    assert rc == 2
+    assert_one_line(err, f"{config}:7: tasks.1.lengths")
+    config.write_text(f"model: {tiny_model}\nout: {tmp_path / 'run'}\nsamples: 0\n", encoding="utf-8")
+    rc, _, err = cli(capsys, ["run", "--config", config, "--no-report"])
+    assert_one_line(err, f"{config}:3: samples")
+    rc, _, err = cli(capsys, ["run", "--config", config, "--no-report", "--samples", "-1"])
+    line = assert_one_line(err, "samples")
+    assert f"{config}:" not in line and "options" in line  # the flag's value, not the file's
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_bad_run_json_value_names_its_line_and_field(capsys, tmp_path):
+    run = make_run(tmp_path / "run")
+    header = json.loads((run / "run.json").read_text(encoding="utf-8"))
+    header["model"]["num_hidden_layers"] = -2
+    text = json.dumps(header, indent=2, sort_keys=True) + "\n"
+    (run / "run.json").write_text(text, encoding="utf-8")
+    line = next(i for i, t in enumerate(text.splitlines(), 1) if '"num_hidden_layers": -2' in t)
+    rc, _, err = cli(capsys, ["report", run, "--out", tmp_path / "report"])
+    assert rc == 2
+    assert_one_line(err, f"run.json:{line}: not a valid run header: model.num_hidden_layers")

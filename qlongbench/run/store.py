@@ -36,6 +36,7 @@ from qlongbench.files import atomic_write_bytes, atomic_write_text, read_jsonl_l
 from qlongbench.hashing import ids_sha256
 from qlongbench.run.header import RunHeader
 from qlongbench.run.logprobs import LogprobFiles  # noqa: F401 - re-exported: the run directory's files
+from qlongbench.spec.yaml_lines import Origin, key_lines
 from qlongbench.types import Record, Sample
 
 log = logging.getLogger(__name__)
@@ -156,7 +157,8 @@ class RunDir:
         if not self.exists():
             raise UserError(f"{self.root} is not a qlongbench run directory (no run.json)")
         try:
-            raw = json.loads(self.run_json.read_text(encoding="utf-8"))
+            text = self.run_json.read_text(encoding="utf-8")
+            raw = json.loads(text)
         except OSError as err:
             raise UserError(f"cannot read {self.run_json}: {err.strerror or err}") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
@@ -166,8 +168,10 @@ class RunDir:
                             "start over with --new")
         try:
             return RunHeader.load(raw)
-        except ValidationError as err:
-            raise UserError(f"{self.run_json}: not a valid run header: {validation_problem(err)}; restore it "
+        except ValidationError as err:  # named FILE:LINE when the field is in the file (JSON read as YAML)
+            line = Origin("run header", str(self.run_json), key_lines(text)).line_of(err.errors()[0]["loc"])
+            where = f"{self.run_json}:{line}" if line else str(self.run_json)
+            raise UserError(f"{where}: not a valid run header: {validation_problem(err)}; restore it "
                             "or start over with --new") from None
 
     def write_header(self, header: RunHeader) -> None:
