@@ -182,9 +182,11 @@ def load_documents(source: str, split: str, max_rows: int, document_field: str,
             for col, value, kinds in ((doc_col, text, "a string or a list of strings"), (sum_col, summary, "a string")):
                 ok = value is None or isinstance(value, str) or (
                     col == doc_col and isinstance(value, list) and all(isinstance(v, str) for v in value))
-                if not ok:
-                    raise UserError(f"summ-doc source={source}: {place}: {col} must be {kinds}, not "
-                                    f"{type(value).__name__}")
+                if not ok or not value:  # a row without its text is refused, never skipped
+                    got = ("missing" if col not in row else "null" if value is None else
+                           "empty" if ok else f"a {type(value).__name__}")
+                    raise UserError(f"summ-doc source={source}: {place}: {col} must be {kinds}, not {got}; fix "
+                                    "the row or remove it")
         if isinstance(text, list):  # MultiNews-style lists of source documents
             text = "\n\n".join(map(str, text))
         if text and summary:

@@ -116,3 +116,98 @@ def test_a_bad_run_json_value_names_its_line_and_field(capsys, tmp_path):
     rc, _, err = cli(capsys, ["report", run, "--out", tmp_path / "report"])
     assert rc == 2
     assert_one_line(err, f"run.json:{line}: not a valid run header: model.num_hidden_layers")
+
+
+# --- task data files: a bad row is one line naming file, row and field, never skipped ------------------
+
+def _squad(i: int, **change) -> dict:
+    context = f"The lighthouse on island {i} was painted red by its keepers."
+    return {"title": f"Island {i}", "context": context, "question": f"What colour is lighthouse {i}?",
+            "answers": {"text": ["red"], "answer_start": [context.index("red")]}} | change
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "json", "parquet"])
+@pytest.mark.parametrize("bad, field", [({"answers": 5}, "answers"), ({"answers": {"text": [], "answer_start": []}},
+                                                                     "answers"), ({"question": ""}, "question")])
+def test_a_bad_rag_row_in_a_local_file_is_refused_not_skipped(tmp_path, fmt, bad, field):
+    import pandas as pd
+
+    from qlongbench.errors import UserError
+    from qlongbench.tasks.rag import load_qa_corpus
+
+    rows = [_squad(i) for i in range(4)]
+    rows[2] = _squad(2, **bad)
+    path = tmp_path / f"qa.{fmt}"
+    if fmt == "parquet":
+        if not isinstance(bad.get("answers", {}), dict):
+            pytest.skip("a Parquet column holds one type")
+        pd.DataFrame(rows).to_parquet(path)
+    else:
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    with pytest.raises(UserError) as err:
+        load_qa_corpus(f"file:{path}", "train", 100)
+    where = f"{path}:3" if fmt == "jsonl" else f"{path} row 3"
+    assert where in str(err.value) and field in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("value, got", [(None, "null"), (7, "a int"), ("missing", "null")])  # datasets: absent = null
+def test_a_bad_haystack_row_in_a_local_file_is_refused_not_skipped(tmp_path, value, got):
+    from qlongbench.errors import UserError
+    from qlongbench.tasks.haystack_sources import load_hf_text
+
+    rows = [{"text": f"Sentence {i} of the logbook. Another one follows."} for i in range(5)]
+    rows[3] = {"other": 1} if value == "missing" else {"text": value}
+    path = tmp_path / "corpus.json"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    with pytest.raises(UserError) as err:
+        load_hf_text(str(path), None, "train", "text", 100)
+    assert f"{path} row 4: text must be a string of text, not {got}" in str(err.value)
+
+
+def test_a_bad_summary_row_in_a_local_csv_is_refused_not_skipped(tmp_path):
+    from qlongbench.errors import UserError
+    from qlongbench.tasks.summarize import load_documents
+
+    path = tmp_path / "docs.csv"
+    path.write_text("document,summary\nA long report about ships.,Ships.\nAnother report.,\n", encoding="utf-8")
+    with pytest.raises(UserError) as err:
+        load_documents(f"file:{path}", "train", 10, "", "")
+    assert f"{path} row 2: summary must be a string, not null" in str(err.value)
+
+
+def test_an_unreadable_haystack_file_is_one_line(capsys, tiny_model, tmp_path, monkeypatch):
+    text = tmp_path / "haystack.txt"
+    text.write_text("Entry one was written at dawn. " * 50, encoding="utf-8")
+    real = Path.read_bytes
+
+    def denied(self):
+        if self == text:
+            raise PermissionError(13, "Permission denied")
+        return real(self)
+
+    monkeypatch.setattr(Path, "read_bytes", denied)
+    from tests.reliability_helpers import run_argv
+
+    out = tmp_path / "run"
+    rc, _, err = cli(capsys, run_argv(tiny_model, out, "--tasks", f"niah-single:haystack=file:{text}"))
+    assert rc == 2
+    assert_one_line(err, "cannot read", "haystack.txt", "Permission denied")
+    assert not (out / "run.json").exists()
+
+
+@pytest.mark.parametrize("what", ["records", "samples"])
+def test_a_byte_that_is_not_utf8_names_its_line(capsys, tmp_path, what):
+    run = make_run(tmp_path / "run")
+    path = run / ("records.jsonl" if what == "records" else "samples/niah-single-en-256.jsonl")
+    lines = path.read_bytes().splitlines(keepends=True)
+    lines[2] = lines[2][:10] + b"\xff" + lines[2][10:]
+    path.write_bytes(b"".join(lines))
+    if what == "samples":  # bound again in run.json, as a careful forger would
+        import hashlib
+
+        header = json.loads((run / "run.json").read_text(encoding="utf-8"))
+        header["samples"][path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
+        (run / "run.json").write_text(json.dumps(header), encoding="utf-8")
+    rc, _, err = cli(capsys, ["report", run, "--out", tmp_path / "report"])
+    assert rc == 2
+    assert_one_line(err, f"{path.name}:3: not UTF-8 text")
