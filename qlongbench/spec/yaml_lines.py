@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from qlongbench.errors import UserError, validation_problem
+from qlongbench.files import utf8_error_line
 
 MAX_NODES = 100_000
 """Keys and items looked at per file: aliases may nest (a billion laughs); past this, lines are
@@ -83,10 +84,12 @@ def load_yaml(path: str | Path, what: str = "config file") -> YamlData:
     if not p.is_file():
         raise UserError(f"{what} {p} does not exist")
     try:
-        text = p.read_text(encoding="utf-8")
+        raw = p.read_bytes()
+        text = raw.decode("utf-8")
         data = yaml.safe_load(text)
     except UnicodeDecodeError as err:
-        raise UserError(f"{what} {p} is not UTF-8 text (byte {err.start}); save it as UTF-8") from None
+        raise UserError(f"{what} {p}:{utf8_error_line(raw, err)}: not UTF-8 text (byte {err.start}); save it as "
+                        "UTF-8") from None
     except OSError as err:
         raise UserError(f"cannot read {what} {p}: {err.strerror or err}") from None
     except yaml.YAMLError as err:
