@@ -16,13 +16,13 @@ import logging
 import random
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from qlongbench.errors import OverlengthError, UserError
 from qlongbench.hashing import ids_sha256
-from qlongbench.tasks.base import BuildContext, Task, TaskOptions
+from qlongbench.tasks.base import BuildContext, SampleMetadata, Task, TaskOptions
 from qlongbench.tasks.facts import ATTRIBUTES, FactCorpus, fact_languages, fact_templates
 from qlongbench.tasks.haystack import Insertion, fit, start_haystack, token_position
 from qlongbench.tasks.haystack_sources import HaystackOptions, TextSource, load_dataset_rows, parse_dataset_spec
@@ -50,6 +50,23 @@ class SummFactsOptions(HaystackOptions):
     """Key facts planted per document (one per person, each at its own depth)."""
 
 
+Text = Annotated[str, Field(min_length=1)]
+
+
+class FactMetadata(BaseModel):
+    """One planted fact as the scorer reads it back."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+
+    terms: list[Annotated[list[Text], Field(min_length=1)]] = Field(min_length=1)
+    """Groups of alternatives; an item covers the fact when it holds one alternative of every group."""
+
+
+class SummFactsMetadata(SampleMetadata):
+    facts: list[FactMetadata] = Field(min_length=1)
+    """The planted facts, in document order."""
+
+
 class SummFacts(Task):
     name: ClassVar[str] = "summ-facts"
     description: ClassVar[str] = ("A long filler document with K planted key facts about named people, one in "
@@ -59,6 +76,7 @@ class SummFacts(Task):
                              "metrics.unmatched_share = listed items matching no fact")
     default_max_new_tokens: ClassVar[int] = 192
     Options = SummFactsOptions
+    Metadata = SummFactsMetadata
 
     @classmethod
     def languages(cls) -> tuple[str, ...]:

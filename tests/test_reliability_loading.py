@@ -211,3 +211,48 @@ def test_a_byte_that_is_not_utf8_names_its_line(capsys, tmp_path, what):
     rc, _, err = cli(capsys, ["report", run, "--out", tmp_path / "report"])
     assert rc == 2
     assert_one_line(err, f"{path.name}:3: not UTF-8 text")
+
+
+# --- sample metadata -----------------------------------------------------------------------------------
+
+def test_a_scorer_failing_on_its_metadata_is_one_line():
+    """The last guard (metadata is validated when a samples file is read): a task's scorer that fails on
+    a sample's metadata is a UserError naming the task and the sample, not a traceback."""
+    from qlongbench.errors import UserError
+    from qlongbench.hashing import ids_sha256
+    from qlongbench.run.units import score_output
+    from qlongbench.tasks.summarize import SummFacts
+    from qlongbench.types import Sample
+
+    s = Sample(sample_id="summ-facts-en-256-0000", task="summ-facts", language="en", instruction_language="en",
+               length=256, index=0, seed=0, status="ok", prompt_ids=(3, 4), prefix_len=0, max_new_tokens=2,
+               expected=("x",), metadata={"facts": [{"terms": 5}]}, prompt_sha256=ids_sha256((3, 4)))
+    with pytest.raises(UserError, match="task summ-facts cannot score sample summ-facts-en-256-0000"):
+        score_output(SummFacts(), s, "- Ann has a red car")
+
+
+@pytest.mark.parametrize("task, metadata, field", [
+    ("summ-facts", {"facts": [{"terms": [["Ann"], 3]}]}, "metadata.facts.0.terms.1"),
+    ("summ-facts", {"document_tokens": 5}, "metadata.facts"),
+    ("niah-none", {"none_words": "none"}, "metadata.none_words"),
+    ("niah-multikey", {"distractor_values": [1234567]}, "metadata.distractor_values.0"),
+    ("niah-single", {"reason": False}, "metadata.reason")])
+def test_sample_metadata_is_validated_on_load(capsys, tmp_path, task, metadata, field):
+    """A samples file edited and bound again in run.json: the keys its task reads are checked when it
+    is read (report, check and a resumed run alike), naming the file, the line and the key."""
+    import hashlib
+
+    run = make_run(tmp_path / "run", task=task)
+    path = next((run / "samples").glob("*.jsonl"))
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    for row in rows:  # what the task itself writes, then one line forged
+        row["metadata"] = {"facts": [{"terms": [["Ann"], ["red"]]}]} if task == "summ-facts" else {}
+    rows[1]["metadata"] = metadata
+    lines = [json.dumps(row) + "\n" for row in rows]
+    path.write_text("".join(lines), encoding="utf-8")
+    header = json.loads((run / "run.json").read_text(encoding="utf-8"))
+    header["samples"][path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
+    (run / "run.json").write_text(json.dumps(header), encoding="utf-8")
+    rc, _, err = cli(capsys, ["check", run, "--max-drop", "50", "--min-samples", "1"])
+    assert rc == 2
+    assert_one_line(err, f"{path.name}:2: not a valid sample: {field}")

@@ -204,6 +204,8 @@ class RunDir:
             if actual != expected_sha256:
                 raise UserError(f"{path} was changed after the run froze it (sha256 {actual[:12]}…, run.json says "
                                 f"{expected_sha256[:12]}…); restore it, or start the run over with --new")
+        from qlongbench import registry
+
         out = []
         for n, line in read_jsonl_lines(path):
             try:
@@ -211,6 +213,13 @@ class RunDir:
             except ValidationError as err:
                 raise UserError(f"{path}:{n}: not a valid sample: {validation_problem(err)}; restore the file, or "
                                 "start the run over with --new") from None
+            try:  # what the task reads back when it scores (each task types its own keys)
+                meta = registry.metadata_model(sample.task)
+                if meta is not None:
+                    meta.model_validate(sample.metadata)
+            except ValidationError as err:
+                raise UserError(f"{path}:{n}: not a valid sample: metadata.{validation_problem(err)}; restore the "
+                                "file, or start the run over with --new") from None
             if ids_sha256(sample.prompt_ids) != sample.prompt_sha256:
                 raise UserError(f"{path}:{n}: the prompt ids of {sample.sample_id} no longer hash to its prompt_sha256 "
                                 "(the file was edited); restore it, or start the run over with --new")
