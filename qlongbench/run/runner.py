@@ -107,8 +107,10 @@ class Runner:
             ArtifactCache(default_cache_dir(spec)).check_writable()
         model = resolve_model(spec)  # cheap checks first: a wrong path fails before torch is imported
         self.device = self.executor.driver_device(spec)
-        validate_precisions(plan.precisions, model.path, self.device)
+        switches = {"trust_remote_code": spec.trust_remote_code, "allow_pickle": spec.allow_pickle}
+        validate_precisions(plan.precisions, model.path, self.device, **switches)
         tok = load_tokenizer(model.path, spec)
+        validate_precisions(plan.precisions, model.path, self.device, **switches, tokenizer=tok)
         info = model_info(model, spec, tok)
         check_lengths(all_lengths(tasks), info.max_position_embeddings, allow_extrapolation=spec.allow_extrapolation)
         self.run_dir.check_writable()
