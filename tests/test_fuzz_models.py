@@ -88,6 +88,32 @@ def test_a_tokenizer_without_a_chat_template(capsys, tiny_model, tmp_path, mode,
         assert "chat template" in err
 
 
+TEMPLATES = [
+    5, True, [], {}, None, "", "   ", [{"name": "default"}], [{"name": "default", "template": 5}], [1, 2],
+    [{"name": "default", "template": "{% for m in messages %}{{ m['content'] }}{% endfor %}"}],
+    "{% if %}", "{{ messages[0]['content'] ", "{% for m in messages %}", "{{ raise_exception('no system turn') }}",
+    "{{ messages[7]['content'] }}", "hello", "{% if add_generation_prompt %}A:{% endif %}",
+    "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}{% endfor %}{% if add_generation_prompt %}<|assistant|>{% endif %}",
+    "{{ messages[0]['content'] }}{{ messages[0]['content'] }}", "{{ messages[0]['content'] | upper }}",
+    "{{ messages | length }}", "{% for m in messages %}{{ m['content'][::-1] }}{% endfor %}",
+    "{{ bos_token }}{% for m in messages %}{{ m['content'] }}{% endfor %}{{ eos_token }}",
+    "{% for m in messages %}{{ m.content }}\n{% endfor %}{% if add_generation_prompt %}\n{% endif %}"]
+
+
+@fuzz_settings(16)
+@given(template=st.sampled_from(TEMPLATES), mode=st.sampled_from(["auto", "on", "off"]))
+def test_a_fuzzed_chat_template_runs_correctly_or_is_one_line(capsys, tiny_model, tmp_path, template, mode):
+    """tokenizer_config.json's chat_template of the wrong type, broken Jinja, a template that raises,
+    drops or rewrites the user's text: the run completes (prompts framed by the template, or plain with
+    --chat-template off) or is refused in one line with nothing written."""
+    case = fresh_dir(tmp_path)
+    model = copy_model(tiny_model, case)
+    cfg = json.loads((model / "tokenizer_config.json").read_text())
+    cfg["chat_template"] = template
+    (model / "tokenizer_config.json").write_text(json.dumps(cfg))
+    run_on(capsys, model, case, "--chat-template", mode)
+
+
 # --- a safetensors header that lies ------------------------------------------------------------------
 
 def read_safetensors(path: Path) -> tuple[dict, bytes]:

@@ -215,6 +215,37 @@ def test_a_mutated_run_directory_reads_whole_or_is_one_line(capsys, base_run, tm
     else:
         payload = json.loads((report / "results.json").read_text(encoding="utf-8"))
         assert payload and (report / "index.html").is_file() and (report / "summary.md").is_file()
+        assert_counts(payload, before)  # the report counts exactly the records the directory holds
+
+
+def expected_cells(snap: dict[str, object]) -> dict[tuple, tuple[int, int, float | None]]:
+    """Read without qlongbench from a snapshot of the run: the whole, non-blank lines of records.jsonl
+    grouped by cell (precision, task, language, length) as (records, ok records, mean score of the ok ones)."""
+    data = snap.get("records.jsonl")
+    if isinstance(data, tuple) and data[0] == "link":  # a symlink to a copy: the copy's bytes
+        data = snap.get(Path(data[1]).name)
+    data = data if isinstance(data, bytes) else b""
+    rows = [json.loads(line) for line in data[: data.rfind(b"\n") + 1].decode("utf-8").splitlines() if line.strip()]
+    cells: dict[tuple, list[dict]] = {}
+    for r in rows:
+        lang = r["language"] if r.get("instruction_language", r["language"]) == r["language"] else \
+            f"{r['instruction_language']}_{r['language']}"
+        cells.setdefault((r["precision"], r["task"], lang, r["length"]), []).append(r)
+    out = {}
+    for key, rs in cells.items():
+        ok = [r["score"] for r in rs if r["status"] == "ok"]
+        out[key] = (len(rs), len(ok), sum(ok) / len(ok) if ok else None)
+    return out
+
+
+def assert_counts(payload: dict, snap: dict[str, object]) -> None:
+    got = {(c["key"]["precision"], c["key"]["task"], c["key"]["language"], c["key"]["length"]):
+           (c["n"], c["n_ok"], c["accuracy"]) for c in payload["cells"]}
+    want = expected_cells(snap)
+    assert set(got) == set(want), (sorted(got), sorted(want))
+    for key, (n, n_ok, acc) in want.items():
+        assert got[key][:2] == (n, n_ok), (key, got[key], (n, n_ok))
+        assert (acc is None and got[key][2] is None) or abs(got[key][2] - acc) < 1e-9, (key, got[key], acc)
 
 
 # --- a resumed run on a mutated directory -------------------------------------------------------------
