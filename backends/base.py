@@ -46,6 +46,11 @@ class LoadContext:
     extras: dict[str, Any] = field(default_factory=dict)
     """Anything else a backend needs from the run (kept open for later engines)."""
 
+    def validate_context(self) -> ValidateContext:
+        """The same model, device and switches for the checks `Backend.validate` makes."""
+        return ValidateContext(model=self.model, device=self.device, trust_remote_code=self.trust_remote_code,
+                               allow_pickle=self.allow_pickle)
+
 
 @dataclass(frozen=True)
 class ValidateContext:
@@ -55,6 +60,10 @@ class ValidateContext:
     """Local directory or hub id of the reference model."""
     device: str
     """Resolved device."""
+    trust_remote_code: bool = False
+    """Whether the user allowed custom code (a given checkpoint is checked under the same switches)."""
+    allow_pickle: bool = False
+    """Whether the user allowed pickle weights."""
 
 
 @dataclass(frozen=True)
@@ -146,6 +155,11 @@ class Backend(ABC):
             can = (f"it holds {', '.join(cls.kv_cache_types)}" if cls.kv_cache_types else
                    "its engine offers no quantized KV cache")
             raise UserError(f"precision {precision.label()}: no KV cache type {precision.kv!r}; {can}")
+
+    @classmethod
+    def validate_tokenizer(cls, precision: PrecisionSpec, ctx: ValidateContext, tokenizer: Any) -> None:
+        """Checks that need the reference tokenizer (a user-supplied checkpoint's own tokenizer must be
+        the reference's), made once it is loaded and still before anything is written. Default: none."""
 
     @classmethod
     def full_precision_names(cls) -> tuple[str, ...]:

@@ -23,7 +23,7 @@ from qlongbench.backends.build.gguf_convert import FILE_TYPES, prepare_gguf
 from qlongbench.backends.gguf_session import GGUFSession
 from qlongbench.backends.gguf_options import KV_TYPES, check_gguf_file, gguf_options
 from qlongbench.backends.llama_lib import (
-    _last_engine_error, _llama_cpp, default_threads, ftype_name, gguf_vocab, llama_cpp_version, meta_str,
+    _RECENT_ERRORS, _last_engine_error, _llama_cpp, default_threads, ftype_name, gguf_vocab, llama_cpp_version, meta_str,
 )
 from qlongbench.backends.tokenizer_check import reference_view, require_same
 from qlongbench.errors import UserError
@@ -62,7 +62,7 @@ class GGUFBackend(Backend):
         super().__init__(precision, ctx)
         self.llama_cpp = _llama_cpp()
         self.file_type = FILE_TYPES[precision.name]
-        type(self).validate(precision, ValidateContext(model=ctx.model, device=ctx.device))
+        type(self).validate(precision, ctx.validate_context())
         self.opts = gguf_options(precision, ctx.device)
         self.prepared: Prepared | None = None
         if self.opts["file"]:
@@ -112,15 +112,24 @@ class GGUFBackend(Backend):
 
     def check_tokenizer(self, path: Path, ctx: LoadContext) -> None:
         """Fairness rule 2: the file's vocabulary and special tokens equal the reference's."""
-        model = self.llama_cpp.llama_model_load_from_file(str(path).encode(), self._model_params(vocab_only=True))
-        if not model:
-            raise UserError(f"llama.cpp cannot read {path} ({_last_engine_error()}); the file is corrupt, "
-                            "truncated, or from a llama.cpp newer than the installed llama-cpp-python")
-        try:
-            view = gguf_vocab(self.llama_cpp, model)
-        finally:
-            self.llama_cpp.llama_model_free(model)
-        require_same(reference_view(ctx.tokenizer), view, f"GGUF file {path}", padding_prefixes=PAD_PREFIXES)
+        check_file_vocab(self.llama_cpp, path, ctx.tokenizer)
+
+    @classmethod
+    def validate_tokenizer(cls, precision: PrecisionSpec, ctx: ValidateContext, tokenizer: Any) -> None:
+        """A given file= is read by llama.cpp (its metadata and vocabulary, not its weights) before any
+        work: it must load, hold the weights its label names and the reference's vocabulary."""
+        file = precision.options.get("file")
+        if file:
+            llama_cpp = _llama_cpp()
+            path = Path(str(file)).expanduser().resolve()
+            try:
+                found = check_file_vocab(llama_cpp, path, tokenizer)
+            except UserError as err:
+                raise UserError(f"{precision.name}: {err}") from None
+            actual = ftype_name(llama_cpp, int(found)) if found and found.isdigit() else None
+            if actual and actual != FILE_TYPES[precision.name]:
+                raise UserError(f"{path} holds {actual} weights but the precision is {precision.name}; use "
+                                f"gguf-{actual.lower()}:file=... so the report names what ran")
 
     def _load_model(self) -> Any:
         model = self.llama_cpp.llama_model_load_from_file(str(self.path).encode(), self._model_params(vocab_only=False))
@@ -240,5 +249,21 @@ class GGUFBackend(Backend):
             self.model = None
 
 
-
-
+def check_file_vocab(llama_cpp: Any, path: Path, tokenizer: Any) -> str | None:
+    """Load a GGUF file's vocabulary only (llama.cpp reads its metadata, not its weights): one line
+    when llama.cpp cannot read it or its vocabulary and special tokens differ from the reference's
+    (fairness rule 2). Returns its general.file_type."""
+    params = llama_cpp.llama_model_default_params()
+    params.n_gpu_layers, params.vocab_only, params.use_extra_bufts = 0, True, False
+    _RECENT_ERRORS.clear()  # the reason given is this load's, not an earlier call's
+    model = llama_cpp.llama_model_load_from_file(str(path).encode(), params)
+    if not model:
+        raise UserError(f"llama.cpp cannot read {path} ({_last_engine_error()}); the file is corrupt, "
+                        "truncated, or from a llama.cpp newer than the installed llama-cpp-python")
+    try:
+        view = gguf_vocab(llama_cpp, model)
+        file_type = meta_str(llama_cpp, model, "general.file_type")
+    finally:
+        llama_cpp.llama_model_free(model)
+    require_same(reference_view(tokenizer), view, f"GGUF file {path}", padding_prefixes=PAD_PREFIXES)
+    return file_type

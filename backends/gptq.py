@@ -12,7 +12,6 @@ is the reference's own greedy loop (HFSession) on the same token ids."""
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any, ClassVar
@@ -20,20 +19,18 @@ from typing import Any, ClassVar
 from qlongbench.backends.base import LoadContext, ValidateContext
 from qlongbench.backends.bnb import probe_forward
 from qlongbench.backends.build.artifacts import Prepared, path_sha256
+from qlongbench.backends.build.gptq_checkpoint import check_checkpoint, gptq_config, local_checkpoint
+from qlongbench.backends.build.gptq_checkpoint import check_checkpoint_tokenizer as check_tokenizer
 from qlongbench.backends.build.model_files import local_model_dir
 from qlongbench.backends.build.gptq_quantize import (
     ALLOWED_OPTIONS, BITS, _DTYPES, _version, engine_output, gptq_options, prepare_gptq, require_gptqmodel,
 )
 from qlongbench.backends.hf import HFBackend, torch_dtype
-from qlongbench.backends.tokenizer_check import require_same_hf
 from qlongbench.errors import UserError
 from qlongbench.spec.config import PrecisionSpec
 from qlongbench.types import QuantRecipe
 
 log = logging.getLogger(__name__)
-
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "tokenizer_config.json", "vocab.json")
-
 
 class GPTQBackend(HFBackend):
     engine: ClassVar[str] = "transformers"
@@ -45,14 +42,21 @@ class GPTQBackend(HFBackend):
 
     @classmethod
     def validate(cls, precision: PrecisionSpec, ctx: ValidateContext) -> None:
+        """Options, and a local checkpoint= directory (files, config, GPTQ settings, bits), before any work."""
         opts = gptq_options(precision)  # unknown options and bad values
         given = opts.get("checkpoint")
-        if given:
-            path = Path(str(given)).expanduser()
-            if path.exists() and not path.is_dir():
-                raise UserError(f"checkpoint={given} is a file; give the checkpoint's directory or hub id")
-            if not path.exists() and (str(given).startswith((".", "/", "~")) or str(given).count("/") > 1):
-                raise UserError(f"checkpoint={given}: no such directory")
+        path = local_checkpoint(str(given)) if given else None
+        if path is not None:
+            check_checkpoint(path, BITS[precision.name], precision.name, ctx.model,
+                             trust_remote_code=ctx.trust_remote_code, allow_pickle=ctx.allow_pickle)
+
+    @classmethod
+    def validate_tokenizer(cls, precision: PrecisionSpec, ctx: ValidateContext, tokenizer: Any) -> None:
+        """A local checkpoint's tokenizer is the reference's, before any work."""
+        given = precision.options.get("checkpoint")
+        path = local_checkpoint(str(given)) if given else None
+        if path is not None:
+            check_tokenizer(path, tokenizer, trust_remote_code=ctx.trust_remote_code)
 
     def __init__(self, precision: PrecisionSpec, ctx: LoadContext):
         self.require("optimum", "gptq")
@@ -137,60 +141,24 @@ class GPTQBackend(HFBackend):
 
 
 
-# --- calibration ---------------------------------------------------------------------------------
-
-
-# --- quantizing ----------------------------------------------------------------------------------
-
-
-# --- checkpoints ---------------------------------------------------------------------------------
+# --- checkpoints (the checks themselves: backends/build/gptq_checkpoint.py) ------------------------
 
 
 def resolve_checkpoint(checkpoint: str, ctx: LoadContext) -> Path:
-    p = Path(checkpoint).expanduser()
-    if p.exists():
-        if not p.is_dir():
-            raise UserError(f"checkpoint={checkpoint} is a file; give the checkpoint's directory or hub id")
-        return p.resolve()
-    if checkpoint.startswith((".", "/", "~")) or checkpoint.count("/") > 1:
-        raise UserError(f"checkpoint={checkpoint}: no such directory")
+    """The checkpoint's local directory: the one given, or a hub snapshot (checked as a model
+    directory is)."""
+    path = local_checkpoint(checkpoint)
+    if path is not None:
+        return path
     return local_model_dir(checkpoint, trust_remote_code=ctx.trust_remote_code, allow_pickle=ctx.allow_pickle)
 
 
 def read_gptq_config(path: Path) -> dict[str, Any]:
-    """The quantization settings of a GPTQ checkpoint: config.json's quantization_config
-    (GPTQModel / transformers) or quantize_config.json (AutoGPTQ)."""
-    cfg: dict[str, Any] = {}
-    config_json = path / "config.json"
-    if config_json.is_file():
-        cfg = json.loads(config_json.read_text(encoding="utf-8")).get("quantization_config") or {}
-    legacy = path / "quantize_config.json"
-    if not cfg and legacy.is_file():
-        cfg = json.loads(legacy.read_text(encoding="utf-8"))
-    method = str(cfg.get("quant_method", cfg.get("method", "gptq" if cfg else ""))).lower()
-    if not cfg or method != "gptq":
-        raise UserError(f"{path} is not a GPTQ checkpoint (no GPTQ quantization_config in config.json or "
-                        "quantize_config.json)")
-    return cfg
+    """The validated GPTQ settings of a checkpoint directory (config.json's quantization_config or
+    AutoGPTQ's quantize_config.json)."""
+    return gptq_config(path, f"checkpoint {path}")
 
 
 def check_checkpoint_tokenizer(path: Path, ctx: LoadContext) -> None:
     """Fairness rule 2 for checkpoints: their tokenizer must be the reference's."""
-    if any((path / f).is_file() for f in TOKENIZER_FILES):
-        from transformers import AutoTokenizer
-
-        try:
-            theirs = AutoTokenizer.from_pretrained(str(path), trust_remote_code=ctx.trust_remote_code)
-        except Exception as err:  # noqa: BLE001 - a tokenizer that cannot load cannot be checked
-            raise UserError(f"cannot load the tokenizer of checkpoint {path}: {str(err).splitlines()[0]}") from None
-        require_same_hf(ctx.tokenizer, theirs, f"checkpoint {path}")
-        return
-    # No tokenizer shipped: the embedding size is the one thing left to compare.
-    vocab = json.loads((path / "config.json").read_text(encoding="utf-8")).get("vocab_size")
-    ref = len(ctx.tokenizer.hf.get_vocab())
-    if vocab is not None and vocab < ref:
-        raise UserError(f"the tokenizer of checkpoint {path} differs from the reference model's: its vocabulary "
-                        f"has {vocab} entries, the reference tokenizer {ref}")
-    log.warning("checkpoint %s ships no tokenizer; it is fed the reference tokenizer's ids unchecked", path)
-
-
+    check_tokenizer(path, ctx.tokenizer, trust_remote_code=ctx.trust_remote_code)

@@ -84,7 +84,7 @@ class HFBackend(Backend):
 
     def __init__(self, precision: PrecisionSpec, ctx: LoadContext):
         super().__init__(precision, ctx)
-        type(self).validate(precision, ValidateContext(model=ctx.model, device=ctx.device))
+        type(self).validate(precision, ctx.validate_context())
         import torch  # (fail here, not half way through loading)
 
         if precision.kv:

@@ -90,7 +90,7 @@ class VLLMBackend(Backend):
 
     def __init__(self, precision: PrecisionSpec, ctx: LoadContext):
         super().__init__(precision, ctx)
-        type(self).validate(precision, ValidateContext(model=ctx.model, device=ctx.device))
+        type(self).validate(precision, ctx.validate_context())
         self.opts = vllm_options(precision, ctx.device)
         self.spec = PRECISIONS[precision.name]
         self.eos = reference_eos_ids(ctx)
@@ -260,6 +260,12 @@ class VLLMGPTQBackend(VLLMBackend):
                 raise UserError(f"{precision.name}: vLLM's CPU GPTQ kernel needs every layer's input width to be a "
                                 f"multiple of group_size; this model has {', '.join(map(str, bad))} (group_size={gs}). "
                                 f"Use {precision.name}:group_size=64 beside gptq-int{spec.name[-1]}:group_size=64")
+
+    @classmethod
+    def validate_tokenizer(cls, precision: PrecisionSpec, ctx: ValidateContext, tokenizer: Any) -> None:
+        from qlongbench.backends.gptq import GPTQBackend
+
+        GPTQBackend.validate_tokenizer(cls.gptq_spec(precision), ctx, tokenizer)
 
     @classmethod
     def prepare_artifact(cls, precision: PrecisionSpec, ctx: LoadContext) -> Any:

@@ -119,10 +119,14 @@ def input_widths(model: str) -> set[int]:
         cfg = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return set()
-    heads = cfg.get("num_attention_heads")
-    head_dim = cfg.get("head_dim") or (cfg["hidden_size"] // heads if heads and cfg.get("hidden_size") else None)
-    return {int(w) for w in (cfg.get("hidden_size"), cfg.get("intermediate_size"),
-                             heads * head_dim if heads and head_dim else None) if w}
+    if not isinstance(cfg, dict):
+        return set()
+    sizes = {k: cfg.get(k) for k in ("num_attention_heads", "head_dim", "hidden_size", "intermediate_size")}
+    if not all(v is None or (isinstance(v, int) and not isinstance(v, bool) and v > 0) for v in sizes.values()):
+        return set()  # a config that cannot describe a model: refused where the model itself is read
+    heads, hidden = sizes["num_attention_heads"], sizes["hidden_size"]
+    head_dim = sizes["head_dim"] or (hidden // heads if heads and hidden else None)
+    return {int(w) for w in (hidden, sizes["intermediate_size"], heads * head_dim if heads and head_dim else None) if w}
 
 
 def checkpoint_bytes(path: Path) -> int:
@@ -130,8 +134,11 @@ def checkpoint_bytes(path: Path) -> int:
     else the size of its weight files, or of a single file (GGUF)."""
     if path.is_file():
         return path.stat().st_size
+    from qlongbench.backends.build.model_files import check_safetensors
+
     total = 0
     for f in sorted(path.glob("*.safetensors")):
+        check_safetensors(f)  # one line naming a damaged file, never a struct or JSON traceback
         with open(f, "rb") as fh:
             (n,) = struct.unpack("<Q", fh.read(8))
             header = json.loads(fh.read(n))

@@ -52,7 +52,7 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache-dir", help="cache of quantized artifacts (default ~/.cache/qlongbench)")
     p.add_argument("--out", help="run directory (default runs/latest; runs/default for the default suite)")
     p.add_argument("--name", help="run name, and the report's directory under reports/ (default: the run "
-                   "directory's name)")
+                   "directory's name; on a resumed run it renames the run)")
     for name, kw in (("executor", {"choices": ["local", "ray"]}), ("ray_address", {}), ("replicas", {"type": int}),
                      ("gpus", {}), ("cpus_per_unit", {"type": float}),  # docs/ray.md
                      ("noise_floor", {"action": "store_const", "const": True})):  # help: the field's first sentence
@@ -66,11 +66,11 @@ SPEC_FIELDS = tuple(RunSpec.model_fields)
 def spec_from_args(args: argparse.Namespace) -> Any:
     """Flags over --config over, when no model is named anywhere, the default suite on the bundled
     model (qlongbench/spec/default_suite.yaml): `qlongbench run` alone is the main job."""
-    from qlongbench.spec.config import build_spec, layered_values, load_yaml
+    from qlongbench.spec.config import build_spec, layered, load_yaml
 
     flags = {name: getattr(args, name) for name in SPEC_FIELDS if getattr(args, name, None) is not None}
-    values, source = layered_values(load_yaml(args.config) if args.config else {}, flags, args.config)
-    return build_spec(values, source)
+    values, source, origins = layered(load_yaml(args.config) if args.config else {}, flags, args.config)
+    return build_spec(values, source, origins)
 
 
 class _Feedback:

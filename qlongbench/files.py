@@ -59,6 +59,25 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def utf8_error_line(data: bytes, err: UnicodeDecodeError) -> int:
+    """The 1-based line holding the first byte that is not UTF-8."""
+    return data.count(b"\n", 0, err.start) + 1
+
+
+def read_utf8(path: Path, what: str) -> str:
+    """A text file's contents; one UserError line naming the file (and the line of a byte that is
+    not UTF-8) when it cannot be read. `what` starts the message (e.g. 'haystack=file:x')."""
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise UserError(f"{what}: cannot read {path}: {err.strerror or err}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise UserError(f"{what}: {path}:{utf8_error_line(data, err)}: not UTF-8 text ({err.reason} at byte "
+                        f"{err.start}); save it as UTF-8") from None
+
+
 def read_jsonl_lines(path: Path, *, repair: bool = False, quiet: bool = False) -> list[tuple[int, str]]:
     """(line number, text) of the whole lines of a JSONL file. A last line without its newline is a
     torn write: it is dropped (and cut from the file when repair is true; `quiet`: a writer is at
@@ -83,6 +102,6 @@ def read_jsonl_lines(path: Path, *, repair: bool = False, quiet: bool = False) -
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
-        raise UserError(f"{path} is not UTF-8 text (byte {err.start}); it was damaged — restore it or start "
-                        "the run over with --new") from None
+        raise UserError(f"{path}:{utf8_error_line(data, err)}: not UTF-8 text (byte {err.start}); it was damaged — "
+                        "restore it or start the run over with --new") from None
     return [(n, line) for n, line in enumerate(text.split("\n"), 1) if line.strip()]

@@ -64,6 +64,15 @@ def task_class(name: str) -> type[Task]:
     return cls
 
 
+def metadata_model(task: str) -> Any:
+    """The model a task's sample metadata is validated against when a samples file is read (the
+    task's `Metadata`); None for a task not installed here (nothing here will score its samples)."""
+    try:
+        return task_class(task).Metadata
+    except (UserError, ImportError):
+        return None
+
+
 def canonical_task_name(name: str) -> str:
     """Aliases (niah -> niah-single) resolve to the class's own name."""
     return task_class(name).name

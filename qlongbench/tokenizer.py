@@ -47,6 +47,14 @@ class PromptTokenizer:
             raise UserError(f"the tokenizer of {source or 'the model'} has no chat template, but one is required "
                             "(--chat-template on); use --chat-template auto or off for a base model")
         self.use_chat_template = use_chat_template not in (False, "off") and self.has_chat_template
+        if self.use_chat_template:  # a template that cannot frame a prompt is refused now, not mid-run
+            template = hf_tokenizer.chat_template
+            if not (isinstance(template, str) or (isinstance(template, dict) and template
+                                                  and all(isinstance(v, str) for v in template.values()))):
+                raise UserError(f"the chat template of {source or 'the model'} is {type(template).__name__} "
+                                f"{str(template)[:60]!r}, not Jinja text (tokenizer_config.json's chat_template); fix "
+                                "it, or run with --chat-template off")
+            self.frame("Read this.\n\n", "\n\nWhat is it?", "Answer:")
 
     @classmethod
     def load(cls, model: str, *, revision: str | None = None, trust_remote_code: bool = False,
@@ -57,6 +65,8 @@ class PromptTokenizer:
             tok = AutoTokenizer.from_pretrained(model, revision=revision, trust_remote_code=trust_remote_code)
         except Exception as err:  # noqa: BLE001 - missing, corrupt or unknown tokenizers raise many types
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            if isinstance(err, (KeyError, TypeError, IndexError, AttributeError)):  # a file's value of the wrong shape
+                first = f"{type(err).__name__}: {first} (a value in its tokenizer_config.json or tokenizer.json)"
             raise UserError(f"cannot load the tokenizer of {model!r}: {first}") from None
         return cls(tok, use_chat_template=use_chat_template, source=model)
 
@@ -83,13 +93,18 @@ class PromptTokenizer:
         `before_document + document + after_document` and the assistant turn starts after it; without
         one, `answer_prefix` follows the question (RULER's base-model style)."""
         if self.use_chat_template:
-            rendered = self.hf.apply_chat_template(
-                [{"role": "user", "content": before_document + _DOC + after_document}],
-                tokenize=False, add_generation_prompt=True,
-            )
-            if rendered.count(_DOC) != 1:
+            try:
+                rendered = self.hf.apply_chat_template(
+                    [{"role": "user", "content": before_document + _DOC + after_document}],
+                    tokenize=False, add_generation_prompt=True,
+                )
+            except Exception as err:  # noqa: BLE001 - Jinja syntax, raise_exception(), undefined names ...
+                first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+                raise UserError(f"the chat template of {self.source or 'the model'} cannot render a prompt "
+                                f"({type(err).__name__}: {first}); fix it, or run with --chat-template off") from None
+            if not isinstance(rendered, str) or rendered.count(_DOC) != 1:
                 raise UserError(f"the chat template of {self.source or 'the model'} does not keep the "
-                                "user message intact; rerun with --no-chat-template")
+                                "user message intact; rerun with --chat-template off")
             head, tail = rendered.split(_DOC)
             return ChatFrame(head=head, tail=tail, add_special_tokens=False)
         tail = after_document + (("\n" + answer_prefix) if answer_prefix else "")

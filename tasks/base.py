@@ -23,6 +23,17 @@ class TaskOptions(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True, strict=True)
 
 
+class SampleMetadata(BaseModel):
+    """A sample's metadata as its task reads it back: the keys qlongbench reads are typed (a samples
+    file edited and bound again is refused on load, naming the key, never a traceback while scoring);
+    the other keys are kept as written, for people reading the file. Each task declares its own."""
+
+    model_config = ConfigDict(extra="allow", strict=True, use_attribute_docstrings=True)
+
+    reason: str | None = None
+    """Why an overlength sample could not fit (it becomes its records' error)."""
+
+
 @dataclass(frozen=True)
 class BuildContext:
     """What a task needs to build the samples of one cell."""
@@ -101,6 +112,9 @@ class Task(ABC):
     """Answer budget unless the run overrides it."""
     Options: ClassVar[type[TaskOptions]] = TaskOptions
     """Options model."""
+    Metadata: ClassVar[type[SampleMetadata]] = SampleMetadata
+    """What `score` (and the runner) read back from a sample's metadata, validated when a samples
+    file is loaded."""
     uses_logprobs: ClassVar[bool] = False
     """Scored from next-token distributions compared with a reference (logprob_scorer), not from
     generated text."""

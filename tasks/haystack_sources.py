@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import Field
 
 from qlongbench.errors import UserError
+from qlongbench.files import read_utf8
 from qlongbench.tasks.base import TaskOptions
 from qlongbench.tasks.languages import Language
 
@@ -112,11 +113,7 @@ def load_text_file(path: str) -> TextSource:
     p = Path(path).expanduser()
     if not p.is_file():
         raise UserError(f"haystack=file:{path}: no such file; give the path of a UTF-8 text file")
-    try:
-        text = p.read_text(encoding="utf-8")
-    except UnicodeDecodeError as err:
-        raise UserError(f"haystack=file:{path} is not UTF-8 text ({err.reason} at byte {err.start})") from None
-    return _text_source(f"file:{path}", [text])
+    return _text_source(f"file:{path}", [read_utf8(p, f"haystack=file:{path}")])
 
 
 @dataclass(frozen=True)
@@ -126,10 +123,12 @@ class Rows:
     items: list[dict[str, Any]]
     """The rows, in order."""
     places: list[str]
-    """FILE:LINE of each row of a local JSONL file, `row N` of a loaded dataset."""
+    """FILE:LINE of each row of a local JSONL file, `FILE row N` of another local file or directory,
+    `row N` of a hub dataset."""
     local: bool
-    """Read from a JSONL file the user gave: a row of the wrong shape is refused (naming its line),
-    not skipped as a hub dataset's odd row is."""
+    """Read from a file or directory the user gave (JSONL, JSON, CSV, Parquet ...): a row of the wrong
+    shape or without a value the task needs is refused (naming its row), never skipped as a hub
+    dataset's odd row is."""
 
     def __len__(self) -> int:
         return len(self.items)
@@ -139,12 +138,7 @@ def read_jsonl_rows(path: Path, limit: int, what: str) -> Rows:
     """The first `limit` rows of a local JSONL file, each one JSON object (one line each)."""
     import json
 
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as err:
-        raise UserError(f"{what}: {path} is not UTF-8 text (byte {err.start})") from None
-    except OSError as err:
-        raise UserError(f"{what}: cannot read {path}: {err.strerror or err}") from None
+    text = read_utf8(path, what)
     items, places = [], []
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
@@ -200,6 +194,8 @@ def load_dataset_rows(dataset: str, config: str | None, split: str, limit: int, 
                         f"{first}. Without a network, point it at a local file or directory") from None
     if not rows:
         raise UserError(f"{what}: dataset {dataset} split {split} has no rows")
+    if p.exists():  # the user's own file or directory, read through datasets
+        return Rows(rows, [f"{dataset} row {i + 1}" for i in range(len(rows))], local=True)
     return Rows(rows, [f"row {i}" for i in range(len(rows))], local=False)
 
 
@@ -212,9 +208,11 @@ def load_hf_text(dataset: str, config: str | None, split: str, field: str, max_d
         raise UserError(f"haystack={spec} has no column {field!r} (columns: {', '.join(rows.items[0])}); "
                         "set haystack_field=<column>")
     for row, place in zip(rows.items, rows.places):
-        if rows.local and not isinstance(row.get(field), (str, type(None))):
-            raise UserError(f"haystack={spec}: {place}: {field} must be a string of text, not "
-                            f"{type(row[field]).__name__}")
+        if rows.local and not isinstance(row.get(field), str):  # the user's rows: none skipped
+            value = row.get(field)
+            got = "missing" if field not in row else "null" if value is None else f"a {type(value).__name__}"
+            raise UserError(f"haystack={spec}: {place}: {field} must be a string of text, not {got}; fix the "
+                            "row or remove it")
     return _text_source(spec, [str(r[field]) for r in rows.items if r.get(field)])
 
 

@@ -24,7 +24,7 @@ from pydantic import Field
 
 from qlongbench.errors import OverlengthError, UserError
 from qlongbench.hashing import ids_sha256
-from qlongbench.tasks.base import BuildContext, Task, spread_depths
+from qlongbench.tasks.base import BuildContext, SampleMetadata, Task, spread_depths
 from qlongbench.tasks.haystack import Insertion, fit_shared, start_haystack
 from qlongbench.tasks.haystack_sources import HaystackOptions, HaystackSource, TextSource
 from qlongbench.tasks.languages import Language, get_language
@@ -62,6 +62,15 @@ class MultiQueryOptions(NiahOptions):
 class NoneOptions(NiahOptions):
     distractors: int = Field(default=3, ge=0, le=30)
     """Needles with other keys in the haystack (0 = filler only)."""
+
+
+class NiahMetadata(SampleMetadata):
+    """What the needle tasks read back when they score."""
+
+    distractor_values: list[str] = []
+    """Numbers of the needles not asked for (niah-multikey and niah-none count them in an answer)."""
+    none_words: list[str] = []
+    """The localized words that say "none" (niah-none)."""
 
 
 @dataclass(frozen=True)
@@ -134,6 +143,7 @@ class _Niah(Task):
 
     default_max_new_tokens: ClassVar[int] = 24
     Options = NiahOptions
+    Metadata = NiahMetadata
     extra_metadata: ClassVar[bool] = True
     """Record every needle's position (off for niah-single, whose sample format predates it)."""
     always_none_rule: ClassVar[bool] = False

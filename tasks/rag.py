@@ -167,7 +167,7 @@ def _hotpot_item(row: HotpotRow, i: int) -> QAItem:
     gold = tuple(p for t, p in passages if t in titles)
     distractors = tuple(p for t, p in passages if t not in titles)
     if not gold:
-        raise ValueError("no supporting passage")
+        raise ValueError("supporting_facts: no title among the row's context paragraphs")
     return QAItem(row.question, (row.answer,), gold, distractors, i)
 
 
@@ -176,14 +176,15 @@ def _squad_item(row: SquadRow, i: int) -> QAItem:
     texts = answers.text if isinstance(answers, _Texts) else [a.text if isinstance(a, _Text) else a for a in answers]
     texts = tuple(dict.fromkeys(t for t in texts if t.strip()))
     if not texts:
-        raise ValueError("no answer")  # SQuAD 2.0's unanswerable questions
+        raise ValueError("answers: no answer text (an unanswerable question cannot be asked)")  # SQuAD 2.0
     return QAItem(row.question, texts, (_passage(row.title or "", row.context),), (), i)
 
 
 @lru_cache(maxsize=4)
 def load_qa_corpus(spec: str, split: str, max_rows: int) -> QACorpus:
     """Rows of a QA dataset as questions with gold and distractor passages. A hub dataset's row the
-    task cannot ask is skipped; a row of a local file that is not of its kind is refused."""
+    task cannot ask is skipped; a row of a local file (JSONL, JSON, CSV, Parquet) that is not of its
+    kind or cannot be asked is refused, naming the file, the row and the field."""
     kind, _, rest = spec.partition(":")
     if kind not in ("hf", "file") or not rest:
         raise UserError(f"bad rag source {spec!r}: use facts, hf:<dataset>[:<config>] or file:<rows.jsonl>")
@@ -207,6 +208,8 @@ def load_qa_corpus(spec: str, split: str, max_rows: int) -> QACorpus:
                                 ) from None
             log.debug("rag source %s: %s skipped (%s)", spec, place, validation_problem(err))
         except ValueError as err:
+            if rows.local:
+                raise UserError(f"rag source={spec}: {place}: {err}; fix the row or remove it") from None
             log.debug("rag source %s: %s skipped (%s)", spec, place, err)
     if not items:
         raise UserError(f"rag source={spec}: no usable question in the first {len(rows)} rows")

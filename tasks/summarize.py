@@ -16,13 +16,13 @@ import logging
 import random
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from qlongbench.errors import OverlengthError, UserError
 from qlongbench.hashing import ids_sha256
-from qlongbench.tasks.base import BuildContext, Task, TaskOptions
+from qlongbench.tasks.base import BuildContext, SampleMetadata, Task, TaskOptions
 from qlongbench.tasks.facts import ATTRIBUTES, FactCorpus, fact_languages, fact_templates
 from qlongbench.tasks.haystack import Insertion, fit, start_haystack, token_position
 from qlongbench.tasks.haystack_sources import HaystackOptions, TextSource, load_dataset_rows, parse_dataset_spec
@@ -50,6 +50,23 @@ class SummFactsOptions(HaystackOptions):
     """Key facts planted per document (one per person, each at its own depth)."""
 
 
+Text = Annotated[str, Field(min_length=1)]
+
+
+class FactMetadata(BaseModel):
+    """One planted fact as the scorer reads it back."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+
+    terms: list[Annotated[list[Text], Field(min_length=1)]] = Field(min_length=1)
+    """Groups of alternatives; an item covers the fact when it holds one alternative of every group."""
+
+
+class SummFactsMetadata(SampleMetadata):
+    facts: list[FactMetadata] = Field(min_length=1)
+    """The planted facts, in document order."""
+
+
 class SummFacts(Task):
     name: ClassVar[str] = "summ-facts"
     description: ClassVar[str] = ("A long filler document with K planted key facts about named people, one in "
@@ -59,6 +76,7 @@ class SummFacts(Task):
                              "metrics.unmatched_share = listed items matching no fact")
     default_max_new_tokens: ClassVar[int] = 192
     Options = SummFactsOptions
+    Metadata = SummFactsMetadata
 
     @classmethod
     def languages(cls) -> tuple[str, ...]:
@@ -182,9 +200,11 @@ def load_documents(source: str, split: str, max_rows: int, document_field: str,
             for col, value, kinds in ((doc_col, text, "a string or a list of strings"), (sum_col, summary, "a string")):
                 ok = value is None or isinstance(value, str) or (
                     col == doc_col and isinstance(value, list) and all(isinstance(v, str) for v in value))
-                if not ok:
-                    raise UserError(f"summ-doc source={source}: {place}: {col} must be {kinds}, not "
-                                    f"{type(value).__name__}")
+                if not ok or not value:  # a row without its text is refused, never skipped
+                    got = ("missing" if col not in row else "null" if value is None else
+                           "empty" if ok else f"a {type(value).__name__}")
+                    raise UserError(f"summ-doc source={source}: {place}: {col} must be {kinds}, not {got}; fix "
+                                    "the row or remove it")
         if isinstance(text, list):  # MultiNews-style lists of source documents
             text = "\n\n".join(map(str, text))
         if text and summary:

@@ -77,6 +77,10 @@ def test_yaml_errors(tmp_path):
         load_yaml(listy)
     with pytest.raises(UserError, match="does not exist"):
         load_yaml(tmp_path / "missing.yaml")
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes(b"samples: 3\nname: caf\xe9\n")
+    with pytest.raises(UserError, match=r"latin.yaml:2: not UTF-8 text \(byte 20\)"):
+        load_yaml(latin)
 
 
 def test_unknown_task_and_precision_suggest():

@@ -88,6 +88,32 @@ def test_a_tokenizer_without_a_chat_template(capsys, tiny_model, tmp_path, mode,
         assert "chat template" in err
 
 
+TEMPLATES = [
+    5, True, [], {}, None, "", "   ", [{"name": "default"}], [{"name": "default", "template": 5}], [1, 2],
+    [{"name": "default", "template": "{% for m in messages %}{{ m['content'] }}{% endfor %}"}],
+    "{% if %}", "{{ messages[0]['content'] ", "{% for m in messages %}", "{{ raise_exception('no system turn') }}",
+    "{{ messages[7]['content'] }}", "hello", "{% if add_generation_prompt %}A:{% endif %}",
+    "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}{% endfor %}{% if add_generation_prompt %}<|assistant|>{% endif %}",
+    "{{ messages[0]['content'] }}{{ messages[0]['content'] }}", "{{ messages[0]['content'] | upper }}",
+    "{{ messages | length }}", "{% for m in messages %}{{ m['content'][::-1] }}{% endfor %}",
+    "{{ bos_token }}{% for m in messages %}{{ m['content'] }}{% endfor %}{{ eos_token }}",
+    "{% for m in messages %}{{ m.content }}\n{% endfor %}{% if add_generation_prompt %}\n{% endif %}"]
+
+
+@fuzz_settings(16)
+@given(template=st.sampled_from(TEMPLATES), mode=st.sampled_from(["auto", "on", "off"]))
+def test_a_fuzzed_chat_template_runs_correctly_or_is_one_line(capsys, tiny_model, tmp_path, template, mode):
+    """tokenizer_config.json's chat_template of the wrong type, broken Jinja, a template that raises,
+    drops or rewrites the user's text: the run completes (prompts framed by the template, or plain with
+    --chat-template off) or is refused in one line with nothing written."""
+    case = fresh_dir(tmp_path)
+    model = copy_model(tiny_model, case)
+    cfg = json.loads((model / "tokenizer_config.json").read_text())
+    cfg["chat_template"] = template
+    (model / "tokenizer_config.json").write_text(json.dumps(cfg))
+    run_on(capsys, model, case, "--chat-template", mode)
+
+
 # --- a safetensors header that lies ------------------------------------------------------------------
 
 def read_safetensors(path: Path) -> tuple[dict, bytes]:
@@ -169,3 +195,150 @@ def test_pickle_weights_beside_safetensors_are_never_unpickled(capsys, tiny_mode
     rc, err = run_on(capsys, model, tmp_path, *(["--allow-pickle"] if allow_pickle else []))
     assert rc == 0, err
     assert not marker.exists()
+
+
+# --- a GPTQ checkpoint=DIR broken the ways a download, an editor or another model would ----------------
+
+PROJ = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
+def fake_checkpoint(tiny_model: Path, root: Path) -> Path:
+    """The tiny model's files as a GPTQ int4 checkpoint (group size 64): its linear layers packed as
+    GPTQ lays them out (qweight, scales, qzeros, g_idx; the numbers are not a quantization) and the
+    settings in config.json. Every check made before the run passes (the test below proves it), so
+    each break below is what the checks must find."""
+    import numpy as np
+    from safetensors.numpy import load_file, save_file
+
+    ck = root / "ckpt"
+    shutil.copytree(tiny_model, ck)
+    tensors = load_file(ck / "model.safetensors")
+    for name in [n for n in tensors if n.endswith(".weight") and n.split(".")[-2] in PROJ]:
+        out, inp = tensors.pop(name).shape
+        prefix, groups = name[: -len(".weight")], -(-inp // 64)
+        tensors |= {f"{prefix}.qweight": np.zeros((inp * 4 // 32, out), np.int32),
+                    f"{prefix}.scales": np.ones((groups, out), np.float16),
+                    f"{prefix}.qzeros": np.zeros((groups, out * 4 // 32), np.int32),
+                    f"{prefix}.g_idx": np.arange(inp, dtype=np.int32) // 64}
+    save_file(tensors, ck / "model.safetensors", metadata={"format": "pt"})
+    cfg = json.loads((ck / "config.json").read_text())
+    cfg["quantization_config"] = {"quant_method": "gptq", "bits": 4, "group_size": 64, "desc_act": False, "sym": True,
+                                  "checkpoint_format": "gptq"}
+    (ck / "config.json").write_text(json.dumps(cfg, indent=2))
+    return ck
+
+
+def test_the_fake_checkpoint_passes_every_check_made_before_the_run(tiny_model, tmp_path):
+    from qlongbench.run.model import load_tokenizer
+    from qlongbench.run.plan import validate_precisions
+    from qlongbench.spec.config import build_spec
+
+    spec = build_spec({"model": str(tiny_model), "precisions": f"gptq-int4:checkpoint={fake_checkpoint(tiny_model, tmp_path)}"})
+    validate_precisions(spec.precisions, str(tiny_model), "cpu")
+    validate_precisions(spec.precisions, str(tiny_model), "cpu", tokenizer=load_tokenizer(str(tiny_model), spec))
+
+
+CHECKPOINT_BREAKS = ["config-cut", "config-not-object", "quant-missing", "quant-value", "quant-not-object",
+                     "geometry", "legacy-cut", "legacy-value", "tokenizer-json", "tokenizer-swapped", "safetensors",
+                     "no-weights", "pickle-only", "python-file", "auto-map", "unquantized", "packed"]
+QUANT_BAD = {"bits": [0, 1, 5, 16, 8, 2, "4", 4.0, True, None, []], "group_size": [0, -2, 32, 128, -1, "128", 1.5, True],
+             "desc_act": ["yes", 1, []], "sym": ["no", 0, {}], "quant_method": ["awq", "bitsandbytes", 5, None]}
+
+
+@st.composite
+def checkpoint_break(draw):
+    kind = draw(st.sampled_from(CHECKPOINT_BREAKS))
+    key = draw(st.sampled_from(sorted(QUANT_BAD)))
+    return kind, key, draw(st.sampled_from(QUANT_BAD[key])), draw(st.integers(0, 10**6)), draw(st.sampled_from(LIES))
+
+
+def break_checkpoint(ck: Path, tiny_model: Path, brk) -> None:
+    kind, key, value, pick, lie = brk
+    config = ck / "config.json"
+    cfg = json.loads(config.read_text())
+    if kind == "config-cut":
+        text = config.read_text()
+        config.write_text(text[: pick % (len(text) - 1)])
+    elif kind == "config-not-object":
+        config.write_text(json.dumps([cfg, 1, "x", None][pick % 4]))
+    elif kind == "quant-missing":
+        del cfg["quantization_config"]
+        config.write_text(json.dumps(cfg))
+    elif kind == "quant-value":
+        cfg["quantization_config"][key] = value
+        if key == "quant_method" and value is None:
+            cfg["quantization_config"]["method"] = "awq"
+        config.write_text(json.dumps(cfg))
+    elif kind == "quant-not-object":
+        cfg["quantization_config"] = [[1], "gptq", 4, True][pick % 4]
+        config.write_text(json.dumps(cfg))
+    elif kind == "geometry":
+        name = ["num_hidden_layers", "hidden_size", "num_attention_heads", "intermediate_size"][pick % 4]
+        cfg[name] = [cfg[name] * 2, cfg[name] + 1, 0, -1, "64", 1.5][pick // 4 % 6]
+        config.write_text(json.dumps(cfg))
+    elif kind in ("legacy-cut", "legacy-value"):
+        quant = cfg.pop("quantization_config")
+        config.write_text(json.dumps(cfg))
+        if kind == "legacy-value":
+            quant[key] = value
+            if key == "quant_method" and value is None:
+                quant["method"] = "awq"
+            (ck / "quantize_config.json").write_text(json.dumps(quant))
+        else:
+            text = json.dumps(quant)
+            (ck / "quantize_config.json").write_text(text[: pick % (len(text) - 1)] if pick % 3 else "[]")
+    elif kind == "tokenizer-json":
+        name = ["tokenizer.json", "tokenizer_config.json"][pick % 2]
+        text = (ck / name).read_text()
+        (ck / name).write_text(text[: pick % (len(text) - 1)])
+    elif kind == "tokenizer-swapped":
+        from tests.engine_fixtures import swapped_vocab_tokenizer
+
+        swapped_vocab_tokenizer(tiny_model, ck, 5 + pick % 40, 60 + pick % 40)
+    elif kind == "safetensors":
+        path = ck / "model.safetensors"
+        header, body = read_safetensors(path)
+        names = sorted(k for k in header if k != "__metadata__")
+        header[names[pick % len(names)]]["data_offsets"] = {
+            "offsets-past-end": [0, len(body) + 1], "offsets-reversed": [8, 0]}.get(lie, [0, 0])
+        write_safetensors(path, header, body, None if lie != "header-length" else 7)
+    elif kind == "no-weights":
+        (ck / "model.safetensors").unlink()
+    elif kind == "unquantized":  # GPTQ settings beside the reference's own weights
+        shutil.copy(tiny_model / "model.safetensors", ck / "model.safetensors")
+    elif kind == "packed":
+        import numpy as np
+        from safetensors.numpy import load_file, save_file
+
+        tensors = load_file(ck / "model.safetensors")
+        names = sorted(n for n in tensors if n.rsplit(".", 1)[-1] in ("qweight", "scales", "qzeros"))
+        name = names[pick % len(names)]
+        a = tensors[name]
+        tensors[name] = [a[:-1], a.astype(np.float32) if a.dtype == np.int32 else a[:, :-1], a.reshape(-1),
+                         None][pick // len(names) % 4]
+        if tensors[name] is None:
+            del tensors[name]
+        save_file(tensors, ck / "model.safetensors", metadata={"format": "pt"})
+    elif kind == "pickle-only":
+        (ck / "model.safetensors").rename(ck / "pytorch_model.bin")
+    elif kind == "python-file":
+        (ck / "modeling_evil.py").write_text("raise SystemExit('ran')\n")
+    elif kind == "auto-map":
+        cfg["auto_map"] = {"AutoModelForCausalLM": "modeling_evil.Model"}
+        config.write_text(json.dumps(cfg))
+
+
+@fuzz_settings(40)
+@given(brk=checkpoint_break())
+def test_a_broken_checkpoint_is_one_line_before_the_run(capsys, tiny_model, tmp_path, brk):
+    """A checkpoint=DIR broken any of these ways is refused before the reference runs: one line naming
+    the checkpoint (its directory or the file), exit 2, nothing written — not error records and exit 1
+    after bf16 ran."""
+    case = fresh_dir(tmp_path)
+    ck = fake_checkpoint(tiny_model, case)
+    break_checkpoint(ck, tiny_model, brk)
+    out = case / "run"
+    rc, _, err = cli(capsys, ["run", "--model", tiny_model, "--out", out, *RUN, "--precisions",
+                              f"bf16,gptq-int4:checkpoint={ck}"])
+    assert_clean_outcome(rc, err, {}, tree(out))
+    assert rc == 2 and str(ck) in err, err

@@ -1,9 +1,10 @@
 """Fuzzing what the report and the gate write (Hypothesis): model outputs, task labels, precision
-labels, run names and the model's origin holding HTML, Markdown table syntax (`|`, line breaks,
+labels, run names and the model's origin holding HTML, math (`$`), Markdown table syntax (`|`, line breaks,
 backticks, links, images, emphasis) and XML-special or XML-illegal characters must come out inert —
 shown as exactly that text — in index.html, summary.md, the `--markdown` pull-request summary and
 the JUnit XML (which must still parse). Markdown is rendered with markdown-it (CommonMark with GFM
-tables and strike-through) and every page parsed back: no element, attribute or link comes from
+tables and strike-through, and any `$` outside a code span refused, as GitHub would start math there)
+and every page parsed back: no element, attribute or link comes from
 the data, every table row keeps its columns, and the text reads back as it was written.
 
 Budget: QLONGBENCH_FUZZ_EXAMPLES scales the example counts (percent; 100 = CI), e.g.
@@ -81,15 +82,30 @@ def assert_inert_html(html: str, payloads: list[str], *, markdown: bool = False)
             assert words(p) in text, (p, text[:400])
 
 
+def _dollar(state, silent) -> bool:
+    """GitHub reads `$…$` and `$$…$$` as math: an unescaped `$` outside a code span becomes a
+    `dollar` token here (stricter than GitHub, which needs a closing one: the report writes no math)."""
+    if state.src[state.pos] != "$":
+        return False
+    if not silent:
+        state.push("dollar", "", 0).content = "$"
+    state.pos += 1
+    return True
+
+
 def markdown_html(md: str) -> tuple[str, list[list[int]]]:
-    """summary.md rendered as GitHub would (tables, strike-through), and the cell count of every
-    row of every table."""
+    """summary.md rendered as GitHub would (tables, strike-through, `$` math), and the cell count of
+    every row of every table."""
     from markdown_it import MarkdownIt
 
     engine = MarkdownIt("commonmark").enable(["table", "strikethrough"])
+    engine.inline.ruler.before("backticks", "dollar", _dollar)
+    engine.add_render_rule("dollar", lambda *a: "$")
     tokens = engine.parse(md)
     tables, row, cells = [], None, 0
     for t in tokens:
+        math = [c for c in t.children or () if c.type == "dollar"]
+        assert not math, f"a `$` would start math on GitHub: {t.content[:200]!r}"
         if t.type == "table_open":
             tables.append([])
         elif t.type == "tr_open":
@@ -137,7 +153,9 @@ def test_report_pages_show_hostile_text_as_text(tmp_path, evil):
     run, task, (_, cand) = build_evil(case, evil)
     data = build(run)
     name = evil["name"].strip() or "x"
-    assert_inert_markdown(summary_markdown(data), [task, cand, f"{name}-20260101T000000Z", evil["origin"]])
+    assert data.examples and data.examples[0].output == evil["output"]  # the lost answer is shown
+    assert_inert_markdown(summary_markdown(data), [task, cand, f"{name}-20260101T000000Z", evil["origin"],
+                                                   evil["output"]])
     assert_inert_html(html.render(data, []), [task, cand, name, evil["origin"], evil["model"],
                                              evil["output"][:300]])
 
@@ -154,7 +172,9 @@ def test_gate_outputs_show_hostile_text_as_text(capsys, tmp_path, evil):
                               "--junit", junit])
     assert rc in (0, 1), err
     name = evil["name"].strip() or "x"
-    assert_inert_markdown(md.read_text(encoding="utf-8"), [task, cand, f"{name}-20260101T000000Z"])
+    pr = md.read_text(encoding="utf-8")
+    assert "Answers lost" in pr  # 1 answer lost of 4 never passes a 50-point tolerance: the output is shown
+    assert_inert_markdown(pr, [task, cand, f"{name}-20260101T000000Z", evil["output"]])
     root = ET.parse(junit).getroot()
     cases = root.findall(".//testcase")
     assert cases and all(c.get("classname", "").startswith("qlongbench.") for c in cases)
@@ -177,5 +197,5 @@ def test_the_whole_report_command_on_hostile_text(capsys, tmp_path, evil):
     out = case / "report"
     rc, _, err = cli(capsys, ["report", run, "--out", out, "-q"])
     assert rc == 0, err
-    assert_inert_html((out / "index.html").read_text(encoding="utf-8"), [task, cand])
-    assert_inert_markdown((out / "summary.md").read_text(encoding="utf-8"), [task, cand])
+    assert_inert_html((out / "index.html").read_text(encoding="utf-8"), [task, cand, evil["output"]])
+    assert_inert_markdown((out / "summary.md").read_text(encoding="utf-8"), [task, cand, evil["output"]])

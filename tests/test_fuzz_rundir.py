@@ -215,6 +215,37 @@ def test_a_mutated_run_directory_reads_whole_or_is_one_line(capsys, base_run, tm
     else:
         payload = json.loads((report / "results.json").read_text(encoding="utf-8"))
         assert payload and (report / "index.html").is_file() and (report / "summary.md").is_file()
+        assert_counts(payload, before)  # the report counts exactly the records the directory holds
+
+
+def expected_cells(snap: dict[str, object]) -> dict[tuple, tuple[int, int, float | None]]:
+    """Read without qlongbench from a snapshot of the run: the whole, non-blank lines of records.jsonl
+    grouped by cell (precision, task, language, length) as (records, ok records, mean score of the ok ones)."""
+    data = snap.get("records.jsonl")
+    if isinstance(data, tuple) and data[0] == "link":  # a symlink to a copy: the copy's bytes
+        data = snap.get(Path(data[1]).name)
+    data = data if isinstance(data, bytes) else b""
+    rows = [json.loads(line) for line in data[: data.rfind(b"\n") + 1].decode("utf-8").splitlines() if line.strip()]
+    cells: dict[tuple, list[dict]] = {}
+    for r in rows:
+        lang = r["language"] if r.get("instruction_language", r["language"]) == r["language"] else \
+            f"{r['instruction_language']}_{r['language']}"
+        cells.setdefault((r["precision"], r["task"], lang, r["length"]), []).append(r)
+    out = {}
+    for key, rs in cells.items():
+        ok = [r["score"] for r in rs if r["status"] == "ok"]
+        out[key] = (len(rs), len(ok), sum(ok) / len(ok) if ok else None)
+    return out
+
+
+def assert_counts(payload: dict, snap: dict[str, object]) -> None:
+    got = {(c["key"]["precision"], c["key"]["task"], c["key"]["language"], c["key"]["length"]):
+           (c["n"], c["n_ok"], c["accuracy"]) for c in payload["cells"]}
+    want = expected_cells(snap)
+    assert set(got) == set(want), (sorted(got), sorted(want))
+    for key, (n, n_ok, acc) in want.items():
+        assert got[key][:2] == (n, n_ok), (key, got[key], (n, n_ok))
+        assert (acc is None and got[key][2] is None) or abs(got[key][2] - acc) < 1e-9, (key, got[key], acc)
 
 
 # --- a resumed run on a mutated directory -------------------------------------------------------------
@@ -368,3 +399,76 @@ def test_kept_log_prob_files_are_whole_or_one_line(tmp_path, arrays):
     for a in (ref.logprobs, ref.tail_logmass, ref.sample_logprobs):
         assert not np.isnan(a).any() and not np.isposinf(a).any()
     assert ref.indices.dtype.kind in "iu" and (ref.indices >= 0).all()
+
+
+# --- a forged samples file whose metadata the tasks read back ----------------------------------------
+META = ("--lengths", "64,256", "--samples", "1", "--precisions", "bf16", "--tasks", "niah-multikey,niah-none,summ-facts",
+        "--no-report", "-q", "--device", "cpu", "--max-new-tokens", "2")
+"""Tasks that read their samples' metadata when they score (distractor values, none words, the facts'
+terms), and overlength samples at 64 tokens (their reason becomes the record's error)."""
+META_KEYS = ["reason", "facts", "distractor_values", "none_words", "needle", "key", "document_tokens"]
+META_VALUES = st.one_of(JSON_VALUES, st.sampled_from([
+    [{"terms": 5}], [{"terms": [["x"], 3]}], [{"text": "no terms"}], [], [{"terms": []}], [{"terms": [[]]}],
+    [{"terms": [["Ann"], ["red"]]}], ["1234567"], [1234567], [None], ["none", "nothing"], {"a": 1}]))
+
+
+@pytest.fixture(scope="module")
+def meta_run(tiny_model, tmp_path_factory) -> Path:
+    from qlongbench.cli import main
+
+    out = tmp_path_factory.mktemp("meta") / "run"
+    assert main(run_argv(tiny_model, out, fast=META)) == 0
+    return out
+
+
+@st.composite
+def metadata_mutation(draw):
+    """(samples file index, line index, op, key, value) for one sample's metadata."""
+    return (draw(st.integers(0, 20)), draw(st.integers(0, 20)), draw(st.sampled_from(["set", "set", "delete", "replace"])),
+            draw(st.sampled_from(META_KEYS)), draw(META_VALUES))
+
+
+def forge_metadata(run: Path, mutation) -> str:
+    """Edit one sample's metadata, bind the file in run.json again (a careful forger), and drop the
+    sample's records so that a resume scores it afresh. Returns the sample id."""
+    import hashlib
+
+    f, i, op, key, value = mutation
+    files = sorted((run / "samples").glob("*.jsonl"))
+    path = files[f % len(files)]
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    row = json.loads(lines[i % len(lines)])
+    if op == "set":
+        row["metadata"][key] = value
+    elif op == "delete":
+        row["metadata"].pop(key, None)
+    else:
+        row["metadata"] = value
+    lines[i % len(lines)] = json.dumps(row) + "\n"
+    path.write_text("".join(lines), encoding="utf-8")
+    header = json.loads((run / "run.json").read_text(encoding="utf-8"))
+    header["samples"][path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
+    (run / "run.json").write_text(json.dumps(header), encoding="utf-8")
+    records = (run / "records.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)
+    (run / "records.jsonl").write_text("".join(r for r in records if json.loads(r)["sample_id"] != row["sample_id"]),
+                                       encoding="utf-8")
+    return row["sample_id"]
+
+
+@fuzz_settings(16)
+@given(mutation=metadata_mutation(), reader=st.sampled_from(["run", "run", "report"]))
+def test_forged_sample_metadata_is_scored_or_one_line(capsys, tiny_model, meta_run, tmp_path, mutation, reader):
+    """A samples file edited and bound again: the metadata a task reads back (the facts' terms,
+    distractor values, none words, an overlength sample's reason) has its type checked when the file
+    is read, so a resume that scores the sample again completes or is one line — never exit 1 with a
+    traceback out of the scorer."""
+    case = fresh_dir(tmp_path)
+    run = case / "run"
+    shutil.copytree(meta_run, run, symlinks=True)
+    forge_metadata(run, mutation)
+    before = tree(run)
+    argv = run_argv(tiny_model, run, fast=META) if reader == "run" else ["report", run, "--out", case / "r", "-q"]
+    rc, _, err = cli(capsys, argv)
+    assert_clean_outcome(rc, err, before, tree(run) if rc == 2 else before)
+    if rc == 0 and reader == "run":
+        assert_a_correct_run(run)

@@ -148,7 +148,7 @@ PROBES_OF_THIRD_PARTY_OBJECTS: dict[str, tuple[str, set[str]]] = {
     "qlongbench.run.bundled_model": ("transformers config: optional fields", {"quantization_config", "<k>"}),
     "qlongbench.run.model": ("transformers config: optional fields", {"<k>", "rope_scaling"}),
     "qlongbench.run.ray_executor": ("Ray's exceptions: only some carry the unit's own error as .cause", {"cause"}),
-    "qlongbench.spec.config": ("PyYAML's errors: only marked ones carry a position", {"problem_mark", "problem"}),
+    "qlongbench.spec.yaml_lines": ("PyYAML's errors: only marked ones carry a position", {"problem_mark", "problem"}),
     "qlongbench.tokenizer": ("transformers tokenizers: optional special tokens and template",
                              {"chat_template", "<name>"}),
     "qlongbench.backends.base": ("os (platform-dependent) and transformers configs", {"sched_getaffinity", "eos_token_id"}),

@@ -115,3 +115,32 @@ def test_the_report_of_a_bundled_model_run_follows_out(smollm2: Path, tmp_path: 
     from qlongbench.run.header import RunHeader
 
     assert RunHeader.load(json.loads((tmp_path / "mine" / "run.json").read_text())).name == "mine"
+
+
+def test_the_default_job_keeps_reports_default_and_name_names_the_report(smollm2: Path, tmp_path: Path, monkeypatch,
+                                                                         capsys):
+    """No --model, no --out, no --name: the default suite's runs/default and reports/default. Then the
+    same command with --name alone resumes runs/default (nothing is run again) and reports to
+    reports/<name>: --name used to be ignored on a resumed run, its report overwriting reports/default."""
+    cache = tmp_path / "cache"
+    (cache / "models").mkdir(parents=True)
+    (cache / "models" / smollm2.name).symlink_to(smollm2, target_is_directory=True)
+    monkeypatch.setenv("QLONGBENCH_CACHE", str(cache))
+    monkeypatch.chdir(tmp_path)
+    cheap = ["run", "--precisions", "bf16", "--tasks", "niah", "--languages", "en", "--lengths", "512",
+             "--samples", "1", "-q"]
+    assert main(cheap) == 0
+    assert (tmp_path / "runs" / "default" / "run.json").is_file()
+    assert (tmp_path / "reports" / "default" / "results.json").is_file()
+    records = (tmp_path / "runs" / "default" / "records.jsonl").read_bytes()
+    first = (tmp_path / "reports" / "default" / "results.json").read_bytes()
+    capsys.readouterr()
+    assert main([*cheap, "--name", "mine"]) == 0
+    assert "0 records written, 1 already there" in capsys.readouterr().out
+    assert (tmp_path / "runs" / "default" / "records.jsonl").read_bytes() == records
+    assert json.loads((tmp_path / "reports" / "mine" / "results.json").read_text())
+    assert (tmp_path / "reports" / "default" / "results.json").read_bytes() == first  # left as it was
+    assert not (tmp_path / "runs" / "mine").exists()
+    from qlongbench.run.header import RunHeader
+
+    assert RunHeader.load(json.loads((tmp_path / "runs" / "default" / "run.json").read_text())).name == "mine"

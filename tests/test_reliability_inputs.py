@@ -59,9 +59,24 @@ def _truncated_gguf(path: Path) -> None:
     path.write_bytes(data[: len(data) - 4096])
 
 
+def _bare_gguf(path: Path) -> None:
+    """A whole, well-formed GGUF file with no model in it (no architecture parameters, no vocabulary):
+    the gguf reader takes it, llama.cpp cannot."""
+    import numpy as np
+    from gguf import GGUFWriter
+
+    w = GGUFWriter(str(path), "llama")
+    w.add_tensor("weights", np.ones((4, 8), dtype=np.float32))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
 BAD_GGUF = {
     "not-gguf": (lambda p: p.write_text("<html>404 Not Found</html>"), "not a GGUF file"),
     "truncated": (_truncated_gguf, "truncated"),
+    "no-model": (_bare_gguf, "llama.cpp cannot read"),  # used to run the reference, then exit 1
     "directory": (lambda p: p.mkdir(), "is a directory"),
     "missing": (lambda p: None, "does not exist"),
 }
@@ -87,6 +102,18 @@ def test_a_bad_gguf_file_is_refused_then_the_good_one_runs(capsys, tiny_model, t
     rc, _, err = cli(capsys, argv)  # the same command, the input fixed
     assert rc == 0, err
     assert [r.status for r in RunDir(out).records()] == ["ok"]
+
+
+def test_a_gguf_file_of_another_type_than_its_label_is_one_line(capsys, tiny_model, tmp_path, gguf_cache):
+    """file= holding BF16 weights under gguf-q4_k_m: refused before anything runs (llama.cpp reads the
+    file's metadata and vocabulary up front), not error records after the run started."""
+    (bf16,) = (gguf_cache / "gguf").glob("*/model-BF16.gguf")
+    out = tmp_path / "run"
+    rc, _, err = cli(capsys, run_argv(tiny_model, out, "--precisions", f"bf16,gguf-q4_k_m:file={bf16}",
+                                      "--no-engine-baseline"))
+    assert rc == 2
+    assert_one_line(err, "holds BF16 weights but the precision is gguf-q4_k_m")
+    assert not out.exists()
 
 
 BAD_OPTIONS = [  # (bad label, its message, the label fixed, run the fixed one here)

@@ -38,6 +38,7 @@ from typing import Literal
 
 from qlongbench.analysis import stats
 from qlongbench.analysis.drops import MeasureRule, PairedDrop, summarize_evidence
+from qlongbench.analysis.examples import Example, failure_examples
 from qlongbench.analysis.multiplicity import holm
 from qlongbench.analysis.paired_test import paired_evidence
 from qlongbench.analysis.pairing import CellId as PairedCellId
@@ -130,6 +131,9 @@ class CheckResult:
     """One verdict per gated cell."""
     warnings: tuple[str, ...]
     """Policy rules or scopes that matched nothing, and similar hints."""
+    examples: tuple[Example, ...] = ()
+    """For each gated cell that did not pass, the first answer its candidate lost (the reference
+    right, the candidate wrong) or its first engine error: what a reviewer reads first."""
 
     def count(self, *verdicts: str) -> int:
         return sum(c.verdict in verdicts for c in self.cells)
@@ -370,9 +374,16 @@ def check_records(records: Sequence[Record], policy: Policy, *, header: RunHeade
             warnings.append(f"policy rule {i + 1} ({rule_.model_dump(exclude_defaults=True)}) matched no cell")
     if not verdicts:
         raise UserError("no cell left to check: every cell was skipped by the policy")
+    open_cells = {(v.cell.candidate, v.cell.task, v.cell.language, v.cell.length) for v in verdicts
+                  if v.verdict != "pass"}
+    first: dict[tuple[str, str, str, int], Example] = {}
+    for e in failure_examples(records, reference, logprob, per_precision=len(records)):
+        key = (e.precision, e.task, e.language, e.length)
+        if key in open_cells:
+            first.setdefault(key, e)
     return CheckResult(run_id=run_id, run_dir=run_dir, reference=reference, confidence=policy.confidence,
                        strict=policy.strict, allow_no_pass=policy.allow_no_pass, cells=tuple(verdicts),
-                       warnings=tuple(warnings))
+                       warnings=tuple(warnings), examples=tuple(first.values()))
 
 
 def check(run_dir: str | Path, policy: Policy) -> CheckResult:

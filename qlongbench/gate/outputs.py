@@ -9,6 +9,7 @@ from pathlib import Path
 
 from qlongbench.files import atomic_write_text
 from qlongbench.gate.check import CellVerdict, CheckResult
+from qlongbench.render.markdown import example_rows
 from qlongbench.render.text import md_code, md_escape
 
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -91,6 +92,9 @@ def markdown(result: CheckResult) -> str:
               "when the exact paired test shows its drop below the tolerance (the one-sided upper bound is within "
               "it) and fails when the test, Holm-adjusted over the candidate's cells, shows it above. "
               f"{family_line(result)}."]
+    if result.examples:
+        lines += ["", "<details><summary>Answers lost: the first per cell that did not pass</summary>", "",
+                  *example_rows(result.examples, limit=len(result.examples)), "", "</details>"]
     if result.warnings:
         lines += ["", *[f"> warning: {md_escape(w)}" for w in result.warnings]]
     return "\n".join(lines) + "\n"

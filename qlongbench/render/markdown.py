@@ -4,17 +4,19 @@ in collapsed <details> blocks."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from qlongbench.analysis.data import ReportData
 from qlongbench.analysis.drops import DropStats, describe_family
+from qlongbench.analysis.examples import Example
 from qlongbench.memory import format_bytes
 from qlongbench.render.prose import (
     changes_text, comparison_statements, floor_text, fmt_length, fmt_p, interval_text, kl_text, mdd_text, measure_rule,
     noise_statement, question_detail, question_title, verdict_sentence, where,
 )
 from qlongbench.render.kv import grid_markdown, projection_markdown
-from qlongbench.render.text import md_code, md_escape, num, pct
+from qlongbench.render.text import md_code, md_escape, md_excerpt, num, pct
 
 _DROP_HEAD = ["| task | lang | length | precision | n | ref % | cand % | drop | interval (level) | changed | p | Holm p | verdict | min. detectable |",
               "|---|---|---:|---|---:|---:|---:|---:|---|---:|---:|---:|---|---:|"]
@@ -77,6 +79,24 @@ def _questions(data: ReportData) -> list[str]:
     return lines + [""]
 
 
+EXAMPLES_SHOWN = 20
+"""Rows of the examples table in summary.md (the HTML report shows every example)."""
+
+
+def example_rows(examples: Sequence[Example], limit: int = EXAMPLES_SHOWN) -> list[str]:
+    """A Markdown table of records worth reading: what a candidate answered (or the engine's error)
+    beside the gold answers and the reference's answer, each output cut to its first characters and
+    escaped (a model's output is data: it never becomes Markdown, HTML or math)."""
+    rows = ["| precision | task | lang | length | sample | expected | answered | reference answered |",
+            "|---|---|---|---:|---|---|---|---|"]
+    for e in examples[:limit]:
+        answered = md_excerpt(e.output) if e.status == "ok" else f"{e.status}: {md_excerpt(e.error or '')}"
+        ref = "–" if e.reference_output is None else md_excerpt(e.reference_output)
+        rows.append(f"| {md_escape(e.precision)} | {md_escape(e.task)} | {md_escape(e.language)} | {e.length} | "
+                    f"{md_escape(e.sample_id)} | {md_excerpt(' / '.join(e.expected))} | {answered} | {ref} |")
+    return rows
+
+
 def _details(title: str, body: list[str]) -> list[str]:
     return ["<details><summary>" + md_escape(title) + "</summary>", "", *body, "", "</details>", ""]
 
@@ -107,6 +127,10 @@ def summary_markdown(data: ReportData) -> str:
     within = [d for d in drops if d.verdict == "within noise"]
     if within:
         lines += _details(f"{len(within)} cells within the noise", [*_DROP_HEAD, *[drop_line(d) for d in within]])
+    if data.examples:
+        shown = min(len(data.examples), EXAMPLES_SHOWN)
+        lines += _details(f"Answers to read: a candidate wrong where the reference was right, and engine errors "
+                          f"({shown} of {len(data.examples)})", example_rows(data.examples))
     if data.engine_drops:
         lines += _details("Drops versus the same engine at full precision",
                           [*_DROP_HEAD, *[drop_line(d, show_reference=True) for d in data.engine_drops]])

@@ -26,19 +26,28 @@ def signed_pts(x: float | None) -> str:
     return "–" if x is None else f"{100 * x:+.1f}"
 
 
-_MD_SPECIAL = re.compile(r"[\\|`*\[\]~&<>]|(?<![^\W_])_|_(?![^\W_])")
+_MD_SPECIAL = re.compile(r"[\\|`*\[\]~&<>$]|(?<![^\W_])_|_(?![^\W_])")
 """Characters that start Markdown (GFM) syntax inside a line: emphasis, code, links and images,
-strike-through, table cells, raw HTML and entities. An underscore inside a word (q4_k_m) starts
-nothing and stays as it is."""
+strike-through, table cells, raw HTML and entities, and math (GitHub renders `$…$` as TeX). An
+underscore inside a word (q4_k_m) starts nothing and stays as it is."""
 _ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 _LINE_BREAKS = str.maketrans({c: " " for c in "\r\n\v\f\x1c\x1d\x1e\x85\u2028\u2029"})
 
 
 def md_escape(text: str) -> str:
     """Text that comes out of Markdown as exactly this text, on one line: nothing in it starts a
-    link, an image, emphasis, code, HTML or a new table cell (used in tables, headings and lists;
+    link, an image, emphasis, code, math, HTML or a new table cell (used in tables, headings and lists;
     never inside a code span, where backslashes are literal)."""
     return _MD_SPECIAL.sub(lambda m: _ENTITIES.get(m[0], "\\" + m[0]), str(text).translate(_LINE_BREAKS))
+
+
+def md_excerpt(text: str, limit: int = 160) -> str:
+    """A model's output (or any long text) in a Markdown table cell: its first `limit` characters
+    (then an ellipsis), escaped as md_escape does; an empty text shows as '(empty)'."""
+    text = str(text)
+    if not text.strip():
+        return "(empty)"
+    return md_escape(text[:limit] + ("…" if len(text) > limit else ""))
 
 
 def md_code(text: str) -> str:

@@ -18,6 +18,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from qlongbench.analysis.build import build
 from qlongbench.analysis.data import ReportData
@@ -63,6 +64,7 @@ def write(run_dir: str | Path, out: str | Path | None = None, reference: str | N
     `project` ('CONFIG:LENGTH') adds the memory projection onto a named model."""
     from qlongbench.analysis.projection import ProjectionTarget
 
+    charts, html = report_libraries()  # before anything is read or written: a refused report writes nothing
     kwargs: dict = {k: v for k, v in (("floor", floor), ("min_parsed", min_parsed)) if v is not None}
     if project:
         kwargs["project"] = ProjectionTarget.parse(project)
@@ -77,12 +79,6 @@ def write(run_dir: str | Path, out: str | Path | None = None, reference: str | N
     try:
         atomic_write_text(staging / "summary.md", summary_markdown(data))
         atomic_write_text(staging / FINISHED, results_json(data))
-        try:
-            from qlongbench.render import charts, html
-        except ImportError as err:
-            _commit(staging, out_dir, [], lambda: None)
-            raise UserError(f"the charted report needs matplotlib and jinja2 ({err}); install them with: "
-                            "pip install 'qlongbench[report]' (summary.md and results.json were written)") from None
         made = charts.make_charts(data)
         for chart in made:
             chart.write(staging)
@@ -91,6 +87,17 @@ def write(run_dir: str | Path, out: str | Path | None = None, reference: str | N
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return out_dir
+
+
+def report_libraries() -> tuple[Any, Any]:
+    """The chart and page modules (matplotlib and jinja2 imported); one UserError line naming what
+    is missing and how to install it, raised before the report touches any file."""
+    try:
+        from qlongbench.render import charts, html
+    except ImportError as err:
+        raise UserError(f"the report needs matplotlib and jinja2 ({err}); install them with: pip install "
+                        "'qlongbench[report]' (nothing was written)") from None
+    return charts, html
 
 
 def _commit(staging: Path, out_dir: Path, chart_names: Sequence[str], remove_stale: Callable[[], None]) -> None:

@@ -179,6 +179,9 @@ class RunHeader(_Model):
     """Precisions that could not load, with the one-line reason."""
     engine_baselines: list[str] = Field(default_factory=list)
     """Precisions added automatically as an engine's full-precision baseline (not gated by default)."""
+    planned_precisions: list[str] = Field(default_factory=list)
+    """Every precision label an invocation of this run planned (engine baselines and controls
+    included): the labels its records may carry, whether or not the precision loaded."""
     controls: dict[str, str] = Field(default_factory=dict)
     """Noise-floor controls (--noise-floor): control label -> the precision it perturbs (the same
     precision at another thread count). Not gated by default; the report sets each candidate's
@@ -206,6 +209,13 @@ class RunHeader(_Model):
             raise ValueError(f"version {v} is not one this qlongbench reads (1 without a version field, up to "
                              f"{HEADER_VERSION}); a newer qlongbench wrote it, or the file was edited")
         return v
+
+    def precision_labels(self) -> set[str]:
+        """Every precision label this header lists: planned, loaded, failed to load, added as an
+        engine baseline or a noise-floor control, or in the latest invocation's spec. A record of
+        any other label does not belong to this run."""
+        return ({*self.planned_precisions, *self.precisions, *self.precision_errors, *self.engine_baselines,
+                 *self.controls} | {p.label() for p in self.spec.precisions})
 
     @classmethod
     def load(cls, data: dict[str, Any]) -> RunHeader:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from qlongbench import registry
 from qlongbench.errors import UserError
@@ -223,10 +224,15 @@ def needs_artifact_cache(spec: RunSpec, precisions: Sequence[PrecisionSpec]) -> 
                                      and not {"file", "checkpoint"} & set(p.options) for p in precisions)
 
 
-def validate_precisions(precisions: Sequence[PrecisionSpec], model: str, device: str) -> None:
-    """Every label's options and user-supplied files, before anything is loaded or written."""
+def validate_precisions(precisions: Sequence[PrecisionSpec], model: str, device: str, *,
+                        trust_remote_code: bool = False, allow_pickle: bool = False, tokenizer: Any = None) -> None:
+    """Every label's options and user-supplied files, before anything is loaded or written; with the
+    reference `tokenizer`, only the checks that need it (a given checkpoint's tokenizer)."""
     from qlongbench.backends.base import ValidateContext
 
-    ctx = ValidateContext(model=model, device=device)
+    ctx = ValidateContext(model=model, device=device, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
     for p in precisions:
-        registry.backend_class(p.name).validate(p, ctx)
+        if tokenizer is None:
+            registry.backend_class(p.name).validate(p, ctx)
+        else:
+            registry.backend_class(p.name).validate_tokenizer(p, ctx, tokenizer)

@@ -54,7 +54,8 @@ def quantize(spec: RunSpec, *, progress: Callable[[str, int, int], None] | None 
         ArtifactCache(default_cache_dir(spec)).check_writable()
     device = resolve_device(spec.device)
     model = resolve_model(spec).path
-    validate_precisions(spec.precisions, model, device)
+    validate_precisions(spec.precisions, model, device, trust_remote_code=spec.trust_remote_code,
+                        allow_pickle=spec.allow_pickle)
     tok = load_tokenizer(model, spec)
     ctx = LoadContext(model=model, revision=spec.revision, device=device, cache_dir=default_cache_dir(spec),
                       tokenizer=tok, trust_remote_code=spec.trust_remote_code, allow_pickle=spec.allow_pickle)

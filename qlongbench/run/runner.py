@@ -107,8 +107,10 @@ class Runner:
             ArtifactCache(default_cache_dir(spec)).check_writable()
         model = resolve_model(spec)  # cheap checks first: a wrong path fails before torch is imported
         self.device = self.executor.driver_device(spec)
-        validate_precisions(plan.precisions, model.path, self.device)
+        switches = {"trust_remote_code": spec.trust_remote_code, "allow_pickle": spec.allow_pickle}
+        validate_precisions(plan.precisions, model.path, self.device, **switches)
         tok = load_tokenizer(model.path, spec)
+        validate_precisions(plan.precisions, model.path, self.device, **switches, tokenizer=tok)
         info = model_info(model, spec, tok)
         check_lengths(all_lengths(tasks), info.max_position_embeddings, allow_extrapolation=spec.allow_extrapolation)
         self.run_dir.check_writable()
@@ -172,9 +174,14 @@ class Runner:
             if stray:  # neither bound nor one this run would freeze: the report would refuse it later
                 raise UserError(f"{rd.samples_dir / stray[0]} is not one of this run's samples files (run.json binds "
                                 "them); remove it, or start the run over with --new")
+            if spec.name and spec.name != header.name:  # a name is where the report goes, not what was run
+                log.warning("run %s was named %s; it is named %s from now on (its report goes to reports/%s)",
+                            header.run_id, header.name, spec.name, spec.name)
             header = header.model_copy(update={
-                "spec": spec, "resumed_at": [*header.resumed_at, now()],
+                "spec": spec, "resumed_at": [*header.resumed_at, now()], "name": spec.name or header.name,
                 "engine_baselines": sorted(set(header.engine_baselines) | set(plan.engine_baselines)),
+                "planned_precisions": list(dict.fromkeys([*header.planned_precisions,
+                                                          *(p.label() for p in plan.precisions)])),
                 "controls": header.controls | plan.controls,
                 "logprob_reference": header.logprob_reference or plan.logprob_reference,
                 "tasks": header.tasks | {t.label: t.info() for t in tasks},
@@ -189,6 +196,7 @@ class Runner:
             run_id=f"{name}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}", name=name, created_at=now(), spec=spec,
             spec_sha256=spec.identity_sha256(), sample_identity_sha256=sample_id, seed=spec.seed, model=info,
             environment=environment(), engine_baselines=plan.engine_baselines, controls=plan.controls,
+            planned_precisions=[p.label() for p in plan.precisions],
             logprob_reference=plan.logprob_reference, tasks={t.label: t.info() for t in tasks},
             generation_configs=gen_records)
         rd.write_header(header)

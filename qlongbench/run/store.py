@@ -36,6 +36,7 @@ from qlongbench.files import atomic_write_bytes, atomic_write_text, read_jsonl_l
 from qlongbench.hashing import ids_sha256
 from qlongbench.run.header import RunHeader
 from qlongbench.run.logprobs import LogprobFiles  # noqa: F401 - re-exported: the run directory's files
+from qlongbench.spec.yaml_lines import Origin, key_lines
 from qlongbench.types import Record, Sample
 
 log = logging.getLogger(__name__)
@@ -156,7 +157,8 @@ class RunDir:
         if not self.exists():
             raise UserError(f"{self.root} is not a qlongbench run directory (no run.json)")
         try:
-            raw = json.loads(self.run_json.read_text(encoding="utf-8"))
+            text = self.run_json.read_text(encoding="utf-8")
+            raw = json.loads(text)
         except OSError as err:
             raise UserError(f"cannot read {self.run_json}: {err.strerror or err}") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
@@ -166,8 +168,10 @@ class RunDir:
                             "start over with --new")
         try:
             return RunHeader.load(raw)
-        except ValidationError as err:
-            raise UserError(f"{self.run_json}: not a valid run header: {validation_problem(err)}; restore it "
+        except ValidationError as err:  # named FILE:LINE when the field is in the file (JSON read as YAML)
+            line = Origin("run header", str(self.run_json), key_lines(text)).line_of(err.errors()[0]["loc"])
+            where = f"{self.run_json}:{line}" if line else str(self.run_json)
+            raise UserError(f"{where}: not a valid run header: {validation_problem(err)}; restore it "
                             "or start over with --new") from None
 
     def write_header(self, header: RunHeader) -> None:
@@ -200,6 +204,8 @@ class RunDir:
             if actual != expected_sha256:
                 raise UserError(f"{path} was changed after the run froze it (sha256 {actual[:12]}…, run.json says "
                                 f"{expected_sha256[:12]}…); restore it, or start the run over with --new")
+        from qlongbench import registry
+
         out = []
         for n, line in read_jsonl_lines(path):
             try:
@@ -207,6 +213,13 @@ class RunDir:
             except ValidationError as err:
                 raise UserError(f"{path}:{n}: not a valid sample: {validation_problem(err)}; restore the file, or "
                                 "start the run over with --new") from None
+            try:  # what the task reads back when it scores (each task types its own keys)
+                meta = registry.metadata_model(sample.task)
+                if meta is not None:
+                    meta.model_validate(sample.metadata)
+            except ValidationError as err:
+                raise UserError(f"{path}:{n}: not a valid sample: metadata.{validation_problem(err)}; restore the "
+                                "file, or start the run over with --new") from None
             if ids_sha256(sample.prompt_ids) != sample.prompt_sha256:
                 raise UserError(f"{path}:{n}: the prompt ids of {sample.sample_id} no longer hash to its prompt_sha256 "
                                 "(the file was edited); restore it, or start the run over with --new")
@@ -240,7 +253,8 @@ class RunDir:
         else:
             by_file = {p.name: self.read_samples(p) for p in sorted(self.samples_dir.glob("*.jsonl"))}
         samples = {s.sample_id: s for ss in by_file.values() for s in ss}
-        verify_records(header, samples, self.records(), self.records_path)
+        numbered = self.numbered_records()
+        verify_records(header, samples, [r for _, r in numbered], self.records_path, [n for n, _ in numbered])
         return by_file
 
     @staticmethod
@@ -251,10 +265,14 @@ class RunDir:
     def records(self, *, repair: bool = False, live: bool = False) -> list[Record]:
         """Every whole record (`live`: a run is appending, so a last line without its newline is a
         record being written, left out without a warning)."""
+        return [r for _, r in self.numbered_records(repair=repair, live=live)]
+
+    def numbered_records(self, *, repair: bool = False, live: bool = False) -> list[tuple[int, Record]]:
+        """Every whole record with its line number in records.jsonl (see `records`)."""
         out = []
         for n, line in read_jsonl_lines(self.records_path, repair=repair, quiet=live):
             try:
-                out.append(Record.model_validate_json(line, strict=True))
+                out.append((n, Record.model_validate_json(line, strict=True)))
             except ValidationError as err:
                 raise UserError(f"{self.records_path}:{n}: not a valid record: {validation_problem(err)}; restore "
                                 "the file, or start the run over with --new") from None
@@ -314,17 +332,23 @@ class RunContents:
     """'pid N on HOST' when a run was writing the directory as it was read (a snapshot), else None."""
 
 
-def verify_records(header: RunHeader, samples: dict[str, Sample], records: list[Record], where: Path) -> None:
-    """The one comparability check: each record belongs to this run, was made from its frozen
-    sample's exact ids (prompt hash) with its task's generation config, and is the only record of
-    its (precision, sample). Anything else is one UserError line naming the record."""
+def verify_records(header: RunHeader, samples: dict[str, Sample], records: list[Record], where: Path,
+                   lines: list[int] | None = None) -> None:
+    """The one comparability check: each record belongs to this run (its run id, a precision
+    run.json lists), was made from its frozen sample's exact ids (prompt hash) with its task's
+    generation config, and is the only record of its (precision, sample). Anything else is one
+    UserError line naming the record (`lines`: each record's line in the file, when known)."""
     seen: dict[tuple[str, str], int] = {}
     gen = {task: cfg.sha256 for task, cfg in header.generation_configs.items()}
-    for n, r in enumerate(records, 1):
+    labels = header.precision_labels()
+    for n, r in zip(lines or range(1, len(records) + 1), records):
         at = f"{where}:{n}"
         if r.run_id != header.run_id:
             raise UserError(f"{at}: record of run {r.run_id!r}, but run.json is run {header.run_id!r}; the directory "
                             "mixes two runs — start over with --new")
+        if r.precision not in labels:
+            raise UserError(f"{at}: record of precision {r.precision!r}, which run.json does not list (it lists "
+                            f"{', '.join(sorted(labels)) or 'none'}); remove the line, or start over with --new")
         first = seen.setdefault(r.key(), n)
         if first != n:
             raise UserError(f"{at}: a second record for {r.precision} / {r.sample_id} (the first is line {first}); "
@@ -357,12 +381,13 @@ def load_run(root: str | Path) -> RunContents:
     if not rd.exists():
         rd.read_header()  # the one line for a directory that is not a run
     live = run_in_progress(rd.root)
-    records = rd.records(live=live is not None)  # before the header: the samples they name are bound in it
+    numbered = rd.numbered_records(live=live is not None)  # before the header: the samples they name are bound in it
+    records = [r for _, r in numbered]
     header = rd.read_header()
     samples: dict[str, Sample] = {}
     for s in rd.all_samples(header, live=live is not None):
         if s.sample_id in samples:
             raise UserError(f"two frozen samples share the id {s.sample_id} in {rd.samples_dir}; start over with --new")
         samples[s.sample_id] = s
-    verify_records(header, samples, records, rd.records_path)
+    verify_records(header, samples, records, rd.records_path, [n for n, _ in numbered])
     return RunContents(root=rd.root, header=header, samples=samples, records=records, in_progress=live)

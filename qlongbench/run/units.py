@@ -244,13 +244,24 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def score_output(task: Any, s: Sample, text: str) -> Any:
+    """The task's verdict on one output. Its frozen metadata was validated on load; a scorer that
+    still fails on it is one UserError line naming the sample, not a traceback."""
+    try:
+        return task.score(s, text)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, ZeroDivisionError) as err:
+        raise UserError(f"task {s.task} cannot score sample {s.sample_id} from its frozen metadata "
+                        f"({type(err).__name__}: {err}); if its samples file was edited, restore it, or start the "
+                        "run over with --new") from None
+
+
 def make_record(run_id: str, precision: str, engine: str, s: Sample, cfg: GenerationConfig, gen: Any, *,
                 status: str, error: str | None = None, task: Any = None) -> Record:
     score = parsed = None
     metrics: dict[str, float] = {}
     if status == "ok" and gen is not None:
         # Log-prob tasks (kld) arrive scored; text tasks are scored from the output.
-        verdict = gen.score if isinstance(gen, ScoredGeneration) else task.score(s, gen.text)
+        verdict = gen.score if isinstance(gen, ScoredGeneration) else score_output(task, s, gen.text)
         score, parsed, metrics = verdict.score, verdict.parsed, dict(verdict.metrics)
     gen = gen.generation if isinstance(gen, ScoredGeneration) else gen
     return Record(

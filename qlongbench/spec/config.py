@@ -5,6 +5,7 @@ Errors are raised as `UserError` with one line naming the field and how to fix i
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -13,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from qlongbench.errors import InvalidValue, UserError, validation_problem
 from qlongbench.hashing import sha256_json
 from qlongbench.spec.lengths import parse_length, parse_lengths
+from qlongbench.spec.yaml_lines import Origin, load_yaml, located_problem, origins_of  # noqa: F401 - load_yaml re-exported
 
 OptionValue = bool | int | float | str
 
@@ -208,7 +210,8 @@ class RunSpec(BaseModel):
     cache_dir: str | None = None
     """Where quantized artifacts are cached (default ~/.cache/qlongbench)."""
     name: str | None = None
-    """Run name (defaults to the output directory's name)."""
+    """Run name (defaults to the output directory's name); given on a resumed run, it renames the run
+    (the report goes to reports/<name>)."""
     out: str = "runs/latest"
     """Run directory."""
     executor: Literal["local", "ray"] = "local"
@@ -338,58 +341,44 @@ def _once(values: Any, what: str) -> Any:
     return values
 
 
-def format_validation_error(err: ValidationError, source: str) -> str:
-    """One line: the first problem, with the field path."""
-    return f"{source}: {validation_problem(err)}"
+def format_validation_error(err: ValidationError, source: str, origins: Mapping[str, Origin | None] | None = None
+                            ) -> str:
+    """One line: the first problem, with the field path (and `FILE:LINE` when the field came from a
+    YAML file, see spec/yaml_lines.py)."""
+    return located_problem(err, source, origins)
 
 
-def layered_values(config: dict[str, Any], flags: dict[str, Any], config_path: str | None = None
-                   ) -> tuple[dict[str, Any], str]:
+def layered(config: Mapping[str, Any], flags: dict[str, Any], config_path: str | None = None
+            ) -> tuple[dict[str, Any], str, dict[str, Origin | None]]:
     """Flags over the config file over, when neither names a model, the default suite — whose name
     gives way to a run directory the user chose (the run and its report are then named after it, as
-    for any model). Returns the values and where they came from, for error messages."""
-    values = dict(config)
+    for any model). Returns the values, where they came from (for error messages) and the file each
+    top-level field came from (None for a flag)."""
+    values, origins = dict(config), origins_of(config)
     source = f"config {config_path}" if config_path else "options"
     if values.get("model") is None and flags.get("model") is None:
         suite = load_yaml(DEFAULT_SUITE)
         if "out" in values or "out" in flags:
             suite.pop("name", None)
-        values = suite | values
+        values, origins = dict(suite) | values, origins_of(suite) | origins
         source = "default suite" + (f" + config {config_path}" if config_path else "")
     if flags:
         values |= flags
+        origins |= dict.fromkeys(flags)
         source += " + options" if "options" not in source else ""
+    return values, source, origins
+
+
+def layered_values(config: Mapping[str, Any], flags: dict[str, Any], config_path: str | None = None
+                   ) -> tuple[dict[str, Any], str]:
+    """`layered` without the origins."""
+    values, source, _ = layered(config, flags, config_path)
     return values, source
 
 
-def build_spec(values: dict[str, Any], source: str = "options") -> RunSpec:
+def build_spec(values: dict[str, Any], source: str = "options",
+               origins: Mapping[str, Origin | None] | None = None) -> RunSpec:
     try:
         return RunSpec.model_validate(values)
     except ValidationError as err:
-        raise UserError(format_validation_error(err, source)) from None
-
-
-def load_yaml(path: str | Path, what: str = "config file") -> dict[str, Any]:
-    import yaml
-
-    p = Path(path)
-    if p.is_dir():
-        raise UserError(f"{what} {p} is a directory; give the YAML file itself")
-    if not p.is_file():
-        raise UserError(f"{what} {p} does not exist")
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as err:
-        raise UserError(f"{what} {p} is not UTF-8 text (byte {err.start}); save it as UTF-8") from None
-    except OSError as err:
-        raise UserError(f"cannot read {what} {p}: {err.strerror or err}") from None
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise UserError(f"{what} {p} is not valid YAML{where}: {problem}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise UserError(f"{what} {p} must hold a mapping of option: value, not {type(data).__name__}")
-    return data
+        raise UserError(format_validation_error(err, source, origins)) from None

@@ -29,6 +29,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from qlongbench.spec.config import format_validation_error, load_yaml
+from qlongbench.spec.yaml_lines import Origin, origins_of
 from qlongbench.spec.lengths import parse_length
 from qlongbench.spec.references import split_label
 from qlongbench.errors import UserError
@@ -295,22 +296,25 @@ def canonical_task(name: str) -> str:
         return name
 
 
-def build_policy(values: dict[str, Any], source: str) -> Policy:
+def build_policy(values: dict[str, Any], source: str, origins: dict[str, Origin | None] | None = None) -> Policy:
     try:
         return Policy.model_validate(values)
     except ValidationError as err:
-        raise UserError(format_validation_error(err, source)) from None
+        raise UserError(format_validation_error(err, source, origins)) from None
 
 
 def load_policy(path: str | Path | None, overrides: dict[str, Any] | None = None) -> Policy:
-    """The policy file (if any) with CLI overrides (None values are 'not given') on top."""
-    values: dict[str, Any] = load_yaml(path, "policy file") if path else {}
+    """The policy file (if any) with CLI overrides (None values are 'not given') on top; a bad value
+    from the file names its line."""
+    data = load_yaml(path, "policy file") if path else {}
+    values, origins = dict(data), origins_of(data)
     source = f"policy {path}" if path else "options"
     given = {k: v for k, v in (overrides or {}).items() if v is not None}
     if given and path:
         source = f"policy {path} + options"
     values.update(given)
-    return build_policy(values, source).canonical()
+    origins.update(dict.fromkeys(given))
+    return build_policy(values, source, origins).canonical()
 
 
 def alpha_to_confidence(alpha: float) -> float:
