@@ -124,7 +124,8 @@ def test_kept_files_round_trip_and_refuse_other_prompts(tmp_path):
     top = reduce_reference(_dists(12, 40, 7), 8, 4, np.random.default_rng(0))
     files = LogprobFiles(tmp_path)
     s = _sample()
-    files.save("bf16", s, {"indices": top.indices, "logprobs": top.logprobs, "tail_logmass": top.tail_logmass})
+    files.save("bf16", s, {"indices": top.indices, "logprobs": top.logprobs, "tail_logmass": top.tail_logmass,
+                           "sample_indices": top.sample_indices, "sample_logprobs": top.sample_logprobs})
     back = files.load("bf16", s)
     np.testing.assert_array_equal(back["indices"], top.indices)
     np.testing.assert_array_equal(back["logprobs"], top.logprobs)

@@ -25,10 +25,9 @@ from qlongbench.spec.references import choose_reference, engine_baselines
 
 
 def logprob_task_labels(contents: RunContents) -> set[str]:
-    """Tasks scored from log-probabilities, as the run header records them (0.1.0 runs: kld)."""
-    tasks = {r.task for r in contents.records}
+    """Tasks scored from log-probabilities, as the run header records them."""
     info = contents.header.tasks
-    return {t for t in tasks if (info[t].uses_logprobs if t in info else t.split(":")[0] == "kld")}
+    return {t for t in {r.task for r in contents.records} if t in info and info[t].uses_logprobs}
 
 
 def durations(records: list, started: str) -> dict[str, tuple[int, float]]:

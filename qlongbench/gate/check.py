@@ -310,7 +310,6 @@ def check_records(records: Sequence[Record], policy: Policy, *, header: RunHeade
     if reference is None:
         raise UserError(f"no reference precision: the run has {', '.join(order)}; pass --reference")
     logprob = {label for label, t in (header.tasks.items() if header else []) if t.uses_logprobs}
-    logprob |= {r.task for r in records if r.task.split(":")[0] == "kld"}
     auto = header.engine_baselines if header else []
     candidates = policy.candidates or default_candidates(order, reference, auto)
     missing = [c for c in candidates if c not in by_prec]

@@ -1,22 +1,27 @@
 """run.json: the run header, the contract between a run and everything that reads it.
 
 A typed, versioned pydantic model (after inspect_ai's EvalLog): written by the runner, read by the
-report, the gate and a resumed run. Files written by earlier releases are migrated when read
-(`RunHeader.load`), so a run directory made by qlongbench 0.1.0 still resumes and reports."""
+report, the gate and a resumed run. A file written by an earlier version of the format is migrated
+when read (`RunHeader.load`, one step per version in MIGRATIONS); qlongbench 0.1.0's unversioned
+run.json is refused with one line naming that release (no committed run needs it)."""
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
+from qlongbench.errors import UserError
 from qlongbench.spec.config import RunSpec
 from qlongbench.types import BackendInfo, Count, GenerationConfig, IsoTime, Name, Unit
 
 HEADER_VERSION = 2
-"""Version 1: the unversioned dict of qlongbench 0.1.0. Version 2: this model."""
+"""Version 1: the unversioned dict of qlongbench 0.1.0 (no longer read). Version 2: this model."""
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+"""version n -> the function that turns a version-n file into version n + 1 (data only)."""
 
 
 class _Model(BaseModel):
@@ -49,9 +54,8 @@ class ModelInfo(_Model):
     """Hub revision."""
     files_sha256: str | None = None
     """Hash of every file an engine may read (weights of any format, configs, tokenizer, code)."""
-    files_hash_rule: Literal["all-files", "v1-suffixes"] = "all-files"
-    """How files_sha256 was computed: every non-hidden file (now), or qlongbench 0.1.0's
-    .safetensors/.json/.model/.txt files (a migrated run is resumed by the rule it was made with)."""
+    files_hash_rule: Literal["all-files"] = "all-files"
+    """How files_sha256 was computed: every non-hidden file."""
     architecture: str | None = None
     """config.architectures[0]."""
     num_hidden_layers: Positive | None = None
@@ -185,9 +189,9 @@ class RunHeader(_Model):
     changed answers and KL beside the control's."""
     logprob_reference: str | None = None
     """The precision log-prob tasks (kld) compare with; fixed when the run starts."""
-    task_labels: Literal["name", "name+options"] = "name+options"
+    task_labels: Literal["name+options"] = "name+options"
     """How tasks are labelled in sample ids, files and records: with their options (two option sets
-    of one task never mix), or by name alone (runs made by qlongbench 0.1.0 keep their keys)."""
+    of one task never mix)."""
     tasks: dict[str, TaskInfo] = Field(default_factory=dict)
     """Per task label (name, plus options when given)."""
     generation_configs: dict[str, GenerationConfigRecord] = Field(default_factory=dict)
@@ -203,73 +207,20 @@ class RunHeader(_Model):
     @classmethod
     def _known_version(cls, v: int) -> int:
         if not 2 <= v <= HEADER_VERSION:
-            raise ValueError(f"version {v} is not one this qlongbench reads (1 without a version field, up to "
-                             f"{HEADER_VERSION}); a newer qlongbench wrote it, or the file was edited")
+            raise ValueError(f"version {v} is not one this qlongbench reads (2 to {HEADER_VERSION}); a newer "
+                             "qlongbench wrote it, or the file was edited")
         return v
 
     @classmethod
-    def load(cls, data: dict[str, Any]) -> RunHeader:
-        """A header read from run.json, migrated first when an earlier release wrote it (0.1.0's
-        run.json carries no version), then validated strictly (a number written as a string, or true
-        for 1, is refused). Only file data is migrated: code builds headers directly."""
-        if "version" not in data:
-            data = migrate_v1(data)
+    def load(cls, data: dict[str, Any], where: str = "run.json") -> RunHeader:
+        """A header read from run.json, migrated first, one version at a time, when an earlier format
+        wrote it, then validated strictly (a number written as a string, or true for 1, is refused).
+        Only file data is migrated: code builds headers directly."""
+        version = data.get("version")
+        if version is None:
+            raise UserError(f"{where} was written by qlongbench 0.1.0 (a run header without a version), which this "
+                            f"qlongbench no longer reads; start the run over with --new, or read it with qlongbench 0.1.0")
+        while isinstance(version, int) and not isinstance(version, bool) and version in MIGRATIONS:
+            data = MIGRATIONS[version](data)
+            version = data["version"]
         return cls.model_validate_json(json.dumps(data), strict=True)
-
-
-V1_ALIASES = {"niah": "niah-single"}
-"""Task aliases 0.1.0 accepted (its records carry the canonical name)."""
-
-
-def migrate_v1(data: dict[str, Any]) -> dict[str, Any]:
-    """qlongbench 0.1.0's run.json (an unversioned dict) as a version-2 header.
-
-    0.1.0 kept a precision that failed to load as {"error": ...} among the loaded ones, had no
-    engine-baseline list (gguf-bf16 beside a gguf quant was the only one it added), no fixed
-    log-prob reference (it was the first of bf16, fp16, fp32 in the precision list) and no samples
-    binding (the samples files are bound when the run is next opened)."""
-    def mapping(value: Any) -> dict[str, Any] | None:  # a part of another shape is left to validation
-        return value if isinstance(value, dict) else {} if value is None else None
-
-    def listed(value: Any) -> list[Any]:
-        return value if isinstance(value, list) else []
-
-    out = dict(data)
-    out["version"] = HEADER_VERSION
-    precisions, errors = {}, {}
-    for label, info in (mapping(data.get("precisions")) or {}).items():
-        if isinstance(info, dict) and set(info) == {"error"}:
-            errors[label] = str(info["error"])
-        else:
-            precisions[label] = info
-    if mapping(data.get("precisions")) is not None:
-        out["precisions"], out["precision_errors"] = precisions, errors
-    spec = mapping(data.get("spec"))
-    if spec is not None:
-        spec = dict(spec)
-        if isinstance(spec.get("chat_template"), bool):
-            spec["chat_template"] = "auto" if spec["chat_template"] else "off"
-        out["spec"] = spec
-    spec = spec or {}
-    names = [p.get("name") if isinstance(p, dict) else str(p) for p in listed(spec.get("precisions"))]
-    added = [label for label in precisions if label not in names and label.startswith("gguf-")
-             and label.split(":")[0] in ("gguf-bf16", "gguf-f16")]
-    out.setdefault("engine_baselines", added)
-    out.setdefault("logprob_reference", next((n for n in ("bf16", "fp16", "fp32") if n in precisions), None))
-    names = [V1_ALIASES.get(t["name"], t["name"]) for t in listed(spec.get("tasks"))
-             if isinstance(t, dict) and isinstance(t.get("name"), str)]
-    out.setdefault("tasks", {n: {"name": n, "uses_logprobs": n == "kld"} for n in names})
-    model = mapping(data.get("model"))
-    if model is not None:
-        model = dict(model)
-        model.setdefault("source", str(spec.get("model") or "unknown"))
-        model["files_hash_rule"] = "v1-suffixes"
-        out["model"] = model
-    out["task_labels"] = "name"
-    env = mapping(data.get("environment"))
-    if env is not None:
-        out["environment"] = {k: v for k, v in env.items() if k in Environment.model_fields}
-    for key in list(out):
-        if key not in RunHeader.model_fields:
-            out.pop(key)  # 0.1.0 fields with no meaning now (a fixture's "note")
-    return out

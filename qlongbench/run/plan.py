@@ -63,25 +63,22 @@ class Cell:
         return f"{name}{tag}-{lang}-{self.length}"
 
 
-def task_label(spec: TaskSpec, cls: type[Task], rule: str = "name+options") -> str:
-    if not spec.options or rule == "name":
+def task_label(spec: TaskSpec, cls: type[Task]) -> str:
+    if not spec.options:
         return cls.name
     return cls.name + ":" + ",".join(f"{k}={v}" for k, v in sorted(spec.options.items()))
 
 
-def plan_tasks(spec: RunSpec, label_rule: str = "name+options") -> list[PlannedTask]:
-    """The configured tasks (bad names, options or languages refused with one line each). Under the
-    "name" rule (runs made by qlongbench 0.1.0) a task is labelled by its name alone."""
+def plan_tasks(spec: RunSpec) -> list[PlannedTask]:
+    """The configured tasks (bad names, options or languages refused with one line each)."""
     from qlongbench.tasks.languages import get_language
 
     planned: dict[str, PlannedTask] = {}
     for t in spec.tasks:
         cls = registry.task_class(t.name)
-        label = task_label(t, cls, label_rule)
+        label = task_label(t, cls)
         if label in planned:
-            raise UserError(f"task {label} is listed twice; list it once" + (
-                " (this run was made by qlongbench 0.1.0, which told tasks apart by name only: run the other "
-                "option set in a new --out)" if label_rule == "name" else ""))
+            raise UserError(f"task {label} is listed twice; list it once")
         planned[label] = PlannedTask(label, cls(t.options), tuple(t.lengths or spec.lengths),
                                      tuple(t.languages or spec.languages), t.samples or spec.samples)
     codes = {c for p in planned.values() for c in p.languages} | {spec.instruction_language} - {None}

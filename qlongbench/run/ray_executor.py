@@ -177,7 +177,7 @@ class RayExecutor:
         cell_of = {s.sample_id: cell for cell, ss in samples.items() for s in ss}
         parts = {cell: ray.put(ss) for cell, ss in samples.items()
                  if any(cell_of[i] == cell for u in todo for i in u.sample_ids)}
-        logprob = any(t.task.uses_logprobs for t in plan_tasks(ctx.spec, ctx.label_rule))
+        logprob = any(t.task.uses_logprobs for t in plan_tasks(ctx.spec))
         task = ray.remote(_unit_task)
         refs_of: dict[str, list[Any]] = {}
         pending: dict[Any, Unit] = {}

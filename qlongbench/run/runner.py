@@ -34,11 +34,6 @@ from qlongbench.types import Record, Sample
 
 log = logging.getLogger(__name__)
 
-V1_MODEL_SUFFIXES = (".safetensors", ".json", ".model", ".txt")
-"""The model files qlongbench 0.1.0 hashed (a migrated run resumes under its own rule)."""
-
-
-
 @dataclass
 class RunResult:
     run_dir: Path
@@ -94,11 +89,10 @@ class Runner:
     def _go(self, *, run_precisions: bool) -> RunResult:
         spec = self.spec
         # Everything that can be refused is checked before the run directory is touched.
-        rule, fixed = "name+options", None
+        fixed = None
         if self.run_dir.exists() and not self.fresh:
-            old = self.run_dir.read_header()
-            rule, fixed = old.task_labels, old.logprob_reference  # a resumed run keeps its keys and reference
-        tasks = plan_tasks(spec, rule)
+            fixed = self.run_dir.read_header().logprob_reference  # a resumed run keeps its reference
+        tasks = plan_tasks(spec)
         cells(spec, tasks)  # refuses absurd sizes before anything is built
         plan = expand_precisions(spec, tasks, fixed)
         if needs_artifact_cache(spec, plan.precisions):
@@ -158,12 +152,7 @@ class Runner:
             if not info.local and header.model.source != info.source:
                 raise UserError(f"{rd.root} was run on {header.model.source}, not {info.source}; choose another "
                                 "--out, or pass --new to start it over")
-            current = info.files_sha256
-            if header.model.files_hash_rule == "v1-suffixes" and info.local:
-                from qlongbench.hashing import tree_sha256
-
-                current = tree_sha256(info.source, V1_MODEL_SUFFIXES)
-            if header.model.files_sha256 != current:
+            if header.model.files_sha256 != info.files_sha256:
                 raise UserError(f"{rd.root} was run on different model files than {info.source}; "
                                 "choose another --out, or pass --new to start it over")
             self._verified = rd.verify_for_resume(header)  # a tampered directory is refused before any write
@@ -233,8 +222,8 @@ class Runner:
             if path.name in bound:
                 out[cell] = self._verified.get(path.name) or self.run_dir.read_samples(path, bound[path.name])
             elif path.exists():
-                # Written by a run killed before it could bind the file, or by qlongbench 0.1.0:
-                # adopted once its prompt hashes check out.
+                # Written by a run killed before it could bind the file: adopted once its prompt
+                # hashes check out.
                 out[cell] = self.run_dir.read_samples(path)
                 bound[path.name] = self.run_dir.file_sha256(path)
             else:
@@ -270,11 +259,10 @@ class Runner:
         engines = {p.label(): registry.backend_class(p.name).engine for p in plan.precisions}
         ctx = UnitContext(
             spec=self.spec, run_id=header.run_id, model_path=model.path,
-            cache_dir=str(default_cache_dir(self.spec).resolve()), label_rule=header.task_labels,
-            run_root=str(self.run_dir.root), tokenizer_fingerprint=header.model.tokenizer,
+            cache_dir=str(default_cache_dir(self.spec).resolve()), run_root=str(self.run_dir.root), tokenizer_fingerprint=header.model.tokenizer,
             logprob_reference=header.logprob_reference,
             baselines=engine_baselines(engines, plan.logprob_reference or header.logprob_reference, header.controls),
-            legacy_reference=header.logprob_reference, fault_hook=self.fault_hook)
+            fault_hook=self.fault_hook)
         replicas = self.spec.replicas if self.executor.name != "local" else 1
         units, skipped = plan_units(plan.precisions, samples, done, replicas)
         with self.run_dir.open_records() as writer:

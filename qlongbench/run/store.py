@@ -134,7 +134,7 @@ class RunDir:
     def holds_data(self) -> bool:
         """Whether samples, records or log-prob files are here (with or without a header)."""
         return (self.records_path.exists() or any(self.samples_dir.glob("*.jsonl"))
-                or any(self.logprobs_dir.glob("*")) or any((self.root / "kld").glob("*.npz")))
+                or any(self.logprobs_dir.glob("*")))
 
     def check_writable(self) -> None:
         """Fail early, before any work, when the directory cannot be created or written."""
@@ -148,7 +148,7 @@ class RunDir:
     def clear(self) -> None:
         """Remove what a run wrote here (--new): header, samples, records, log-prob files."""
         for path in [self.run_json, self.records_path, *self.samples_dir.glob("*.jsonl"),
-                     *self.logprobs_dir.glob("*"), *(self.root / "kld").glob("*.npz")]:
+                     *self.logprobs_dir.glob("*")]:
             path.unlink(missing_ok=True)
 
     # --- run.json ----------------------------------------------------------------------------
@@ -165,7 +165,7 @@ class RunDir:
             raise UserError(f"{self.run_json} must hold a JSON object, not {type(raw).__name__}; restore it or "
                             "start over with --new")
         try:
-            return RunHeader.load(raw)
+            return RunHeader.load(raw, str(self.run_json))
         except ValidationError as err:
             raise UserError(f"{self.run_json}: not a valid run header: {validation_problem(err)}; restore it "
                             "or start over with --new") from None
@@ -232,9 +232,9 @@ class RunDir:
         return [s for path in sorted(self.samples_dir.glob("*.jsonl")) for s in self.read_samples(path)]
 
     def verify_for_resume(self, header: RunHeader) -> dict[str, list[Sample]]:
-        """Before a resume writes anything: the samples files run.json binds (every one of a 0.1.0
-        run, which binds none) and every record, checked as load_run checks them. Returns the
-        verified samples by file name; anything wrong is one UserError line naming the file."""
+        """Before a resume writes anything: the samples files run.json binds (every one found, when a
+        run was killed before it bound any) and every record, checked as load_run checks them. Returns
+        the verified samples by file name; anything wrong is one UserError line naming the file."""
         if header.samples:
             by_file = {name: self.read_samples(self.samples_dir / name, sha) for name, sha in header.samples.items()}
         else:

@@ -65,8 +65,6 @@ class UnitContext:
     """The reference model as the engines load it (a path every worker sees, or a hub id)."""
     cache_dir: str
     """The artifact cache (on a cluster: a filesystem every node mounts at this path)."""
-    label_rule: str
-    """How tasks are labelled (run header's task_labels)."""
     run_root: str
     """The run directory (log-prob tasks keep and read their reference's files under it)."""
     tokenizer_fingerprint: dict[str, Any] = field(default_factory=dict)
@@ -75,8 +73,6 @@ class UnitContext:
     """The precision log-prob tasks compare with."""
     baselines: dict[str, str] = field(default_factory=dict)
     """Engine-matched baseline of each precision (log-prob tasks compare with it too)."""
-    legacy_reference: str | None = None
-    """qlongbench 0.1.0's reference (its files lie in RUN_DIR/kld)."""
     fault_hook: Any = None
     """Tests only: a callable(event, **info) that may raise to inject faults."""
 
@@ -150,7 +146,7 @@ def run_unit(unit: Unit, ctx: UnitContext, samples: Sequence[Sample], *, tokeniz
     from qlongbench.run.logprobs import LogprobFiles
 
     spec, label = ctx.spec, unit.label
-    tasks = {t.label: t.task for t in plan_tasks(spec, ctx.label_rule)}
+    tasks = {t.label: t.task for t in plan_tasks(spec)}
     gen_cfgs = {name: gen_config(spec, task) for name, task in tasks.items()}
     by_id = {s.sample_id: s for s in samples}
     todo = [by_id[i] for i in unit.sample_ids if (label, i) not in skip]
@@ -194,7 +190,7 @@ def run_unit(unit: Unit, ctx: UnitContext, samples: Sequence[Sample], *, tokeniz
         compare = {} if label == ctx.logprob_reference else {"": ctx.logprob_reference}
         if label in ctx.baselines and ctx.baselines[label] != label:
             compare["eb_"] = ctx.baselines[label]
-        files = LogprobFiles(Path(ctx.run_root), legacy_reference=ctx.legacy_reference)
+        files = LogprobFiles(Path(ctx.run_root))
         for s, gen, status, error in _drive(backend, runnable, gen_cfgs, tasks, label, keep, compare, files, spec):
             yield make_record(ctx.run_id, label, info.engine, s, gen_cfgs[s.task], gen, status=status, error=error,
                               task=tasks[s.task])

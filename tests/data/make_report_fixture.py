@@ -2,8 +2,7 @@
 
     python tests/data/make_report_fixture.py
 
-A run directory in the format qlongbench 0.1.0 wrote (an unversioned run.json, read through the
-header's migration), with samples/*.jsonl and records.jsonl written through qlongbench.run.store,
+A run directory written through qlongbench.run.store (run.json, samples/*.jsonl and records.jsonl),
 whose outcomes are chosen by hand, so every number the report prints is known by construction:
 
 - precisions bf16 (reference), bnb-nf4 (transformers), gguf-bf16 and gguf-q4_k_m (llama.cpp);
@@ -30,6 +29,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 
 from qlongbench.hashing import ids_sha256, sha256_json  # noqa: E402
+from qlongbench.run.header import RunHeader  # noqa: E402
 from qlongbench.run.store import RunDir  # noqa: E402
 from qlongbench.types import GenerationConfig, Record, Sample  # noqa: E402
 
@@ -165,7 +165,7 @@ def kld_records(samples: dict[tuple[str, int], list[Sample]]) -> list[Record]:
     return out
 
 
-def run_meta() -> dict:
+def run_meta(samples: dict[str, str]) -> RunHeader:
     precisions = {}
     for label, p in PRECISIONS.items():
         precisions[label] = {
@@ -182,8 +182,10 @@ def run_meta() -> dict:
             "tasks": [{"name": "niah-single", "options": {}}, {"name": "kld", "options": {}}],
             "lengths": [256, 512], "languages": ["en", "de"], "samples": 10, "seed": 0, "device": "cpu",
             "chat_template": True, "max_new_tokens": None, "instruction_language": None}
-    return {
-        "run_id": RUN_ID, "name": "fixture-report", "created_at": CREATED, "seed": 0, "spec": spec,
+    tasks = {"niah-single": {"name": "niah-single", "uses_logprobs": False},
+             "kld": {"name": "kld", "uses_logprobs": True}}
+    return RunHeader.model_validate({
+        "run_id": RUN_ID, "name": "fixture-report", "created_at": CREATED, "seed": 0,
         "spec_sha256": sha256_json(spec), "sample_identity_sha256": sha256_json({"fixture": 1}),
         "model": {"source": "tiny-llama-fixture", "local": False, "revision": None, "files_sha256": "cd" * 32,
                   "architecture": "LlamaForCausalLM", "num_hidden_layers": LAYERS, "num_attention_heads": HEADS,
@@ -194,8 +196,9 @@ def run_meta() -> dict:
         "environment": {"versions": {"qlongbench": "0.1.0", "python": "3.11.7", "torch": "2.13.0+cpu"},
                         "platform": "Linux-fixture", "machine": "x86_64",
                         "argv": ["run", "--precisions", "bf16,bnb-nf4,gguf-q4_k_m", "--tasks", "niah-single,kld"]},
-        "precisions": precisions, "generation_configs": gen,
-    }
+        "precisions": precisions, "generation_configs": gen, "tasks": tasks, "logprob_reference": "bf16",
+        "samples": samples, "spec": spec | {"chat_template": "auto"},
+    })
 
 
 def main() -> None:
@@ -207,11 +210,14 @@ def main() -> None:
     niah = {(lang, n): [_sample("niah-single", lang, n, i, rng, lang == "de" and n == 512 and i == 9) for i in range(10)]
             for lang in ("en", "de") for n in (256, 512)}
     kld = {("en", n): [_sample("kld", "en", n, i, rng, False) for i in range(2)] for n in (256, 512)}
+    bound = {}
     for (lang, n), ss in niah.items():
-        rd.write_samples(rd.samples_path(f"niah-single-{lang}-{n}"), ss)
+        path = rd.samples_path(f"niah-single-{lang}-{n}")
+        bound[path.name] = rd.write_samples(path, ss)
     for (lang, n), ss in kld.items():
-        rd.write_samples(rd.samples_path(f"kld-{lang}-{n}"), ss)
-    rd.run_json.write_text(json.dumps(run_meta(), indent=2, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8")
+        path = rd.samples_path(f"kld-{lang}-{n}")
+        bound[path.name] = rd.write_samples(path, ss)
+    rd.write_header(run_meta(dict(sorted(bound.items()))))
     with rd.open_records() as writer:
         for r in niah_records(niah) + kld_records(kld):
             writer.append(r)
