@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from qlongbench.spec.config import OptionValue, PrecisionSpec
-from qlongbench.errors import EngineUnavailable, UserError
+from qlongbench.errors import EngineUnavailable
+from qlongbench.spec.config import OptionValue
+from qlongbench.spec.precision import BackendOptions, Precision
 from qlongbench.tokenizer import PromptTokenizer
 from qlongbench.types import BackendInfo, Generation, GenerationConfig, TokenPrompt
 
@@ -113,7 +114,8 @@ class Backend(ABC):
     prompt); one that returns log-probabilities overrides `iter_logprobs` (`returns_logprobs()`
     reads that); one that builds artifacts (GGUF files, GPTQ checkpoints) overrides
     `prepare_artifact` (`builds_artifacts()` reads that); one that can run a noise-floor twin of a
-    precision overrides `noise_control`; the analytic KV size is `kv_formula_bytes`."""
+    precision overrides `noise_control`; the analytic KV size is `kv_formula_bytes`. Its options are
+    declared once, as a pydantic model (`Options`), and arrive typed on `precision.options`."""
 
     engine: ClassVar[str]
     """Engine name recorded on every record."""
@@ -121,31 +123,25 @@ class Backend(ABC):
     """One line for `qlongbench precisions`."""
     extra: ClassVar[str | None] = None
     """pip extra that installs the engine (named in the error when it is missing)."""
-    allowed_options: ClassVar[frozenset[str]] = frozenset()
-    """Options the label takes (name:key=value); any other is refused before the run starts."""
+    Options: ClassVar[type[BackendOptions]] = BackendOptions
+    """The options its labels take (name:key=value), a model with a docstring per field: any other
+    option, or a value of another type, is refused when the label is parsed."""
     baseline_options: ClassVar[tuple[str, ...]] = ()
     """Engine settings the baseline inherits from the quantized precision it sits beside."""
     kv_cache_types: ClassVar[tuple[str, ...]] = ()
     """KV-cache precisions the engine can hold (`+kv=TYPE`); empty: only its default cache."""
 
-    def __init__(self, precision: PrecisionSpec, ctx: LoadContext):
+    def __init__(self, precision: Precision, ctx: LoadContext):
         self.precision = precision
         self.ctx = ctx
         self.device: str = ctx.device
         """Where the engine computes (cpu, cuda ...): peak memory is read there."""
 
     @classmethod
-    def validate(cls, precision: PrecisionSpec, ctx: ValidateContext) -> None:
-        """Refuse a bad label before anything is written (unknown options by default); engines add
-        their own checks of option values and user-supplied files. Raises UserError."""
-        unknown = set(precision.options) - cls.allowed_options
-        if unknown:
-            known = f"; options: {', '.join(sorted(cls.allowed_options))}" if cls.allowed_options else ""
-            raise UserError(f"precision {precision.name} takes no option {', '.join(sorted(unknown))}{known}")
-        if precision.kv and precision.kv not in cls.kv_cache_types:
-            can = (f"it holds {', '.join(cls.kv_cache_types)}" if cls.kv_cache_types else
-                   "its engine offers no quantized KV cache")
-            raise UserError(f"precision {precision.label()}: no KV cache type {precision.kv!r}; {can}")
+    def validate(cls, precision: Precision, ctx: ValidateContext) -> None:
+        """Refuse a precision this machine cannot run, before anything is written: the checks that
+        need the device, the model or user-supplied files (its options were typed by the parser).
+        Nothing to check by default. Raises UserError."""
 
     @classmethod
     def full_precision_names(cls) -> tuple[str, ...]:
@@ -156,14 +152,14 @@ class Backend(ABC):
         return ()
 
     @classmethod
-    def noise_control(cls, precision: PrecisionSpec) -> dict[str, OptionValue] | None:
+    def noise_control(cls, precision: Precision) -> dict[str, OptionValue] | None:
         """Option overrides that make the noise-floor twin of `precision` (--noise-floor): the same
         weights and arithmetic under a perturbation that must not change the model, such as another
         thread count; None when this engine offers no such control (the default)."""
         return None
 
     @classmethod
-    def prepare_artifact(cls, precision: PrecisionSpec, ctx: LoadContext) -> Any:
+    def prepare_artifact(cls, precision: Precision, ctx: LoadContext) -> Any:
         """Build (or find in the cache) this precision's artifact; returns a build.artifacts.Prepared."""
         raise NotImplementedError(f"{cls.__name__} builds no artifact")
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import difflib
 from functools import cache
 from importlib.metadata import EntryPoint, entry_points
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from qlongbench.errors import UserError
 
@@ -34,8 +34,8 @@ def unknown_name_message(kind: str, name: str, known: list[str]) -> str:
     return f"unknown {kind} {name!r}: {hint}known: {', '.join(known)}"
 
 
-def load(group: str, name: str) -> Any:
-    """The class registered under name; UserError with 'did you mean' otherwise."""
+def _load(group: str, name: str) -> object:
+    """What is registered under name; UserError with 'did you mean' otherwise."""
     eps = _entry_points(group)
     if name not in eps:
         kind = "precision" if group == BACKENDS else "task"
@@ -43,22 +43,21 @@ def load(group: str, name: str) -> Any:
     return eps[name].load()
 
 
-def backend_class(precision: str) -> type[Backend]:
-    """The Backend subclass registered for a precision label (its options and KV suffix ignored)."""
+def backend_class(name: str) -> type[Backend]:
+    """The Backend subclass registered under a precision name (gguf-q4_k_m, not a whole label)."""
     from qlongbench.backends.base import Backend
 
-    name = precision.split(":", 1)[0].split("+", 1)[0]
-    cls = load(BACKENDS, name)
+    cls = _load(BACKENDS, name)
     if not (isinstance(cls, type) and issubclass(cls, Backend)):
         raise UserError(f"the entry point for precision {name} ({cls!r}) is not a qlongbench Backend")
     return cls
 
 
 def task_class(name: str) -> type[Task]:
-    """The Task subclass registered under a task name (a label's options ignored)."""
+    """The Task subclass registered under a task name (niah-single, or an alias such as niah)."""
     from qlongbench.tasks.base import Task
 
-    cls = load(TASKS, name.split(":", 1)[0])
+    cls = _load(TASKS, name)
     if not (isinstance(cls, type) and issubclass(cls, Task)):
         raise UserError(f"the entry point for task {name} ({cls!r}) is not a qlongbench Task")
     return cls
@@ -96,14 +95,22 @@ def task_listing() -> list[str]:
 
 
 def precision_listing() -> list[str]:
-    """`qlongbench precisions`: each label with its engine and what it is."""
+    """`qlongbench precisions`: each label with its engine and what it is; after each backend's labels,
+    the options they take (name:key=value), read from the backend's options model."""
+    from qlongbench.spec.precision import options_help
+
     out: list[str] = []
+    by_class: dict[type[Backend], list[str]] = {}
     for name in names(BACKENDS):
         try:
-            cls = backend_class(name)
+            by_class.setdefault(backend_class(name), []).append(name)
         except ImportError as err:
             out.append(f"{name:14s} (unavailable: {err})")
-            continue
+    for cls, labels in by_class.items():
         extra = f" [extra: {cls.extra}]" if cls.extra else ""
-        out.append(f"{name:14s} {cls.engine:13s} {cls.description}{extra}")
+        out += [f"{name:14s} {cls.engine:13s} {cls.description}{extra}" for name in labels]
+        options = options_help(cls.Options)
+        if options:
+            out.append(f"    options of {', '.join(labels)}:")
+            out += [f"      {line}" for line in options]
     return out

@@ -6,6 +6,7 @@ from __future__ import annotations
 from qlongbench import registry
 from qlongbench.backends.base import Backend, ContextSession
 from qlongbench.spec.config import PrecisionSpec
+from qlongbench.spec.precision import parse_precision
 from qlongbench.types import Generation, GenerationConfig, TokenPrompt
 
 
@@ -20,7 +21,7 @@ def test_abilities_are_read_from_the_methods_each_engine_overrides():
 
 def test_the_base_class_declares_every_ability_with_a_safe_default():
     assert Backend.returns_logprobs() is False and Backend.builds_artifacts() is False
-    assert Backend.noise_control(PrecisionSpec(name="x")) is None
+    assert Backend.noise_control(parse_precision(PrecisionSpec(name="bf16"))) is None
     for gone in ("supports_batches", "supports_logprobs", "memory"):
         assert gone not in vars(Backend), gone
 

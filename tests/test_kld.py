@@ -195,10 +195,11 @@ def perturbed_model(tiny_model, tmp_path_factory) -> Path:
 def _backend(name: str, model: Path, tok, tmp_path: Path):
     from qlongbench.backends.base import LoadContext
     from qlongbench.spec.config import PrecisionSpec
+    from qlongbench.spec.precision import parse_precision
     from qlongbench.registry import backend_class
 
     ctx = LoadContext(model=str(model), revision=None, device="cpu", cache_dir=tmp_path / "cache", tokenizer=tok)
-    return backend_class(name)(PrecisionSpec(name=name), ctx)
+    return backend_class(name)(parse_precision(PrecisionSpec(name=name)), ctx)
 
 
 def _score(task, backend, sample, kept, keep=False):

@@ -8,6 +8,7 @@ import pytest
 
 from qlongbench.errors import UserError
 from qlongbench.spec.config import build_spec
+from qlongbench.spec.precision import Precision
 from qlongbench.spec.references import split_label
 
 
@@ -42,19 +43,18 @@ def test_split_label(label, split):
     ("gguf-q4_k_m+kv=q8_0:type_k=q4_0", "give the KV cache type once"),
 ])
 def test_unsupported_kv_types_are_refused_before_loading(precision, needle):
-    from qlongbench.backends.base import ValidateContext
-    from qlongbench.registry import backend_class
+    from qlongbench.spec.precision import parse_precision
 
     p = build_spec({"precisions": precision}).precisions[0]
     with pytest.raises(UserError, match=needle):
-        backend_class(p.name).validate(p, ValidateContext(model="m", device="cpu"))
+        parse_precision(p)
 
 
 def test_engine_baseline_of_a_kv_precision_is_the_engine_at_its_default_cache():
     from qlongbench.run.plan import expand_precisions
 
     plan = expand_precisions(build_spec({"precisions": "bf16,gguf-q4_k_m+kv=q8_0,gguf-q4_k_m+kv=q4_0"}), [])
-    assert [p.label() for p in plan.precisions] == ["bf16", "gguf-bf16", "gguf-q4_k_m+kv=q8_0", "gguf-q4_k_m+kv=q4_0"]
+    assert [p.label for p in plan.precisions] == ["bf16", "gguf-bf16", "gguf-q4_k_m+kv=q8_0", "gguf-q4_k_m+kv=q4_0"]
     from qlongbench.spec.references import engine_baselines
 
     engines = {"bf16": "transformers", "gguf-bf16": "llama.cpp", "gguf-q4_k_m+kv=q8_0": "llama.cpp"}
@@ -81,7 +81,7 @@ def hf_int4(tiny_model, tiny_tokenizer, tmp_path_factory):
     from qlongbench.backends.hf import HFBackend
 
     torch.set_num_threads(1)
-    p = build_spec({"precisions": "bf16+kv=int4"}).precisions[0]
+    p = Precision.parse("bf16+kv=int4")
     b = HFBackend(p, LoadContext(model=str(tiny_model), revision=None, device="cpu",
                                  cache_dir=tmp_path_factory.mktemp("c"), tokenizer=tiny_tokenizer))
     yield b
@@ -102,7 +102,7 @@ def test_hf_quantized_cache_bytes_are_measured_from_its_tensors(tiny_model, tiny
     layers, kv_heads = cfg["num_hidden_layers"], cfg["num_key_value_heads"]
     head_dim = cfg["hidden_size"] // cfg["num_attention_heads"]
     group = 64 if head_dim % 64 == 0 else head_dim
-    p = build_spec({"precisions": f"bf16+kv={kv}"}).precisions[0]
+    p = Precision.parse(f"bf16+kv={kv}")
     b = HFBackend(p, LoadContext(model=str(tiny_model), revision=None, device="cpu", cache_dir=tmp_path,
                                  tokenizer=tiny_tokenizer))
     try:

@@ -148,10 +148,11 @@ def test_hf_measured_kv_bytes_equal_the_formula(tiny_model, tiny_tokenizer, tmp_
     from qlongbench.backends.base import LoadContext
     from qlongbench.backends.hf import HFBackend
     from qlongbench.spec.config import PrecisionSpec
+    from qlongbench.spec.precision import parse_precision
     from qlongbench.types import GenerationConfig
 
     torch.set_num_threads(1)
-    backend = HFBackend(PrecisionSpec(name=precision),
+    backend = HFBackend(parse_precision(PrecisionSpec(name=precision)),
                         LoadContext(model=str(tiny_model), revision=None, device="cpu", cache_dir=tmp_path,
                                     tokenizer=tiny_tokenizer))
     cfg = GenerationConfig(max_new_tokens=3, stop_on_eos=False)

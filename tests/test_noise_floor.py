@@ -18,6 +18,7 @@ from qlongbench.backends.vllm_options import count_cpus
 from qlongbench.errors import UserError
 from qlongbench.run.plan import PlannedTask, expand_precisions
 from qlongbench.spec.config import PrecisionSpec, build_spec
+from qlongbench.spec.precision import parse_precision
 from qlongbench.spec.references import engine_baselines
 
 CPU = ValidateContext(model="m", device="cpu")
@@ -38,28 +39,29 @@ def spec(precisions: str, **kw):
 
 
 def test_the_base_class_offers_no_control_and_the_quantizing_hf_engines_inherit_none():
-    assert Backend.noise_control(PrecisionSpec(name="x")) is None
-    assert BnbBackend.noise_control(PrecisionSpec(name="bnb-nf4")) is None  # bnb takes no threads option
-    assert GPTQBackend.noise_control(PrecisionSpec(name="gptq-int4")) is None
+    assert Backend.noise_control(parse_precision(PrecisionSpec(name="bf16"))) is None
+    assert BnbBackend.noise_control(parse_precision(PrecisionSpec(name="bnb-nf4"))) is None  # bnb takes no threads option
+    assert GPTQBackend.noise_control(parse_precision(PrecisionSpec(name="gptq-int4"))) is None
     assert [other_thread_count(n) for n in (1, 2, 3, 8)] == [2, 1, 1, 4]
 
 
 def test_transformers_control_is_one_thread_or_two(torch_threads):
-    assert HFBackend.noise_control(PrecisionSpec(name="bf16", options={"threads": 4})) == {"threads": 1}
-    assert HFBackend.noise_control(PrecisionSpec(name="fp32", options={"threads": 1})) == {"threads": 2}
+    assert HFBackend.noise_control(parse_precision(PrecisionSpec(name="bf16", options={"threads": 4}))) == {"threads": 1}
+    assert HFBackend.noise_control(parse_precision(PrecisionSpec(name="fp32", options={"threads": 1}))) == {"threads": 2}
     torch_threads(2)
-    assert HFBackend.noise_control(PrecisionSpec(name="bf16")) == {"threads": 1}
+    assert HFBackend.noise_control(parse_precision(PrecisionSpec(name="bf16"))) == {"threads": 1}
     torch_threads(1)
-    assert HFBackend.noise_control(PrecisionSpec(name="bf16")) == {"threads": 2}
+    assert HFBackend.noise_control(parse_precision(PrecisionSpec(name="bf16"))) == {"threads": 2}
 
 
 def test_llama_cpp_control_halves_n_threads(monkeypatch):
     control = GGUFBackend.noise_control
-    assert control(PrecisionSpec(name="gguf-bf16", options={"n_threads": 8})) == {"n_threads": 4}
-    assert control(PrecisionSpec(name="gguf-bf16", options={"n_threads": 1})) == {"n_threads": 2}
+    assert control(parse_precision(PrecisionSpec(name="gguf-bf16", options={"n_threads": 8}))) == {"n_threads": 4}
+    assert control(parse_precision(PrecisionSpec(name="gguf-bf16", options={"n_threads": 1}))) == {"n_threads": 2}
     monkeypatch.setenv("OMP_NUM_THREADS", "6")  # llama_lib.default_threads reads it
-    assert control(PrecisionSpec(name="gguf-f16")) == {"n_threads": 3}
-    assert control(PrecisionSpec(name="gguf-bf16", options={"n_threads": "many"})) is None
+    assert control(parse_precision(PrecisionSpec(name="gguf-f16"))) == {"n_threads": 3}
+    with pytest.raises(UserError, match="n_threads"):  # refused when the label is parsed, before any control
+        parse_precision(PrecisionSpec(name="gguf-bf16", options={"n_threads": "many"}))
 
 
 def test_vllm_control_halves_its_cpus(monkeypatch):
@@ -69,26 +71,27 @@ def test_vllm_control_halves_its_cpus(monkeypatch):
     for module in (vllm, vllm_options):
         monkeypatch.setattr(module, "cpu_threads", lambda: 8)
     control = VLLMBackend.noise_control
-    assert control(PrecisionSpec(name="vllm-bf16")) == {"threads": 4}
-    assert control(PrecisionSpec(name="vllm-bf16", options={"threads": 1})) == {"threads": 2}
-    assert control(PrecisionSpec(name="vllm-bf16", options={"threads": "0-3,6"})) == {"threads": 2}
-    assert control(PrecisionSpec(name="vllm-bf16", options={"threads": "auto"})) == {"threads": 4}
-    assert control(PrecisionSpec(name="vllm-bf16", options={"threads": "0-3|4-7"})) is None
+    assert control(parse_precision(PrecisionSpec(name="vllm-bf16"))) == {"threads": 4}
+    assert control(parse_precision(PrecisionSpec(name="vllm-bf16", options={"threads": 1}))) == {"threads": 2}
+    assert control(parse_precision(PrecisionSpec(name="vllm-bf16", options={"threads": "0-3,6"}))) == {"threads": 2}
+    assert control(parse_precision(PrecisionSpec(name="vllm-bf16", options={"threads": "auto"}))) == {"threads": 4}
+    assert control(parse_precision(PrecisionSpec(name="vllm-bf16", options={"threads": "0-3|4-7"}))) is None
     assert [count_cpus(v) for v in (3, "auto", "2", "0-1,4-5", "0-3|4-7", "x", 0, True)] == [3, 8, 1, 4, None, None,
                                                                                           None, None]
     for module in (vllm, vllm_options):
         monkeypatch.setattr(module, "cpu_threads", lambda: 1)
-    assert control(PrecisionSpec(name="vllm-bf16")) is None  # one CPU: no second thread count to run
+    assert control(parse_precision(PrecisionSpec(name="vllm-bf16"))) is None  # one CPU: no second thread count to run
 
 
 @pytest.mark.parametrize("value", [0, -2, "two", True, 1.5])
 def test_a_bad_threads_value_is_one_line(value):
     with pytest.raises(UserError) as err:
-        HFBackend.validate(PrecisionSpec(name="bf16", options={"threads": value}), CPU)
-    assert str(err.value) == f"bf16: threads must be an integer >= 1, not {value!r}"
-    HFBackend.validate(PrecisionSpec(name="bf16", options={"threads": 3}), CPU)
+        parse_precision(PrecisionSpec(name="bf16", options={"threads": value}))
+    assert str(err.value).startswith(f"precision bf16: option threads={value!r}: input should be ")
+    assert "\n" not in str(err.value)
+    HFBackend.validate(parse_precision(PrecisionSpec(name="bf16", options={"threads": 3})), CPU)
     with pytest.raises(UserError, match="takes no option threads"):  # bnb does not take it
-        BnbBackend.validate(PrecisionSpec(name="bnb-nf4", options={"threads": 1}), CPU)
+        parse_precision(PrecisionSpec(name="bnb-nf4", options={"threads": 1}))
 
 
 def test_a_bad_threads_value_stops_the_cli_before_the_run(tiny_model, tmp_path, capsys):
@@ -98,7 +101,7 @@ def test_a_bad_threads_value_stops_the_cli_before_the_run(tiny_model, tmp_path, 
     assert main(["run", "--model", str(tiny_model), "--precisions", "bf16:threads=0", "--lengths", "256",
                  "--samples", "1", "--out", str(out), "--no-report"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["qlongbench: error: bf16: threads must be an integer >= 1, not 0"]
+    assert err == ["qlongbench: error: precision bf16: option threads=0: input should be greater than or equal to 1"]
     assert not (out / "run.json").exists()
 
 
@@ -106,13 +109,13 @@ def test_the_plan_adds_a_twin_after_the_reference_and_each_engine_baseline(monke
     torch_threads(2)
     monkeypatch.setenv("OMP_NUM_THREADS", "4")
     plan = expand_precisions(spec("bf16,gguf-q4_k_m", noise_floor=True), [])
-    assert [p.label() for p in plan.precisions] == ["bf16", "bf16:threads=1", "gguf-bf16", "gguf-bf16:n_threads=2",
+    assert [p.label for p in plan.precisions] == ["bf16", "bf16:threads=1", "gguf-bf16", "gguf-bf16:n_threads=2",
                                                     "gguf-q4_k_m"]
     assert plan.controls == {"bf16:threads=1": "bf16", "gguf-bf16:n_threads=2": "gguf-bf16"}
     assert plan.engine_baselines == ["gguf-bf16"]  # a control is not an auto-added engine baseline
     # The twin keeps the original's options (those the baseline inherited from the quant).
     plan = expand_precisions(spec("gguf-q4_k_m:n_threads=1,n_batch=64", noise_floor=True), [])
-    assert [p.label() for p in plan.precisions] == ["gguf-bf16:n_batch=64,n_threads=1",
+    assert [p.label for p in plan.precisions] == ["gguf-bf16:n_batch=64,n_threads=1",
                                                     "gguf-bf16:n_batch=64,n_threads=2", "gguf-q4_k_m:n_batch=64,n_threads=1"]
     # A user-given full-precision GGUF is the engine's baseline too; without the flag nothing is added.
     plan = expand_precisions(spec("fp16,gguf-q8_0,gguf-f16", noise_floor=True), [])
@@ -126,11 +129,11 @@ def test_a_listed_twin_is_not_added_twice_and_an_engine_without_a_control_adds_n
 
     torch_threads(2)
     plan = expand_precisions(spec("bf16,bnb-nf4,bf16:threads=1", noise_floor=True), [])
-    assert [p.label() for p in plan.precisions] == ["bf16", "bf16:threads=1", "bnb-nf4"]  # once, beside bf16
+    assert [p.label for p in plan.precisions] == ["bf16", "bf16:threads=1", "bnb-nf4"]  # once, beside bf16
     assert plan.controls == {"bf16:threads=1": "bf16"}
     monkeypatch.setattr(vllm, "cpu_threads", lambda: 1)
     plan = expand_precisions(spec("bf16,vllm-gptq-int4:group_size=64", noise_floor=True), [])
-    assert [p.label() for p in plan.precisions] == ["bf16", "bf16:threads=1", "vllm-bf16",
+    assert [p.label for p in plan.precisions] == ["bf16", "bf16:threads=1", "vllm-bf16",
                                                     "vllm-gptq-int4:group_size=64"]
     assert plan.controls == {"bf16:threads=1": "bf16"}
 
@@ -141,7 +144,7 @@ def test_the_reference_twin_runs_right_after_the_logprob_reference(monkeypatch, 
     torch_threads(2)
     monkeypatch.setenv("OMP_NUM_THREADS", "2")
     plan = expand_precisions(spec("gguf-q4_k_m,bf16", noise_floor=True), [PlannedTask("kld", KLDivergence())])
-    labels = [p.label() for p in plan.precisions]
+    labels = [p.label for p in plan.precisions]
     assert labels[:2] == ["bf16", "bf16:threads=1"] and plan.logprob_reference == "bf16"
     assert labels.index("gguf-bf16") < labels.index("gguf-bf16:n_threads=1") < labels.index("gguf-q4_k_m")
 
@@ -175,7 +178,7 @@ def test_hf_runs_with_its_threads_and_gives_the_count_back_on_close(tiny_model, 
 
     torch_threads(2)
     ctx = LoadContext(model=str(tiny_model), revision=None, device="cpu", cache_dir=tmp_path, tokenizer=tiny_tokenizer)
-    backend = HFBackend(PrecisionSpec(name="fp32", options={"threads": 1}), ctx)
+    backend = HFBackend(parse_precision(PrecisionSpec(name="fp32", options={"threads": 1})), ctx)
     try:
         assert torch.get_num_threads() == 1
         info = backend.info()

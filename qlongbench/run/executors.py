@@ -15,6 +15,7 @@ from qlongbench.run.progress import CellCounter, Progress, ProgressFn
 from qlongbench.run.store import RecordWriter, RunDir
 from qlongbench.run.units import Event, Loaded, LoadFailed, Unit, UnitContext, run_unit
 from qlongbench.spec.config import RunSpec
+from qlongbench.spec.precision import Precision
 from qlongbench.types import Record, Sample
 
 log = logging.getLogger(__name__)
@@ -108,7 +109,7 @@ class Executor(Protocol):
 
     name: str
 
-    def driver_device(self, spec: RunSpec) -> str:
+    def driver_device(self, spec: RunSpec, precisions: Sequence[Precision]) -> str:
         """The device the driver checks precisions against before anything runs."""
 
     def info(self) -> ExecutorInfo:
@@ -128,7 +129,7 @@ class LocalExecutor:
         self.spec = spec
         self.device = ""
 
-    def driver_device(self, spec: RunSpec) -> str:
+    def driver_device(self, spec: RunSpec, precisions: Sequence[Precision]) -> str:
         from qlongbench.run.device import resolve_device
 
         self.device = resolve_device(spec.device)

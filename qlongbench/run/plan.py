@@ -13,6 +13,7 @@ from qlongbench.errors import UserError
 from qlongbench.hashing import sha256_json
 from qlongbench.run.header import TaskInfo
 from qlongbench.spec.config import PrecisionSpec, RunSpec, TaskSpec
+from qlongbench.spec.precision import Precision, parse_precision
 from qlongbench.spec.references import choose_reference, pick_engine_baseline
 from qlongbench.tasks.base import Task
 from qlongbench.types import GenerationConfig, Sample
@@ -134,8 +135,8 @@ def relabel(samples: list[Sample], planned: PlannedTask) -> list[Sample]:
 class PrecisionPlan:
     """The precisions of a run, in run order."""
 
-    precisions: list[PrecisionSpec]
-    """Every precision to load, once each."""
+    precisions: list[Precision]
+    """Every precision to load, once each, parsed."""
     engine_baselines: list[str]
     """Labels added automatically as an engine's full-precision baseline."""
     logprob_reference: str | None
@@ -144,40 +145,43 @@ class PrecisionPlan:
     """Noise-floor controls (--noise-floor): control label -> the precision it perturbs."""
 
 
-def add_controls(out: OrderedDict[str, PrecisionSpec], reference: str | None) -> dict[str, str]:
+def add_controls(given: OrderedDict[str, PrecisionSpec], parsed: OrderedDict[str, Precision],
+                 reference: str | None) -> dict[str, str]:
     """The noise-floor twin of the reference and of each engine's full-precision baseline, inserted
     right after it (its engine's `noise_control` options over its own); control -> original. An
     engine without a control adds nothing; a twin the user listed already is not added again."""
-    engines: dict[str, list[str]] = {}
-    for label, p in out.items():
-        engines.setdefault(registry.backend_class(p.name).engine, []).append(label)
-    ref_engine = registry.backend_class(out[reference].name).engine if reference in out else None
-    originals = [reference] if reference in out else []
-    originals += [b for eng, labels in engines.items() if eng != ref_engine
-                  for b in [pick_engine_baseline(labels)] if b]
-    twins: dict[str, PrecisionSpec] = {}
-    for label in originals:
-        p = out[label]
+    engines: dict[str, list[Precision]] = {}
+    for p in parsed.values():
+        engines.setdefault(p.engine, []).append(p)
+    ref_engine = parsed[reference].engine if reference in parsed else None
+    originals = [parsed[reference]] if reference in parsed else []
+    originals += [b for eng, members in engines.items() if eng != ref_engine
+                  for b in [pick_engine_baseline(members)] if b]
+    twins: dict[str, Precision] = {}
+    for p in originals:
         control = registry.backend_class(p.name).noise_control(p)
         if control:
-            twin = PrecisionSpec(name=p.name, kv=p.kv, options={**p.options, **control})
-            if twin.label() != label:
-                twins[label] = twin
-    ordered = list(out.items())
-    out.clear()
+            raw = given[p.label]
+            twin = parse_precision(PrecisionSpec(name=raw.name, kv=raw.kv, options={**raw.options, **control}))
+            if twin.label != p.label:
+                twins[p.label] = twin
+    ordered = list(parsed.items())
+    parsed.clear()
     for label, p in ordered:
-        out.setdefault(label, p)
+        parsed.setdefault(label, p)
         if label in twins:
-            out.setdefault(twins[label].label(), twins[label])
-    return {twin.label(): label for label, twin in twins.items()}
+            parsed.setdefault(twins[label].label, twins[label])
+    return {twin.label: label for label, twin in twins.items()}
 
 
 def expand_precisions(spec: RunSpec, tasks: Sequence[PlannedTask], fixed_reference: str | None = None
                       ) -> PrecisionPlan:
-    """The precisions to run: engine-matched baselines added (e.g. gguf-bf16 beside a gguf quant),
-    with --noise-floor a control twin of the reference and of each engine baseline, each loaded once,
-    in the order given, the log-prob reference (and its twin) first when a log-prob task runs."""
-    out: OrderedDict[str, PrecisionSpec] = OrderedDict()
+    """The precisions to run, each label parsed once (bad options refused with one line): engine-matched
+    baselines added (e.g. gguf-bf16 beside a gguf quant), with --noise-floor a control twin of the
+    reference and of each engine baseline, each loaded once, in the order given, the log-prob
+    reference (and its twin) first when a log-prob task runs. Options are read as given only here,
+    where a baseline inherits its quant's engine settings and a twin its original's options."""
+    given: OrderedDict[str, PrecisionSpec] = OrderedDict()
     added: list[str] = []
     for p in spec.precisions:
         cls = registry.backend_class(p.name)
@@ -185,43 +189,45 @@ def expand_precisions(spec: RunSpec, tasks: Sequence[PlannedTask], fixed_referen
         if spec.engine_baseline and full_names:
             # Any full-precision run of the engine is its baseline (gguf-f16 as well as gguf-bf16).
             base, full = full_names[0], set(full_names)
-            present = {q.name for q in spec.precisions} | {q.name for q in out.values()}
+            present = {q.name for q in spec.precisions} | {q.name for q in given.values()}
             if p.name not in full and not full & present:
                 baseline = PrecisionSpec(name=base, options={k: v for k, v in p.options.items()
                                                              if k in cls.baseline_options})
-                out[baseline.label()] = baseline
+                given[baseline.label()] = baseline
                 added.append(baseline.label())
-        if p.label() in out:
+        if p.label() in given:
             raise UserError(f"precision {p.label()} is listed twice; list it once")
-        out[p.label()] = p
+        given[p.label()] = p
+    listed = {p.label(): parse_precision(p) for p in spec.precisions}  # what the user wrote is named first
+    parsed = OrderedDict((label, listed.get(label) or parse_precision(p)) for label, p in given.items())
     # A resumed run keeps the log-prob reference it started with (its kept files are on disk), even
     # when this invocation lists other precisions.
-    ref = fixed_reference or choose_reference(list(out))
-    controls = add_controls(out, ref) if spec.noise_floor else {}
-    ordered = list(out.values())
+    ref = fixed_reference or choose_reference(list(parsed))
+    controls = add_controls(given, parsed, ref) if spec.noise_floor else {}
+    ordered = list(parsed.values())
     logprob = [t.label for t in tasks if t.task.uses_logprobs]
     if logprob:
         if ref is None:
             raise UserError(f"task {', '.join(logprob)} compares every precision with an HF reference: add bf16, fp16 "
                             "or fp32 to --precisions")
         for p in ordered:
-            if p.label() != ref and not registry.backend_class(p.name).returns_logprobs():
-                raise UserError(f"task {', '.join(logprob)} needs log-probabilities, which precision {p.label()} "
+            if p.label != ref and not registry.backend_class(p.name).returns_logprobs():
+                raise UserError(f"task {', '.join(logprob)} needs log-probabilities, which precision {p.label} "
                                 "cannot return; leave it out of this run")
         first = {ref, *(c for c, original in controls.items() if original == ref)}
-        ordered.sort(key=lambda p: p.label() not in first)
+        ordered.sort(key=lambda p: p.label not in first)
     return PrecisionPlan(ordered, added, ref if logprob else None, controls)
 
 
-def needs_artifact_cache(spec: RunSpec, precisions: Sequence[PrecisionSpec]) -> bool:
+def needs_artifact_cache(spec: RunSpec, precisions: Sequence[Precision]) -> bool:
     """Whether the run writes into the artifact cache: the bundled model is converted there, and
     precisions that build artifacts (GGUF, GPTQ) without a given file or checkpoint keep them there."""
     return spec.model is None or any(registry.backend_class(p.name).builds_artifacts()
-                                     and not {"file", "checkpoint"} & set(p.options) for p in precisions)
+                                     and p.options.given_artifact() is None for p in precisions)
 
 
-def validate_precisions(precisions: Sequence[PrecisionSpec], model: str, device: str) -> None:
-    """Every label's options and user-supplied files, before anything is loaded or written."""
+def validate_precisions(precisions: Sequence[Precision], model: str, device: str) -> None:
+    """What each precision needs from this machine (device, files), before anything is loaded or written."""
     from qlongbench.backends.base import ValidateContext
 
     ctx = ValidateContext(model=model, device=device)

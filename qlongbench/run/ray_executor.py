@@ -22,6 +22,7 @@ from qlongbench.run.header import ExecutorInfo
 from qlongbench.run.plan import Cell, plan_tasks
 from qlongbench.run.units import Unit, UnitContext, run_unit, unit_gpus
 from qlongbench.spec.config import RunSpec
+from qlongbench.spec.precision import Precision
 from qlongbench.types import Record, Sample
 
 log = logging.getLogger(__name__)
@@ -122,12 +123,12 @@ class RayExecutor:
         self._ray = ray
         return ray
 
-    def driver_device(self, spec: RunSpec) -> str:
+    def driver_device(self, spec: RunSpec, precisions: Sequence[Precision]) -> str:
         """cpu or cuda as asked (the driver needs no GPU of its own); auto: cuda when the cluster has
         GPUs. A unit no node could ever hold is refused here, before anything is written (Ray
         would wait for it forever)."""
         ray = self.connect()
-        self._resources(ray, [Unit(p, ()) for p in spec.precisions])
+        self._resources(ray, [Unit(p, ()) for p in precisions])
         if spec.device != "auto":
             return spec.device
         return "cuda" if ray.cluster_resources().get("GPU", 0) > 0 else "cpu"

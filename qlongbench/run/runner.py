@@ -13,7 +13,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from qlongbench import registry
 from qlongbench.errors import UserError
 from qlongbench.hashing import sha256_json
 from qlongbench.run.header import GenerationConfigRecord, RunHeader
@@ -100,7 +99,7 @@ class Runner:
 
             ArtifactCache(default_cache_dir(spec)).check_writable()
         model = resolve_model(spec)  # cheap checks first: a wrong path fails before torch is imported
-        self.device = self.executor.driver_device(spec)
+        self.device = self.executor.driver_device(spec, plan.precisions)
         validate_precisions(plan.precisions, model.path, self.device)
         tok = load_tokenizer(model.path, spec)
         info = model_info(model, spec, tok)
@@ -256,7 +255,7 @@ class Runner:
 
         header = self._header
         done = {r.key() for r in self.run_dir.records()}
-        engines = {p.label(): registry.backend_class(p.name).engine for p in plan.precisions}
+        engines = {p.label: p.engine for p in plan.precisions}
         ctx = UnitContext(
             spec=self.spec, run_id=header.run_id, model_path=model.path,
             cache_dir=str(default_cache_dir(self.spec).resolve()), run_root=str(self.run_dir.root), tokenizer_fingerprint=header.model.tokenizer,

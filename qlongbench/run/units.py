@@ -20,7 +20,8 @@ from qlongbench.hashing import sha256_json
 from qlongbench.run import drive
 from qlongbench.run.header import Placement
 from qlongbench.run.plan import Cell, gen_config, plan_tasks
-from qlongbench.spec.config import PrecisionSpec, RunSpec
+from qlongbench.spec.config import RunSpec
+from qlongbench.spec.precision import Precision
 from qlongbench.types import BackendInfo, GenerationConfig, Record, Sample, ScoredGeneration
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ log = logging.getLogger(__name__)
 class Unit:
     """One model load: a precision and the samples it runs there."""
 
-    precision: PrecisionSpec
+    precision: Precision
     """The precision."""
     sample_ids: tuple[str, ...]
     """Its samples to run, cell by cell (those already written left out when it was planned)."""
@@ -45,7 +46,7 @@ class Unit:
 
     @property
     def label(self) -> str:
-        return self.precision.label()
+        return self.precision.label
 
     @property
     def name(self) -> str:
@@ -97,7 +98,7 @@ class LoadFailed:
 Event = Record | Loaded | LoadFailed
 
 
-def plan_units(precisions: Sequence[PrecisionSpec], samples: dict[Cell, list[Sample]],
+def plan_units(precisions: Sequence[Precision], samples: dict[Cell, list[Sample]],
                done: Collection[tuple[str, str]], replicas: int = 1) -> tuple[list[Unit], int]:
     """Units in run order, and how many (precision, sample) pairs are already written. With
     replicas > 1 a precision's cells are dealt, longest first, to the slice with the fewest prompt
@@ -106,7 +107,7 @@ def plan_units(precisions: Sequence[PrecisionSpec], samples: dict[Cell, list[Sam
     units: list[Unit] = []
     skipped = 0
     for n, prec in enumerate(precisions, 1):
-        label = prec.label()
+        label = prec.label
         todo = {cell: [s.sample_id for s in ss if (label, s.sample_id) not in done] for cell, ss in samples.items()}
         skipped += sum(len(ss) for ss in samples.values()) - sum(len(ids) for ids in todo.values())
         cells = [c for c in todo if todo[c]]
@@ -123,15 +124,15 @@ def plan_units(precisions: Sequence[PrecisionSpec], samples: dict[Cell, list[Sam
     return units, skipped
 
 
-def unit_gpus(precision: PrecisionSpec, spec: RunSpec, cluster_gpus: float) -> float:
+def unit_gpus(precision: Precision, spec: RunSpec, cluster_gpus: float) -> float:
     """GPUs a unit of this precision asks for: the user's figure (by label, name, or "*"), else
     none on cpu or a cluster without GPUs, else the engine's need (vLLM: tensor_parallel_size)."""
-    for key in (precision.label(), precision.name, "*"):
+    for key in (precision.label, precision.name, "*"):
         if key in spec.gpus:
             return float(spec.gpus[key])
     if spec.device == "cpu" or cluster_gpus <= 0:
         return 0.0
-    return float(precision.options.get("tensor_parallel_size", 1))
+    return float(precision.options.gpus_per_unit())
 
 
 def run_unit(unit: Unit, ctx: UnitContext, samples: Sequence[Sample], *, tokenizer: Any = None,

@@ -7,9 +7,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from qlongbench import registry
 from qlongbench.errors import UserError
+
+if TYPE_CHECKING:
+    from qlongbench.spec.precision import Precision
 
 HF_REFERENCES = ("bf16", "fp16", "fp32")
 """The transformers precisions that can be the reference, in order of preference."""
@@ -37,15 +41,21 @@ def full_precision_names(label: str) -> tuple[str, ...]:
     gguf-bf16, gguf-f16 for any gguf label), most preferred first; () for the reference engine and
     for a label no registered backend answers to (a record of a backend since removed)."""
     try:
-        return registry.backend_class(label).full_precision_names()
+        return registry.backend_class(base_name(label)).full_precision_names()
     except UserError:
         return ()
 
 
-def pick_engine_baseline(labels: Sequence[str], controls: Collection[str] = ()) -> str | None:
-    """The full-precision baseline among one engine's labels: the first whose name comes earliest
+def pick_engine_baseline(precisions: Sequence[Precision], controls: Collection[str] = ()) -> Precision | None:
+    """The full-precision baseline among one engine's precisions: the first whose name comes earliest
     in the full-precision names its backend declares (gguf-bf16 before gguf-f16), with no KV
     precision, and never a noise-floor control."""
+    preferred = list(dict.fromkeys(n for p in precisions for n in registry.backend_class(p.name).full_precision_names()))
+    return next((p for name in preferred for p in precisions
+                 if p.name == name and p.kv is None and p.label not in controls), None)
+
+
+def _pick_label(labels: Sequence[str], controls: Collection[str] = ()) -> str | None:
     preferred = list(dict.fromkeys(n for p in labels for n in full_precision_names(p)))
     return next((p for name in preferred for p in labels
                  if base_name(p) == name and "+" not in p and p not in controls), None)
@@ -66,7 +76,7 @@ def engine_baselines(engines: Mapping[str, str], reference: str | None,
     for eng, precs in by_engine.items():
         if eng == ref_engine:
             continue
-        base = pick_engine_baseline(precs, controls)
+        base = _pick_label(precs, controls)
         if base:
             out.update({p: base for p in precs if p != base})
     return out
