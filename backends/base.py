@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from qlongbench.errors import EngineUnavailable
+from qlongbench.memory import AttentionGeometry, dtype_bytes
 from qlongbench.spec.config import OptionValue
 from qlongbench.spec.precision import BackendOptions, Precision
 from qlongbench.tokenizer import PromptTokenizer
@@ -144,6 +145,12 @@ class Backend(ABC):
         Nothing to check by default. Raises UserError."""
 
     @classmethod
+    def reference_names(cls) -> tuple[str, ...]:
+        """Names of this engine that can be the run's reference, most preferred first (transformers:
+        bf16, fp16, fp32); () for every other engine (the default)."""
+        return ()
+
+    @classmethod
     def full_precision_names(cls) -> tuple[str, ...]:
         """This engine's full-precision precision names, most preferred first (gguf-bf16, gguf-f16
         for llama.cpp): any of them in a run is the engine-matched baseline of the engine's other
@@ -233,11 +240,26 @@ class Backend(ABC):
         return log-probabilities override it (see `returns_logprobs`)."""
         raise NotImplementedError(f"{type(self).__name__} cannot return log-probabilities")
 
+    @classmethod
+    def kv_element_bytes(cls, info: BackendInfo) -> float | None:
+        """Bytes per KV-cache element of a loaded precision of this engine, read from what it
+        recorded (its BackendInfo): the report's formula and `kv_formula_bytes` both use it. By
+        default the compute dtype's (transformers keeps its cache there; quantizing the weights does
+        not change it); engines whose cache has a type of its own override it."""
+        return dtype_bytes(info.recipe.compute_dtype) or dtype_bytes(info.dtype)
+
+    def attention_geometry(self) -> AttentionGeometry | None:
+        """The loaded model's attention geometry as the engine sees it; None where the engine does
+        not expose it (the default)."""
+        return None
+
     def kv_formula_bytes(self, tokens: int) -> int | None:
         """The analytic KV-cache size at `tokens` tokens of context, 2 * layers * kv_heads *
-        head_dim * tokens * bytes per element, for the cache this precision holds; None where the
-        engine does not expose its geometry (the default)."""
-        return None
+        head_dim * tokens * bytes per element (kv_element_bytes), the numbers the report draws;
+        None where the engine does not expose its geometry."""
+        geometry = self.attention_geometry()
+        elem = type(self).kv_element_bytes(self.info()) if geometry else None
+        return geometry.kv_bytes(tokens, elem) if geometry and elem is not None else None
 
     def close(self) -> None:
         """Release the weights and caches."""

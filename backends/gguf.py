@@ -221,17 +221,20 @@ class GGUFBackend(Backend):
         finally:
             sess.close()
 
-    def kv_formula_bytes(self, tokens: int) -> int:
+    @classmethod
+    def kv_element_bytes(cls, info: BackendInfo) -> float | None:
+        """The key cache's type (type_k in the recipe; llama.cpp's default cache is f16)."""
+        return qmem.dtype_bytes(info.recipe.options.get("type_k")) or 2.0
+
+    def attention_geometry(self) -> qmem.AttentionGeometry:
         arch = meta_str(self.llama_cpp, self.model, "general.architecture") or "llama"
         get = lambda key: meta_str(self.llama_cpp, self.model, f"{arch}.{key}")  # noqa: E731
         heads = int(get("attention.head_count") or 1)
         embd = int(get("embedding_length") or 0)
-        geometry = qmem.AttentionGeometry(layers=int(get("block_count") or 0),
-                                          kv_heads=int(get("attention.head_count_kv") or heads),
-                                          head_dim=int(get("attention.key_length") or embd // heads),
-                                          head_dim_v=int(get("attention.value_length") or embd // heads))
-        k_bytes, v_bytes = (qmem.dtype_bytes(name) or 2.0 for name in (self.settings.type_k, self.settings.type_v))
-        return geometry.kv_bytes(tokens, k_bytes, v_bytes)
+        return qmem.AttentionGeometry(layers=int(get("block_count") or 0),
+                                      kv_heads=int(get("attention.head_count_kv") or heads),
+                                      head_dim=int(get("attention.key_length") or embd // heads),
+                                      head_dim_v=int(get("attention.value_length") or embd // heads))
 
     def close(self) -> None:
         if self.active is not None:

@@ -55,6 +55,11 @@ class HFBackend(Backend):
     Options: ClassVar[type[BackendOptions]] = HFOptions
 
     @classmethod
+    def reference_names(cls) -> tuple[str, ...]:
+        """bf16, fp16, fp32: the reference, in this order of preference, whichever the run holds."""
+        return ("bf16", "fp16", "fp32")
+
+    @classmethod
     def noise_control(cls, precision: Precision) -> dict[str, OptionValue] | None:
         """Another torch thread count (1, or 2 where the precision runs on one): CPU kernels split
         their sums by thread, so only rounding changes. Not offered by the quantizing subclasses,
@@ -193,10 +198,8 @@ class HFBackend(Backend):
             sess.close()
 
     # --- memory ------------------------------------------------------------------------
-    def kv_formula_bytes(self, tokens: int) -> int | None:
-        """The formula at the compute dtype's element size (transformers' default cache)."""
-        geometry = qmem.AttentionGeometry.from_config(qmem.text_config(self.model.config))
-        return geometry.kv_bytes(tokens, self.compute_dtype().itemsize) if geometry else None
+    def attention_geometry(self) -> qmem.AttentionGeometry | None:
+        return qmem.AttentionGeometry.from_config(qmem.text_config(self.model.config))
 
     def pad_id(self) -> int:
         cfg = self.model.config

@@ -160,14 +160,15 @@ class VLLMBackend(Backend):
         blocks = round(usage * (self.n_blocks - 1)) if usage else math.ceil(tokens / self.block_size)
         return int(blocks * self.block_bytes)
 
-    def kv_formula_bytes(self, tokens: int) -> int | None:
+    @classmethod
+    def kv_element_bytes(cls, info: BackendInfo) -> float | None:
+        """The cache's own dtype (kv_cache_dtype in the recipe: the model's dtype, or fp8)."""
+        return qmem.dtype_bytes(info.recipe.options.get("kv_cache_dtype")) or super().kv_element_bytes(info)
+
+    def attention_geometry(self) -> qmem.AttentionGeometry | None:
         m = self.loaded["model"]
-        heads = m.get("num_attention_heads")
-        geo = qmem.AttentionGeometry.from_config({"num_attention_heads": heads, "num_hidden_layers": m.get("num_hidden_layers"),
-                                                  "num_key_value_heads": m.get("num_key_value_heads"),
-                                                  "head_dim": m.get("head_dim")})
-        elem = qmem.dtype_bytes(self.kv_dtype())
-        return geo.kv_bytes(tokens, elem) if geo and elem else None
+        return qmem.AttentionGeometry.from_config({k: m.get(k) for k in ("num_attention_heads", "num_hidden_layers",
+                                                                        "num_key_value_heads", "head_dim")})
 
     def kv_dtype(self) -> str:
         """The cache's element type as qlongbench's memory table names it (fp8 for every fp8 format)."""

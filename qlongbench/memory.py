@@ -81,26 +81,6 @@ def dtype_bytes(name: str | None) -> float | None:
     return DTYPE_BYTES.get(key)
 
 
-def kv_element_bytes(info: Any) -> float | None:
-    """Bytes per KV element of a loaded precision (a BackendInfo): a quantized cache names its type
-    in the recipe's options (kv_cache_dtype / type_k); otherwise transformers keeps the cache in the
-    compute dtype and llama.cpp in f16 — weight quantization does not change it."""
-    if info is None:
-        return None
-    options = info.recipe.options or {}
-    for key in ("kv_cache_dtype", "type_k", "cache_type_k", "kv_type"):
-        b = dtype_bytes(options.get(key))
-        if b is not None:
-            return b
-    if info.engine == "llama.cpp":
-        return 2.0
-    for name in (info.recipe.compute_dtype, info.dtype):
-        b = dtype_bytes(name)
-        if b is not None:
-            return b
-    return None
-
-
 def crossover_tokens(saved_bytes: float, bytes_per_token: float) -> int | None:
     """Context length at which the KV cache alone takes as much memory as quantizing the weights
     saved (None when nothing was saved)."""

@@ -49,7 +49,7 @@ def tiny_hf(tiny_model: Path, tiny_tokenizer, tmp_path_factory: pytest.TempPathF
     from qlongbench.backends.base import LoadContext
     from qlongbench.backends.hf import HFBackend
     from qlongbench.spec.config import PrecisionSpec
-    from qlongbench.spec.precision import parse_precision
+    from qlongbench.spec.labels import parse_precision
 
     loaded = {}
 

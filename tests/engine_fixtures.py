@@ -79,7 +79,7 @@ def prompt_ids(tokenizer, n_words: int = 60) -> list[int]:
 def open_backend(label: str, ctx):
     from qlongbench import registry
     from qlongbench.spec.config import PrecisionSpec, parse_named_list
-    from qlongbench.spec.precision import parse_precision
+    from qlongbench.spec.labels import parse_precision
 
     (item,) = parse_named_list(label, "precision")
     spec = parse_precision(PrecisionSpec(**item))

@@ -214,7 +214,7 @@ def test_gpu_offload_on_a_cpu_build_is_a_clear_error(gguf_setup):
 def test_gguf_artifacts_are_cached(gguf_setup):
     from qlongbench.backends.gguf import GGUFBackend
     from qlongbench.spec.config import PrecisionSpec
-    from qlongbench.spec.precision import parse_precision
+    from qlongbench.spec.labels import parse_precision
 
     first = GGUFBackend.prepare_artifact(parse_precision(PrecisionSpec(name="gguf-q5_k_m")), gguf_setup)
     mtime = os.stat(first.path).st_mtime_ns
@@ -225,11 +225,10 @@ def test_gguf_artifacts_are_cached(gguf_setup):
 
 
 def test_engine_baseline_is_added_for_gguf_quants():
-    from qlongbench.spec.config import build_spec
-    from qlongbench.run.plan import expand_precisions
+    from tests.plan_helpers import labels, planned
 
     def names(precisions, **kw):
-        return [p.label for p in expand_precisions(build_spec({"precisions": precisions, **kw}), []).precisions]
+        return labels(planned(precisions, **kw))
 
     assert names("bf16,gguf-q4_k_m") == ["bf16", "gguf-bf16", "gguf-q4_k_m"]
     assert names("gguf-q4_k_m,gguf-q8_0") == ["gguf-bf16", "gguf-q4_k_m", "gguf-q8_0"]

@@ -39,7 +39,7 @@ def int4(gptq_ctx):
     """The int4 artifact, quantized once for the session."""
     from qlongbench.backends.gptq import GPTQBackend
     from qlongbench.spec.config import PrecisionSpec, parse_named_list
-    from qlongbench.spec.precision import parse_precision
+    from qlongbench.spec.labels import parse_precision
 
     (item,) = parse_named_list(INT4, "precision")
     return GPTQBackend.prepare_artifact(parse_precision(PrecisionSpec(**item)), gptq_ctx)
@@ -107,7 +107,7 @@ def test_quantize_save_reload_round_trip(gptq_ctx, int4):
 def test_artifact_is_reused_not_rebuilt(gptq_ctx, int4):
     from qlongbench.backends.gptq import GPTQBackend
     from qlongbench.spec.config import PrecisionSpec, parse_named_list
-    from qlongbench.spec.precision import parse_precision
+    from qlongbench.spec.labels import parse_precision
 
     mtime = os.stat(Path(int4.path, "model.safetensors")).st_mtime_ns
     (item,) = parse_named_list(INT4, "precision")

@@ -76,7 +76,7 @@ def test_gpu_only_labels_are_refused_on_cpu_before_anything_runs():
     from qlongbench.backends.vllm import VLLMBackend, VLLMGPTQBackend
 
     from qlongbench.spec.config import PrecisionSpec
-    from qlongbench.spec.precision import parse_precision
+    from qlongbench.spec.labels import parse_precision
 
     cpu = ValidateContext(model="/nonexistent", device="cpu")
     with pytest.raises(UserError, match="static_scaled_fp8_quant"):
@@ -96,7 +96,7 @@ def test_gptq_group_size_that_vllm_cpu_cannot_load_is_refused(tmp_path):
     from qlongbench.backends.vllm import VLLMGPTQBackend
 
     from qlongbench.spec.config import PrecisionSpec
-    from qlongbench.spec.precision import parse_precision
+    from qlongbench.spec.labels import parse_precision
 
     (tmp_path / "config.json").write_text(json.dumps({"hidden_size": 576, "intermediate_size": 1536,
                                                       "num_attention_heads": 9, "head_dim": 64}))
@@ -110,11 +110,10 @@ def test_gptq_group_size_that_vllm_cpu_cannot_load_is_refused(tmp_path):
 
 def test_engine_baseline_is_added_for_vllm_quants():
     from qlongbench import registry
-    from qlongbench.run.plan import expand_precisions
-    from qlongbench.spec.config import build_spec
+    from tests.plan_helpers import labels, planned
 
     def names(precisions):
-        return [p.label for p in expand_precisions(build_spec({"precisions": precisions}), []).precisions]
+        return labels(planned(precisions))
 
     if "vllm-bf16" not in registry.names(registry.BACKENDS):
         pytest.skip("vllm-* are not registered: pyproject.toml's qlongbench.backends entry points lack them")
@@ -200,7 +199,7 @@ def test_gptq_int4_loads_the_artifact_gptq_int4_builds(ctx, vllm_bf16):
     from qlongbench.backends.gptq import GPTQBackend
 
     from qlongbench.spec.config import PrecisionSpec
-    from qlongbench.spec.precision import parse_precision
+    from qlongbench.spec.labels import parse_precision
 
     opts = ",".join(f"{k}={v}" for k, v in GPTQ_TEST_OPTIONS.items())
     b = open_backend(_label("vllm-gptq-int4", opts), ctx)

@@ -148,7 +148,7 @@ def test_gguf_with_another_tokenizer_is_refused(fair_setup, tmp_path):
 def test_gptq_checkpoint_with_another_tokenizer_is_refused(fair_setup, tmp_path):
     from qlongbench.backends.gptq import GPTQBackend
     from qlongbench.spec.config import PrecisionSpec, parse_named_list
-    from qlongbench.spec.precision import parse_precision
+    from qlongbench.spec.labels import parse_precision
 
     model, cache = fair_setup
     ctx = load_context(model, cache)

@@ -69,3 +69,31 @@ def test_an_unknown_version_is_refused():
     data = json.loads((Path(__file__).parent / "data" / "report_run" / "run.json").read_text(encoding="utf-8"))
     with pytest.raises(Exception, match="version"):
         RunHeader.load(data | {"version": HEADER_VERSION + 1})
+
+
+V2 = Path(__file__).resolve().parents[1] / "reports" / "smollm2" / "records" / "suite" / "run.json"
+"""A committed version-2 header (the default job's)."""
+
+
+def test_a_version_2_header_migrates_into_the_plan():
+    data = json.loads(V2.read_text(encoding="utf-8"))
+    assert data["version"] == 2
+    header = RunHeader.load(data)
+    plan = header.plan
+    assert header.version == HEADER_VERSION == 3
+    assert plan.reference == "bf16" and plan.logprob_reference == "bf16" and plan.logprob_tasks == ("kld",)
+    assert plan.added == ("gguf-bf16",) and plan.engine_baselines == {"llama.cpp": "gguf-bf16"}
+    assert set(plan.labels) == set(data["precisions"]) and plan.model.source == data["model"]["source"]
+    kld = plan.tasks["kld"]
+    assert (kld.lengths, kld.languages, kld.samples) == ((8192,), ("en",), 2)
+    assert kld.generation.sha256 == data["generation_configs"]["kld"]["sha256"]
+    gptq = plan.precision("gptq-int4:group_size=64,n_samples=16,seq_len=256")
+    assert gptq.options.group_size == 64 and gptq.options.n_samples == 16 and gptq.engine == "transformers"
+    assert plan.measure.chance == {label: t["chance_level"] for label, t in data["tasks"].items()}
+
+
+def test_a_version_2_header_of_a_resumed_0_1_0_run_is_refused_in_one_line():
+    data = json.loads(V2.read_text(encoding="utf-8")) | {"task_labels": "name"}
+    with pytest.raises(UserError) as err:
+        RunHeader.load(data)
+    assert "0.1.0" in str(err.value) and "\n" not in str(err.value)

@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from qlongbench.spec.labels import parse_label
 from qlongbench.backends.base import Backend, ValidateContext, other_thread_count
 from qlongbench.backends.bnb import BnbBackend
 from qlongbench.backends.gguf import GGUFBackend
@@ -16,10 +17,9 @@ from qlongbench.backends.hf import HFBackend
 from qlongbench.backends.vllm import VLLMBackend
 from qlongbench.backends.vllm_options import count_cpus
 from qlongbench.errors import UserError
-from qlongbench.run.plan import PlannedTask, expand_precisions
 from qlongbench.spec.config import PrecisionSpec, build_spec
-from qlongbench.spec.precision import parse_precision
-from qlongbench.spec.references import engine_baselines
+from qlongbench.spec.labels import parse_precision
+from tests.plan_helpers import labels, planned
 
 CPU = ValidateContext(model="m", device="cpu")
 
@@ -108,19 +108,19 @@ def test_a_bad_threads_value_stops_the_cli_before_the_run(tiny_model, tmp_path, 
 def test_the_plan_adds_a_twin_after_the_reference_and_each_engine_baseline(monkeypatch, torch_threads):
     torch_threads(2)
     monkeypatch.setenv("OMP_NUM_THREADS", "4")
-    plan = expand_precisions(spec("bf16,gguf-q4_k_m", noise_floor=True), [])
-    assert [p.label for p in plan.precisions] == ["bf16", "bf16:threads=1", "gguf-bf16", "gguf-bf16:n_threads=2",
+    plan = planned("bf16,gguf-q4_k_m", noise_floor=True)
+    assert labels(plan) == ["bf16", "bf16:threads=1", "gguf-bf16", "gguf-bf16:n_threads=2",
                                                     "gguf-q4_k_m"]
     assert plan.controls == {"bf16:threads=1": "bf16", "gguf-bf16:n_threads=2": "gguf-bf16"}
-    assert plan.engine_baselines == ["gguf-bf16"]  # a control is not an auto-added engine baseline
+    assert plan.added == ("gguf-bf16",)  # a control is not an auto-added engine baseline
     # The twin keeps the original's options (those the baseline inherited from the quant).
-    plan = expand_precisions(spec("gguf-q4_k_m:n_threads=1,n_batch=64", noise_floor=True), [])
-    assert [p.label for p in plan.precisions] == ["gguf-bf16:n_batch=64,n_threads=1",
+    plan = planned("gguf-q4_k_m:n_threads=1,n_batch=64", noise_floor=True)
+    assert labels(plan) == ["gguf-bf16:n_batch=64,n_threads=1",
                                                     "gguf-bf16:n_batch=64,n_threads=2", "gguf-q4_k_m:n_batch=64,n_threads=1"]
     # A user-given full-precision GGUF is the engine's baseline too; without the flag nothing is added.
-    plan = expand_precisions(spec("fp16,gguf-q8_0,gguf-f16", noise_floor=True), [])
+    plan = planned("fp16,gguf-q8_0,gguf-f16", noise_floor=True)
     assert plan.controls == {"fp16:threads=1": "fp16", "gguf-f16:n_threads=2": "gguf-f16"}
-    plan = expand_precisions(spec("bf16,gguf-q4_k_m"), [])
+    plan = planned("bf16,gguf-q4_k_m")
     assert plan.controls == {} and len(plan.precisions) == 3
 
 
@@ -128,35 +128,38 @@ def test_a_listed_twin_is_not_added_twice_and_an_engine_without_a_control_adds_n
     import qlongbench.backends.vllm as vllm
 
     torch_threads(2)
-    plan = expand_precisions(spec("bf16,bnb-nf4,bf16:threads=1", noise_floor=True), [])
-    assert [p.label for p in plan.precisions] == ["bf16", "bf16:threads=1", "bnb-nf4"]  # once, beside bf16
+    plan = planned("bf16,bnb-nf4,bf16:threads=1", noise_floor=True)
+    assert labels(plan) == ["bf16", "bf16:threads=1", "bnb-nf4"]  # once, beside bf16
     assert plan.controls == {"bf16:threads=1": "bf16"}
     monkeypatch.setattr(vllm, "cpu_threads", lambda: 1)
-    plan = expand_precisions(spec("bf16,vllm-gptq-int4:group_size=64", noise_floor=True), [])
-    assert [p.label for p in plan.precisions] == ["bf16", "bf16:threads=1", "vllm-bf16",
+    plan = planned("bf16,vllm-gptq-int4:group_size=64", noise_floor=True)
+    assert labels(plan) == ["bf16", "bf16:threads=1", "vllm-bf16",
                                                     "vllm-gptq-int4:group_size=64"]
     assert plan.controls == {"bf16:threads=1": "bf16"}
 
 
 def test_the_reference_twin_runs_right_after_the_logprob_reference(monkeypatch, torch_threads):
-    from qlongbench.tasks.kld import KLDivergence
-
     torch_threads(2)
     monkeypatch.setenv("OMP_NUM_THREADS", "2")
-    plan = expand_precisions(spec("gguf-q4_k_m,bf16", noise_floor=True), [PlannedTask("kld", KLDivergence())])
-    labels = [p.label for p in plan.precisions]
-    assert labels[:2] == ["bf16", "bf16:threads=1"] and plan.logprob_reference == "bf16"
-    assert labels.index("gguf-bf16") < labels.index("gguf-bf16:n_threads=1") < labels.index("gguf-q4_k_m")
+    plan = planned("gguf-q4_k_m,bf16", tasks="kld", noise_floor=True)
+    order = labels(plan)
+    assert order[:2] == ["bf16", "bf16:threads=1"] and plan.logprob_reference == "bf16"
+    assert order.index("gguf-bf16") < order.index("gguf-bf16:n_threads=1") < order.index("gguf-q4_k_m")
 
 
-def test_a_control_is_never_the_engine_baseline_but_is_compared_with_it():
-    engines = {"bf16": "transformers", "bf16:threads=1": "transformers", "gguf-bf16:n_threads=1": "llama.cpp",
-               "gguf-bf16": "llama.cpp", "gguf-q4_k_m": "llama.cpp"}
-    controls = {"bf16:threads=1": "bf16", "gguf-bf16:n_threads=1": "gguf-bf16"}
+def test_a_control_is_never_the_engine_baseline_but_is_compared_with_it(monkeypatch, torch_threads):
+    from qlongbench.spec.references import pick_engine_baseline
+
+    llama = [parse_label(p) for p in ("gguf-bf16:n_threads=1", "gguf-bf16", "gguf-q4_k_m")]
     # Without the controls the first full-precision label listed wins: the twin.
-    assert engine_baselines(engines, "bf16")["gguf-bf16"] == "gguf-bf16:n_threads=1"
-    assert engine_baselines(engines, "bf16", controls) == {"gguf-bf16:n_threads=1": "gguf-bf16",
-                                                           "gguf-q4_k_m": "gguf-bf16"}
+    assert pick_engine_baseline(llama).label == "gguf-bf16:n_threads=1"
+    assert pick_engine_baseline(llama, {"gguf-bf16:n_threads=1": "gguf-bf16"}).label == "gguf-bf16"
+    torch_threads(2)
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")  # the twins are bf16:threads=1 and gguf-bf16:n_threads=1
+    plan = planned("bf16,bf16:threads=1,gguf-bf16,gguf-bf16:n_threads=1,gguf-q4_k_m", noise_floor=True)
+    assert plan.controls == {"bf16:threads=1": "bf16", "gguf-bf16:n_threads=1": "gguf-bf16"}
+    assert plan.engine_baselines == {"llama.cpp": "gguf-bf16"}
+    assert plan.engine_baselines_for("bf16") == {"gguf-bf16:n_threads=1": "gguf-bf16", "gguf-q4_k_m": "gguf-bf16"}
 
 
 def test_the_flag_and_the_spec_field(tmp_path):
@@ -205,16 +208,16 @@ def test_a_noise_floor_run_writes_the_twin_and_names_it_in_run_json(tiny_model, 
     assert sorted(r.precision for r in records) == ["bf16", "bf16", "bf16:threads=1", "bf16:threads=1"]
     assert all(r.status == "ok" for r in records)
     header = rd.read_header()
-    assert header.controls == {"bf16:threads=1": "bf16"} and header.engine_baselines == []
+    assert header.plan.controls == {"bf16:threads=1": "bf16"} and header.plan.added == ()
     assert header.precisions["bf16"].recipe.options["threads"] == 2
     assert header.precisions["bf16:threads=1"].recipe.options["threads"] == 1
     data = json.loads(rd.run_json.read_text())
-    assert data["controls"] == {"bf16:threads=1": "bf16"}
-    data.pop("controls")  # run.json written before the field existed still loads
-    assert RunHeader.load(data).controls == {}
+    assert data["plan"]["controls"] == {"bf16:threads=1": "bf16"}
+    data["plan"].pop("controls")  # a plan without controls loads (none)
+    assert RunHeader.load(data).plan.controls == {}
     # A resume without the flag keeps the controls it found (and has nothing to run).
     again = Runner(build_spec(values)).run()
-    assert again.written == 0 and rd.read_header().controls == {"bf16:threads=1": "bf16"}
+    assert again.written == 0 and rd.read_header().plan.controls == {"bf16:threads=1": "bf16"}
 
 
 def test_a_noise_floor_run_with_llama_cpp_and_kld(gguf_setup, tmp_path, torch_threads):
@@ -230,7 +233,7 @@ def test_a_noise_floor_run_with_llama_cpp_and_kld(gguf_setup, tmp_path, torch_th
     result = Runner(spec).run()
     assert result.failed_precisions == {}
     header = RunDir(tmp_path / "r").read_header()
-    assert header.controls == {"bf16:threads=1": "bf16", "gguf-bf16:n_threads=1": "gguf-bf16:n_threads=2"}
+    assert header.plan.controls == {"bf16:threads=1": "bf16", "gguf-bf16:n_threads=1": "gguf-bf16:n_threads=2"}
     assert set(header.precisions) == {"bf16", "bf16:threads=1", "gguf-bf16:n_threads=2", "gguf-bf16:n_threads=1",
                                       "gguf-q8_0:n_threads=2"}
     assert header.precisions["gguf-bf16:n_threads=1"].recipe.options["n_threads"] == 1

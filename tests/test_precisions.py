@@ -8,6 +8,7 @@ import pytest
 
 from qlongbench import registry
 from qlongbench.errors import UserError
+from qlongbench.spec.labels import OPTIONS, parse_label
 from qlongbench.spec.precision import BackendOptions, Precision
 
 
@@ -20,18 +21,18 @@ from qlongbench.spec.precision import BackendOptions, Precision
     ("bnb-nf4:double_quant=true", "transformers", None, "bnb-nf4:double_quant=True"),
 ])
 def test_a_label_parses_once_into_a_typed_precision(text, engine, kv, weights):
-    p = Precision.parse(text)
+    p = parse_label(text)
     assert (p.engine, p.kv, p.weights) == (engine, kv, weights)
     assert isinstance(p.options, registry.backend_class(p.name).Options)
-    assert Precision.model_validate_json(p.model_dump_json(), strict=True) == p  # run.json keeps it typed
+    assert Precision.model_validate_json(p.model_dump_json(), strict=True, context=OPTIONS) == p  # run.json keeps it typed
 
 
 def test_options_are_typed_with_their_defaults():
-    p = Precision.parse("gptq-int4:group_size=64,compute_dtype=FP16")
+    p = parse_label("gptq-int4:group_size=64,compute_dtype=FP16")
     assert p.options.group_size == 64 and p.options.n_samples == 128 and p.options.compute_dtype == "fp16"
-    assert Precision.parse("gguf-q8_0:file=/x.gguf").options.given_artifact() == "/x.gguf"
-    assert Precision.parse("vllm-bf16:tensor_parallel_size=4").options.gpus_per_unit() == 4
-    assert Precision.parse("bf16").options.gpus_per_unit() == 1 and Precision.parse("bf16").options.given_artifact() is None
+    assert parse_label("gguf-q8_0:file=/x.gguf").options.given_artifact() == "/x.gguf"
+    assert parse_label("vllm-bf16:tensor_parallel_size=4").options.gpus_per_unit() == 4
+    assert parse_label("bf16").options.gpus_per_unit() == 1 and parse_label("bf16").options.given_artifact() is None
 
 
 @pytest.mark.parametrize("text, needle", [
@@ -48,8 +49,20 @@ def test_options_are_typed_with_their_defaults():
 ])
 def test_a_bad_option_is_one_line_naming_it(text, needle):
     with pytest.raises(UserError) as err:
-        Precision.parse(text)
+        parse_label(text)
     assert needle in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_precision_read_back_is_typed_by_its_backend_and_refused_in_one_line():
+    import json
+
+    from pydantic import ValidationError
+
+    data = json.loads(parse_label("gguf-q4_k_m").model_dump_json())
+    with pytest.raises(ValidationError, match="option n_threads=0: input should be greater than or equal to 1"):
+        Precision.model_validate(data | {"options": {"n_threads": 0}}, context=OPTIONS)
+    with pytest.raises(ValidationError, match="unknown precision 'gguf-q9'"):
+        Precision.model_validate(data | {"name": "gguf-q9"}, context=OPTIONS)
 
 
 def test_every_backend_declares_its_options_with_docs():

@@ -22,7 +22,7 @@ import pytest
 from qlongbench.run.plan import Cell
 from qlongbench.run.units import plan_units, unit_gpus
 from qlongbench.spec.config import PrecisionSpec, build_spec
-from qlongbench.spec.precision import parse_precision
+from qlongbench.spec.labels import parse_precision
 from qlongbench.types import Sample
 
 DRIVER = """

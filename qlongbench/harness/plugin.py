@@ -201,9 +201,9 @@ def build_docs(opts: HarnessOptions) -> list[dict[str, Any]]:
         samples = task.build(ctx)
         skipped = [s for s in samples if s.status != "ok"]
         if skipped:
-            reasons.append(f"{length}: {skipped[0].metadata.get('reason', skipped[0].status)}")
+            reasons.append(f"{length}: {skipped[0].overlength_reason() or skipped[0].status}")
             log.warning("%s at %d tokens: %d of %d samples cannot fit (%s) and are left out", task.name, length,
-                        len(skipped), len(samples), skipped[0].metadata.get("reason", skipped[0].status))
+                        len(skipped), len(samples), skipped[0].overlength_reason() or skipped[0].status)
         inexact = 0
         for s in samples:
             if s.status != "ok":

@@ -15,21 +15,22 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from qlongbench.errors import UserError
+from qlongbench.run.migrate import v2_to_v3
+from qlongbench.run.plan import RunPlan, Sha256
 from qlongbench.spec.config import RunSpec
-from qlongbench.types import BackendInfo, Count, GenerationConfig, IsoTime, Name, Unit
+from qlongbench.spec.labels import OPTIONS
+from qlongbench.types import BackendInfo, Count, IsoTime, Name
 
-HEADER_VERSION = 2
-"""Version 1: the unversioned dict of qlongbench 0.1.0 (no longer read). Version 2: this model."""
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
-"""version n -> the function that turns a version-n file into version n + 1 (data only)."""
+HEADER_VERSION = 3
+"""Version 1: the unversioned dict of qlongbench 0.1.0 (no longer read). Version 2: the decisions
+about the run as loose fields (model, tasks, generation configs, engine baselines, controls,
+log-prob reference). Version 3: this model, those decisions in one typed RunPlan."""
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {2: v2_to_v3}
+"""version n -> the function that turns a version-n file into version n + 1 (data only, run/migrate.py)."""
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
-
-
-Positive = Annotated[int, Field(ge=1, strict=True)]
-"""Layers, heads, widths, positions: at least one."""
 
 
 def _samples_file(name: str) -> str:
@@ -39,50 +40,6 @@ def _samples_file(name: str) -> str:
 
 
 SamplesFile = Annotated[str, AfterValidator(_samples_file)]
-Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
-"""A sha256 in hex, as hashlib writes it."""
-
-
-class ModelInfo(_Model):
-    """The reference model: where it came from, its files' hash and its attention geometry."""
-
-    source: str
-    """Local directory or hub id as given."""
-    local: bool = False
-    """Whether the source is a local directory."""
-    revision: str | None = None
-    """Hub revision."""
-    files_sha256: str | None = None
-    """Hash of every file an engine may read (weights of any format, configs, tokenizer, code)."""
-    files_hash_rule: Literal["all-files"] = "all-files"
-    """How files_sha256 was computed: every non-hidden file."""
-    architecture: str | None = None
-    """config.architectures[0]."""
-    num_hidden_layers: Positive | None = None
-    """Decoder layers."""
-    num_attention_heads: Positive | None = None
-    """Query heads."""
-    num_key_value_heads: Positive | None = None
-    """KV heads (fewer than query heads under GQA/MQA)."""
-    head_dim: Positive | None = None
-    """Per-head dimension."""
-    hidden_size: Positive | None = None
-    """Model width."""
-    vocab_size: Positive | None = None
-    """Vocabulary size."""
-    max_position_embeddings: Positive | None = None
-    """Positions the model was trained for."""
-    rope_scaling: dict[str, Any] | None = None
-    """RoPE scaling config, when set."""
-    tokenizer: dict[str, Any] = Field(default_factory=dict)
-    """Tokenizer fingerprint (class, vocabulary hash, special tokens)."""
-    chat_template_sha256: str | None = None
-    """Hash of the chat template."""
-    chat_template_used: bool = False
-    """Whether prompts were rendered with the chat template."""
-    origin: str | None = None
-    """Where the weights themselves come from when that matters to the reading (the bundled model:
-    a published Q4_1 GGUF dequantized to bf16, so every drop is relative to a 4-bit model)."""
 
 
 class Environment(_Model):
@@ -132,28 +89,6 @@ class ExecutorInfo(_Model):
     """Per unit (precision label, or label#i/n for a slice): where it ran, across invocations."""
 
 
-class TaskInfo(_Model):
-    """What the readers of a run need to know about one of its tasks, without loading its plugin."""
-
-    name: str
-    """Registered task name."""
-    options: dict[str, Any] = Field(default_factory=dict)
-    """The task's options (all of them, defaults included)."""
-    uses_logprobs: bool = False
-    """Scored from log-probabilities against a reference (reported as KL, not accuracy)."""
-    chance_level: Unit = 0.0
-    """Score without reading the context; a reference at or below it cannot show a drop."""
-    metric: str = ""
-    """What the score means."""
-
-
-class GenerationConfigRecord(GenerationConfig):
-    """A task's generation config with its hash (the hash every record of the task carries)."""
-
-    sha256: Sha256
-    """sha256 of the config (hashing.sha256_json of the config fields)."""
-
-
 class RunHeader(_Model):
     """Everything a run directory holds besides its samples and records."""
 
@@ -173,29 +108,16 @@ class RunHeader(_Model):
     """Hash of the fields that decide the frozen samples; a resume must match it."""
     seed: int
     """Run seed."""
-    model: ModelInfo
-    """The reference model."""
+    plan: RunPlan
+    """Everything decided about the run before anything was measured (run/plan.py): model, tasks,
+    precisions, reference, engine baselines, controls, measure rule. A resumed run holds its
+    earlier plan and the resuming invocation's together."""
     environment: Environment = Field(default_factory=Environment)
     """Versions and machine."""
     precisions: dict[str, BackendInfo] = Field(default_factory=dict)
     """What each precision that loaded was: engine, recipe, versions, weight bytes."""
     precision_errors: dict[str, str] = Field(default_factory=dict)
     """Precisions that could not load, with the one-line reason."""
-    engine_baselines: list[str] = Field(default_factory=list)
-    """Precisions added automatically as an engine's full-precision baseline (not gated by default)."""
-    controls: dict[str, str] = Field(default_factory=dict)
-    """Noise-floor controls (--noise-floor): control label -> the precision it perturbs (the same
-    precision at another thread count). Not gated by default; the report sets each candidate's
-    changed answers and KL beside the control's."""
-    logprob_reference: str | None = None
-    """The precision log-prob tasks (kld) compare with; fixed when the run starts."""
-    task_labels: Literal["name+options"] = "name+options"
-    """How tasks are labelled in sample ids, files and records: with their options (two option sets
-    of one task never mix)."""
-    tasks: dict[str, TaskInfo] = Field(default_factory=dict)
-    """Per task label (name, plus options when given)."""
-    generation_configs: dict[str, GenerationConfigRecord] = Field(default_factory=dict)
-    """Per task label: the generation config every precision used."""
     samples: dict[SamplesFile, Sha256] = Field(default_factory=dict)
     """Per samples file (name in samples/): sha256 of its bytes, binding the frozen prompts to this run."""
     resumed_at: list[IsoTime] = Field(default_factory=list)
@@ -223,4 +145,4 @@ class RunHeader(_Model):
         while isinstance(version, int) and not isinstance(version, bool) and version in MIGRATIONS:
             data = MIGRATIONS[version](data)
             version = data["version"]
-        return cls.model_validate_json(json.dumps(data), strict=True)
+        return cls.model_validate_json(json.dumps(data), strict=True, context=OPTIONS)

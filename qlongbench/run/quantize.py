@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 from qlongbench import registry
 from qlongbench.backends.build.artifacts import Artifact
 from qlongbench.spec.config import RunSpec
-from qlongbench.spec.precision import Precision, parse_precision
+from qlongbench.spec.labels import parse_precision
+from qlongbench.spec.precision import Precision
 
 if TYPE_CHECKING:
     from qlongbench.backends.base import Backend, LoadContext
@@ -48,7 +49,7 @@ def quantize(spec: RunSpec, *, progress: Callable[[str, int, int], None] | None 
     from qlongbench.run.device import resolve_device
     from qlongbench.run.model import default_cache_dir, load_tokenizer, resolve_model
     from qlongbench.backends.build.artifacts import ArtifactCache
-    from qlongbench.run.plan import needs_artifact_cache, validate_precisions
+    from qlongbench.run.planner import needs_artifact_cache, validate_precisions
 
     precisions = [parse_precision(p) for p in spec.precisions]  # unknown names and bad options fail first
     classes = [(p, registry.backend_class(p.name)) for p in precisions]

@@ -264,6 +264,23 @@ class RunDir:
         return RecordWriter(self.records_path)
 
 
+class HeaderBook:
+    """run.json while an invocation holds the run directory: the one place the header is written
+    from (opened or resumed, samples files bound, what each unit loaded and where)."""
+
+    def __init__(self, run_dir: RunDir, header: RunHeader):
+        self.run_dir = run_dir
+        self.header = header
+        self.update()
+
+    def update(self, **changes: object) -> RunHeader:
+        """The header with `changes`, written atomically."""
+        if changes:
+            self.header = self.header.model_copy(update=changes)
+        self.run_dir.write_header(self.header)
+        return self.header
+
+
 class RecordWriter:
     """Appends one record per line; each line is flushed and fsynced before the next is run."""
 
@@ -315,16 +332,21 @@ class RunContents:
 
 
 def verify_records(header: RunHeader, samples: dict[str, Sample], records: list[Record], where: Path) -> None:
-    """The one comparability check: each record belongs to this run, was made from its frozen
-    sample's exact ids (prompt hash) with its task's generation config, and is the only record of
-    its (precision, sample). Anything else is one UserError line naming the record."""
+    """The one comparability check: each record belongs to this run and to a precision its plan
+    holds, was made from its frozen sample's exact ids (prompt hash) with its task's generation
+    config, and is the only record of its (precision, sample). Anything else is one UserError line
+    naming the record."""
     seen: dict[tuple[str, str], int] = {}
-    gen = {task: cfg.sha256 for task, cfg in header.generation_configs.items()}
+    gen = {label: t.generation.sha256 for label, t in header.plan.tasks.items()}
+    planned = set(header.plan.labels)
     for n, r in enumerate(records, 1):
         at = f"{where}:{n}"
         if r.run_id != header.run_id:
             raise UserError(f"{at}: record of run {r.run_id!r}, but run.json is run {header.run_id!r}; the directory "
                             "mixes two runs — start over with --new")
+        if r.precision not in planned:
+            raise UserError(f"{at}: record of precision {r.precision}, which run.json does not plan; restore the "
+                            "file, or start over with --new")
         first = seen.setdefault(r.key(), n)
         if first != n:
             raise UserError(f"{at}: a second record for {r.precision} / {r.sample_id} (the first is line {first}); "

@@ -5,23 +5,24 @@ a `BackendOptions` subclass with a docstring per field, as tasks declare theirs)
     gguf-q4_k_m+kv=q8_0:n_threads=4   ->   Precision(label=..., name="gguf-q4_k_m", engine="llama.cpp",
                                                       kv="q8_0", options=GGUFOptions(n_threads=4, ...))
 
-An unknown or ill-typed option is refused here, with one line naming the option and what it takes;
-nothing past this module reads an option as a string or a dict. A precision read back from run.json
-is typed again by its backend's model (the registry finds it by name)."""
+The one parser is spec/labels.py: it finds the backend by name and types the options, refusing an
+unknown or ill-typed one with one line naming the option and what it takes; nothing past it reads an
+option as a string or a dict. A precision read back from run.json is typed again by its backend's
+model, which the reader passes in the validation context (this module imports no backend)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 from pydantic import (
-    BaseModel, BeforeValidator, ConfigDict, Field, SerializeAsAny, ValidationError, model_validator,
+    BaseModel, BeforeValidator, ConfigDict, Field, SerializeAsAny, ValidationError, ValidationInfo, model_validator,
 )
 
-from qlongbench import registry
 from qlongbench.errors import UserError
-from qlongbench.spec.config import PrecisionSpec, parse_named_list
 from qlongbench.types import Name
 
+OPTIONS_MODELS = "options_models"
+"""Validation-context key of the function that names a backend's options model (spec.labels.options_model)."""
 DEFAULT_KV = "default"
 """KV precision of a label without +kv= (the engine's own cache: bf16 in transformers, f16 in llama.cpp)."""
 
@@ -82,38 +83,30 @@ class Precision(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _typed_options(cls, data: Any) -> Any:
-        """Options read back from run.json (a mapping) are typed by the backend's model."""
+    def _typed_options(cls, data: Any, info: ValidationInfo) -> Any:
+        """Options read back from a file (a mapping) are typed by their backend's model, which the
+        reader hands over in the validation context (RunHeader.load does: spec.labels.OPTIONS); a
+        problem is one line (a ValueError, so pydantic names the field it sits in)."""
         if isinstance(data, dict) and isinstance(data.get("options"), dict) and isinstance(data.get("name"), str):
-            options_cls = registry.backend_class(data["name"]).Options
-            data = {**data, "options": options_cls.model_validate(
-                data["options"], context={"name": data["name"], "kv": data.get("kv")})}
+            name = data["name"]
+            models = (info.context or {}).get(OPTIONS_MODELS)
+            if models is None:
+                raise ValueError("a precision's options are typed by its backend's model: read it with "
+                                 "context={OPTIONS_MODELS: ...} (RunHeader.load does)")
+            try:
+                model = models(name)
+                options = model.model_validate(data["options"], context={"name": name, "kv": data.get("kv")})
+            except UserError as err:
+                raise ValueError(str(err)) from None
+            except ValidationError as err:
+                raise ValueError(option_problem(name, model, err)) from None
+            data = {**data, "options": options}
         return data
 
     @property
     def kv_label(self) -> str:
         """The KV precision as the report's KV grid names its column ('default' without +kv=)."""
         return self.kv or DEFAULT_KV
-
-    @classmethod
-    def parse(cls, text: str) -> Precision:
-        """One label as written on the command line (`gptq-int4:group_size=64`)."""
-        items = parse_named_list(text, "precision")
-        if len(items) != 1:
-            raise UserError(f"{text!r} is not one precision label")
-        return parse_precision(PrecisionSpec.model_validate(items[0]))
-
-
-def parse_precision(spec: PrecisionSpec) -> Precision:
-    """The one parser: the backend registered under the name, its options model, its KV types."""
-    backend = registry.backend_class(spec.name)
-    options = typed_options(backend.Options, spec.name, spec.kv, dict(spec.options))
-    if spec.kv and spec.kv not in backend.kv_cache_types:
-        can = (f"it holds {', '.join(backend.kv_cache_types)}" if backend.kv_cache_types else
-               "its engine offers no quantized KV cache")
-        raise UserError(f"precision {spec.label()}: no KV cache type {spec.kv!r}; {can}")
-    return Precision(label=spec.label(), weights=PrecisionSpec(name=spec.name, options=spec.options).label(),
-                     name=spec.name, engine=backend.engine, kv=spec.kv, options=options)
 
 
 def typed_options(model: type[BackendOptions], name: str, kv: str | None, given: dict[str, Any]) -> BackendOptions:

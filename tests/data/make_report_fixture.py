@@ -30,6 +30,9 @@ sys.path.insert(0, str(HERE.parents[1]))
 
 from qlongbench.hashing import ids_sha256, sha256_json  # noqa: E402
 from qlongbench.run.header import RunHeader  # noqa: E402
+from qlongbench.run.plan import GenerationConfigRecord, ModelInfo, PlannedTask, RunPlan  # noqa: E402
+from qlongbench.spec.measure import MeasureRule  # noqa: E402
+from qlongbench.spec.labels import parse_label  # noqa: E402
 from qlongbench.run.store import RunDir  # noqa: E402
 from qlongbench.types import GenerationConfig, Record, Sample  # noqa: E402
 
@@ -176,28 +179,30 @@ def run_meta(samples: dict[str, str]) -> RunHeader:
             "artifact_sha256": ("ab" * 32) if p["engine"] == "llama.cpp" else None,
             "versions": {"torch": "2.13.0+cpu", "transformers": "5.24.0"},
         }
-    gen = {"niah-single": NIAH_GEN.model_dump(mode="json") | {"sha256": sha256_json(NIAH_GEN)},
-           "kld": KLD_GEN.model_dump(mode="json") | {"sha256": sha256_json(KLD_GEN)}}
     spec = {"model": "tiny-llama-fixture", "precisions": [{"name": n, "options": {}} for n in PRECISIONS],
             "tasks": [{"name": "niah-single", "options": {}}, {"name": "kld", "options": {}}],
             "lengths": [256, 512], "languages": ["en", "de"], "samples": 10, "seed": 0, "device": "cpu",
             "chat_template": True, "max_new_tokens": None, "instruction_language": None}
-    tasks = {"niah-single": {"name": "niah-single", "uses_logprobs": False},
-             "kld": {"name": "kld", "uses_logprobs": True}}
+    tasks = {"kld": PlannedTask(label="kld", name="kld", uses_logprobs=True, generation=GenerationConfigRecord.of(KLD_GEN),
+                                lengths=(256, 512), languages=("en",), samples=2),
+             "niah-single": PlannedTask(label="niah-single", name="niah-single",
+                                        generation=GenerationConfigRecord.of(NIAH_GEN), lengths=(256, 512),
+                                        languages=("en", "de"), samples=10)}
+    model = ModelInfo(source="tiny-llama-fixture", files_sha256="cd" * 32, architecture="LlamaForCausalLM",
+                      num_hidden_layers=LAYERS, num_attention_heads=HEADS, num_key_value_heads=KV_HEADS,
+                      head_dim=HEAD_DIM, hidden_size=HEADS * HEAD_DIM, vocab_size=32000, max_position_embeddings=32768,
+                      tokenizer={"vocab_size": 32000, "vocab_sha256": "ef" * 32}, chat_template_sha256="12" * 32,
+                      chat_template_used=True)
+    plan = RunPlan(model=model, seed=0, tasks=tasks, precisions=tuple(parse_label(p) for p in PRECISIONS),
+                   reference="bf16", logprob_reference="bf16", engine_baselines={"llama.cpp": "gguf-bf16"},
+                   measure=MeasureRule(chance={label: 0.0 for label in tasks}))
     return RunHeader.model_validate({
         "run_id": RUN_ID, "name": "fixture-report", "created_at": CREATED, "seed": 0,
-        "spec_sha256": sha256_json(spec), "sample_identity_sha256": sha256_json({"fixture": 1}),
-        "model": {"source": "tiny-llama-fixture", "local": False, "revision": None, "files_sha256": "cd" * 32,
-                  "architecture": "LlamaForCausalLM", "num_hidden_layers": LAYERS, "num_attention_heads": HEADS,
-                  "num_key_value_heads": KV_HEADS, "head_dim": HEAD_DIM, "hidden_size": HEADS * HEAD_DIM,
-                  "vocab_size": 32000, "max_position_embeddings": 32768, "rope_scaling": None,
-                  "tokenizer": {"vocab_size": 32000, "vocab_sha256": "ef" * 32}, "chat_template_sha256": "12" * 32,
-                  "chat_template_used": True},
+        "spec_sha256": sha256_json(spec), "sample_identity_sha256": sha256_json({"fixture": 1}), "plan": plan,
         "environment": {"versions": {"qlongbench": "0.1.0", "python": "3.11.7", "torch": "2.13.0+cpu"},
                         "platform": "Linux-fixture", "machine": "x86_64",
                         "argv": ["run", "--precisions", "bf16,bnb-nf4,gguf-q4_k_m", "--tasks", "niah-single,kld"]},
-        "precisions": precisions, "generation_configs": gen, "tasks": tasks, "logprob_reference": "bf16",
-        "samples": samples, "spec": spec | {"chat_template": "auto"},
+        "precisions": precisions, "samples": samples, "spec": spec | {"chat_template": "auto"},
     })
 
 
