@@ -12,9 +12,9 @@ import sys
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from qlongbench.errors import EngineUnavailable
 from qlongbench.memory import AttentionGeometry, dtype_bytes
@@ -22,6 +22,12 @@ from qlongbench.spec.config import OptionValue
 from qlongbench.spec.precision import BackendOptions, Precision
 from qlongbench.tokenizer import PromptTokenizer
 from qlongbench.types import BackendInfo, Generation, GenerationConfig, TokenPrompt
+
+if TYPE_CHECKING:  # numpy loads with the engines; the artifact cache with the engines that build
+    import numpy as np
+    from numpy.typing import NDArray
+
+    from qlongbench.backends.build.artifacts import Prepared
 
 
 @dataclass(frozen=True)
@@ -43,10 +49,8 @@ class LoadContext:
     """Allow the model's own code."""
     allow_pickle: bool = False
     """Allow non-safetensors weights."""
-    fault_hook: Any = None
+    fault_hook: Callable[..., None] | None = None
     """Tests only: a callable(event, **info) that may raise to inject faults (e.g. OOM)."""
-    extras: dict[str, Any] = field(default_factory=dict)
-    """Anything else a backend needs from the run (kept open for later engines)."""
 
 
 @dataclass(frozen=True)
@@ -65,7 +69,7 @@ class LogprobChunk:
 
     start: int
     """Row i is the distribution of the token after position start + i."""
-    logprobs: Any
+    logprobs: NDArray[np.float32]
     """numpy array [rows, vocab] of log-softmax values."""
 
 
@@ -166,8 +170,8 @@ class Backend(ABC):
         return None
 
     @classmethod
-    def prepare_artifact(cls, precision: Precision, ctx: LoadContext) -> Any:
-        """Build (or find in the cache) this precision's artifact; returns a build.artifacts.Prepared."""
+    def prepare_artifact(cls, precision: Precision, ctx: LoadContext) -> Prepared:
+        """Build (or find in the cache) this precision's artifact."""
         raise NotImplementedError(f"{cls.__name__} builds no artifact")
 
     @classmethod

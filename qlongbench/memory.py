@@ -13,7 +13,6 @@ import resource
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +41,7 @@ class AttentionGeometry:
     """Per-head dimension of the values when it differs from the keys'."""
 
     @classmethod
-    def from_config(cls, cfg: Any) -> AttentionGeometry | None:
+    def from_config(cls, cfg: object) -> AttentionGeometry | None:
         """From a run header's ModelInfo, a transformers config, or a dict with the same fields
         (None when a field is missing: the formula is then not drawn)."""
         get = (lambda k: cfg.get(k)) if isinstance(cfg, dict) else (lambda k: getattr(cfg, k, None))
@@ -66,7 +65,7 @@ class AttentionGeometry:
         return int(round(self.bytes_per_token(k_bytes, v_bytes) * tokens))
 
 
-def text_config(cfg: Any) -> Any:
+def text_config(cfg: object) -> object:
     """The text model's part of a transformers config (a multimodal config nests it). A remote-code
     config that is not a PretrainedConfig has no get_text_config and is its own text config."""
     get = getattr(cfg, "get_text_config", None)

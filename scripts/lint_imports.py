@@ -37,7 +37,7 @@ def lint(staged: Path) -> subprocess.CompletedProcess[str]:
     if found is None:
         raise FileNotFoundError("lint-imports is not installed: pip install 'qlongbench[dev]'")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(staged), os.environ.get("PYTHONPATH", "")])}
-    return subprocess.run([found, "--config", str(ROOT / "pyproject.toml"), "--no-cache"], cwd=staged, env=env,
+    return subprocess.run([found, str(ROOT / "pyproject.toml"), "--no-cache"], cwd=staged, env=env,
                           capture_output=True, text=True)
 
 

@@ -7,18 +7,21 @@ that are not negative, and log-probs that are never NaN nor +inf (-inf is a toke
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qlongbench.errors import UserError
 from qlongbench.files import atomic_write_bytes, safe_name
 from qlongbench.types import Sample
+
+if TYPE_CHECKING:  # numpy loads where arrays are read or written
+    from numpy.typing import NDArray
 
 REQUIRED = ("indices", "logprobs", "tail_logmass", "sample_indices", "sample_logprobs")
 """[n, k] top-k token ids, [n, k] their log-probs, [n] log of the mass outside the top k, [n, m] ids
 drawn from the tail and [n, m] their log-probs."""
 
 
-def check_kept(path: Path, arrays: dict[str, Any]) -> None:
+def check_kept(path: Path, arrays: dict[str, NDArray[Any]]) -> None:
     """Refuse kept distributions that are not n rows of one shape (whether n is the document's
     length is the scorer's to check): one UserError line naming the file, the array and what it
     must hold."""
@@ -60,7 +63,7 @@ class LogprobFiles:
     def path(self, precision: str, sample_id: str) -> Path:
         return self.root / "logprobs" / safe_name(precision) / f"{safe_name(sample_id)}.npz"
 
-    def save(self, precision: str, sample: Sample, arrays: dict[str, Any]) -> None:
+    def save(self, precision: str, sample: Sample, arrays: dict[str, NDArray[Any]]) -> None:
         import io
 
         import numpy as np
@@ -69,7 +72,7 @@ class LogprobFiles:
         np.savez(buf, **arrays, prompt_sha256=np.array(sample.prompt_sha256), precision=np.array(precision))
         atomic_write_bytes(self.path(precision, sample.sample_id), buf.getvalue())
 
-    def load(self, precision: str, sample: Sample) -> dict[str, Any]:
+    def load(self, precision: str, sample: Sample) -> dict[str, NDArray[Any]]:
         import zipfile
 
         import numpy as np

@@ -11,7 +11,7 @@ import json
 from collections.abc import Collection
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
@@ -114,8 +114,9 @@ class PlannedTask(_Model):
 
     @property
     def tag(self) -> str | None:
-        """Short hash of the label's options, put into sample ids (None without options)."""
-        return sha256_json(self.label.partition(":")[2])[:8] if ":" in self.label else None
+        """Short hash of the label's options (what follows `name:`), put into sample ids and file
+        names (None without options)."""
+        return None if self.label == self.name else sha256_json(self.label.removeprefix(self.name + ":"))[:8]
 
     def task(self) -> Task:
         """The task, configured with its options (built once per process)."""
@@ -147,13 +148,15 @@ class Cell:
     instruction_language: str
     language: str
     length: int
+    name: str = ""
+    """The task's registered name ('' : the label is the name, a task without options)."""
+    tag: str | None = None
+    """The task's options hash (PlannedTask.tag), None without options."""
 
     def stem(self) -> str:
         """Name of the cell's samples file (without .jsonl)."""
         lang = self.language if self.instruction_language == self.language else f"{self.instruction_language}_{self.language}"
-        name, _, options = self.task.partition(":")
-        tag = f".{sha256_json(options)[:8]}" if options else ""
-        return f"{name}{tag}-{lang}-{self.length}"
+        return f"{self.name or self.task}{'.' + self.tag if self.tag else ''}-{lang}-{self.length}"
 
 
 class RunPlan(_Model):
@@ -204,8 +207,8 @@ class RunPlan(_Model):
     def cells(self) -> list[Cell]:
         """Task × language × length, in run order."""
         ilang = self.instruction_language
-        return [Cell(t.label, ilang or lang, lang, n) for t in self.tasks.values() for lang in t.languages
-                for n in t.lengths]
+        return [Cell(t.label, ilang or lang, lang, n, t.name, t.tag) for t in self.tasks.values()
+                for lang in t.languages for n in t.lengths]
 
     # --- comparisons -----------------------------------------------------------------------------
     def reference_for(self, present: Collection[str], requested: str | None = None) -> str | None:
@@ -246,10 +249,3 @@ class RunPlan(_Model):
     def generation(self, task: str) -> GenerationConfig:
         """The generation config of a task (its hash stripped)."""
         return GenerationConfig(**self.tasks[task].generation.model_dump(exclude={"sha256"}))
-
-
-def task_provenance(tasks: dict[str, PlannedTask]) -> dict[str, Any]:
-    """The tasks as results.json's provenance names them."""
-    return {label: t.model_dump(mode="json", include={"name", "options", "uses_logprobs", "chance_level", "metric"})
-            for label, t in tasks.items()}
-
