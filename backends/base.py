@@ -12,14 +12,22 @@ import sys
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from qlongbench.spec.config import OptionValue, PrecisionSpec
-from qlongbench.errors import EngineUnavailable, UserError
+from qlongbench.errors import EngineUnavailable
+from qlongbench.memory import AttentionGeometry, dtype_bytes
+from qlongbench.spec.config import OptionValue
+from qlongbench.spec.precision import BackendOptions, Precision
 from qlongbench.tokenizer import PromptTokenizer
 from qlongbench.types import BackendInfo, Generation, GenerationConfig, TokenPrompt
+
+if TYPE_CHECKING:  # numpy loads with the engines; the artifact cache with the engines that build
+    import numpy as np
+    from numpy.typing import NDArray
+
+    from qlongbench.backends.build.artifacts import Prepared
 
 
 @dataclass(frozen=True)
@@ -41,10 +49,8 @@ class LoadContext:
     """Allow the model's own code."""
     allow_pickle: bool = False
     """Allow non-safetensors weights."""
-    fault_hook: Any = None
+    fault_hook: Callable[..., None] | None = None
     """Tests only: a callable(event, **info) that may raise to inject faults (e.g. OOM)."""
-    extras: dict[str, Any] = field(default_factory=dict)
-    """Anything else a backend needs from the run (kept open for later engines)."""
 
     def validate_context(self) -> ValidateContext:
         """The same model, device and switches for the checks `Backend.validate` makes."""
@@ -72,7 +78,7 @@ class LogprobChunk:
 
     start: int
     """Row i is the distribution of the token after position start + i."""
-    logprobs: Any
+    logprobs: NDArray[np.float32]
     """numpy array [rows, vocab] of log-softmax values."""
 
 
@@ -122,7 +128,8 @@ class Backend(ABC):
     prompt); one that returns log-probabilities overrides `iter_logprobs` (`returns_logprobs()`
     reads that); one that builds artifacts (GGUF files, GPTQ checkpoints) overrides
     `prepare_artifact` (`builds_artifacts()` reads that); one that can run a noise-floor twin of a
-    precision overrides `noise_control`; the analytic KV size is `kv_formula_bytes`."""
+    precision overrides `noise_control`; the analytic KV size is `kv_formula_bytes`. Its options are
+    declared once, as a pydantic model (`Options`), and arrive typed on `precision.options`."""
 
     engine: ClassVar[str]
     """Engine name recorded on every record."""
@@ -130,34 +137,34 @@ class Backend(ABC):
     """One line for `qlongbench precisions`."""
     extra: ClassVar[str | None] = None
     """pip extra that installs the engine (named in the error when it is missing)."""
-    allowed_options: ClassVar[frozenset[str]] = frozenset()
-    """Options the label takes (name:key=value); any other is refused before the run starts."""
+    Options: ClassVar[type[BackendOptions]] = BackendOptions
+    """The options its labels take (name:key=value), a model with a docstring per field: any other
+    option, or a value of another type, is refused when the label is parsed."""
     baseline_options: ClassVar[tuple[str, ...]] = ()
     """Engine settings the baseline inherits from the quantized precision it sits beside."""
     kv_cache_types: ClassVar[tuple[str, ...]] = ()
     """KV-cache precisions the engine can hold (`+kv=TYPE`); empty: only its default cache."""
 
-    def __init__(self, precision: PrecisionSpec, ctx: LoadContext):
+    def __init__(self, precision: Precision, ctx: LoadContext):
         self.precision = precision
         self.ctx = ctx
         self.device: str = ctx.device
         """Where the engine computes (cpu, cuda ...): peak memory is read there."""
 
     @classmethod
-    def validate(cls, precision: PrecisionSpec, ctx: ValidateContext) -> None:
-        """Refuse a bad label before anything is written (unknown options by default); engines add
-        their own checks of option values and user-supplied files. Raises UserError."""
-        unknown = set(precision.options) - cls.allowed_options
-        if unknown:
-            known = f"; options: {', '.join(sorted(cls.allowed_options))}" if cls.allowed_options else ""
-            raise UserError(f"precision {precision.name} takes no option {', '.join(sorted(unknown))}{known}")
-        if precision.kv and precision.kv not in cls.kv_cache_types:
-            can = (f"it holds {', '.join(cls.kv_cache_types)}" if cls.kv_cache_types else
-                   "its engine offers no quantized KV cache")
-            raise UserError(f"precision {precision.label()}: no KV cache type {precision.kv!r}; {can}")
+    def validate(cls, precision: Precision, ctx: ValidateContext) -> None:
+        """Refuse a precision this machine cannot run, before anything is written: the checks that
+        need the device, the model or user-supplied files (its options were typed by the parser).
+        Nothing to check by default. Raises UserError."""
 
     @classmethod
-    def validate_tokenizer(cls, precision: PrecisionSpec, ctx: ValidateContext, tokenizer: Any) -> None:
+    def reference_names(cls) -> tuple[str, ...]:
+        """Names of this engine that can be the run's reference, most preferred first (transformers:
+        bf16, fp16, fp32); () for every other engine (the default)."""
+        return ()
+
+    @classmethod
+    def validate_tokenizer(cls, precision: Precision, ctx: ValidateContext, tokenizer: Any) -> None:
         """Checks that need the reference tokenizer (a user-supplied checkpoint's own tokenizer must be
         the reference's), made once it is loaded and still before anything is written. Default: none."""
 
@@ -170,15 +177,15 @@ class Backend(ABC):
         return ()
 
     @classmethod
-    def noise_control(cls, precision: PrecisionSpec) -> dict[str, OptionValue] | None:
+    def noise_control(cls, precision: Precision) -> dict[str, OptionValue] | None:
         """Option overrides that make the noise-floor twin of `precision` (--noise-floor): the same
         weights and arithmetic under a perturbation that must not change the model, such as another
         thread count; None when this engine offers no such control (the default)."""
         return None
 
     @classmethod
-    def prepare_artifact(cls, precision: PrecisionSpec, ctx: LoadContext) -> Any:
-        """Build (or find in the cache) this precision's artifact; returns a build.artifacts.Prepared."""
+    def prepare_artifact(cls, precision: Precision, ctx: LoadContext) -> Prepared:
+        """Build (or find in the cache) this precision's artifact."""
         raise NotImplementedError(f"{cls.__name__} builds no artifact")
 
     @classmethod
@@ -251,11 +258,26 @@ class Backend(ABC):
         return log-probabilities override it (see `returns_logprobs`)."""
         raise NotImplementedError(f"{type(self).__name__} cannot return log-probabilities")
 
+    @classmethod
+    def kv_element_bytes(cls, info: BackendInfo) -> float | None:
+        """Bytes per KV-cache element of a loaded precision of this engine, read from what it
+        recorded (its BackendInfo): the report's formula and `kv_formula_bytes` both use it. By
+        default the compute dtype's (transformers keeps its cache there; quantizing the weights does
+        not change it); engines whose cache has a type of its own override it."""
+        return dtype_bytes(info.recipe.compute_dtype) or dtype_bytes(info.dtype)
+
+    def attention_geometry(self) -> AttentionGeometry | None:
+        """The loaded model's attention geometry as the engine sees it; None where the engine does
+        not expose it (the default)."""
+        return None
+
     def kv_formula_bytes(self, tokens: int) -> int | None:
         """The analytic KV-cache size at `tokens` tokens of context, 2 * layers * kv_heads *
-        head_dim * tokens * bytes per element, for the cache this precision holds; None where the
-        engine does not expose its geometry (the default)."""
-        return None
+        head_dim * tokens * bytes per element (kv_element_bytes), the numbers the report draws;
+        None where the engine does not expose its geometry."""
+        geometry = self.attention_geometry()
+        elem = type(self).kv_element_bytes(self.info()) if geometry else None
+        return geometry.kv_bytes(tokens, elem) if geometry and elem is not None else None
 
     def close(self) -> None:
         """Release the weights and caches."""

@@ -8,12 +8,14 @@ kernels, so every label runs on CPU (device_map="cpu") as well as on CUDA."""
 from __future__ import annotations
 
 import logging
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BeforeValidator, ValidationInfo, model_validator
 
 from qlongbench.backends.base import LoadContext, ValidateContext
 from qlongbench.backends.hf import HFBackend, torch_dtype
-from qlongbench.spec.config import PrecisionSpec
 from qlongbench.errors import UserError
+from qlongbench.spec.precision import BackendOptions, Precision, lower
 from qlongbench.types import QuantRecipe
 
 log = logging.getLogger(__name__)
@@ -23,6 +25,22 @@ INT8_THRESHOLD = 6.0
 """LLM.int8() outlier threshold (bitsandbytes' default), recorded with the recipe."""
 _DTYPE_NAMES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32", "bfloat16": "bfloat16",
                 "float16": "float16", "float32": "float32"}
+
+
+class BnbOptions(BackendOptions):
+    """Options of bnb-nf4, bnb-fp4 and bnb-int8."""
+
+    double_quant: bool = False
+    """Quantize the 4-bit types' scales as well (nested quantization); not for bnb-int8."""
+    compute_dtype: Annotated[Literal["bf16", "fp16", "fp32", "bfloat16", "float16", "float32"],
+                             BeforeValidator(lower)] = "bf16"
+    """dtype the matmuls run in."""
+
+    @model_validator(mode="after")
+    def _four_bit_only(self, info: ValidationInfo) -> BnbOptions:
+        if self.double_quant and (info.context or {}).get("name") == "bnb-int8":
+            raise ValueError("double_quant applies to the 4-bit types only (bnb-nf4, bnb-fp4)")
+        return self
 
 
 class _DropPerMatmulNotice(logging.Filter):
@@ -47,7 +65,7 @@ class BnbBackend(HFBackend):
     """transformers' forward with bitsandbytes' kernels: the HF reference is its engine-matched baseline."""
     description: ClassVar[str] = "bitsandbytes 4-bit (nf4 / fp4) or LLM.int8() through transformers; CPU or CUDA"
     extra: ClassVar[str | None] = "bnb"
-    allowed_options: ClassVar[frozenset[str]] = frozenset({"double_quant", "compute_dtype"})
+    Options: ClassVar[type[BackendOptions]] = BnbOptions
 
     @property
     def batch_invariant(self) -> bool:
@@ -56,16 +74,18 @@ class BnbBackend(HFBackend):
         return self.quant_type != "int8" and super().batch_invariant
 
     @classmethod
-    def validate(cls, precision: PrecisionSpec, ctx: ValidateContext) -> None:
-        super().validate(precision, ctx)
-        bnb_options(precision)
+    def validate(cls, precision: Precision, ctx: ValidateContext) -> None:
         if ctx.device not in ("cpu", "cuda") and not ctx.device.startswith("cuda:"):
             raise UserError(f"{precision.name} runs on cpu or cuda, not {ctx.device}")
 
-    def __init__(self, precision: PrecisionSpec, ctx: LoadContext):
+    def __init__(self, precision: Precision, ctx: LoadContext):
         self.bnb = self.require("bitsandbytes", "bnb")
         silence_per_matmul_log()
-        self.quant_type, self.double_quant, self.compute_dtype_name = bnb_options(precision)
+        options = precision.options
+        assert isinstance(options, BnbOptions)
+        self.quant_type = QUANT_TYPES[precision.name]
+        self.double_quant = options.double_quant
+        self.compute_dtype_name = _DTYPE_NAMES[options.compute_dtype]
         super().__init__(precision, ctx)
         probe_forward(self)
 
@@ -100,20 +120,6 @@ class BnbBackend(HFBackend):
         return {"bitsandbytes": self.bnb.__version__}
 
 
-def bnb_options(precision: PrecisionSpec) -> tuple[str, bool, str]:
-    """(quant type, double quant, compute dtype) of a bnb-* label; UserError for a bad value."""
-    quant_type = QUANT_TYPES[precision.name]
-    double_quant = precision.options.get("double_quant", False)
-    if not isinstance(double_quant, bool):
-        raise UserError(f"{precision.name}: double_quant must be true or false, not {double_quant!r}")
-    if double_quant and quant_type == "int8":
-        raise UserError("bnb-int8: double_quant applies to the 4-bit types only (bnb-nf4, bnb-fp4)")
-    name = str(precision.options.get("compute_dtype", "bf16")).lower()
-    if name not in _DTYPE_NAMES:
-        raise UserError(f"{precision.name}: compute_dtype={name} is not one of bf16, fp16, fp32")
-    return quant_type, double_quant, _DTYPE_NAMES[name]
-
-
 def probe_forward(backend: HFBackend) -> None:
     """Run one token through the loaded model so a precision the device cannot run fails here, with
     one clear line, instead of on every sample."""
@@ -126,4 +132,4 @@ def probe_forward(backend: HFBackend) -> None:
     except Exception as err:  # noqa: BLE001 - any kernel failure means "cannot run here"
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
         backend.close()
-        raise UserError(f"{backend.precision.label()} cannot run on {backend.ctx.device}: {first}") from None
+        raise UserError(f"{backend.precision.label} cannot run on {backend.ctx.device}: {first}") from None

@@ -21,13 +21,14 @@ from qlongbench.backends.base import (
 from qlongbench.backends.build.artifacts import Prepared, path_sha256
 from qlongbench.backends.build.gguf_convert import FILE_TYPES, prepare_gguf
 from qlongbench.backends.gguf_session import GGUFSession
-from qlongbench.backends.gguf_options import KV_TYPES, check_gguf_file, gguf_options
+from qlongbench.backends.gguf_options import KV_TYPES, GGUFOptions, check_gguf_file, gguf_settings
 from qlongbench.backends.llama_lib import (
     _RECENT_ERRORS, _last_engine_error, _llama_cpp, default_threads, ftype_name, gguf_vocab, llama_cpp_version, meta_str,
 )
 from qlongbench.backends.tokenizer_check import reference_view, require_same
 from qlongbench.errors import UserError
-from qlongbench.spec.config import OptionValue, PrecisionSpec
+from qlongbench.spec.config import OptionValue
+from qlongbench.spec.precision import BackendOptions, Precision
 from qlongbench.types import BackendInfo, QuantRecipe
 
 log = logging.getLogger(__name__)
@@ -45,30 +46,32 @@ class GGUFBackend(Backend):
                                                    "repack")
     """Engine settings the baseline inherits from the quant it sits beside (not `file`, not the KV type:
     the baseline holds llama.cpp's f16 cache, so a KV type is compared with f16)."""
-    allowed_options: ClassVar[frozenset[str]] = frozenset({"file", "type_k", "type_v", *baseline_options})
+    Options: ClassVar[type[BackendOptions]] = GGUFOptions
     kv_cache_types: ClassVar[tuple[str, ...]] = tuple(KV_TYPES)
     model: Any = None
     """The loaded llama_model pointer (None before loading and after close)."""
 
     @classmethod
-    def validate(cls, precision: PrecisionSpec, ctx: ValidateContext) -> None:
-        """Options, and a given file= (exists, is a GGUF file, not truncated), before any work."""
-        super().validate(precision, ctx)
-        opts = gguf_options(precision, ctx.device)
-        if opts["file"]:
-            check_gguf_file(precision.name, str(opts["file"]))
+    def validate(cls, precision: Precision, ctx: ValidateContext) -> None:
+        """GPU offload this build can do, and a given file= (exists, is a GGUF file, not truncated),
+        before any work."""
+        gguf_settings(precision, ctx.device)
+        if precision.options.given_artifact():
+            check_gguf_file(precision.name, str(precision.options.given_artifact()))
 
-    def __init__(self, precision: PrecisionSpec, ctx: LoadContext):
+    def __init__(self, precision: Precision, ctx: LoadContext):
         super().__init__(precision, ctx)
         self.llama_cpp = _llama_cpp()
         self.file_type = FILE_TYPES[precision.name]
         type(self).validate(precision, ctx.validate_context())
-        self.opts = gguf_options(precision, ctx.device)
+        assert isinstance(precision.options, GGUFOptions)
+        self.opts: GGUFOptions = precision.options
+        self.settings = gguf_settings(precision, ctx.device)
         self.prepared: Prepared | None = None
-        if self.opts["file"]:
-            self.path = Path(str(self.opts["file"])).expanduser().resolve()
+        if self.opts.file:
+            self.path = Path(self.opts.file).expanduser().resolve()
         else:
-            self.prepared = prepare_gguf(precision, ctx)
+            self.prepared = self.prepare_artifact(precision, ctx)
             self.path = self.prepared.path
         self.check_tokenizer(self.path, ctx)
         self.model = self._load_model()
@@ -87,27 +90,26 @@ class GGUFBackend(Backend):
         return ("gguf-bf16", "gguf-f16")
 
     @classmethod
-    def noise_control(cls, precision: PrecisionSpec) -> dict[str, OptionValue] | None:
+    def noise_control(cls, precision: Precision) -> dict[str, OptionValue] | None:
         """Another n_threads (half, or 2 beside 1). llama.cpp's CPU kernels give each output row to
         one thread, so its logits can come out bit-identical (measured: 1 vs 2 threads, BF16): then
         the floor is zero, which is a finding, not a missing control."""
-        n = precision.options.get("n_threads", default_threads())
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            return None  # refused by validate with its own line
-        return {"n_threads": other_thread_count(n)}
+        assert isinstance(precision.options, GGUFOptions)
+        return {"n_threads": other_thread_count(precision.options.n_threads or default_threads())}
 
     # --- artifacts --------------------------------------------------------------------------
     @classmethod
-    def prepare_artifact(cls, precision: PrecisionSpec, ctx: LoadContext) -> Prepared:
+    def prepare_artifact(cls, precision: Precision, ctx: LoadContext) -> Prepared:
         """The GGUF of the reference at this precision, converted / quantized once and cached."""
-        return prepare_gguf(precision, ctx)
+        assert isinstance(precision.options, GGUFOptions)
+        return prepare_gguf(precision.name, ctx, precision.options.n_threads)
 
     # --- loading ----------------------------------------------------------------------------
     def _model_params(self, vocab_only: bool) -> Any:
         p = self.llama_cpp.llama_model_default_params()
-        p.n_gpu_layers = 0 if vocab_only else self.opts["n_gpu_layers"]
+        p.n_gpu_layers = 0 if vocab_only else self.settings.n_gpu_layers
         p.vocab_only = vocab_only
-        p.use_extra_bufts = self.opts["repack"]
+        p.use_extra_bufts = self.opts.repack
         return p
 
     def check_tokenizer(self, path: Path, ctx: LoadContext) -> None:
@@ -115,10 +117,10 @@ class GGUFBackend(Backend):
         check_file_vocab(self.llama_cpp, path, ctx.tokenizer)
 
     @classmethod
-    def validate_tokenizer(cls, precision: PrecisionSpec, ctx: ValidateContext, tokenizer: Any) -> None:
+    def validate_tokenizer(cls, precision: Precision, ctx: ValidateContext, tokenizer: Any) -> None:
         """A given file= is read by llama.cpp (its metadata and vocabulary, not its weights) before any
         work: it must load, hold the weights its label names and the reference's vocabulary."""
-        file = precision.options.get("file")
+        file = precision.options.given_artifact()
         if file:
             llama_cpp = _llama_cpp()
             path = Path(str(file)).expanduser().resolve()
@@ -138,7 +140,7 @@ class GGUFBackend(Backend):
                             "truncated, or from a llama.cpp newer than the installed llama-cpp-python")
         found = meta_str(self.llama_cpp, model, "general.file_type")
         actual = ftype_name(self.llama_cpp, int(found)) if found and found.isdigit() else None
-        if self.opts["file"] and actual and actual != self.file_type:
+        if self.opts.file and actual and actual != self.file_type:
             self.llama_cpp.llama_model_free(model)
             raise UserError(f"{self.path} holds {actual} weights but the precision is {self.precision.name}; "
                             f"use gguf-{actual.lower()}:file=... so the report names what ran")
@@ -150,7 +152,7 @@ class GGUFBackend(Backend):
         cache is sized on demand (doubling) so short sweeps do not allocate the model's full window."""
         if self.ctx_ptr is not None and n_tokens <= self.n_ctx:
             return False
-        fixed = self.opts["n_ctx"]
+        fixed = self.opts.n_ctx
         if fixed and n_tokens > fixed:
             # A per-prompt failure (recorded on that sample), not a bad run: other lengths may fit.
             raise RuntimeError(f"{n_tokens} tokens do not fit the fixed context n_ctx={fixed}")
@@ -159,14 +161,14 @@ class GGUFBackend(Backend):
         self._free_context()
         p = self.llama_cpp.llama_context_default_params()
         p.n_ctx = size
-        p.n_batch = p.n_ubatch = min(self.opts["n_batch"], size)
+        p.n_batch = p.n_ubatch = min(self.opts.n_batch, size)
         p.n_seq_max = 1
-        p.n_threads = p.n_threads_batch = self.opts["n_threads"]
-        p.flash_attn_type = (self.llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED if self.opts["flash_attn"]
+        p.n_threads = p.n_threads_batch = self.settings.n_threads
+        p.flash_attn_type = (self.llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED if self.opts.flash_attn
                              else self.llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED)
-        p.type_k = KV_TYPES[self.opts["type_k"]]
-        p.type_v = KV_TYPES[self.opts["type_v"]]
-        p.offload_kqv = self.opts["n_gpu_layers"] != 0
+        p.type_k = KV_TYPES[self.settings.type_k]
+        p.type_v = KV_TYPES[self.settings.type_v]
+        p.offload_kqv = self.settings.n_gpu_layers != 0
         p.no_perf = True
         ctx = self.llama_cpp.llama_init_from_model(self.model, p)
         if not ctx:
@@ -195,16 +197,17 @@ class GGUFBackend(Backend):
 
     def info(self) -> BackendInfo:
         n_params = int(self.llama_cpp.llama_model_n_params(self.model))
-        options: dict[str, Any] = {k: self.opts[k] for k in ("flash_attn", "type_k", "type_v", "n_gpu_layers", "repack",
-                                                             "n_threads")}
+        s = self.settings
+        options: dict[str, Any] = {"flash_attn": self.opts.flash_attn, "type_k": s.type_k, "type_v": s.type_v,
+                                   "n_gpu_layers": s.n_gpu_layers, "repack": self.opts.repack, "n_threads": s.n_threads}
         if self.prepared is not None:
             options |= self.prepared.artifact.recipe.options
         else:
             options["file"] = str(self.path)
         recipe = QuantRecipe(method="gguf", bits=round(8 * self.weight_bytes() / max(n_params, 1), 3),
                              quant_type=self.actual_type, compute_dtype="float32", options=options)
-        gpu = self.opts["n_gpu_layers"] != 0
-        return BackendInfo(precision=self.precision.label(), engine=self.engine, engine_version=llama_cpp_version(),
+        gpu = self.settings.n_gpu_layers != 0
+        return BackendInfo(precision=self.precision.label, engine=self.engine, engine_version=llama_cpp_version(),
                            device="cuda" if gpu else "cpu", dtype="float32", recipe=recipe,
                            weight_bytes=self.weight_bytes(), artifact_path=str(self.path),
                            artifact_sha256=self.artifact_sha256(),
@@ -227,17 +230,20 @@ class GGUFBackend(Backend):
         finally:
             sess.close()
 
-    def kv_formula_bytes(self, tokens: int) -> int:
+    @classmethod
+    def kv_element_bytes(cls, info: BackendInfo) -> float | None:
+        """The key cache's type (type_k in the recipe; llama.cpp's default cache is f16)."""
+        return qmem.dtype_bytes(info.recipe.options.get("type_k")) or 2.0
+
+    def attention_geometry(self) -> qmem.AttentionGeometry:
         arch = meta_str(self.llama_cpp, self.model, "general.architecture") or "llama"
         get = lambda key: meta_str(self.llama_cpp, self.model, f"{arch}.{key}")  # noqa: E731
         heads = int(get("attention.head_count") or 1)
         embd = int(get("embedding_length") or 0)
-        geometry = qmem.AttentionGeometry(layers=int(get("block_count") or 0),
-                                          kv_heads=int(get("attention.head_count_kv") or heads),
-                                          head_dim=int(get("attention.key_length") or embd // heads),
-                                          head_dim_v=int(get("attention.value_length") or embd // heads))
-        k_bytes, v_bytes = (qmem.dtype_bytes(self.opts[name]) or 2.0 for name in ("type_k", "type_v"))
-        return geometry.kv_bytes(tokens, k_bytes, v_bytes)
+        return qmem.AttentionGeometry(layers=int(get("block_count") or 0),
+                                      kv_heads=int(get("attention.head_count_kv") or heads),
+                                      head_dim=int(get("attention.key_length") or embd // heads),
+                                      head_dim_v=int(get("attention.value_length") or embd // heads))
 
     def close(self) -> None:
         if self.active is not None:

@@ -1,72 +1,99 @@
-"""The settings of a gguf-* label and the checks of a user-supplied GGUF file, made before anything
-loads (so a bad option or a truncated download is refused before the run directory is touched)."""
+"""The options of a gguf-* label (GGUFOptions), its engine settings on this machine, and the checks of
+a user-supplied GGUF file, made before anything loads (so a bad option or a truncated download is
+refused before the run directory is touched)."""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Literal
+
+from pydantic import BeforeValidator, Field, ValidationInfo, model_validator
 
 from qlongbench.backends.llama_lib import _llama_cpp, check_magic, default_threads
 from qlongbench.errors import UserError
-from qlongbench.spec.config import PrecisionSpec
+from qlongbench.spec.precision import BackendOptions, Positive, Precision, Text, lower
 
 log = logging.getLogger(__name__)
 
 
 KV_TYPES = {"f32": 0, "f16": 1, "q4_0": 2, "q4_1": 3, "q5_0": 6, "q5_1": 7, "q8_0": 8, "bf16": 30, "iq4_nl": 20}
 """KV-cache element types llama.cpp accepts (ggml_type ids): `+kv=TYPE` on a gguf-* label."""
+KVType = Annotated[Literal["f32", "f16", "q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "bf16", "iq4_nl"], BeforeValidator(lower)]
+FULL_PRECISION_CACHES = ("f16", "f32", "bf16")
 
 
-def _int_option(options: dict[str, Any], name: str, default: int, label: str, *, minimum: int) -> int:
-    v = options.get(name, default)
-    if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
-        raise UserError(f"{label}: {name} must be an integer >= {minimum}, not {v!r}")
-    return v
+class GGUFOptions(BackendOptions):
+    """Options of the gguf-* labels (engine settings that are unset take this machine's default when
+    the precision loads)."""
+
+    file: Text | None = None
+    """A GGUF file to load instead of converting the reference (its weight type must be the label's)."""
+    n_gpu_layers: Annotated[int, Field(ge=-1)] | None = None
+    """Layers offloaded to the GPU (-1: all); unset: all on CUDA with a GPU build of llama.cpp, else none."""
+    n_threads: Positive | None = None
+    """CPU threads; unset: llama.cpp's default for this machine."""
+    n_batch: Positive = 512
+    """Tokens per llama_decode call while prefilling."""
+    n_ctx: Annotated[int, Field(ge=0)] = 0
+    """A fixed context size in tokens (0: sized on demand, doubling)."""
+    flash_attn: bool = True
+    """Flash attention: llama.cpp needs it for a quantized V cache, so with it on everywhere a KV type
+    changes only the cache (and it is llama.cpp's fastest CPU setting)."""
+    repack: bool = False
+    """llama.cpp's CPU weight repacking (AMX / AVX extra buffer types): faster, but on VMs that
+    advertise AMX without enabling it the AMX kernels fault and kill the process (measured)."""
+    type_k: KVType | None = None
+    """Key cache type (unset: the +kv= type, else f16); give +kv=TYPE or type_k / type_v, not both."""
+    type_v: KVType | None = None
+    """Value cache type (unset: the +kv= type, else f16); a quantized one needs flash_attn."""
+
+    @model_validator(mode="after")
+    def _cache_types(self, info: ValidationInfo) -> GGUFOptions:
+        kv = (info.context or {}).get("kv")
+        if kv and (self.type_k or self.type_v):
+            raise ValueError("give the KV cache type once, as +kv=TYPE or as type_k / type_v")
+        type_v = self.type_v or kv or "f16"
+        if type_v not in FULL_PRECISION_CACHES and not self.flash_attn:
+            raise ValueError(f"a quantized V cache (type_v={type_v}) needs flash_attn=true in llama.cpp")
+        return self
+
+    def given_artifact(self) -> str | None:
+        return self.file
 
 
-def gguf_options(precision: PrecisionSpec, device: str) -> dict[str, Any]:
-    """A gguf-* label's engine settings with their defaults; UserError for a bad value."""
-    o = dict(precision.options)
+@dataclass(frozen=True)
+class GGUFSettings:
+    """A gguf-* precision's engine settings on this machine: its options with every default resolved."""
+
+    n_gpu_layers: int
+    """Layers on the GPU (0: CPU only)."""
+    n_threads: int
+    """CPU threads."""
+    type_k: str
+    """Key cache type."""
+    type_v: str
+    """Value cache type."""
+
+
+def gguf_settings(precision: Precision, device: str) -> GGUFSettings:
+    """The engine settings of a gguf-* precision on `device`; UserError for GPU offload that this
+    llama-cpp-python cannot do."""
+    o = precision.options
+    assert isinstance(o, GGUFOptions)
     offload = _llama_cpp().llama_supports_gpu_offload()
-    if device.startswith("cuda") and not offload and "n_gpu_layers" not in o:
+    if device.startswith("cuda") and not offload and o.n_gpu_layers is None:
         log.warning("%s runs on the CPU: this llama-cpp-python was built without a GPU backend", precision.name)
-    out: dict[str, Any] = {
-        "file": o.get("file"),
-        # On CUDA every layer goes to the GPU unless the user says otherwise.
-        "n_gpu_layers": _int_option(o, "n_gpu_layers", -1 if device.startswith("cuda") and offload else 0,
-                                    precision.name, minimum=-1),
-        "n_threads": _int_option(o, "n_threads", default_threads(), precision.name, minimum=1),
-        "n_batch": _int_option(o, "n_batch", 512, precision.name, minimum=1),
-        "n_ctx": _int_option(o, "n_ctx", 0, precision.name, minimum=0),
-        # Flash attention on by default: llama.cpp needs it for a quantized V cache, so with it on
-        # everywhere a KV type changes only the cache (and it is llama.cpp's fastest CPU setting).
-        "flash_attn": o.get("flash_attn", True),
-        # llama.cpp's CPU weight repacking (AMX / AVX "extra buffer types"): faster, but on VMs that
-        # advertise AMX without enabling it the AMX kernels fault and kill the process (measured),
-        # so it is opt-in.
-        "repack": o.get("repack", False),
-        "type_k": str(o.get("type_k", precision.kv or "f16")).lower(),
-        "type_v": str(o.get("type_v", precision.kv or "f16")).lower(),
-    }
-    if precision.kv and ({"type_k", "type_v"} & set(o)):
-        raise UserError(f"{precision.label()}: give the KV cache type once, as +kv=TYPE or as type_k / type_v")
-    for name in ("flash_attn", "repack"):
-        if not isinstance(out[name], bool):
-            raise UserError(f"{precision.name}: {name} must be true or false, not {out[name]!r}")
-    for name in ("type_k", "type_v"):
-        if out[name] not in KV_TYPES:
-            raise UserError(f"{precision.name}: {name}={out[name]} is not a KV cache type; use one of "
-                            f"{', '.join(KV_TYPES)}")
-    if out["type_v"] not in ("f16", "f32", "bf16") and not out["flash_attn"]:
-        raise UserError(f"{precision.name}: a quantized V cache (type_v={out['type_v']}) needs "
-                        "flash_attn=true in llama.cpp")
-    if out["n_gpu_layers"] != 0 and not offload:
-        raise UserError(f"{precision.name}: n_gpu_layers={out['n_gpu_layers']} asks for GPU offload but this "
+    # On CUDA every layer goes to the GPU unless the user says otherwise.
+    layers = o.n_gpu_layers if o.n_gpu_layers is not None else (-1 if device.startswith("cuda") and offload else 0)
+    if layers != 0 and not offload:
+        raise UserError(f"{precision.name}: n_gpu_layers={layers} asks for GPU offload but this "
                         "llama-cpp-python was built without a GPU backend; reinstall it with "
                         "CMAKE_ARGS=\"-DGGML_CUDA=on\" pip install --force-reinstall --no-cache-dir llama-cpp-python, "
                         "or run with --device cpu")
-    return out
+    return GGUFSettings(n_gpu_layers=layers, n_threads=o.n_threads or default_threads(),
+                        type_k=o.type_k or precision.kv or "f16", type_v=o.type_v or precision.kv or "f16")
 
 
 def check_gguf_file(label: str, file: str) -> None:

@@ -30,7 +30,7 @@ class GGUFSession(ContextSession):
         if backend.ctx_ptr is not None:
             self.lc.llama_memory_clear(self.lc.llama_get_memory(backend.ctx_ptr), True)
         # Peak RSS per prompt on CPU; llama.cpp's GPU buffers are invisible to torch's allocator.
-        self._cpu = backend.opts["n_gpu_layers"] == 0
+        self._cpu = backend.settings.n_gpu_layers == 0
         if self._cpu:
             qmem.reset_peak("cpu")
 

@@ -23,11 +23,11 @@ from qlongbench.backends.build.gptq_checkpoint import check_checkpoint, gptq_con
 from qlongbench.backends.build.gptq_checkpoint import check_checkpoint_tokenizer as check_tokenizer
 from qlongbench.backends.build.model_files import local_model_dir
 from qlongbench.backends.build.gptq_quantize import (
-    ALLOWED_OPTIONS, BITS, _DTYPES, _version, engine_output, gptq_options, prepare_gptq, require_gptqmodel,
+    BITS, _DTYPES, GPTQOptions, _version, engine_output, prepare_gptq, require_gptqmodel,
 )
 from qlongbench.backends.hf import HFBackend, torch_dtype
 from qlongbench.errors import UserError
-from qlongbench.spec.config import PrecisionSpec
+from qlongbench.spec.precision import BackendOptions, Precision
 from qlongbench.types import QuantRecipe
 
 log = logging.getLogger(__name__)
@@ -38,31 +38,34 @@ class GPTQBackend(HFBackend):
     description: ClassVar[str] = ("GPTQ via GPTQModel: quantized locally with a calibration set (cached), "
                                   "or checkpoint=<hub id or dir> (AutoGPTQ / GPTQModel format)")
     extra: ClassVar[str | None] = "gptq"
-    allowed_options: ClassVar[frozenset[str]] = ALLOWED_OPTIONS
+    Options: ClassVar[type[BackendOptions]] = GPTQOptions
 
     @classmethod
-    def validate(cls, precision: PrecisionSpec, ctx: ValidateContext) -> None:
-        """Options, and a local checkpoint= directory (files, config, GPTQ settings, bits), before any work."""
-        opts = gptq_options(precision)  # unknown options and bad values
-        given = opts.get("checkpoint")
+    def validate(cls, precision: Precision, ctx: ValidateContext) -> None:
+        """A local checkpoint= directory (files, config, GPTQ settings, bits), before any work; the
+        options themselves were typed by the parser."""
+        given = precision.options.given_artifact()
         path = local_checkpoint(str(given)) if given else None
         if path is not None:
             check_checkpoint(path, BITS[precision.name], precision.name, ctx.model,
                              trust_remote_code=ctx.trust_remote_code, allow_pickle=ctx.allow_pickle)
 
     @classmethod
-    def validate_tokenizer(cls, precision: PrecisionSpec, ctx: ValidateContext, tokenizer: Any) -> None:
+    def validate_tokenizer(cls, precision: Precision, ctx: ValidateContext, tokenizer: Any) -> None:
         """A local checkpoint's tokenizer is the reference's, before any work."""
-        given = precision.options.get("checkpoint")
+        given = precision.options.given_artifact()
         path = local_checkpoint(str(given)) if given else None
         if path is not None:
             check_tokenizer(path, tokenizer, trust_remote_code=ctx.trust_remote_code)
 
-    def __init__(self, precision: PrecisionSpec, ctx: LoadContext):
+    def __init__(self, precision: Precision, ctx: LoadContext):
         self.require("optimum", "gptq")
         require_gptqmodel()
         self.gptqmodel_version = _version("gptqmodel")
-        self.opts = gptq_options(precision)
+        assert isinstance(precision.options, GPTQOptions)
+        self.opts: GPTQOptions = precision.options
+        self.kernel = self.opts.kernel
+        """The kernel loaded: the option, or torch after the auto-selected one could not run."""
         self.prepared: Prepared | None = None
         self.checkpoint_dir: Path | None = None
         self.checkpoint_config: dict[str, Any] = {}
@@ -70,13 +73,13 @@ class GPTQBackend(HFBackend):
         try:
             probe_forward(self)
         except UserError as err:
-            if self.opts["kernel"] != "auto":
+            if self.kernel != "auto":
                 raise
             # The auto-selected fast kernel has shape limits (e.g. torch's int4pack CPU kernel needs
             # in_features divisible by group_size); GPTQModel's plain torch kernel has none.
             log.warning("%s: the auto-selected GPTQ kernel cannot run this model (%s); using GPTQModel's "
-                        "torch kernel (recorded as kernel=torch)", precision.label(), err)
-            self.opts["kernel"] = "torch"
+                        "torch kernel (recorded as kernel=torch)", precision.label, err)
+            self.kernel = "torch"
             self.model = self._load()
             self.model.eval()
             probe_forward(self)
@@ -87,42 +90,42 @@ class GPTQBackend(HFBackend):
             return super()._load()
 
     def compute_dtype(self) -> Any:
-        return torch_dtype(_DTYPES[self.opts["compute_dtype"]])
+        return torch_dtype(_DTYPES[self.opts.compute_dtype])
 
     def model_source(self) -> str:
-        if self.opts.get("checkpoint"):
-            self.checkpoint_dir = resolve_checkpoint(str(self.opts["checkpoint"]), self.ctx)
+        if self.opts.checkpoint:
+            self.checkpoint_dir = resolve_checkpoint(self.opts.checkpoint, self.ctx)
             self.checkpoint_config = read_gptq_config(self.checkpoint_dir)
             bits = self.checkpoint_config.get("bits")
             if bits != BITS[self.precision.name]:
-                raise UserError(f"{self.opts['checkpoint']} holds {bits}-bit GPTQ weights but the precision is "
+                raise UserError(f"{self.opts.checkpoint} holds {bits}-bit GPTQ weights but the precision is "
                                 f"{self.precision.name}; use gptq-int{bits}:checkpoint=...")
             check_checkpoint_tokenizer(self.checkpoint_dir, self.ctx)
             return str(self.checkpoint_dir)
-        self.prepared = prepare_gptq(self.precision, self.ctx)
+        self.prepared = self.prepare_artifact(self.precision, self.ctx)
         return str(self.prepared.path)
 
     def load_kwargs(self) -> dict[str, Any]:
-        if self.opts["kernel"] == "auto":
+        if self.kernel == "auto":
             return {}
         from transformers import GPTQConfig
 
         # transformers reads `backend` as a load-time setting: the kernel, not the quantization.
-        return {"quantization_config": GPTQConfig(bits=BITS[self.precision.name], backend=self.opts["kernel"])}
+        return {"quantization_config": GPTQConfig(bits=BITS[self.precision.name], backend=self.kernel)}
 
     def recipe(self) -> QuantRecipe:
         if self.prepared is not None:
             built = self.prepared.artifact.recipe
-            return built.model_copy(update={"compute_dtype": _DTYPES[self.opts["compute_dtype"]],
-                                            "options": built.options | {"kernel": self.opts["kernel"]}})
+            return built.model_copy(update={"compute_dtype": _DTYPES[self.opts.compute_dtype],
+                                            "options": built.options | {"kernel": self.kernel}})
         q = self.checkpoint_config
         return QuantRecipe(method="gptq", bits=q.get("bits"), quant_type=f"int{q.get('bits')}",
                            group_size=q.get("group_size"), desc_act=q.get("desc_act"), sym=q.get("sym"),
-                           compute_dtype=_DTYPES[self.opts["compute_dtype"]],
-                           options={"checkpoint": str(self.opts["checkpoint"]),
+                           compute_dtype=_DTYPES[self.opts.compute_dtype],
+                           options={"checkpoint": str(self.opts.checkpoint),
                                     "checkpoint_format": q.get("checkpoint_format") or q.get("format"),
                                     "quantizer": q.get("meta", {}).get("quantizer") if isinstance(q.get("meta"), dict) else None,
-                                    "kernel": self.opts["kernel"]})
+                                    "kernel": self.kernel})
 
     def artifact(self) -> tuple[str | None, str | None]:
         if self.prepared is not None:
@@ -135,13 +138,25 @@ class GPTQBackend(HFBackend):
         return {"gptqmodel": self.gptqmodel_version, "optimum": _version("optimum")}
 
     @classmethod
-    def prepare_artifact(cls, precision: PrecisionSpec, ctx: LoadContext) -> Prepared:
+    def prepare_artifact(cls, precision: Precision, ctx: LoadContext) -> Prepared:
         """Quantize the reference with GPTQModel (once; cached)."""
-        return prepare_gptq(precision, ctx)
+        assert isinstance(precision.options, GPTQOptions)
+        return prepare_gptq(precision.label, BITS[precision.name], precision.options, ctx)
 
 
 
 # --- checkpoints (the checks themselves: backends/build/gptq_checkpoint.py) ------------------------
+
+
+def check_checkpoint_path(checkpoint: str | None) -> None:
+    """A given checkpoint= that names a local path must be a directory that exists."""
+    if not checkpoint:
+        return
+    path = Path(checkpoint).expanduser()
+    if path.exists() and not path.is_dir():
+        raise UserError(f"checkpoint={checkpoint} is a file; give the checkpoint's directory or hub id")
+    if not path.exists() and (checkpoint.startswith((".", "/", "~")) or checkpoint.count("/") > 1):
+        raise UserError(f"checkpoint={checkpoint}: no such directory")
 
 
 def resolve_checkpoint(checkpoint: str, ctx: LoadContext) -> Path:

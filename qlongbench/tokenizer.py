@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
+
+from pydantic import JsonValue
 
 from qlongbench.errors import UserError
 from qlongbench.hashing import sha256_json
+
+if TYPE_CHECKING:  # transformers is imported where a tokenizer loads, never by `import qlongbench`
+    from transformers import PreTrainedTokenizerBase
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +43,7 @@ class ChatFrame:
 class PromptTokenizer:
     """Wraps a Hugging Face tokenizer; every prompt any engine sees is built here, once."""
 
-    def __init__(self, hf_tokenizer: Any, *, use_chat_template: bool | str = True, source: str = ""):
+    def __init__(self, hf_tokenizer: PreTrainedTokenizerBase, *, use_chat_template: bool | str = True, source: str = ""):
         """use_chat_template: True/"auto" (when the tokenizer has one), "on" (required), False/"off"."""
         self.hf = hf_tokenizer
         self.source = source
@@ -128,7 +133,7 @@ class PromptTokenizer:
             1 if frame.add_special_tokens and self.hf.bos_token_id is not None else 0)
         return PromptIds(ids=tuple(prefix + suffix), prefix_len=len(prefix), document_start=head_len)
 
-    def fingerprint(self) -> dict[str, Any]:
+    def fingerprint(self) -> dict[str, JsonValue]:
         """What must match between the reference and a quantized artifact's tokenizer."""
         vocab = self.hf.get_vocab()
         specials = {name: getattr(self.hf, name, None) for name in ("bos_token", "eos_token", "unk_token", "pad_token")}

@@ -8,9 +8,9 @@ Nothing here imports torch.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, ValidationInfo, field_validator
 
 Status = Literal["ok", "overlength", "oom", "error"]
 """ok: generated and scored; overlength: the sample could not fit its target length (nothing was
@@ -97,10 +97,16 @@ class Sample(Frozen):
     """Gold answers (needle values, the none word, gold answer strings, fact ids)."""
     depth: Depth | None = None
     """Requested needle / gold depth in percent of the haystack (0 = start)."""
-    metadata: dict[str, Any] = {}
-    """Task-specific facts about the sample (needle token positions, distractors, keys)."""
+    metadata: dict[str, JsonValue] = {}
+    """Task-specific facts about the sample (needle token positions, distractors, keys), read by the
+    task that wrote them; `reason` says why an overlength sample could not fit."""
     prompt_sha256: str
     """sha256 of the prompt ids (see hashing.ids_sha256)."""
+
+    def overlength_reason(self) -> str | None:
+        """Why the sample could not fit its length (None when it fits)."""
+        reason = self.metadata.get("reason") if self.status == "overlength" else None
+        return str(reason) if reason is not None else None
 
 
 class Generation(Frozen):
@@ -156,7 +162,7 @@ class QuantRecipe(Frozen):
     """Number of calibration sequences."""
     calibration_seq_len: Count | None = None
     """Tokens per calibration sequence."""
-    options: dict[str, Any] = {}
+    options: dict[str, JsonValue] = {}
     """Any further engine options that change numerics (flash_attn, KV cache type, ...)."""
 
 

@@ -97,12 +97,9 @@ def joined(parts: list[KLEstimate]) -> KLEstimate:
 
 
 def kept_reference(arrays: dict[str, Any]) -> TailSampledRef:
-    """The reference record a precision kept (a 0.1.0 run kept no tail draws: m = 0)."""
-    n = len(arrays["indices"])
-    empty_i, empty_f = np.zeros((n, 0), dtype=np.int32), np.zeros((n, 0), dtype=np.float32)
-    return TailSampledRef(np.asarray(arrays["indices"]), np.asarray(arrays["logprobs"]),
-                          np.asarray(arrays["tail_logmass"]), np.asarray(arrays.get("sample_indices", empty_i)),
-                          np.asarray(arrays.get("sample_logprobs", empty_f)))
+    """The reference record a precision kept (run.logprobs checked its arrays)."""
+    return TailSampledRef(*(np.asarray(arrays[k]) for k in ("indices", "logprobs", "tail_logmass", "sample_indices",
+                                                             "sample_logprobs")))
 
 
 class KLDivergence(Task):

@@ -49,6 +49,7 @@ def tiny_hf(tiny_model: Path, tiny_tokenizer, tmp_path_factory: pytest.TempPathF
     from qlongbench.backends.base import LoadContext
     from qlongbench.backends.hf import HFBackend
     from qlongbench.spec.config import PrecisionSpec
+    from qlongbench.spec.labels import parse_precision
 
     loaded = {}
 
@@ -56,7 +57,7 @@ def tiny_hf(tiny_model: Path, tiny_tokenizer, tmp_path_factory: pytest.TempPathF
         if precision not in loaded:
             ctx = LoadContext(model=str(tiny_model), revision=None, device="cpu",
                               cache_dir=tmp_path_factory.mktemp("cache"), tokenizer=tiny_tokenizer)
-            loaded[precision] = HFBackend(PrecisionSpec(name=precision), ctx)
+            loaded[precision] = HFBackend(parse_precision(PrecisionSpec(name=precision)), ctx)
         return loaded[precision]
 
     yield load

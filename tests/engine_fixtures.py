@@ -79,9 +79,10 @@ def prompt_ids(tokenizer, n_words: int = 60) -> list[int]:
 def open_backend(label: str, ctx):
     from qlongbench import registry
     from qlongbench.spec.config import PrecisionSpec, parse_named_list
+    from qlongbench.spec.labels import parse_precision
 
     (item,) = parse_named_list(label, "precision")
-    spec = PrecisionSpec(**item)
+    spec = parse_precision(PrecisionSpec(**item))
     return registry.backend_class(spec.name)(spec, ctx)
 
 

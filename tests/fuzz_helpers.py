@@ -48,9 +48,13 @@ def make_run(root: Path, *, name: str = "fuzz", precisions: Sequence[str] = ("bf
     sample, each other precision wrong on sample 0. `outputs` overrides the text of (precision,
     sample index) records (escaping tests)."""
     from qlongbench.hashing import ids_sha256, sha256_json
-    from qlongbench.run.header import RunHeader, TaskInfo
+    from qlongbench.run.header import RunHeader
+    from qlongbench.run.plan import GenerationConfigRecord, ModelInfo, PlannedTask, RunPlan
     from qlongbench.run.store import RunDir
     from qlongbench.spec.config import RunSpec
+    from qlongbench.spec.labels import parse_label
+    from qlongbench.spec.precision import Precision
+    from qlongbench.spec.references import choose_reference
     from qlongbench.types import BackendInfo, GenerationConfig, QuantRecipe, Record, Sample
 
     gen = GenerationConfig(max_new_tokens=MAX_NEW)
@@ -70,15 +74,21 @@ def make_run(root: Path, *, name: str = "fuzz", precisions: Sequence[str] = ("bf
         path = rd.samples_path(f"{task}-{language}-{length}")
         bound[path.name] = rd.write_samples(path, cell)
         samples += cell
+    # A label from outside (a hostile one in the escaping tests) is a precision of the bnb-nf4 backend.
+    planned = tuple(parse_label(p) if p in LABELS else
+                    Precision(label=p, weights=p, name="bnb-nf4", engine="transformers") for p in precisions)
+    plan = RunPlan(
+        model=ModelInfo(source=model, origin=origin, num_hidden_layers=2, num_key_value_heads=2, head_dim=16), seed=0,
+        tasks={task: PlannedTask(label=task, name=task.split(":")[0], metric="fixture",
+                                 generation=GenerationConfigRecord.of(gen), lengths=tuple(lengths),
+                                 languages=(language,), samples=n)},
+        precisions=planned, reference=choose_reference(planned))
     rd.write_header(RunHeader(
         run_id=run_id, name=name, created_at=CREATED, spec=spec, spec_sha256=sha256_json({"fixture": name}),
-        sample_identity_sha256=sha256_json({"fixture": name}), seed=0,
-        model={"source": model, "origin": origin, "num_hidden_layers": 2, "num_key_value_heads": 2, "head_dim": 16},
+        sample_identity_sha256=sha256_json({"fixture": name}), seed=0, plan=plan,
         precisions={p: BackendInfo(precision=p, engine="transformers", engine_version="0", device="cpu", dtype="bf16",
                                    recipe=QuantRecipe(method="none"), weight_bytes=(8 - i) * 2**20)
-                    for i, p in enumerate(precisions)},
-        tasks={task: TaskInfo(name=task.split(":")[0], metric="fixture")},
-        generation_configs={task: gen.model_dump(mode="json") | {"sha256": sha256_json(gen)}}, samples=bound))
+                    for i, p in enumerate(precisions)}, samples=bound))
     if not with_records:
         return root
     outputs = outputs or {}

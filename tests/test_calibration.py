@@ -18,7 +18,8 @@ import os
 import numpy as np
 import pytest
 
-from qlongbench.analysis.drops import MeasureRule, compare_cells, paired_drops
+from qlongbench.analysis.drops import compare_cells, paired_drops
+from qlongbench.spec.measure import MeasureRule
 from qlongbench.analysis.pairing import CellId, PairedCell
 from qlongbench.analysis.power import min_detectable_binary, min_detectable_graded
 from qlongbench.analysis.questions import answer_questions

@@ -3,9 +3,11 @@ class: no flag beside a method that could disagree with it."""
 
 from __future__ import annotations
 
+from qlongbench.spec.labels import parse_label
 from qlongbench import registry
 from qlongbench.backends.base import Backend, ContextSession
 from qlongbench.spec.config import PrecisionSpec
+from qlongbench.spec.labels import parse_precision
 from qlongbench.types import Generation, GenerationConfig, TokenPrompt
 
 
@@ -20,7 +22,7 @@ def test_abilities_are_read_from_the_methods_each_engine_overrides():
 
 def test_the_base_class_declares_every_ability_with_a_safe_default():
     assert Backend.returns_logprobs() is False and Backend.builds_artifacts() is False
-    assert Backend.noise_control(PrecisionSpec(name="x")) is None
+    assert Backend.noise_control(parse_precision(PrecisionSpec(name="bf16"))) is None
     for gone in ("supports_batches", "supports_logprobs", "memory"):
         assert gone not in vars(Backend), gone
 
@@ -63,7 +65,8 @@ def test_an_engine_that_does_not_batch_still_answers_a_batch_prompt_by_prompt():
 
 
 def test_an_engine_baseline_is_what_the_backend_declares_not_a_name_suffix(monkeypatch):
-    from qlongbench.spec.references import engine_baselines
+    from qlongbench.spec.precision import Precision
+    from qlongbench.spec.references import choose_reference, pick_engine_baseline
 
     class Declares(_Plain):
         engine = "fake"
@@ -73,10 +76,11 @@ def test_an_engine_baseline_is_what_the_backend_declares_not_a_name_suffix(monke
             return ("fake-full",)
 
     real = registry.backend_class
-    monkeypatch.setattr(registry, "backend_class",
-                        lambda label: Declares if label.startswith("fake-") else real(label))
-    engines = {"bf16": "transformers", "fake-q4": "fake", "fake-full": "fake", "fake-bf16": "fake"}
+    monkeypatch.setattr(registry, "backend_class", lambda name: Declares if name.startswith("fake-") else real(name))
+    fake = [Precision(label=n, weights=n, name=n, engine="fake") for n in ("fake-q4", "fake-full", "fake-bf16")]
     # fake-bf16 ends like a full-precision name but its backend does not declare it one.
-    assert engine_baselines(engines, "bf16") == {"fake-q4": "fake-full", "fake-bf16": "fake-full"}
+    assert pick_engine_baseline(fake).label == "fake-full"
+    # The reference is a name the reference engine declares, not one that looks like it.
+    assert choose_reference(fake) is None and choose_reference([*fake, parse_label("fp32")]) == "fp32"
     assert Backend.full_precision_names() == ()
     assert registry.backend_class("gguf-q4_k_m").full_precision_names() == ("gguf-bf16", "gguf-f16")

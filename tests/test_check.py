@@ -154,10 +154,10 @@ def test_policy_rules_override_per_language_and_length(tmp_path):
 def test_later_rule_wins_and_null_switches_a_criterion_off():
     policy = Policy.model_validate({"max_drop": 3, "max_relative_drop": 5, "rules": [
         {"min_length": 1024, "max_drop": 10}, {"language": "de", "max_drop": 20}, {"task": "x", "max_drop": None}]})
-    assert policy.tolerance("c", "niah-single", "de", 2048) == Tolerance(0.2, 0.05, 20)
-    assert policy.tolerance("c", "niah-single", "en", 2048) == Tolerance(0.1, 0.05, 20)
-    assert policy.tolerance("c", "niah-single", "en", 512) == Tolerance(0.03, 0.05, 20)
-    assert policy.tolerance("c", "x", "en", 512) == Tolerance(None, 0.05, 20)
+    assert policy.tolerance("c", "default", "niah-single", "de", 2048) == Tolerance(0.2, 0.05, 20)
+    assert policy.tolerance("c", "default", "niah-single", "en", 2048) == Tolerance(0.1, 0.05, 20)
+    assert policy.tolerance("c", "default", "niah-single", "en", 512) == Tolerance(0.03, 0.05, 20)
+    assert policy.tolerance("c", "default", "x", "en", 512) == Tolerance(None, 0.05, 20)
 
 
 def test_cli_flags_override_the_policy_file(tmp_path):

@@ -165,7 +165,7 @@ def test_quantized_kv_cache(gguf_setup):
     assert gen.token_ids
     with pytest.raises(UserError, match="flash_attn=true"):  # on by default; a quantized V cache needs it
         open_backend("gguf-q4_k_m:type_v=q8_0,flash_attn=false", gguf_setup)
-    with pytest.raises(UserError, match="not a KV cache type"):
+    with pytest.raises(UserError, match="option type_k=.q3.: input should be .f32."):
         open_backend("gguf-q4_k_m:type_k=q3", gguf_setup)
 
 
@@ -214,21 +214,21 @@ def test_gpu_offload_on_a_cpu_build_is_a_clear_error(gguf_setup):
 def test_gguf_artifacts_are_cached(gguf_setup):
     from qlongbench.backends.gguf import GGUFBackend
     from qlongbench.spec.config import PrecisionSpec
+    from qlongbench.spec.labels import parse_precision
 
-    first = GGUFBackend.prepare_artifact(PrecisionSpec(name="gguf-q5_k_m"), gguf_setup)
+    first = GGUFBackend.prepare_artifact(parse_precision(PrecisionSpec(name="gguf-q5_k_m")), gguf_setup)
     mtime = os.stat(first.path).st_mtime_ns
-    second = GGUFBackend.prepare_artifact(PrecisionSpec(name="gguf-q5_k_m"), gguf_setup)
+    second = GGUFBackend.prepare_artifact(parse_precision(PrecisionSpec(name="gguf-q5_k_m")), gguf_setup)
     assert second.built is False and second.artifact == first.artifact
     assert os.stat(second.path).st_mtime_ns == mtime
     assert first.artifact.recipe.options["quantized_from"] == "BF16"
 
 
 def test_engine_baseline_is_added_for_gguf_quants():
-    from qlongbench.spec.config import build_spec
-    from qlongbench.run.plan import expand_precisions
+    from tests.plan_helpers import labels, planned
 
     def names(precisions, **kw):
-        return [p.label() for p in expand_precisions(build_spec({"precisions": precisions, **kw}), []).precisions]
+        return labels(planned(precisions, **kw))
 
     assert names("bf16,gguf-q4_k_m") == ["bf16", "gguf-bf16", "gguf-q4_k_m"]
     assert names("gguf-q4_k_m,gguf-q8_0") == ["gguf-bf16", "gguf-q4_k_m", "gguf-q8_0"]

@@ -39,9 +39,10 @@ def int4(gptq_ctx):
     """The int4 artifact, quantized once for the session."""
     from qlongbench.backends.gptq import GPTQBackend
     from qlongbench.spec.config import PrecisionSpec, parse_named_list
+    from qlongbench.spec.labels import parse_precision
 
     (item,) = parse_named_list(INT4, "precision")
-    return GPTQBackend.prepare_artifact(PrecisionSpec(**item), gptq_ctx)
+    return GPTQBackend.prepare_artifact(parse_precision(PrecisionSpec(**item)), gptq_ctx)
 
 
 def logits_of(backend, ids):
@@ -106,10 +107,11 @@ def test_quantize_save_reload_round_trip(gptq_ctx, int4):
 def test_artifact_is_reused_not_rebuilt(gptq_ctx, int4):
     from qlongbench.backends.gptq import GPTQBackend
     from qlongbench.spec.config import PrecisionSpec, parse_named_list
+    from qlongbench.spec.labels import parse_precision
 
     mtime = os.stat(Path(int4.path, "model.safetensors")).st_mtime_ns
     (item,) = parse_named_list(INT4, "precision")
-    second = GPTQBackend.prepare_artifact(PrecisionSpec(**item), gptq_ctx)
+    second = GPTQBackend.prepare_artifact(parse_precision(PrecisionSpec(**item)), gptq_ctx)
     assert second.built is False and second.artifact == int4.artifact
     assert os.stat(Path(second.path, "model.safetensors")).st_mtime_ns == mtime
     assert not list(Path(int4.path).parent.parent.glob(".build-*"))
@@ -154,7 +156,7 @@ def test_checkpoint_guards(gptq_ctx, int4, tmp_path):
         open_backend(f"gptq-int4:checkpoint={gptq_ctx.model}", gptq_ctx)
     with pytest.raises(UserError, match="no such directory"):
         open_backend(f"gptq-int4:checkpoint={tmp_path / 'missing'}", gptq_ctx)
-    with pytest.raises(UserError, match="n_samples must be a positive integer"):
+    with pytest.raises(UserError, match="option n_samples=0: input should be greater than or equal to 1"):
         open_backend("gptq-int4:n_samples=0", gptq_ctx)
     # An AutoGPTQ-style checkpoint (quantize_config.json, no quantization_config in config.json) loads too.
     legacy = tmp_path / "autogptq"

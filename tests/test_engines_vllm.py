@@ -76,16 +76,17 @@ def test_gpu_only_labels_are_refused_on_cpu_before_anything_runs():
     from qlongbench.backends.vllm import VLLMBackend, VLLMGPTQBackend
 
     from qlongbench.spec.config import PrecisionSpec
+    from qlongbench.spec.labels import parse_precision
 
     cpu = ValidateContext(model="/nonexistent", device="cpu")
     with pytest.raises(UserError, match="static_scaled_fp8_quant"):
-        VLLMBackend.validate(PrecisionSpec(name="vllm-fp8"), cpu)
+        VLLMBackend.validate(parse_precision(PrecisionSpec(name="vllm-fp8")), cpu)
     with pytest.raises(UserError, match="4-bit weights only"):
-        VLLMGPTQBackend.validate(PrecisionSpec(name="vllm-gptq-int8"), cpu)
+        VLLMGPTQBackend.validate(parse_precision(PrecisionSpec(name="vllm-gptq-int8")), cpu)
     with pytest.raises(UserError, match="threads"):
-        VLLMBackend.validate(PrecisionSpec(name="vllm-bf16", options={"threads": 999}), cpu)
+        VLLMBackend.validate(parse_precision(PrecisionSpec(name="vllm-bf16", options={"threads": 999})), cpu)
     with pytest.raises(UserError, match="prefix_caching"):
-        VLLMBackend.validate(PrecisionSpec(name="vllm-bf16", options={"prefix_caching": "maybe"}), cpu)
+        VLLMBackend.validate(parse_precision(PrecisionSpec(name="vllm-bf16", options={"prefix_caching": "maybe"})), cpu)
 
 
 def test_gptq_group_size_that_vllm_cpu_cannot_load_is_refused(tmp_path):
@@ -95,6 +96,7 @@ def test_gptq_group_size_that_vllm_cpu_cannot_load_is_refused(tmp_path):
     from qlongbench.backends.vllm import VLLMGPTQBackend
 
     from qlongbench.spec.config import PrecisionSpec
+    from qlongbench.spec.labels import parse_precision
 
     (tmp_path / "config.json").write_text(json.dumps({"hidden_size": 576, "intermediate_size": 1536,
                                                       "num_attention_heads": 9, "head_dim": 64}))
@@ -102,17 +104,16 @@ def test_gptq_group_size_that_vllm_cpu_cannot_load_is_refused(tmp_path):
     if VLLM_PYTHON is None:
         pytest.skip(WHY_NOT)
     with pytest.raises(UserError, match="group_size=64"):
-        VLLMGPTQBackend.validate(PrecisionSpec(name="vllm-gptq-int4"), cpu)
-    VLLMGPTQBackend.validate(PrecisionSpec(name="vllm-gptq-int4", options={"group_size": 64}), cpu)
+        VLLMGPTQBackend.validate(parse_precision(PrecisionSpec(name="vllm-gptq-int4")), cpu)
+    VLLMGPTQBackend.validate(parse_precision(PrecisionSpec(name="vllm-gptq-int4", options={"group_size": 64})), cpu)
 
 
 def test_engine_baseline_is_added_for_vllm_quants():
     from qlongbench import registry
-    from qlongbench.run.plan import expand_precisions
-    from qlongbench.spec.config import build_spec
+    from tests.plan_helpers import labels, planned
 
     def names(precisions):
-        return [p.label() for p in expand_precisions(build_spec({"precisions": precisions}), []).precisions]
+        return labels(planned(precisions))
 
     if "vllm-bf16" not in registry.names(registry.BACKENDS):
         pytest.skip("vllm-* are not registered: pyproject.toml's qlongbench.backends entry points lack them")
@@ -198,12 +199,13 @@ def test_gptq_int4_loads_the_artifact_gptq_int4_builds(ctx, vllm_bf16):
     from qlongbench.backends.gptq import GPTQBackend
 
     from qlongbench.spec.config import PrecisionSpec
+    from qlongbench.spec.labels import parse_precision
 
     opts = ",".join(f"{k}={v}" for k, v in GPTQ_TEST_OPTIONS.items())
     b = open_backend(_label("vllm-gptq-int4", opts), ctx)
     try:
         info = b.info()
-        built = GPTQBackend.prepare_artifact(PrecisionSpec(name="gptq-int4", options=GPTQ_TEST_OPTIONS), ctx)
+        built = GPTQBackend.prepare_artifact(parse_precision(PrecisionSpec(name="gptq-int4", options=GPTQ_TEST_OPTIONS)), ctx)
         assert info.artifact_path == str(built.path) and info.artifact_sha256 == built.artifact.sha256
         assert info.recipe.method == "gptq" and info.recipe.group_size == 128
         assert info.recipe.options["engine_quantization"] in ("gptq", "auto_gptq", "gptq_marlin")

@@ -148,11 +148,12 @@ def test_gguf_with_another_tokenizer_is_refused(fair_setup, tmp_path):
 def test_gptq_checkpoint_with_another_tokenizer_is_refused(fair_setup, tmp_path):
     from qlongbench.backends.gptq import GPTQBackend
     from qlongbench.spec.config import PrecisionSpec, parse_named_list
+    from qlongbench.spec.labels import parse_precision
 
     model, cache = fair_setup
     ctx = load_context(model, cache)
     (item,) = parse_named_list(GPTQ, "precision")
-    built = GPTQBackend.prepare_artifact(PrecisionSpec(**item), ctx)
+    built = GPTQBackend.prepare_artifact(parse_precision(PrecisionSpec(**item)), ctx)
     ckpt = tmp_path / "ckpt"
     shutil.copytree(built.path, ckpt)  # artifact.path is relative to its cache entry
     swapped_vocab_tokenizer(model, tmp_path / "swapped", 500, 777).hf.save_pretrained(str(ckpt))

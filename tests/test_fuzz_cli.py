@@ -167,7 +167,7 @@ def assert_a_correct_run(out: Path) -> None:
     records = rd.records()
     assert not header.precision_errors
     assert samples
-    labels = {p.label() for p in header.spec.precisions} | set(header.precisions)  # (none loads when all are overlength)
+    labels = set(header.plan.labels)  # every planned precision (none loads when all are overlength)
     want = {(p, s.sample_id) for p in labels for s in samples}
     assert sorted(r.key() for r in records) == sorted(want)
     status = {s.sample_id: s.status for s in samples}
@@ -272,7 +272,7 @@ def test_fuzzed_config_files_validate_and_plan_or_fail_in_one_line(tmp_path, con
     import yaml
 
     from qlongbench.errors import UserError
-    from qlongbench.run.plan import cells, expand_precisions, plan_tasks
+    from qlongbench.run.planner import plan_precisions, plan_tasks
     from qlongbench.spec.config import build_spec, layered_values, load_yaml
 
     path = tmp_path / "cfg.yaml"
@@ -280,9 +280,7 @@ def test_fuzzed_config_files_validate_and_plan_or_fail_in_one_line(tmp_path, con
     try:
         values, source = layered_values(load_yaml(path), {"model": "tiny-model-dir"}, str(path))
         spec = build_spec(values, source)
-        tasks = plan_tasks(spec)
-        cells(spec, tasks)
-        expand_precisions(spec, tasks)
+        plan_precisions(spec, plan_tasks(spec))  # tasks, their sizes, precisions and options
     except UserError as err:
         assert str(err).strip()
         return

@@ -230,12 +230,14 @@ def fake_checkpoint(tiny_model: Path, root: Path) -> Path:
 
 def test_the_fake_checkpoint_passes_every_check_made_before_the_run(tiny_model, tmp_path):
     from qlongbench.run.model import load_tokenizer
-    from qlongbench.run.plan import validate_precisions
+    from qlongbench.run.planner import validate_precisions
     from qlongbench.spec.config import build_spec
+    from qlongbench.spec.labels import parse_precision
 
     spec = build_spec({"model": str(tiny_model), "precisions": f"gptq-int4:checkpoint={fake_checkpoint(tiny_model, tmp_path)}"})
-    validate_precisions(spec.precisions, str(tiny_model), "cpu")
-    validate_precisions(spec.precisions, str(tiny_model), "cpu", tokenizer=load_tokenizer(str(tiny_model), spec))
+    precisions = [parse_precision(p) for p in spec.precisions]
+    validate_precisions(precisions, str(tiny_model), "cpu")
+    validate_precisions(precisions, str(tiny_model), "cpu", tokenizer=load_tokenizer(str(tiny_model), spec))
 
 
 CHECKPOINT_BREAKS = ["config-cut", "config-not-object", "quant-missing", "quant-value", "quant-not-object",

@@ -86,10 +86,12 @@ def mutate_jsonl(path: Path, mutation) -> None:
 @st.composite
 def header_mutation(draw):
     path = draw(st.sampled_from([("run_id",), ("name",), ("created_at",), ("version",), ("seed",), ("spec", "samples"),
-                                 ("spec", "lengths"), ("model", "num_hidden_layers"), ("model", "source"),
-                                 ("precisions", "bf16", "weight_bytes"), ("tasks", "niah-single", "chance_level"),
-                                 ("generation_configs", "niah-single", "max_new_tokens"), ("samples",), ("precisions",),
-                                 ("resumed_at",), ("engine_baselines",), ("logprob_reference",)]))
+                                 ("spec", "lengths"), ("plan", "model", "num_hidden_layers"), ("plan", "model", "source"),
+                                 ("precisions", "bf16", "weight_bytes"), ("plan", "tasks", "niah-single", "chance_level"),
+                                 ("plan", "tasks", "niah-single", "generation", "max_new_tokens"), ("samples",),
+                                 ("precisions",), ("resumed_at",), ("plan", "added"), ("plan", "logprob_reference"),
+                                 ("plan", "precisions"), ("plan", "reference"), ("plan", "measure", "floor"),
+                                 ("plan", "engine_baselines")]))
     return path, draw(JSON_VALUES), draw(st.booleans())
 
 

@@ -124,7 +124,8 @@ def test_kept_files_round_trip_and_refuse_other_prompts(tmp_path):
     top = reduce_reference(_dists(12, 40, 7), 8, 4, np.random.default_rng(0))
     files = LogprobFiles(tmp_path)
     s = _sample()
-    files.save("bf16", s, {"indices": top.indices, "logprobs": top.logprobs, "tail_logmass": top.tail_logmass})
+    files.save("bf16", s, {"indices": top.indices, "logprobs": top.logprobs, "tail_logmass": top.tail_logmass,
+                           "sample_indices": top.sample_indices, "sample_logprobs": top.sample_logprobs})
     back = files.load("bf16", s)
     np.testing.assert_array_equal(back["indices"], top.indices)
     np.testing.assert_array_equal(back["logprobs"], top.logprobs)
@@ -194,10 +195,11 @@ def perturbed_model(tiny_model, tmp_path_factory) -> Path:
 def _backend(name: str, model: Path, tok, tmp_path: Path):
     from qlongbench.backends.base import LoadContext
     from qlongbench.spec.config import PrecisionSpec
+    from qlongbench.spec.labels import parse_precision
     from qlongbench.registry import backend_class
 
     ctx = LoadContext(model=str(model), revision=None, device="cpu", cache_dir=tmp_path / "cache", tokenizer=tok)
-    return backend_class(name)(PrecisionSpec(name=name), ctx)
+    return backend_class(name)(parse_precision(PrecisionSpec(name=name)), ctx)
 
 
 def _score(task, backend, sample, kept, keep=False):
@@ -253,7 +255,7 @@ def test_runner_runs_the_reference_first_and_records_kld(tiny_model, tmp_path):
     result = Runner(spec).run()
     assert not result.failed_precisions
     rd = RunDir(result.run_dir)
-    assert rd.read_header().logprob_reference == "bf16"
+    assert rd.read_header().plan.logprob_reference == "bf16"
     records = rd.records()
     kld = [r for r in records if r.task.startswith("kld")]
     assert [r.precision for r in kld] == ["bf16", "bf16", "fp32", "fp32"]
@@ -269,16 +271,15 @@ def test_runner_runs_the_reference_first_and_records_kld(tiny_model, tmp_path):
 
 
 def test_the_logprob_reference_needs_an_hf_reference_and_runs_first():
-    from qlongbench.run.plan import PlannedTask, expand_precisions
-    from qlongbench.spec.config import build_spec
+    from tests.plan_helpers import planned
 
-    kld = [PlannedTask("kld", KLDivergence())]
-    plan = expand_precisions(build_spec({"precisions": "bnb-nf4,fp16"}), kld)
+    plan = planned("bnb-nf4,fp16", tasks="kld")
     assert plan.logprob_reference == "fp16" and [p.name for p in plan.precisions] == ["fp16", "bnb-nf4"]
+    assert plan.logprob_tasks == ("kld",) and plan.reference == "fp16"
     with pytest.raises(UserError, match="add bf16, fp16 or fp32"):
-        expand_precisions(build_spec({"precisions": "bnb-nf4"}), kld)
+        planned("bnb-nf4", tasks="kld")
     # Without a log-prob task the order given is kept.
-    plan = expand_precisions(build_spec({"precisions": "bnb-nf4,bf16"}), [])
+    plan = planned("bnb-nf4,bf16")
     assert [p.name for p in plan.precisions] == ["bnb-nf4", "bf16"] and plan.logprob_reference is None
 
 
@@ -303,7 +304,7 @@ def test_resuming_with_another_precision_list_keeps_the_reference_and_its_files(
     assert kept
     Runner(build_spec({**base, "precisions": "fp32,bnb-nf4"})).run()
     rd = RunDir(tmp_path / "run")
-    assert rd.read_header().logprob_reference == "bf16"
+    assert rd.read_header().plan.logprob_reference == "bf16"
     assert {p: p.read_bytes() for p in (tmp_path / "run" / "logprobs").rglob("*.npz")} == kept
     fp32 = [r for r in rd.records() if r.precision == "fp32"]
     assert fp32 and fp32[0].status == "ok" and fp32[0].metrics["mean_kl"] < 1e-3

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
+from qlongbench.spec.labels import parse_label
 from qlongbench.errors import UserError
 from qlongbench.spec.config import build_spec
-from qlongbench.spec.references import split_label
 
 
 # --- labels --------------------------------------------------------------------------------------------------
@@ -32,8 +32,9 @@ def test_bad_kv_labels_are_one_line(text, needle):
     ("bf16", ("bf16", "default")), ("bf16+kv=int4", ("bf16", "int4")),
     ("gguf-q4_k_m+kv=q8_0:n_threads=1", ("gguf-q4_k_m:n_threads=1", "q8_0")),
 ])
-def test_split_label(label, split):
-    assert split_label(label) == split
+def test_a_label_is_parsed_into_weights_and_kv(label, split):
+    p = parse_label(label)
+    assert (p.weights, p.kv_label) == split
 
 
 @pytest.mark.parametrize("precision, needle", [
@@ -42,34 +43,31 @@ def test_split_label(label, split):
     ("gguf-q4_k_m+kv=q8_0:type_k=q4_0", "give the KV cache type once"),
 ])
 def test_unsupported_kv_types_are_refused_before_loading(precision, needle):
-    from qlongbench.backends.base import ValidateContext
-    from qlongbench.registry import backend_class
+    from qlongbench.spec.labels import parse_precision
 
     p = build_spec({"precisions": precision}).precisions[0]
     with pytest.raises(UserError, match=needle):
-        backend_class(p.name).validate(p, ValidateContext(model="m", device="cpu"))
+        parse_precision(p)
 
 
 def test_engine_baseline_of_a_kv_precision_is_the_engine_at_its_default_cache():
-    from qlongbench.run.plan import expand_precisions
+    from tests.plan_helpers import labels, planned
 
-    plan = expand_precisions(build_spec({"precisions": "bf16,gguf-q4_k_m+kv=q8_0,gguf-q4_k_m+kv=q4_0"}), [])
-    assert [p.label() for p in plan.precisions] == ["bf16", "gguf-bf16", "gguf-q4_k_m+kv=q8_0", "gguf-q4_k_m+kv=q4_0"]
-    from qlongbench.spec.references import engine_baselines
-
-    engines = {"bf16": "transformers", "gguf-bf16": "llama.cpp", "gguf-q4_k_m+kv=q8_0": "llama.cpp"}
-    assert engine_baselines(engines, "bf16") == {"gguf-q4_k_m+kv=q8_0": "gguf-bf16"}
+    plan = planned("bf16,gguf-q4_k_m+kv=q8_0,gguf-q4_k_m+kv=q4_0")
+    assert labels(plan) == ["bf16", "gguf-bf16", "gguf-q4_k_m+kv=q8_0", "gguf-q4_k_m+kv=q4_0"]
+    assert plan.engine_baselines_for("bf16") == {"gguf-q4_k_m+kv=q8_0": "gguf-bf16", "gguf-q4_k_m+kv=q4_0": "gguf-bf16"}
+    assert planned("bf16,gguf-bf16+kv=q8_0,gguf-q4_k_m", engine_baseline=False).engine_baselines == {}
 
 
 def test_policy_rules_can_name_the_kv_precision():
     from qlongbench.spec.policy import load_policy
 
     p = load_policy(None, {"max_drop": 5, "rules": [{"kv": "q8_0", "min_length": "8k", "max_drop": 2}]})
-    assert p.tolerance("gguf-q4_k_m+kv=q8_0", "niah-single", "en", 8192).max_drop == 0.02
-    assert p.tolerance("gguf-q4_k_m+kv=q8_0", "niah-single", "en", 4096).max_drop == 0.05
-    assert p.tolerance("gguf-q4_k_m", "niah-single", "en", 8192).max_drop == 0.05
+    assert p.tolerance("gguf-q4_k_m+kv=q8_0", "q8_0", "niah-single", "en", 8192).max_drop == 0.02
+    assert p.tolerance("gguf-q4_k_m+kv=q8_0", "q8_0", "niah-single", "en", 4096).max_drop == 0.05
+    assert p.tolerance("gguf-q4_k_m", "default", "niah-single", "en", 8192).max_drop == 0.05
     default = load_policy(None, {"max_drop": 5, "rules": [{"kv": "default", "max_drop": 1}]})
-    assert default.tolerance("bf16", "t", "en", 1).max_drop == 0.01
+    assert default.tolerance("bf16", "default", "t", "en", 1).max_drop == 0.01
 
 
 # --- transformers' quantized cache -------------------------------------------------------------------------------
@@ -81,7 +79,7 @@ def hf_int4(tiny_model, tiny_tokenizer, tmp_path_factory):
     from qlongbench.backends.hf import HFBackend
 
     torch.set_num_threads(1)
-    p = build_spec({"precisions": "bf16+kv=int4"}).precisions[0]
+    p = parse_label("bf16+kv=int4")
     b = HFBackend(p, LoadContext(model=str(tiny_model), revision=None, device="cpu",
                                  cache_dir=tmp_path_factory.mktemp("c"), tokenizer=tiny_tokenizer))
     yield b
@@ -102,7 +100,7 @@ def test_hf_quantized_cache_bytes_are_measured_from_its_tensors(tiny_model, tiny
     layers, kv_heads = cfg["num_hidden_layers"], cfg["num_key_value_heads"]
     head_dim = cfg["hidden_size"] // cfg["num_attention_heads"]
     group = 64 if head_dim % 64 == 0 else head_dim
-    p = build_spec({"precisions": f"bf16+kv={kv}"}).precisions[0]
+    p = parse_label(f"bf16+kv={kv}")
     b = HFBackend(p, LoadContext(model=str(tiny_model), revision=None, device="cpu", cache_dir=tmp_path,
                                  tokenizer=tiny_tokenizer))
     try:

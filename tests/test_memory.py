@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from qlongbench import memory
-from qlongbench.memory import AttentionGeometry, crossover_tokens, dtype_bytes, format_bytes, kv_element_bytes
+from qlongbench.memory import AttentionGeometry, crossover_tokens, dtype_bytes, format_bytes
 
 
 @pytest.mark.parametrize(
@@ -61,30 +61,28 @@ def test_dtype_bytes(name, expected):
 
 
 @pytest.mark.parametrize(
-    "precision_meta, expected",
+    "name, precision_meta, expected",
     [
-        ({"engine": "transformers", "dtype": "bfloat16", "recipe": {"method": "none", "compute_dtype": "bfloat16"}}, 2),
-        ({"engine": "transformers", "dtype": "float32", "recipe": {"method": "none", "compute_dtype": "float32"}}, 4),
+        ("bf16", {"dtype": "bfloat16", "recipe": {"method": "none", "compute_dtype": "bfloat16"}}, 2),
+        ("fp32", {"dtype": "float32", "recipe": {"method": "none", "compute_dtype": "float32"}}, 4),
         # Weight quantization leaves the cache in the compute dtype.
-        ({"engine": "transformers", "dtype": "bfloat16", "recipe": {"method": "bitsandbytes", "bits": 4,
-                                                                    "compute_dtype": "bfloat16"}}, 2),
+        ("bnb-nf4", {"dtype": "bfloat16", "recipe": {"method": "bitsandbytes", "bits": 4, "compute_dtype": "bfloat16"}}, 2),
         # llama.cpp keeps an f16 cache whatever the weights are, unless a KV type is set.
-        ({"engine": "llama.cpp", "dtype": "float32", "recipe": {"method": "gguf", "quant_type": "Q4_K_M"}}, 2),
-        ({"engine": "llama.cpp", "recipe": {"method": "gguf", "options": {"type_k": "q8_0"}}}, 34 / 32),
-        ({"engine": "transformers", "dtype": "bfloat16", "recipe": {"method": "none", "compute_dtype": "bfloat16",
-                                                                    "options": {"kv_cache_dtype": "int8"}}}, 1),
-        ({}, None),
+        ("gguf-q4_k_m", {"dtype": "float32", "recipe": {"method": "gguf", "quant_type": "Q4_K_M"}}, 2),
+        ("gguf-q4_k_m", {"recipe": {"method": "gguf", "options": {"type_k": "q8_0"}}}, 34 / 32),
+        # vLLM names its cache's own dtype.
+        ("vllm-fp8", {"dtype": "bfloat16", "recipe": {"method": "fp8", "compute_dtype": "bfloat16",
+                                                      "options": {"kv_cache_dtype": "fp8"}}}, 1),
     ],
 )
-def test_kv_element_bytes(precision_meta, expected):
+def test_kv_element_bytes_are_what_each_engine_declares(name, precision_meta, expected):
+    from qlongbench import registry
     from qlongbench.types import BackendInfo
 
-    info = None
-    if precision_meta:
-        recipe = {"method": "none"} | precision_meta["recipe"]
-        info = BackendInfo(precision="p", engine=precision_meta["engine"], engine_version="1", device="cpu",
-                           dtype=precision_meta.get("dtype") or "float32", recipe=recipe, weight_bytes=1)
-    assert kv_element_bytes(info) == expected
+    info = BackendInfo(precision=name, engine="e", engine_version="1", device="cpu",
+                       dtype=precision_meta.get("dtype") or "float32", recipe={"method": "none"} | precision_meta["recipe"],
+                       weight_bytes=1)
+    assert registry.backend_class(name).kv_element_bytes(info) == expected
 
 
 @pytest.mark.parametrize(
@@ -148,10 +146,11 @@ def test_hf_measured_kv_bytes_equal_the_formula(tiny_model, tiny_tokenizer, tmp_
     from qlongbench.backends.base import LoadContext
     from qlongbench.backends.hf import HFBackend
     from qlongbench.spec.config import PrecisionSpec
+    from qlongbench.spec.labels import parse_precision
     from qlongbench.types import GenerationConfig
 
     torch.set_num_threads(1)
-    backend = HFBackend(PrecisionSpec(name=precision),
+    backend = HFBackend(parse_precision(PrecisionSpec(name=precision)),
                         LoadContext(model=str(tiny_model), revision=None, device="cpu", cache_dir=tmp_path,
                                     tokenizer=tiny_tokenizer))
     cfg = GenerationConfig(max_new_tokens=3, stop_on_eos=False)

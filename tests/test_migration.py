@@ -1,7 +1,7 @@
-"""A run directory written by qlongbench 0.1.0 (tests/data/run_v010: `qlongbench run --model <bundled
-SmolLM2> --precisions bf16 --tasks niah-single,kld:top_k=8 --lengths 256 --samples 2`, made by the
-0.1.0 release) is read through the run header's migration: it reports, and it resumes with more
-precisions, the new records compared with the old ones."""
+"""Run headers of earlier formats. qlongbench 0.1.0's unversioned run.json (tests/data/run_v010: `qlongbench run
+--model <bundled SmolLM2> --precisions bf16 --tasks niah-single,kld:top_k=8 --lengths 256 --samples 2`, made by
+the 0.1.0 release) is no longer read: every reader refuses it with one line naming the release, exit 2, and
+nothing in the directory is changed."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from qlongbench.cli import main
+from qlongbench.errors import UserError
 from qlongbench.run.header import HEADER_VERSION, RunHeader
 from qlongbench.run.store import RunDir, load_run
 
@@ -24,47 +26,74 @@ def old_run(tmp_path) -> Path:
     return run
 
 
+def snapshot(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
 def test_the_fixture_is_what_0_1_0_wrote():
     raw = json.loads((FIXTURE / "run.json").read_text(encoding="utf-8"))
     assert "version" not in raw and raw["environment"]["versions"]["qlongbench"] == "0.1.0"
-    assert (FIXTURE / "kld").is_dir()  # 0.1.0 kept the reference's top-k there
 
 
-def test_the_header_migrates(old_run):
-    header = RunDir(old_run).read_header()
-    assert isinstance(header, RunHeader) and header.version == HEADER_VERSION
-    assert header.model.files_hash_rule == "v1-suffixes"
-    assert list(header.precisions) == ["bf16"] and header.logprob_reference == "bf16"
-    assert header.tasks["niah-single"].uses_logprobs is False
-    assert header.samples == {}  # 0.1.0 did not bind its samples: they are bound on the next run
-    contents = load_run(old_run)  # prompt hashes recomputed, records verified against the samples
-    assert len(contents.records) == 4 and len(contents.samples) == 4
+def test_the_header_is_refused_naming_the_release(old_run):
+    with pytest.raises(UserError) as err:
+        RunDir(old_run).read_header()
+    assert "qlongbench 0.1.0" in str(err.value) and "\n" not in str(err.value) and "--new" in str(err.value)
+    with pytest.raises(UserError, match="0.1.0"):
+        load_run(old_run)
 
 
-def test_it_reports(old_run, tmp_path):
-    from qlongbench.render.write import write
+@pytest.mark.parametrize("command", [["report"], ["check", "--max-drop", "5"]])
+def test_report_and_check_exit_2_with_one_line(old_run, tmp_path, capsys, command):
+    before = snapshot(old_run)
+    args = [command[0], str(old_run), *command[1:]] + (["--out", str(tmp_path / "report")] if command[0] == "report" else [])
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "qlongbench 0.1.0" in err[0]
+    assert snapshot(old_run) == before
 
-    out = write(old_run, tmp_path / "report")
-    assert (out / "index.html").is_file() and "v010" in (out / "summary.md").read_text(encoding="utf-8")
 
-
-def test_it_resumes_with_another_precision_and_reports(old_run, smollm2, tmp_path):
-    from qlongbench.analysis.build import build
+def test_a_resume_is_refused_before_anything_is_written(old_run):
     from qlongbench.run.runner import Runner
     from qlongbench.spec.config import build_spec
 
-    spec = build_spec({"model": str(smollm2), "precisions": "bf16,fp32", "tasks": "niah-single,kld:top_k=8",
-                       "languages": "en", "lengths": [256], "samples": 2, "out": str(old_run), "name": "v010"})
-    result = Runner(spec).run()
-    assert (result.written, result.skipped) == (4, 4) and not result.failed_precisions
-    rd = RunDir(old_run)
-    header = rd.read_header()
-    assert set(header.precisions) == {"bf16", "fp32"} and len(header.samples) == 2 and header.resumed_at
-    fp32 = [r for r in rd.records() if r.precision == "fp32"]
-    assert all(r.status == "ok" for r in fp32)
-    kld = [r for r in fp32 if r.task.startswith("kld")]
-    assert kld and all(r.metrics["mean_kl"] < 0.05 for r in kld)  # compared with 0.1.0's kept top-k
-    data = build(old_run)
-    assert {d.candidate for d in data.drops} == {"fp32"}
-    again = Runner(spec).run()
-    assert again.written == 0
+    before = snapshot(old_run)
+    spec = build_spec({"model": str(old_run), "precisions": "bf16,fp32", "tasks": "niah-single",
+                       "lengths": [256], "samples": 2, "out": str(old_run)})
+    with pytest.raises(UserError, match="0.1.0"):
+        Runner(spec).run()
+    assert snapshot(old_run) == before
+
+
+def test_an_unknown_version_is_refused():
+    data = json.loads((Path(__file__).parent / "data" / "report_run" / "run.json").read_text(encoding="utf-8"))
+    with pytest.raises(Exception, match="version"):
+        RunHeader.load(data | {"version": HEADER_VERSION + 1})
+
+
+V2 = Path(__file__).resolve().parents[1] / "reports" / "smollm2" / "records" / "suite" / "run.json"
+"""A committed version-2 header (the default job's)."""
+
+
+def test_a_version_2_header_migrates_into_the_plan():
+    data = json.loads(V2.read_text(encoding="utf-8"))
+    assert data["version"] == 2
+    header = RunHeader.load(data)
+    plan = header.plan
+    assert header.version == HEADER_VERSION == 3
+    assert plan.reference == "bf16" and plan.logprob_reference == "bf16" and plan.logprob_tasks == ("kld",)
+    assert plan.added == ("gguf-bf16",) and plan.engine_baselines == {"llama.cpp": "gguf-bf16"}
+    assert set(plan.labels) == set(data["precisions"]) and plan.model.source == data["model"]["source"]
+    kld = plan.tasks["kld"]
+    assert (kld.lengths, kld.languages, kld.samples) == ((8192,), ("en",), 2)
+    assert kld.generation.sha256 == data["generation_configs"]["kld"]["sha256"]
+    gptq = plan.precision("gptq-int4:group_size=64,n_samples=16,seq_len=256")
+    assert gptq.options.group_size == 64 and gptq.options.n_samples == 16 and gptq.engine == "transformers"
+    assert plan.measure.chance == {label: t["chance_level"] for label, t in data["tasks"].items()}
+
+
+def test_a_version_2_header_of_a_resumed_0_1_0_run_is_refused_in_one_line():
+    data = json.loads(V2.read_text(encoding="utf-8")) | {"task_labels": "name"}
+    with pytest.raises(UserError) as err:
+        RunHeader.load(data)
+    assert "0.1.0" in str(err.value) and "\n" not in str(err.value)

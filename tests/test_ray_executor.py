@@ -22,6 +22,7 @@ import pytest
 from qlongbench.run.plan import Cell
 from qlongbench.run.units import plan_units, unit_gpus
 from qlongbench.spec.config import PrecisionSpec, build_spec
+from qlongbench.spec.labels import parse_precision
 from qlongbench.types import Sample
 
 DRIVER = """
@@ -50,7 +51,7 @@ def _cells(lengths=(256, 512, 1024), n=2) -> dict[Cell, list[Sample]]:
 
 def test_units_split_cells_and_skip_what_is_written():
     samples = _cells()
-    bf16, fp32 = PrecisionSpec(name="bf16"), PrecisionSpec(name="fp32")
+    bf16, fp32 = parse_precision(PrecisionSpec(name="bf16")), parse_precision(PrecisionSpec(name="fp32"))
     done = {("bf16", "niah-single-1024-0")}
     units, skipped = plan_units([bf16, fp32], samples, done, replicas=2)
     assert skipped == 1
@@ -70,7 +71,7 @@ def test_units_split_cells_and_skip_what_is_written():
 
 def test_unit_gpus_from_engine_and_user():
     spec = build_spec({"model": "m", "precisions": "bf16,vllm-bf16:tensor_parallel_size=4"})
-    bf16, tp = spec.precisions
+    bf16, tp = (parse_precision(p) for p in spec.precisions)
     assert unit_gpus(bf16, spec, cluster_gpus=8) == 1 and unit_gpus(tp, spec, cluster_gpus=8) == 4
     assert unit_gpus(bf16, spec, cluster_gpus=0) == 0
     assert unit_gpus(bf16, build_spec({"model": "m", "device": "cpu"}), cluster_gpus=8) == 0

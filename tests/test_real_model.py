@@ -82,7 +82,7 @@ def test_header_names_the_reference_as_dequantized_q4_1(real_run):
 
     text = (real_run["out"] / "run.json").read_text()
     header = RunHeader.load(json.loads(text))
-    assert header.model.origin and "Q4_1" in header.model.origin
+    assert header.plan.model.origin and "Q4_1" in header.plan.model.origin
     assert bm.GGUF_SHA256 in text
     weights = {label.split(":")[0]: info.weight_bytes for label, info in header.precisions.items()}
     assert weights["bnb-nf4"] < weights["bf16"] and weights["gguf-q4_k_m"] < weights["gguf-bf16"]

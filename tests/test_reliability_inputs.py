@@ -119,7 +119,8 @@ def test_a_gguf_file_of_another_type_than_its_label_is_one_line(capsys, tiny_mod
 BAD_OPTIONS = [  # (bad label, its message, the label fixed, run the fixed one here)
     ("bf16:foo=1", "takes no option foo", "bf16", True),
     ("bnb-nf4:double_quant=maybe", "double_quant", "bnb-nf4:double_quant=true", True),
-    ("gguf-q4_k_m:n_threads=-3", "n_threads must be an integer >= 1", "gguf-q4_k_m:n_threads=1", True),
+    ("gguf-q4_k_m:n_threads=-3", "option n_threads=-3: input should be greater than or equal to 1",
+     "gguf-q4_k_m:n_threads=1", True),
     ("gptq-int4:group_size=0", "group_size", "gptq-int4:group_size=32", False),  # GPTQ on CPU: a minute
 ]
 
@@ -131,10 +132,12 @@ def test_a_bad_engine_option_is_refused_then_the_fixed_label_runs(capsys, tiny_m
     extra = ["--cache-dir", str(request.getfixturevalue("gguf_cache"))] if bad.startswith("gguf") else []
     refused_before_the_run(capsys, run_argv(tiny_model, out, "--precisions", bad, *extra), out, message)
     if not run_fixed:
-        from qlongbench.run.plan import validate_precisions
+        from qlongbench.run.planner import validate_precisions
         from qlongbench.spec.config import build_spec
+        from qlongbench.spec.labels import parse_precision
 
-        validate_precisions(build_spec({"precisions": fixed}).precisions, str(tiny_model), "cpu")
+        validate_precisions([parse_precision(p) for p in build_spec({"precisions": fixed}).precisions],
+                            str(tiny_model), "cpu")
         return
     rc, _, err = cli(capsys, run_argv(tiny_model, out, "--precisions", fixed, *extra))
     assert rc == 0, err  # no "different model files ... pass --new": the refusal left nothing behind

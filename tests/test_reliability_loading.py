@@ -57,12 +57,12 @@ def test_a_record_of_a_precision_run_json_does_not_list_is_refused(capsys, tmp_p
             "report": ["report", run, "--out", tmp_path / "report"]}[command]
     rc, _, err = cli(capsys, argv)
     assert rc == 2
-    assert_one_line(err, f"records.jsonl:{len(lines) + 1}:", "'bf16:threads'", "it lists bf16, bnb-nf4")
+    assert_one_line(err, f"records.jsonl:{len(lines) + 1}:", "'bf16:threads'", "it plans bf16, bnb-nf4")
     assert tree(run) == before and not (tmp_path / "report").exists()
 
 
 def test_a_resumed_run_records_every_planned_label(capsys, tiny_model, tmp_path):
-    """run.json lists every label a run planned, so records of a precision that never loaded (all its
+    """run.json's plan holds every label a run planned, so records of a precision that never loaded (all its
     samples overlength, or out of memory at load) still belong to the run after a resume that drops it."""
     from qlongbench.run.header import RunHeader
     from tests.reliability_helpers import run_argv
@@ -71,11 +71,11 @@ def test_a_resumed_run_records_every_planned_label(capsys, tiny_model, tmp_path)
     rc, _, err = cli(capsys, run_argv(tiny_model, out, "--precisions", "bf16,fp32", "--max-new-tokens", "2"))
     assert rc == 0, err
     header = RunHeader.load(json.loads((out / "run.json").read_text(encoding="utf-8")))
-    assert header.planned_precisions == ["bf16", "fp32"]
+    assert header.plan.labels == ("bf16", "fp32")
     rc, _, err = cli(capsys, run_argv(tiny_model, out, "--precisions", "bf16", "--max-new-tokens", "2"))
     assert rc == 0, err
     header = RunHeader.load(json.loads((out / "run.json").read_text(encoding="utf-8")))
-    assert header.planned_precisions == ["bf16", "fp32"] and "fp32" in header.precision_labels()
+    assert set(header.plan.labels) == {"bf16", "fp32"} and "fp32" in header.precision_labels()
 
 
 # --- YAML and run.json errors name the line ----------------------------------------------------------
@@ -109,13 +109,13 @@ def test_a_bad_config_value_names_its_line_unless_a_flag_gave_it(capsys, tiny_mo
 def test_a_bad_run_json_value_names_its_line_and_field(capsys, tmp_path):
     run = make_run(tmp_path / "run")
     header = json.loads((run / "run.json").read_text(encoding="utf-8"))
-    header["model"]["num_hidden_layers"] = -2
+    header["plan"]["model"]["num_hidden_layers"] = -2
     text = json.dumps(header, indent=2, sort_keys=True) + "\n"
     (run / "run.json").write_text(text, encoding="utf-8")
     line = next(i for i, t in enumerate(text.splitlines(), 1) if '"num_hidden_layers": -2' in t)
     rc, _, err = cli(capsys, ["report", run, "--out", tmp_path / "report"])
     assert rc == 2
-    assert_one_line(err, f"run.json:{line}: not a valid run header: model.num_hidden_layers")
+    assert_one_line(err, f"run.json:{line}: not a valid run header: plan.model.num_hidden_layers")
 
 
 # --- task data files: a bad row is one line naming file, row and field, never skipped ------------------

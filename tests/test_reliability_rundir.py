@@ -143,7 +143,7 @@ def test_one_task_with_two_option_sets_runs_both(capsys, tiny_model, tmp_path):
     assert len({r.sample_id for r in records}) == 2 and len({r.task for r in records}) == 2
     assert len({r.prompt_sha256 for r in records}) == 2  # different haystacks really were built
     header = RunDir(out).read_header()
-    assert set(header.tasks) == {r.task for r in records} and set(header.samples) == set(files)
+    assert set(header.plan.tasks) == {r.task for r in records} and set(header.samples) == set(files)
 
 
 def test_one_task_listed_twice_identically_is_refused(capsys, tiny_model, tmp_path):

@@ -106,14 +106,15 @@ def test_the_builders_refuse_custom_code_when_called_directly(tiny_model, tiny_t
     from qlongbench.backends.base import LoadContext
     from qlongbench.backends.build.gguf_convert import prepare_gguf
     from qlongbench.backends.build.gptq_quantize import prepare_gptq
-    from qlongbench.spec.config import PrecisionSpec
+    from qlongbench.backends.build.gptq_quantize import GPTQOptions
 
     model, marker = code_model(tiny_model, tmp_path, way)
     ctx = LoadContext(model=str(model), revision=None, device="cpu", cache_dir=tmp_path / "cache",
                       tokenizer=tiny_tokenizer)
-    for prepare, label in ((prepare_gguf, "gguf-bf16"), (prepare_gptq, "gptq-int4")):
-        with pytest.raises(UserError, match="would run its own code"):
-            prepare(PrecisionSpec(name=label), ctx)
+    with pytest.raises(UserError, match="would run its own code"):
+        prepare_gguf("gguf-bf16", ctx)
+    with pytest.raises(UserError, match="would run its own code"):
+        prepare_gptq("gptq-int4", 4, GPTQOptions(), ctx)
     assert not marker.exists() and tree(tmp_path / "cache") == {}
 
 

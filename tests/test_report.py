@@ -271,7 +271,10 @@ def test_labels_from_the_run_are_escaped_everywhere(tmp_path):
     (run / "records.jsonl").write_text(records, encoding="utf-8")
     meta = json.loads((run / "run.json").read_text(encoding="utf-8"))
     meta["precisions"][evil] = meta["precisions"].pop("gguf-bf16")
-    meta["model"]["source"] = "</title><script>alert(3)</script>"
+    plan = meta["plan"]  # a label is free text: a file= path, a hub id
+    next(p for p in plan["precisions"] if p["label"] == "gguf-bf16")["label"] = evil
+    plan["engine_baselines"] = {"llama.cpp": evil}
+    plan["model"]["source"] = "</title><script>alert(3)</script>"
     (run / "run.json").write_text(json.dumps(meta), encoding="utf-8")
     out = write(run, tmp_path / "out")
     page = (out / "index.html").read_text(encoding="utf-8")

@@ -30,12 +30,13 @@ def test_cli_run_and_report(tiny_model, tmp_path, capsys):
     line = json.loads(rd.records_path.read_text().splitlines()[0])
     assert required <= set(line)
     header = rd.read_header()
-    assert header.version == 2 and header.seed == 0 and header.model.files_sha256
-    # a new run is not a migrated one: task options in its keys, every model file in its hash
-    assert header.task_labels == "name+options" and header.model.files_hash_rule == "all-files"
+    assert header.version == 3 and header.seed == 0 and header.plan.model.files_sha256
+    assert header.plan.model.files_hash_rule == "all-files" and header.plan.reference == "bf16"
+    assert [p.label for p in header.plan.precisions] == ["bf16"] and header.plan.logprob_tasks == ()
     assert {"torch", "transformers", "qlongbench", "python"} <= set(header.environment.versions)
     assert header.precisions["bf16"].recipe.method == "none"
-    assert header.generation_configs["niah-single"].max_new_tokens == 24
+    assert header.plan.tasks["niah-single"].generation.max_new_tokens == 24
+    assert header.plan.tasks["niah-single"].lengths == (256, 512)
     assert sorted(p.name for p in rd.samples_dir.iterdir()) == ["niah-single-en-256.jsonl", "niah-single-en-512.jsonl"]
 
     report_dir = tmp_path / "rep"
@@ -114,7 +115,7 @@ def test_chat_template_is_applied_and_can_be_turned_off(tiny_chat_model, tmp_pat
         assert ("<|assistant|>" in text) is expect
         assert ("<|user|>" in text) is expect
         assert len(sample.prompt_ids) + sample.max_new_tokens <= 256
-        assert RunDir(spec.out).read_header().model.chat_template_used is expect
+        assert RunDir(spec.out).read_header().plan.model.chat_template_used is expect
 
 
 @pytest.mark.parametrize("argv,needle", [

@@ -6,14 +6,18 @@ from __future__ import annotations
 
 import pytest
 
-from qlongbench.analysis.drops import MeasureRule, paired_drops
+from qlongbench.analysis.drops import paired_drops
 from qlongbench.analysis.pairing import CellId, PairedCell, pair_all
 from qlongbench.gate.check import check_records, default_candidates
 from qlongbench.hashing import ids_sha256
+from qlongbench.spec.measure import MeasureRule
 from qlongbench.spec.policy import load_policy
 from qlongbench.types import Record
+from tests.plan_helpers import planned
 
 TASK = "niah-single"
+PLAN = planned("bf16,bnb-nf4").model_copy(update={"measure": MeasureRule()})
+"""The plan of the records below: bf16 the reference, bnb-nf4 the candidate, the report's measure rule."""
 
 
 def rec(precision: str, i: int, outcome: str, *, length: int = 1024, lang: str = "en", parsed: bool = True,
@@ -54,7 +58,7 @@ def test_report_and_gate_verdicts(name, ref, cand, report_verdict, gate_verdict)
     [drop] = paired_drops(rows, "bf16", ["bnb-nf4"], MeasureRule())
     assert drop.verdict == report_verdict
     policy = load_policy(None, {"max_drop": 10, "min_samples": 5, "allow_no_pass": True})
-    [cell] = check_records(rows, policy).cells
+    [cell] = check_records(rows, policy, PLAN).cells
     assert cell.verdict == gate_verdict
     # The same pairing: same n and the same point drop on both sides.
     assert cell.n == (drop.paired.n if drop.paired else 0)
@@ -67,7 +71,7 @@ def test_unparsable_reference_answers_are_not_a_measurement():
     rows += [rec("bnb-nf4", i, "0") for i in range(40)]
     [drop] = paired_drops(rows, "bf16", ["bnb-nf4"], MeasureRule())
     assert drop.verdict == "not measured" and "parse" in drop.unmeasured
-    [cell] = check_records(rows, load_policy(None, {"max_drop": 10, "allow_no_pass": True})).cells
+    [cell] = check_records(rows, load_policy(None, {"max_drop": 10, "allow_no_pass": True}), PLAN).cells
     assert cell.verdict == "not measured"
 
 
@@ -80,9 +84,9 @@ def test_the_task_chance_level_raises_the_floor():
 
 def test_a_gate_where_nothing_passed_fails_unless_allowed():
     rows = records("0" * 40, "0" * 40)
-    strict = check_records(rows, load_policy(None, {"max_drop": 10}))
+    strict = check_records(rows, load_policy(None, {"max_drop": 10}), PLAN)
     assert strict.nothing_passed and strict.exit_code == 1
-    assert check_records(rows, load_policy(None, {"max_drop": 10, "allow_no_pass": True})).exit_code == 0
+    assert check_records(rows, load_policy(None, {"max_drop": 10, "allow_no_pass": True}), PLAN).exit_code == 0
 
 
 def test_engine_baselines_are_not_gated_unless_named():
@@ -107,7 +111,7 @@ def test_report_and_gate_agree_on_every_cell_of_a_mixed_run():
         rows += [rec("bf16", i, o, length=length) for i, o in enumerate(ref)]
         rows += [rec("bnb-nf4", i, o, length=length) for i, o in enumerate(cand)]
     drops = {d.length: d for d in paired_drops(rows, "bf16", ["bnb-nf4"], MeasureRule())}
-    gate = {c.cell.length: c for c in check_records(rows, load_policy(None, {"max_drop": 10, "min_samples": 5})).cells}
+    gate = {c.cell.length: c for c in check_records(rows, load_policy(None, {"max_drop": 10, "min_samples": 5}), PLAN).cells}
     assert set(drops) == set(gate)
     for length, d in drops.items():
         g = gate[length]

@@ -25,7 +25,6 @@ from qlongbench.backends.build.artifacts import ArtifactCache, Prepared, path_sh
 from qlongbench.backends.build.model_files import local_model_dir, model_files_sha256
 from qlongbench.backends.llama_lib import _last_engine_error, _llama_cpp, default_threads, llama_cpp_version
 from qlongbench.errors import UserError
-from qlongbench.spec.config import PrecisionSpec
 from qlongbench.types import QuantRecipe
 
 log = logging.getLogger(__name__)
@@ -150,9 +149,10 @@ def quantize_file(src: Path, dst: Path, file_type: str, threads: int) -> None:
         raise UserError(f"llama.cpp could not quantize {src.name} to {file_type} (code {rc}): {_last_engine_error()}")
 
 
-def prepare_gguf(precision: PrecisionSpec, ctx: LoadContext) -> Prepared:
-    """The GGUF of the reference at this precision, converted / quantized once and cached."""
-    file_type = FILE_TYPES[precision.name]
+def prepare_gguf(name: str, ctx: LoadContext, threads: int | None = None) -> Prepared:
+    """The GGUF of the reference at the precision `name`, converted / quantized once (with `threads`
+    CPU threads, default llama.cpp's) and cached."""
+    file_type = FILE_TYPES[name]
     _llama_cpp()  # fail early, naming the extra, when llama-cpp-python is missing
     model_dir = local_model_dir(ctx.model, ctx.revision, trust_remote_code=ctx.trust_remote_code,
                                 allow_pickle=ctx.allow_pickle)
@@ -168,16 +168,16 @@ def prepare_gguf(precision: PrecisionSpec, ctx: LoadContext) -> Prepared:
             convert(model_dir, out, CONVERTED[file_type], ctx.cache_dir)
             return out
     else:
-        based = prepare_gguf(PrecisionSpec(name=QUANTIZE_FROM), ctx)
+        based = prepare_gguf(QUANTIZE_FROM, ctx)
         base, base_path = based.artifact, based.path
         recipe = QuantRecipe(method="gguf", quant_type=file_type,
                              options={"converter": CONVERTER, "quantized_from": FILE_TYPES[QUANTIZE_FROM],
                                       "quantized_from_sha256": base.sha256})
-        threads = int(precision.options.get("n_threads", default_threads()))
+        n_threads = threads or default_threads()
 
         def build(tmp: Path) -> Path:
             out = tmp / f"model-{file_type}.gguf"
-            quantize_file(base_path, out, file_type, threads)
+            quantize_file(base_path, out, file_type, n_threads)
             return out
     return cache.get_or_build(kind="gguf", source=ctx.model, source_sha256=src_sha, recipe=recipe,
                               builder=builder, build=build)

@@ -1,5 +1,6 @@
 """A verified run directory -> ReportData: cells, paired drops (per language, pooled, engine-matched),
-memory, KL, examples and the per-precision verdicts."""
+memory, KL, examples and the per-precision verdicts. What is compared with what (the reference, the
+engine baselines, the log-prob tasks, the measure rule) is read from the run's plan."""
 
 from __future__ import annotations
 
@@ -8,30 +9,23 @@ from pathlib import Path
 
 from qlongbench.analysis.cells import CellKey, cell_key, cell_stats
 from qlongbench.analysis.data import ReportData
-from qlongbench.analysis.drops import MeasureRule, paired_drops
+from qlongbench.analysis.drops import paired_drops
 from qlongbench.analysis.examples import failure_examples
 from qlongbench.analysis.floor import noise_floors
 from qlongbench.analysis.kld import kl_rows
 from qlongbench.analysis.kvgrid import kv_grids
 from qlongbench.analysis.memory import memory_rows, memory_savings
-from qlongbench.analysis.pairing import ALL_LANGUAGES, DEFAULT_FLOOR, DEFAULT_MIN_PARSED, language_label
+from qlongbench.analysis.pairing import ALL_LANGUAGES, language_label
 from qlongbench.analysis.projection import ProjectionTarget
 from qlongbench.analysis.projection import project as projection
 from qlongbench.analysis.questions import answer_questions
 from qlongbench.analysis.summary import precision_verdicts
 from qlongbench.errors import UserError
-from qlongbench.run.store import RunContents, load_run
-from qlongbench.spec.references import choose_reference, engine_baselines
+from qlongbench.run.store import load_run
+from qlongbench.types import Record
 
 
-def logprob_task_labels(contents: RunContents) -> set[str]:
-    """Tasks scored from log-probabilities, as the run header records them (0.1.0 runs: kld)."""
-    tasks = {r.task for r in contents.records}
-    info = contents.header.tasks
-    return {t for t in tasks if (info[t].uses_logprobs if t in info else t.split(":")[0] == "kld")}
-
-
-def durations(records: list, started: str) -> dict[str, tuple[int, float]]:
+def durations(records: list[Record], started: str) -> dict[str, tuple[int, float]]:
     """precision -> (records, seconds since the previous precision's last record or the run's start)."""
     from datetime import datetime
 
@@ -49,18 +43,18 @@ def durations(records: list, started: str) -> dict[str, tuple[int, float]]:
 
 
 def build(run_dir: str | Path, reference: str | None = None, confidence: float = 0.95, *,
-          floor: float = DEFAULT_FLOOR, min_parsed: float = DEFAULT_MIN_PARSED,
+          floor: float | None = None, min_parsed: float | None = None,
           project: ProjectionTarget | None = None) -> ReportData:
+    """The report's data; `reference`, `floor` and `min_parsed` override the plan's when given."""
     contents = load_run(run_dir)
-    header, records = contents.header, contents.records
+    header, records, plan = contents.header, contents.records, contents.header.plan
     if not records:
         raise UserError(f"{contents.root} has no records yet; run `qlongbench run` first")
     order = list(dict.fromkeys(r.precision for r in records))
-    ref = choose_reference(order, reference)
-    lp_tasks = logprob_task_labels(contents)
+    ref = plan.reference_for(order, reference)
+    lp_tasks = {r.task for r in records} & set(plan.logprob_tasks)
     text_tasks = sorted({r.task for r in records} - lp_tasks)
-    rule = MeasureRule(floor=floor, min_parsed=min_parsed,
-                       chance={label: t.chance_level for label, t in header.tasks.items()})
+    rule = plan.measure.with_thresholds(floor, min_parsed)
 
     grouped: dict[CellKey, list] = defaultdict(list)
     for r in records:
@@ -75,11 +69,7 @@ def build(run_dir: str | Path, reference: str | None = None, confidence: float =
     pooled_cells = [cell_stats(k, pooled[k], confidence)
                     for k in sorted(pooled, key=lambda k: (k.task, k.length, order.index(k.precision)))]
 
-    engines = {}
-    for r in records:
-        if r.engine != "-":
-            engines.setdefault(r.precision, r.engine)
-    baselines = engine_baselines(engines, ref, controls=header.controls)
+    baselines = plan.engine_baselines_for(ref, present={r.precision for r in records if r.engine != "-"})
     candidates = [p for p in order if p != ref]
     # One Holm family per candidate: its per-language cells and its pooled cells together.
     both = (paired_drops(records, ref, candidates, rule, confidence=confidence, tasks=text_tasks,
@@ -99,7 +89,7 @@ def build(run_dir: str | Path, reference: str | None = None, confidence: float =
         examples=failure_examples(records, ref, lp_tasks), logprob_tasks=tuple(sorted(lp_tasks)),
         precisions=tuple(order), engine_baselines=baselines, confidence=confidence,
     )
-    data.controls = dict(header.controls)
+    data.controls = dict(plan.controls)
     data.scores = {p: {r.sample_id: (r.score if r.status == "ok" else None) for r in records if r.precision == p}
                    for p in order}
     data.durations = durations(records, header.created_at)
@@ -108,7 +98,7 @@ def build(run_dir: str | Path, reference: str | None = None, confidence: float =
     data.questions = (answer_questions(records, ref, candidates, rule, text_tasks, sorted(lp_tasks), confidence,
                                        floor=floor) if ref else [])
     data.verdicts = precision_verdicts(data)
-    data.kv_grids = kv_grids(records, order, ref, drops + pooled_drops, mem,
+    data.kv_grids = kv_grids(records, [plan.precision(p) for p in order], ref, drops + pooled_drops, mem,
                              {p: i.weight_bytes for p, i in header.precisions.items()}, rule, confidence, text_tasks)
     if project is not None:
         data.projection = projection(project, header, ref, order, mem)

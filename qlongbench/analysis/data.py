@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from qlongbench.analysis.cells import CellStats
-from qlongbench.analysis.drops import DropStats, MeasureRule
+from qlongbench.analysis.drops import DropStats
 from qlongbench.analysis.examples import Example
 from qlongbench.analysis.floor import Changes, KLSummary, NoiseFloor
 from qlongbench.analysis.kld import KLRow
@@ -15,6 +15,7 @@ from qlongbench.analysis.memory import MemoryRow, MemorySaving
 from qlongbench.analysis.projection import Projection
 from qlongbench.analysis.questions import Question
 from qlongbench.run.header import RunHeader
+from qlongbench.spec.measure import MeasureRule
 
 
 @dataclass(frozen=True)

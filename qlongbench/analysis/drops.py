@@ -5,7 +5,7 @@ unmeasurable cell "no drop". The report and the gate both go through `compare_ce
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Literal
@@ -13,27 +13,17 @@ from typing import Literal
 from qlongbench.analysis import stats
 from qlongbench.analysis.multiplicity import PROCEDURE, holm
 from qlongbench.analysis.paired_test import Evidence, McNemarEvidence, paired_evidence
-from qlongbench.analysis.pairing import DEFAULT_FLOOR, DEFAULT_MIN_PARSED, PairedCell, pair_all
+from qlongbench.analysis.pairing import PairedCell, pair_all
 from qlongbench.analysis.power import min_detectable_binary, min_detectable_graded
+from qlongbench.spec.measure import MeasureRule
 from qlongbench.types import Record
 
 DropVerdict = Literal["worse", "better", "within noise", "not measured"]
 
 
-@dataclass(frozen=True)
-class MeasureRule:
-    """When a cell counts as measured (the same rule in the report and the gate)."""
-
-    floor: float = DEFAULT_FLOOR
-    """Minimum reference accuracy (0..1); the task's chance level applies when higher."""
-    min_parsed: float = DEFAULT_MIN_PARSED
-    """Minimum share of the reference's answers that parse."""
-    chance: Mapping[str, float] | None = None
-    """Chance level per task label (from the run header)."""
-
-    def unmeasurable(self, cell: PairedCell) -> str | None:
-        chance = (self.chance or {}).get(cell.cell.task, 0.0)
-        return cell.unmeasurable(chance=chance, floor=self.floor, min_parsed=self.min_parsed)
+def unmeasurable(rule: MeasureRule, cell: PairedCell) -> str | None:
+    """Why a cell cannot show a drop under the rule (None when it can): the same in the report and the gate."""
+    return cell.unmeasurable(chance=rule.chance_of(cell.cell.task), floor=rule.floor, min_parsed=rule.min_parsed)
 
 
 @dataclass(frozen=True)
@@ -158,7 +148,7 @@ def compare_cells(cells: Sequence[PairedCell], rule: MeasureRule, confidence: fl
     alpha = 1.0 - confidence
     prepared = []
     for cell in cells:
-        why = rule.unmeasurable(cell)
+        why = unmeasurable(rule, cell)
         evidence = paired_evidence(cell.reference_scores, cell.candidate_scores) if cell.n else None
         paired = (summarize_evidence(evidence, cell.reference_scores, cell.candidate_scores, confidence)
                   if evidence is not None else None)

@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from qlongbench.analysis.drops import DropStats, MeasureRule, paired_drops
+from qlongbench.analysis.drops import DropStats, paired_drops
 from qlongbench.analysis.memory import MemoryRow
-from qlongbench.spec.references import DEFAULT_KV, split_label
+from qlongbench.spec.measure import MeasureRule
+from qlongbench.spec.precision import DEFAULT_KV, Precision
 from qlongbench.types import Record
 
 
@@ -61,11 +62,12 @@ class KVGrid:
         return next((c for c in self.cells if (c.weights, c.kv) == (weights, kv)), None)
 
 
-def kv_grids(records: Sequence[Record], order: Sequence[str], reference: str | None, drops: Sequence[DropStats],
+def kv_grids(records: Sequence[Record], order: Sequence[Precision], reference: str | None, drops: Sequence[DropStats],
              memory: Sequence[MemoryRow], weight_bytes: dict[str, int], rule: MeasureRule,
              confidence: float = 0.95, text_tasks: Sequence[str] = ()) -> list[KVGrid]:
-    """A grid per task × language × length, when the run has a KV precision besides the default."""
-    split = {p: split_label(p) for p in order}
+    """A grid per task × language × length, when the run has a KV precision besides the default
+    (`order`: the run's precisions in run order, each with its weights and KV precision)."""
+    split = {p.label: (p.weights, p.kv_label) for p in order}
     if all(kv == DEFAULT_KV for _, kv in split.values()):
         return []
     kv_drops: list[DropStats] = []

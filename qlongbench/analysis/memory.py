@@ -9,7 +9,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from qlongbench.analysis.cells import Throughput, median, throughput
-from qlongbench.memory import AttentionGeometry, crossover_tokens, kv_element_bytes
+from qlongbench.memory import AttentionGeometry, crossover_tokens
 from qlongbench.run.header import RunHeader
 from qlongbench.types import Record
 
@@ -71,10 +71,21 @@ class MemorySaving:
     """Context length at which the KV cache alone is as large as the saving (None if nothing saved)."""
 
 
+def kv_element_bytes(header: RunHeader, precision: str) -> float | None:
+    """Bytes per KV-cache element of a loaded precision, as its engine declares them
+    (Backend.kv_element_bytes, read from what the precision recorded); None when it did not load."""
+    from qlongbench import registry
+
+    info = header.precisions.get(precision)
+    if info is None:
+        return None
+    return registry.backend_class(header.plan.precision(precision).name).kv_element_bytes(info)
+
+
 def kv_bytes_per_token(header: RunHeader, precision: str) -> float | None:
     """Analytic KV bytes per token of a precision (None when the geometry or the KV dtype is unknown)."""
-    geo = AttentionGeometry.from_config(header.model)
-    elem = kv_element_bytes(header.precisions.get(precision))
+    geo = AttentionGeometry.from_config(header.plan.model)
+    elem = kv_element_bytes(header, precision)
     if geo is None or elem is None:
         return None
     return geo.bytes_per_token(elem)

@@ -21,14 +21,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from qlongbench.spec.measure import DEFAULT_FLOOR, DEFAULT_MIN_PARSED
 from qlongbench.types import Record
 
 ALL_LANGUAGES = "all"
 """Language label of cells pooled over every language of a task."""
-DEFAULT_FLOOR = 0.10
-"""A reference scoring at most this (or its task's chance level, when higher) cannot show a drop."""
-DEFAULT_MIN_PARSED = 0.5
-"""A reference whose answers parse less often than this is not measuring the task."""
 
 
 def language_label(r: Record) -> str:

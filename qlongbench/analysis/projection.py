@@ -88,7 +88,7 @@ def project(target: ProjectionTarget, header: RunHeader, reference: str | None, 
             memory: Sequence[MemoryRow]) -> Projection:
     params, geometry = named_model(target.config)
     ref = header.precisions.get(reference or "")
-    run_geo = AttentionGeometry.from_config(header.model)
+    run_geo = AttentionGeometry.from_config(header.plan.model)
     if ref is None or run_geo is None:
         raise UserError("--project-memory needs the reference precision's weights and the run model's geometry")
     measured = [m for m in memory if m.kv_cache_bytes and m.tokens]

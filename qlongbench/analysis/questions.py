@@ -30,7 +30,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from qlongbench.analysis.drops import MeasureRule
+from qlongbench.analysis.drops import unmeasurable
+from qlongbench.spec.measure import MeasureRule
 from qlongbench.analysis.multiplicity import holm
 from qlongbench.analysis.paired_test import Evidence, LinearResampling, SignFlipRatio, paired_evidence
 from qlongbench.analysis.pairing import CellId, PairedCell, language_label, latest_by_precision, pair_all
@@ -132,7 +133,7 @@ class StratifiedSlope(LinearResampling):
 def _measured_cells(records: Sequence[Record], reference: str, candidate: str, rule: MeasureRule,
                     tasks: Sequence[str]) -> list[PairedCell]:
     return [c for c in pair_all(records, reference, [candidate], tasks=tasks)
-            if c.n and rule.unmeasurable(c) is None]
+            if c.n and unmeasurable(rule, c) is None]
 
 
 def _slope_question(name: str, candidate: str, reference: str, unit: str, rows: list[tuple[float, float, str]],

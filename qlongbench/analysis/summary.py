@@ -19,7 +19,7 @@ def _worst(drops: Sequence[DropStats]) -> DropStats | None:
 
 def precision_verdicts(data: ReportData) -> list[PrecisionVerdict]:
     savings = {s.precision: s for s in data.savings}
-    auto = set(data.header.engine_baselines)
+    auto = set(data.header.plan.added)
     ref = data.reference or ""
     out = []
     for prec in data.precisions:

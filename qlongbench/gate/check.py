@@ -37,17 +37,16 @@ from pathlib import Path
 from typing import Literal
 
 from qlongbench.analysis import stats
-from qlongbench.analysis.drops import MeasureRule, PairedDrop, summarize_evidence
+from qlongbench.analysis.drops import PairedDrop, summarize_evidence, unmeasurable
 from qlongbench.analysis.examples import Example, failure_examples
 from qlongbench.analysis.multiplicity import holm
 from qlongbench.analysis.paired_test import paired_evidence
 from qlongbench.analysis.pairing import CellId as PairedCellId
 from qlongbench.analysis.pairing import PairedCell, language_label, latest_by_precision, pair
 from qlongbench.errors import UserError
-from qlongbench.run.header import RunHeader
+from qlongbench.run.plan import RunPlan
 from qlongbench.run.store import load_run
 from qlongbench.spec.policy import Policy, Tolerance
-from qlongbench.spec.references import choose_reference
 from qlongbench.types import Record
 
 Verdict = Literal["pass", "fail", "inconclusive", "insufficient", "not measured"]
@@ -303,20 +302,20 @@ def default_candidates(order: Sequence[str], reference: str, auto_baselines: Seq
     return [p for p in order if p != reference and p not in auto_baselines]
 
 
-def check_records(records: Sequence[Record], policy: Policy, *, header: RunHeader | None = None,
-                  run_id: str = "", run_dir: str = "") -> CheckResult:
-    """Verdicts for every gated cell of a run's records under a policy."""
+def check_records(records: Sequence[Record], policy: Policy, plan: RunPlan, *, run_id: str = "",
+                  run_dir: str = "") -> CheckResult:
+    """Verdicts for every gated cell of a run's records under a policy; the reference, the log-prob
+    tasks, the baselines the run added and the measure rule are the plan's (the policy may name
+    another reference and set the rule's thresholds)."""
     if not records:
         raise UserError(f"{run_dir or 'the run'} has no records yet; run `qlongbench run` first")
     by_prec = latest_by_precision(records)
     order = list(dict.fromkeys(r.precision for r in records))
-    reference = choose_reference(order, policy.reference)
+    reference = plan.reference_for(order, policy.reference)
     if reference is None:
         raise UserError(f"no reference precision: the run has {', '.join(order)}; pass --reference")
-    logprob = {label for label, t in (header.tasks.items() if header else []) if t.uses_logprobs}
-    logprob |= {r.task for r in records if r.task.split(":")[0] == "kld"}
-    auto = header.engine_baselines if header else []
-    candidates = policy.candidates or default_candidates(order, reference, auto)
+    logprob = set(plan.logprob_tasks)
+    candidates = policy.candidates or default_candidates(order, reference, plan.added)
     missing = [c for c in candidates if c not in by_prec]
     if missing:
         raise UserError(f"candidate {', '.join(missing)} has no records in this run; precisions: {', '.join(order)}")
@@ -324,8 +323,7 @@ def check_records(records: Sequence[Record], policy: Policy, *, header: RunHeade
         raise UserError(f"{reference} is the reference; it cannot also be a candidate")
     if not candidates:
         raise UserError(f"the run has only the reference {reference}; nothing to check (run a candidate precision)")
-    rule = MeasureRule(floor=policy.min_reference_accuracy / 100.0, min_parsed=policy.min_parsed / 100.0,
-                       chance={label: t.chance_level for label, t in header.tasks.items()} if header else None)
+    rule = plan.measure.with_thresholds(policy.min_reference_accuracy / 100.0, policy.min_parsed / 100.0)
 
     ref_rows = {sid: r for sid, r in by_prec[reference].items() if r.task not in logprob}
     all_cells = {(r.task, language_label(r), r.length) for r in ref_rows.values()}
@@ -342,6 +340,7 @@ def check_records(records: Sequence[Record], policy: Policy, *, header: RunHeade
     verdicts: list[CellVerdict] = []
     used_rules: set[int] = set()
     for cand in candidates:
+        kv = plan.precision(cand).kv_label
         tested: list[_Tested] = []
         rows = {sid: r for sid, r in by_prec[cand].items() if r.task not in logprob}
         paired = pair(ref_rows, rows, reference_name=reference, candidate_name=cand)
@@ -355,8 +354,8 @@ def check_records(records: Sequence[Record], policy: Policy, *, header: RunHeade
                     or (policy.tasks is not None and task not in policy.tasks)
                     or (policy.languages is not None and lang not in policy.languages)):
                 continue
-            used_rules |= {i for i, rule_ in enumerate(policy.rules) if rule_.matches(cand, task, lang, length)}
-            tol = policy.tolerance(cand, task, lang, length)
+            used_rules |= {i for i, rule_ in enumerate(policy.rules) if rule_.matches(cand, kv, task, lang, length)}
+            tol = policy.tolerance(cand, kv, task, lang, length)
             if tol is None:
                 continue
             if tol.max_drop is None and tol.max_relative_drop is None:
@@ -367,7 +366,7 @@ def check_records(records: Sequence[Record], policy: Policy, *, header: RunHeade
             tested.append(assess_cell(CellId(cand, task, lang, length), tol, cell.reference_scores,
                                     cell.candidate_scores, confidence=policy.confidence,
                                     candidate_failures=cell.candidate_failures, excluded=cell.excluded,
-                                    unmeasured=rule.unmeasurable(cell)))
+                                    unmeasured=unmeasurable(rule, cell)))
         verdicts += decide_family(tested, policy.confidence)
     for i, rule_ in enumerate(policy.rules):
         if i not in used_rules:
@@ -389,5 +388,5 @@ def check_records(records: Sequence[Record], policy: Policy, *, header: RunHeade
 def check(run_dir: str | Path, policy: Policy) -> CheckResult:
     """Read and verify a run directory, then check it."""
     contents = load_run(run_dir)
-    return check_records(contents.records, policy, header=contents.header, run_id=contents.header.run_id,
+    return check_records(contents.records, policy, contents.header.plan, run_id=contents.header.run_id,
                          run_dir=str(contents.root))

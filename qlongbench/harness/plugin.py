@@ -33,11 +33,14 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from pydantic import JsonValue
+
 from qlongbench import registry
 from qlongbench.spec.lengths import check_lengths as shared_check_lengths
 from qlongbench.spec.lengths import parse_length
 from qlongbench.errors import UserError
 from qlongbench.memory import text_config
+from qlongbench.tasks.base import Task
 from qlongbench.tokenizer import PromptTokenizer
 from qlongbench.types import Sample
 
@@ -55,7 +58,7 @@ class HarnessOptions:
 
     task: str
     """Registered qlongbench task name."""
-    task_options: dict[str, Any]
+    task_options: dict[str, JsonValue]
     """Task options (name:key=value in `qlongbench run`)."""
     tokenizer: str
     """Tokenizer name or directory."""
@@ -132,7 +135,7 @@ def load_tokenizer(name: str, revision: str | None, trust_remote_code: bool, cha
 
 
 @cache
-def load_task(name: str, options_json: str) -> Any:
+def load_task(name: str, options_json: str) -> Task:
     return registry.task_class(name)(json.loads(options_json))
 
 
@@ -201,9 +204,9 @@ def build_docs(opts: HarnessOptions) -> list[dict[str, Any]]:
         samples = task.build(ctx)
         skipped = [s for s in samples if s.status != "ok"]
         if skipped:
-            reasons.append(f"{length}: {skipped[0].metadata.get('reason', skipped[0].status)}")
+            reasons.append(f"{length}: {skipped[0].overlength_reason() or skipped[0].status}")
             log.warning("%s at %d tokens: %d of %d samples cannot fit (%s) and are left out", task.name, length,
-                        len(skipped), len(samples), skipped[0].metadata.get("reason", skipped[0].status))
+                        len(skipped), len(samples), skipped[0].overlength_reason() or skipped[0].status)
         inexact = 0
         for s in samples:
             if s.status != "ok":

@@ -12,8 +12,8 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullLocator
 
 from qlongbench.analysis.data import ReportData
-from qlongbench.analysis.memory import kv_bytes_per_token
-from qlongbench.memory import format_bytes, kv_element_bytes
+from qlongbench.analysis.memory import kv_bytes_per_token, kv_element_bytes
+from qlongbench.memory import format_bytes
 from qlongbench.render.chart_base import (
     LINESTYLES, Chart, dodge, figure_legend, fmt_length, length_axis, log2_bytes_axis, markers, precision_handles,
     render_png, sci_axis,
@@ -49,7 +49,7 @@ def memory_chart(data: ReportData, colors: dict[str, str]) -> Chart | None:
     ax_w.grid(False)
 
     lengths = sorted({m.length for m in data.memory}) or [1024]
-    max_pos = header.model.max_position_embeddings or 0
+    max_pos = header.plan.model.max_position_embeddings or 0
     best = max((s for s in data.savings if s.crossover_tokens), key=lambda s: s.saved_bytes, default=None)
     x_lo, x_hi = min(lengths) / 2, max(max(lengths) * 2, max_pos * 1.4)
     if best:
@@ -57,7 +57,7 @@ def memory_chart(data: ReportData, colors: dict[str, str]) -> Chart | None:
     xs = [x_lo * (x_hi / x_lo) ** (i / 60) for i in range(61)]
     per_elem: dict[float, list[str]] = defaultdict(list)
     for p in data.precisions:
-        eb = kv_element_bytes(header.precisions.get(p))
+        eb = kv_element_bytes(header, p)
         if eb is not None and kv_bytes_per_token(header, p):
             per_elem[eb].append(p)
     handles: list[Any] = []
@@ -152,7 +152,7 @@ def throughput_chart(data: ReportData, colors: dict[str, str]) -> Chart | None:
 
 
 def kld_chart(data: ReportData, colors: dict[str, str]) -> Chart | None:
-    rows = [k for k in data.kld if k.positions and k.versus == (data.header.logprob_reference or data.reference)]
+    rows = [k for k in data.kld if k.positions and k.versus == (data.header.plan.logprob_reference or data.reference)]
     if not rows:
         return None
     groups: dict[tuple[str, int], list[Any]] = defaultdict(list)

@@ -84,7 +84,6 @@ def accuracy_charts(data: ReportData, colors: dict[str, str]) -> list[Chart]:
 # --- drop vs length --------------------------------------------------------------------------------
 def drop_charts(data: ReportData, colors: dict[str, str]) -> list[Chart]:
     out = []
-    conf = int(100 * data.confidence)
     marks = markers(data.precisions)
     for task in sorted({d.task for d in data.drops}):
         pooled = [d for d in data.pooled_drops if d.task == task and d.paired]

@@ -110,9 +110,10 @@ def provenance(data: ReportData) -> dict[str, Any]:
     precisions += [{"label": label, "error": err, "info": None, "recipe": {}} for label, err in h.precision_errors.items()]
     run = {"run_id": h.run_id, "name": h.name, "created_at": h.created_at, "resumed_at": h.resumed_at or None,
            "spec_sha256": h.spec_sha256, "sample_identity_sha256": h.sample_identity_sha256,
-           "engine_baselines": h.engine_baselines or None, "logprob_reference": h.logprob_reference}
-    return {"model": h.model.model_dump(), "precisions": precisions,
-            "generation_configs": {k: v.model_dump() for k, v in h.generation_configs.items()}, "seed": h.seed,
+           "reference": h.plan.reference, "engine_baselines": list(h.plan.added) or None,
+           "logprob_reference": h.plan.logprob_reference}
+    return {"model": h.plan.model.model_dump(), "precisions": precisions,
+            "generation_configs": {k: t.generation.model_dump() for k, t in h.plan.tasks.items()}, "seed": h.seed,
             "spec": h.spec.model_dump(mode="json"), "environment": h.environment.model_dump(),
             "run": {k: v for k, v in run.items() if v is not None}}
 
@@ -122,12 +123,12 @@ def render(data: ReportData, charts: Sequence[Chart]) -> str:
     for c in charts:
         by_section.setdefault(c.section, []).append(
             {"title": c.title, "caption": c.caption, "uri": c.data_uri(), "filename": c.filename})
-    model = data.header.model.source
+    model = data.header.plan.model.source
     drops = data.pooled_drops + data.drops
     template = environment().get_template("report.html.j2")
     return template.render(
         data=data, run_id=data.run_id, model_name=Path(str(model)).name or str(model), model_source=str(model),
-        origin=data.header.model.origin, reference=data.reference or "none", conf=int(100 * data.confidence),
+        origin=data.header.plan.model.origin, reference=data.reference or "none", conf=int(100 * data.confidence),
         version=__version__, generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         verdicts=verdict_rows(data), noise=noise_statement(data), rule=measure_rule(data),
         family=describe_family(drops + data.engine_drops),

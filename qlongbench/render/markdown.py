@@ -103,14 +103,14 @@ def _details(title: str, body: list[str]) -> list[str]:
 
 def summary_markdown(data: ReportData) -> str:
     header = data.header
-    model = header.model.source
+    model = header.plan.model.source
     # from the header alone (not from what exists on this machine), so a report regenerates byte for byte
-    name = Path(model).name if header.model.local else model
+    name = Path(model).name if header.plan.model.local else model
     lines = [f"# qlongbench report: {md_escape(data.run_id)}", "",
              f"Model: {md_code(name)} · reference: **{md_escape(data.reference or 'none')}** · "
              f"{int(100 * data.confidence)} % intervals", ""]
-    if header.model.origin:
-        lines += [f"> {md_escape(header.model.origin)}", ""]
+    if header.plan.model.origin:
+        lines += [f"> {md_escape(header.plan.model.origin)}", ""]
     lines += ["## At a glance", "", *glance_lines(data)]
     lines += _questions(data)
     drops = data.pooled_drops + data.drops

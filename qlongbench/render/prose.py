@@ -178,12 +178,12 @@ def measure_rule(data: ReportData) -> str:
 def comparison_statements(data: ReportData) -> list[str]:
     """What was compared with what, in plain words."""
     header = data.header
-    configs = ", ".join(f"{t}: sha256 {c.sha256[:12]}" for t, c in sorted(header.generation_configs.items()))
+    configs = ", ".join(f"{label}: sha256 {t.generation.sha256[:12]}" for label, t in sorted(header.plan.tasks.items()))
     out = [f"Every precision was fed the same frozen token ids (each record's prompt hash checked against its "
            f"frozen sample in {len(header.samples)} samples files) with the same generation config per task "
            f"({configs or 'none recorded'})."]
-    if header.model.origin:
-        out.append(f"Reference model: {header.model.origin}.")
+    if header.plan.model.origin:
+        out.append(f"Reference model: {header.plan.model.origin}.")
     cands = [p for p in data.precisions if p != data.reference]
     if data.reference:
         info = header.precisions.get(data.reference)
@@ -202,9 +202,9 @@ def comparison_statements(data: ReportData) -> list[str]:
                    "so differences between engines are not blamed on quantization.")
     if data.logprob_tasks and data.reference:
         out.append(f"KL divergence ({', '.join(data.logprob_tasks)}): every precision's next-token distribution "
-                   f"compared with {header.logprob_reference or data.reference}'s at the scored positions of the same "
+                   f"compared with {header.plan.logprob_reference or data.reference}'s at the scored positions of the same "
                    "documents (and, for other engines, with the same engine at full precision).")
-    geo = AttentionGeometry.from_config(header.model)
+    geo = AttentionGeometry.from_config(header.plan.model)
     if geo:
         out.append(f"Memory: the KV cache measured by each engine at the end of every prompt, beside the formula "
                    f"2 · {geo.layers} layers · {geo.kv_heads} KV heads · {geo.head_dim} head dim · tokens · bytes "

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, fields, is_dataclass
+from dataclasses import fields, is_dataclass
 from typing import Any
 
 from qlongbench.analysis.cells import CellStats
@@ -13,6 +13,7 @@ from qlongbench.analysis.memory import MemoryRow
 from qlongbench.analysis.multiplicity import PROCEDURE
 from qlongbench.analysis.questions import QUESTIONS, Question
 from qlongbench.render.prose import comparison_statements, measure_rule, noise_statement
+from qlongbench.run.header import RunHeader
 
 RESULTS_VERSION = 3
 """2: verdicts, 'not measured' cells, engine-matched KL rows, peak increase. 3: exact tests — per
@@ -63,11 +64,26 @@ def multiplicity(data: ReportData) -> dict[str, Any]:
             "question_families": {f"{c} (study questions)": k for c, k in questions.items()}}
 
 
+def provenance(header: RunHeader) -> dict[str, Any]:
+    """Where the numbers come from: when and how the run was made, the model, what each precision
+    loaded, the tasks and their generation configs, the baselines the run added."""
+    h = header.model_dump(mode="json", include={"created_at", "spec", "seed", "environment", "precisions",
+                                                "precision_errors"})
+    plan = header.plan
+    tasks = {label: t.model_dump(mode="json", include={"name", "options", "uses_logprobs", "chance_level", "metric"})
+             for label, t in plan.tasks.items()}
+    return {"created_at": h["created_at"], "spec": h["spec"], "seed": h["seed"],
+            "model": plan.model.model_dump(mode="json"), "environment": h["environment"],
+            "precisions": h["precisions"], "precision_errors": h["precision_errors"],
+            "engine_baselines": list(plan.added), "logprob_reference": plan.logprob_reference, "tasks": tasks,
+            "generation_configs": {label: t.generation.model_dump(mode="json") for label, t in plan.tasks.items()}}
+
+
 def results_json(data: ReportData) -> str:
     payload = {
         "version": RESULTS_VERSION, "run_id": data.run_id, "reference": data.reference,
         "confidence": data.confidence, "precisions": list(data.precisions), "logprob_tasks": list(data.logprob_tasks),
-        "measure_rule": asdict(data.rule) | {"text": measure_rule(data)},
+        "measure_rule": data.rule.model_dump(mode="json") | {"text": measure_rule(data)},
         "verdicts": jsonable(data.verdicts), "cells": jsonable(data.cells), "drops": jsonable(data.drops),
         "pooled_cells": jsonable(data.pooled_cells), "pooled_drops": jsonable(data.pooled_drops),
         "engine_drops": jsonable(data.engine_drops), "engine_baselines": data.engine_baselines,
@@ -77,9 +93,6 @@ def results_json(data: ReportData) -> str:
         **{name: {q.candidate: jsonable(q) for q in data.questions if q.name == name} for name in QUESTIONS},
         "noise_floors": jsonable(data.floors), "controls": data.controls,
         "comparisons": comparison_statements(data), "noise": noise_statement(data),
-        "provenance": data.header.model_dump(mode="json", include={"model", "precisions", "precision_errors",
-                                                                   "generation_configs", "environment", "seed",
-                                                                   "spec", "created_at", "tasks",
-                                                                   "engine_baselines", "logprob_reference"}),
+        "provenance": provenance(data.header),
     }
     return json.dumps(payload, indent=2, ensure_ascii=False, default=str, allow_nan=False) + "\n"

@@ -46,7 +46,7 @@ def drop_matrix(data: ReportData, task: str, language: str, *, engine: bool = Tr
             continue
         label = md_escape(cand) + (" (noise-floor control)" if cand in data.controls else
                                    " (its engine against the reference's: the engine's own floor)"
-                                   if cand in data.header.engine_baselines else "")
+                                   if cand in data.header.plan.added else "")
         rows.append(f"| {label} | " + " | ".join(drop_cell(cells.get(n)) for n in lengths)
                     + f" | {changes_text(changes(mine, cand, data.reference or ''))} |")
     if engine:

@@ -10,12 +10,16 @@ import logging
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qlongbench import memory as qmem
+from qlongbench.backends.base import Backend
 from qlongbench.run.scheduler import Batch, PrefixGroup, common_prefix_len, group_by_prefix, plan_batches
 from qlongbench.tasks.base import LogprobRole, Task
 from qlongbench.types import Generation, GenerationConfig, Sample, ScoredGeneration, TokenPrompt
+
+if TYPE_CHECKING:  # numpy loads inside the log-prob pass
+    from numpy.typing import NDArray
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +27,7 @@ Outcome = tuple[Sample, "Generation | ScoredGeneration | None", str, "str | None
 """(sample, what the engine produced, status ok/oom/error, error message)."""
 
 
-def generate(backend: Any, samples: Sequence[Sample], gen_cfgs: dict[str, GenerationConfig], *,
+def generate(backend: Backend, samples: Sequence[Sample], gen_cfgs: dict[str, GenerationConfig], *,
              reuse: str, batch_size: int) -> Iterator[Outcome]:
     """Exact reuse (default): one cache per precision, cropped to the common prefix between
     contexts, so shared contexts are prefilled once; the ids are the same as a fresh prompt's.
@@ -33,7 +37,7 @@ def generate(backend: Any, samples: Sequence[Sample], gen_cfgs: dict[str, Genera
     where a prompt is split is part of what it computes). With batch_size > 1, prompts that share no
     context are answered in length-bucketed batches by engines that batch invariantly."""
     if reuse == "none":
-        plan: list[Any] = [PrefixGroup(tuple(s.prompt_ids[: s.prefix_len]), (s,)) for s in samples]
+        plan: list[PrefixGroup | Batch] = [PrefixGroup(tuple(s.prompt_ids[: s.prefix_len]), (s,)) for s in samples]
     else:
         batches = backend.batch_invariant
         plan = plan_batches(group_by_prefix(samples), batch_size if batches else 1)
@@ -78,12 +82,10 @@ def generate(backend: Any, samples: Sequence[Sample], gen_cfgs: dict[str, Genera
         sess.close()
 
 
-def score_logprobs(backend: Any, sample: Sample, task: Task, role: LogprobRole,
-                   keep: Callable[[dict[str, Any]], None]) -> ScoredGeneration:
+def score_logprobs(backend: Backend, sample: Sample, task: Task, role: LogprobRole,
+                   keep: Callable[[dict[str, NDArray[Any]]], None]) -> ScoredGeneration:
     """One log-prob pass over a sample: the engine's chunks fed to the task's scorer; what a
     reference keeps is handed to `keep` (the run directory stores it)."""
-    from qlongbench.types import Generation
-
     scorer = task.logprob_scorer(sample, role)
     device = str(backend.device)
     qmem.reset_peak(device)

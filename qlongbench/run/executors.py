@@ -7,14 +7,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
-from qlongbench.run.header import ExecutorInfo, RunHeader
+from qlongbench.run.header import ExecutorInfo
 from qlongbench.run.plan import Cell
 from qlongbench.run.progress import CellCounter, Progress, ProgressFn
-from qlongbench.run.store import RecordWriter, RunDir
+from qlongbench.run.store import HeaderBook, RecordWriter
 from qlongbench.run.units import Event, Loaded, LoadFailed, Unit, UnitContext, run_unit
 from qlongbench.spec.config import RunSpec
+from qlongbench.spec.precision import Precision
+from qlongbench.tokenizer import PromptTokenizer
 from qlongbench.types import Record, Sample
 
 log = logging.getLogger(__name__)
@@ -36,9 +38,9 @@ class Ledger:
     """The driver's bookkeeping: writes each record once (fsynced, keys already written skipped),
     keeps run.json up to date with what each unit loaded and where, and reports progress."""
 
-    def __init__(self, run_dir: RunDir, header: RunHeader, writer: RecordWriter, progress: ProgressFn,
+    def __init__(self, book: HeaderBook, writer: RecordWriter, progress: ProgressFn,
                  samples: dict[Cell, list[Sample]], done: set[tuple[str, str]]):
-        self.run_dir, self.header, self.writer, self.progress = run_dir, header, writer, progress
+        self.book, self.writer, self.progress = book, writer, progress
         self.by_id = {s.sample_id: s for ss in samples.values() for s in ss}
         self.cell_of = {s.sample_id: cell for cell, ss in samples.items() for s in ss}
         self.done = done
@@ -47,8 +49,8 @@ class Ledger:
 
     def set_executor(self, info: ExecutorInfo) -> None:
         """The executor of this invocation (placements of earlier ones kept)."""
-        info = info.model_copy(update={"placements": self.header.executor.placements | info.placements})
-        self._write(self.header.model_copy(update={"executor": info}))
+        info = info.model_copy(update={"placements": self.book.header.executor.placements | info.placements})
+        self.book.update(executor=info)
 
     def start(self, unit: Unit, how: str = "") -> None:
         """A unit is handed out: progress says so (and how many of the precision's samples are there)."""
@@ -74,21 +76,19 @@ class Ledger:
             if counter is not None and event.sample_id in self.by_id:
                 counter.add(self.by_id[event.sample_id], event)
         elif isinstance(event, Loaded):
-            h = self.header
+            h = self.book.header
             label = event.placement.precision
             placements = h.executor.placements | {unit.name: event.placement}
-            self._write(h.model_copy(update={
-                "precisions": h.precisions | {label: event.info},
-                "precision_errors": {k: v for k, v in h.precision_errors.items() if k != label},
-                "executor": h.executor.model_copy(update={"placements": placements})}))
+            self.book.update(precisions=h.precisions | {label: event.info},
+                             precision_errors={k: v for k, v in h.precision_errors.items() if k != label},
+                             executor=h.executor.model_copy(update={"placements": placements}))
         elif isinstance(event, LoadFailed):
             # Out of memory while loading is a result (oom records: it does not fit), and still a
             # precision that produced nothing: the run exits non-zero either way.
             self.tally.failed_precisions[event.label] = (
                 "out of memory while loading: " if event.status == "oom" else "") + event.message
             if event.status == "error":
-                h = self.header
-                self._write(h.model_copy(update={"precision_errors": h.precision_errors | {event.label: event.message}}))
+                self.book.update(precision_errors=self.book.header.precision_errors | {event.label: event.message})
 
     def lost(self, unit: Unit, message: str) -> None:
         """A unit that ended without finishing (its worker lost past the retries, or an unexpected
@@ -98,24 +98,20 @@ class Ledger:
         if missing:
             self.tally.failed_precisions[unit.name] = f"{message} ({missing} samples left to a rerun)"
 
-    def _write(self, header: RunHeader) -> None:
-        self.header = header
-        self.run_dir.write_header(header)
-
 
 class Executor(Protocol):
     """Runs units and passes what they yield to the ledger."""
 
     name: str
 
-    def driver_device(self, spec: RunSpec) -> str:
+    def driver_device(self, spec: RunSpec, precisions: Sequence[Precision]) -> str:
         """The device the driver checks precisions against before anything runs."""
 
     def info(self) -> ExecutorInfo:
         """What run.json records about this executor."""
 
     def run(self, units: Sequence[Unit], ctx: UnitContext, samples: dict[Cell, list[Sample]], ledger: Ledger,
-            *, tokenizer: Any) -> None:
+            *, tokenizer: PromptTokenizer) -> None:
         """Run every unit; each record reaches ledger.apply exactly once per key."""
 
 
@@ -128,7 +124,7 @@ class LocalExecutor:
         self.spec = spec
         self.device = ""
 
-    def driver_device(self, spec: RunSpec) -> str:
+    def driver_device(self, spec: RunSpec, precisions: Sequence[Precision]) -> str:
         from qlongbench.run.device import resolve_device
 
         self.device = resolve_device(spec.device)
@@ -138,7 +134,7 @@ class LocalExecutor:
         return ExecutorInfo(name="local")
 
     def run(self, units: Sequence[Unit], ctx: UnitContext, samples: dict[Cell, list[Sample]], ledger: Ledger,
-            *, tokenizer: Any) -> None:
+            *, tokenizer: PromptTokenizer) -> None:
         by_id = {s.sample_id: s for ss in samples.values() for s in ss}
         for unit in units:
             ledger.start(unit)

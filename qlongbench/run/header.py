@@ -1,30 +1,36 @@
 """run.json: the run header, the contract between a run and everything that reads it.
 
 A typed, versioned pydantic model (after inspect_ai's EvalLog): written by the runner, read by the
-report, the gate and a resumed run. Files written by earlier releases are migrated when read
-(`RunHeader.load`), so a run directory made by qlongbench 0.1.0 still resumes and reports."""
+report, the gate and a resumed run. A file written by an earlier version of the format is migrated
+when read (`RunHeader.load`, one step per version in MIGRATIONS); qlongbench 0.1.0's unversioned
+run.json is refused with one line naming that release (no committed run needs it)."""
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
+from qlongbench.errors import UserError
+from qlongbench.run.migrate import v2_to_v3
+from qlongbench.run.plan import RunPlan, Sha256
 from qlongbench.spec.config import RunSpec
-from qlongbench.types import BackendInfo, Count, GenerationConfig, IsoTime, Name, Unit
+from qlongbench.spec.labels import OPTIONS
+from qlongbench.types import BackendInfo, Count, IsoTime, Name
 
-HEADER_VERSION = 2
-"""Version 1: the unversioned dict of qlongbench 0.1.0. Version 2: this model."""
+HEADER_VERSION = 3
+"""Version 1: the unversioned dict of qlongbench 0.1.0 (no longer read). Version 2: the decisions
+about the run as loose fields (model, tasks, generation configs, engine baselines, controls,
+log-prob reference). Version 3: this model, those decisions in one typed RunPlan."""
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {2: v2_to_v3}
+"""version n -> the function that turns a version-n file into version n + 1 (data only, run/migrate.py)."""
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
-
-
-Positive = Annotated[int, Field(ge=1, strict=True)]
-"""Layers, heads, widths, positions: at least one."""
 
 
 def _samples_file(name: str) -> str:
@@ -34,51 +40,6 @@ def _samples_file(name: str) -> str:
 
 
 SamplesFile = Annotated[str, AfterValidator(_samples_file)]
-Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
-"""A sha256 in hex, as hashlib writes it."""
-
-
-class ModelInfo(_Model):
-    """The reference model: where it came from, its files' hash and its attention geometry."""
-
-    source: str
-    """Local directory or hub id as given."""
-    local: bool = False
-    """Whether the source is a local directory."""
-    revision: str | None = None
-    """Hub revision."""
-    files_sha256: str | None = None
-    """Hash of every file an engine may read (weights of any format, configs, tokenizer, code)."""
-    files_hash_rule: Literal["all-files", "v1-suffixes"] = "all-files"
-    """How files_sha256 was computed: every non-hidden file (now), or qlongbench 0.1.0's
-    .safetensors/.json/.model/.txt files (a migrated run is resumed by the rule it was made with)."""
-    architecture: str | None = None
-    """config.architectures[0]."""
-    num_hidden_layers: Positive | None = None
-    """Decoder layers."""
-    num_attention_heads: Positive | None = None
-    """Query heads."""
-    num_key_value_heads: Positive | None = None
-    """KV heads (fewer than query heads under GQA/MQA)."""
-    head_dim: Positive | None = None
-    """Per-head dimension."""
-    hidden_size: Positive | None = None
-    """Model width."""
-    vocab_size: Positive | None = None
-    """Vocabulary size."""
-    max_position_embeddings: Positive | None = None
-    """Positions the model was trained for."""
-    rope_scaling: dict[str, Any] | None = None
-    """RoPE scaling config, when set."""
-    tokenizer: dict[str, Any] = Field(default_factory=dict)
-    """Tokenizer fingerprint (class, vocabulary hash, special tokens)."""
-    chat_template_sha256: str | None = None
-    """Hash of the chat template."""
-    chat_template_used: bool = False
-    """Whether prompts were rendered with the chat template."""
-    origin: str | None = None
-    """Where the weights themselves come from when that matters to the reading (the bundled model:
-    a published Q4_1 GGUF dequantized to bf16, so every drop is relative to a 4-bit model)."""
 
 
 class Environment(_Model):
@@ -128,28 +89,6 @@ class ExecutorInfo(_Model):
     """Per unit (precision label, or label#i/n for a slice): where it ran, across invocations."""
 
 
-class TaskInfo(_Model):
-    """What the readers of a run need to know about one of its tasks, without loading its plugin."""
-
-    name: str
-    """Registered task name."""
-    options: dict[str, Any] = Field(default_factory=dict)
-    """The task's options (all of them, defaults included)."""
-    uses_logprobs: bool = False
-    """Scored from log-probabilities against a reference (reported as KL, not accuracy)."""
-    chance_level: Unit = 0.0
-    """Score without reading the context; a reference at or below it cannot show a drop."""
-    metric: str = ""
-    """What the score means."""
-
-
-class GenerationConfigRecord(GenerationConfig):
-    """A task's generation config with its hash (the hash every record of the task carries)."""
-
-    sha256: Sha256
-    """sha256 of the config (hashing.sha256_json of the config fields)."""
-
-
 class RunHeader(_Model):
     """Everything a run directory holds besides its samples and records."""
 
@@ -169,32 +108,16 @@ class RunHeader(_Model):
     """Hash of the fields that decide the frozen samples; a resume must match it."""
     seed: int
     """Run seed."""
-    model: ModelInfo
-    """The reference model."""
+    plan: RunPlan
+    """Everything decided about the run before anything was measured (run/plan.py): model, tasks,
+    precisions, reference, engine baselines, controls, measure rule. A resumed run holds its
+    earlier plan and the resuming invocation's together."""
     environment: Environment = Field(default_factory=Environment)
     """Versions and machine."""
     precisions: dict[str, BackendInfo] = Field(default_factory=dict)
     """What each precision that loaded was: engine, recipe, versions, weight bytes."""
     precision_errors: dict[str, str] = Field(default_factory=dict)
     """Precisions that could not load, with the one-line reason."""
-    engine_baselines: list[str] = Field(default_factory=list)
-    """Precisions added automatically as an engine's full-precision baseline (not gated by default)."""
-    planned_precisions: list[str] = Field(default_factory=list)
-    """Every precision label an invocation of this run planned (engine baselines and controls
-    included): the labels its records may carry, whether or not the precision loaded."""
-    controls: dict[str, str] = Field(default_factory=dict)
-    """Noise-floor controls (--noise-floor): control label -> the precision it perturbs (the same
-    precision at another thread count). Not gated by default; the report sets each candidate's
-    changed answers and KL beside the control's."""
-    logprob_reference: str | None = None
-    """The precision log-prob tasks (kld) compare with; fixed when the run starts."""
-    task_labels: Literal["name", "name+options"] = "name+options"
-    """How tasks are labelled in sample ids, files and records: with their options (two option sets
-    of one task never mix), or by name alone (runs made by qlongbench 0.1.0 keep their keys)."""
-    tasks: dict[str, TaskInfo] = Field(default_factory=dict)
-    """Per task label (name, plus options when given)."""
-    generation_configs: dict[str, GenerationConfigRecord] = Field(default_factory=dict)
-    """Per task label: the generation config every precision used."""
     samples: dict[SamplesFile, Sha256] = Field(default_factory=dict)
     """Per samples file (name in samples/): sha256 of its bytes, binding the frozen prompts to this run."""
     resumed_at: list[IsoTime] = Field(default_factory=list)
@@ -206,80 +129,25 @@ class RunHeader(_Model):
     @classmethod
     def _known_version(cls, v: int) -> int:
         if not 2 <= v <= HEADER_VERSION:
-            raise ValueError(f"version {v} is not one this qlongbench reads (1 without a version field, up to "
-                             f"{HEADER_VERSION}); a newer qlongbench wrote it, or the file was edited")
+            raise ValueError(f"version {v} is not one this qlongbench reads (2 to {HEADER_VERSION}); a newer "
+                             "qlongbench wrote it, or the file was edited")
         return v
 
     def precision_labels(self) -> set[str]:
-        """Every precision label this header lists: planned, loaded, failed to load, added as an
-        engine baseline or a noise-floor control, or in the latest invocation's spec. A record of
-        any other label does not belong to this run."""
-        return ({*self.planned_precisions, *self.precisions, *self.precision_errors, *self.engine_baselines,
-                 *self.controls} | {p.label() for p in self.spec.precisions})
+        """Every precision label this run planned, across its invocations (engine baselines and
+        controls included): the labels its records may carry, whether or not the precision loaded."""
+        return set(self.plan.labels)
 
     @classmethod
-    def load(cls, data: dict[str, Any]) -> RunHeader:
-        """A header read from run.json, migrated first when an earlier release wrote it (0.1.0's
-        run.json carries no version), then validated strictly (a number written as a string, or true
-        for 1, is refused). Only file data is migrated: code builds headers directly."""
-        if "version" not in data:
-            data = migrate_v1(data)
-        return cls.model_validate_json(json.dumps(data), strict=True)
-
-
-V1_ALIASES = {"niah": "niah-single"}
-"""Task aliases 0.1.0 accepted (its records carry the canonical name)."""
-
-
-def migrate_v1(data: dict[str, Any]) -> dict[str, Any]:
-    """qlongbench 0.1.0's run.json (an unversioned dict) as a version-2 header.
-
-    0.1.0 kept a precision that failed to load as {"error": ...} among the loaded ones, had no
-    engine-baseline list (gguf-bf16 beside a gguf quant was the only one it added), no fixed
-    log-prob reference (it was the first of bf16, fp16, fp32 in the precision list) and no samples
-    binding (the samples files are bound when the run is next opened)."""
-    def mapping(value: Any) -> dict[str, Any] | None:  # a part of another shape is left to validation
-        return value if isinstance(value, dict) else {} if value is None else None
-
-    def listed(value: Any) -> list[Any]:
-        return value if isinstance(value, list) else []
-
-    out = dict(data)
-    out["version"] = HEADER_VERSION
-    precisions, errors = {}, {}
-    for label, info in (mapping(data.get("precisions")) or {}).items():
-        if isinstance(info, dict) and set(info) == {"error"}:
-            errors[label] = str(info["error"])
-        else:
-            precisions[label] = info
-    if mapping(data.get("precisions")) is not None:
-        out["precisions"], out["precision_errors"] = precisions, errors
-    spec = mapping(data.get("spec"))
-    if spec is not None:
-        spec = dict(spec)
-        if isinstance(spec.get("chat_template"), bool):
-            spec["chat_template"] = "auto" if spec["chat_template"] else "off"
-        out["spec"] = spec
-    spec = spec or {}
-    names = [p.get("name") if isinstance(p, dict) else str(p) for p in listed(spec.get("precisions"))]
-    added = [label for label in precisions if label not in names and label.startswith("gguf-")
-             and label.split(":")[0] in ("gguf-bf16", "gguf-f16")]
-    out.setdefault("engine_baselines", added)
-    out.setdefault("logprob_reference", next((n for n in ("bf16", "fp16", "fp32") if n in precisions), None))
-    names = [V1_ALIASES.get(t["name"], t["name"]) for t in listed(spec.get("tasks"))
-             if isinstance(t, dict) and isinstance(t.get("name"), str)]
-    out.setdefault("tasks", {n: {"name": n, "uses_logprobs": n == "kld"} for n in names})
-    model = mapping(data.get("model"))
-    if model is not None:
-        model = dict(model)
-        model.setdefault("source", str(spec.get("model") or "unknown"))
-        model["files_hash_rule"] = "v1-suffixes"
-        out["model"] = model
-    out["task_labels"] = "name"
-    env = mapping(data.get("environment"))
-    if env is not None:
-        out["environment"] = {k: v for k, v in env.items() if k in Environment.model_fields}
-    for key in list(out):
-        if key not in RunHeader.model_fields:
-            out.pop(key)  # 0.1.0 fields with no meaning now (a fixture's "note")
-    return out
+    def load(cls, data: dict[str, Any], where: str = "run.json") -> RunHeader:
+        """A header read from run.json, migrated first, one version at a time, when an earlier format
+        wrote it, then validated strictly (a number written as a string, or true for 1, is refused).
+        Only file data is migrated: code builds headers directly."""
+        version = data.get("version")
+        if version is None:
+            raise UserError(f"{where} was written by qlongbench 0.1.0 (a run header without a version), which this "
+                            f"qlongbench no longer reads; start the run over with --new, or read it with qlongbench 0.1.0")
+        while isinstance(version, int) and not isinstance(version, bool) and version in MIGRATIONS:
+            data = MIGRATIONS[version](data)
+            version = data["version"]
+        return cls.model_validate_json(json.dumps(data), strict=True, context=OPTIONS)

@@ -7,19 +7,21 @@ that are not negative, and log-probs that are never NaN nor +inf (-inf is a toke
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qlongbench.errors import UserError
 from qlongbench.files import atomic_write_bytes, safe_name
 from qlongbench.types import Sample
 
-REQUIRED = ("indices", "logprobs", "tail_logmass")
-"""[n, k] top-k token ids, [n, k] their log-probs, [n] log of the mass outside the top k."""
-DRAWS = ("sample_indices", "sample_logprobs")
-"""[n, m] ids drawn from the tail and their log-probs (absent in files qlongbench 0.1.0 kept)."""
+if TYPE_CHECKING:  # numpy loads where arrays are read or written
+    from numpy.typing import NDArray
+
+REQUIRED = ("indices", "logprobs", "tail_logmass", "sample_indices", "sample_logprobs")
+"""[n, k] top-k token ids, [n, k] their log-probs, [n] log of the mass outside the top k, [n, m] ids
+drawn from the tail and [n, m] their log-probs."""
 
 
-def check_kept(path: Path, arrays: dict[str, Any]) -> None:
+def check_kept(path: Path, arrays: dict[str, NDArray[Any]]) -> None:
     """Refuse kept distributions that are not n rows of one shape (whether n is the document's
     length is the scorer's to check): one UserError line naming the file, the array and what it
     must hold."""
@@ -31,7 +33,7 @@ def check_kept(path: Path, arrays: dict[str, Any]) -> None:
     missing = [k for k in REQUIRED if k not in arrays]
     if missing:
         raise bad(f"array {missing[0]} is missing (a kept reference holds {', '.join(REQUIRED)})")
-    idx, lp, tail = (np.asarray(arrays[k]) for k in REQUIRED)
+    idx, lp, tail, s_idx, s_lp = (np.asarray(arrays[k]) for k in REQUIRED)
     if idx.ndim != 2 or idx.dtype.kind not in "iu":
         raise bad(f"indices must be an [n, k] integer array, not {idx.dtype} of shape {idx.shape}")
     n_positions = idx.shape[0]
@@ -39,19 +41,12 @@ def check_kept(path: Path, arrays: dict[str, Any]) -> None:
         raise bad(f"logprobs must be a float array shaped like indices {idx.shape}, not {lp.dtype} {lp.shape}")
     if tail.shape != (n_positions,) or tail.dtype.kind != "f":
         raise bad(f"tail_logmass must be a float array of shape ({n_positions},), not {tail.dtype} {tail.shape}")
-    present = [k for k in DRAWS if k in arrays]
-    if present and len(present) != len(DRAWS):
-        raise bad(f"{present[0]} comes without {[k for k in DRAWS if k not in arrays][0]}")
-    ids = [idx]
-    floats = {"logprobs": lp, "tail_logmass": tail}
-    if present:
-        s_idx, s_lp = (np.asarray(arrays[k]) for k in DRAWS)
-        if s_idx.ndim != 2 or s_idx.shape[0] != n_positions or s_idx.dtype.kind not in "iu":
-            raise bad(f"sample_indices must be an [{n_positions}, m] integer array, not {s_idx.dtype} {s_idx.shape}")
-        if s_lp.shape != s_idx.shape or s_lp.dtype.kind != "f":
-            raise bad(f"sample_logprobs must be a float array shaped like sample_indices {s_idx.shape}")
-        ids.append(s_idx)
-        floats["sample_logprobs"] = s_lp
+    if s_idx.ndim != 2 or s_idx.shape[0] != n_positions or s_idx.dtype.kind not in "iu":
+        raise bad(f"sample_indices must be an [{n_positions}, m] integer array, not {s_idx.dtype} {s_idx.shape}")
+    if s_lp.shape != s_idx.shape or s_lp.dtype.kind != "f":
+        raise bad(f"sample_logprobs must be a float array shaped like sample_indices {s_idx.shape}")
+    ids = [idx, s_idx]
+    floats = {"logprobs": lp, "tail_logmass": tail, "sample_logprobs": s_lp}
     if any(a.size and int(a.min()) < 0 for a in ids):
         raise bad("a token id is negative")
     for name, a in floats.items():
@@ -62,15 +57,13 @@ def check_kept(path: Path, arrays: dict[str, Any]) -> None:
 class LogprobFiles:
     """The kept distributions of a run directory, by precision and sample."""
 
-    def __init__(self, root: Path, legacy_reference: str | None = None):
+    def __init__(self, root: Path):
         self.root = Path(root)
-        self.legacy_reference = legacy_reference
-        """qlongbench 0.1.0 kept the reference's files in RUN_DIR/kld/<sample>.npz."""
 
     def path(self, precision: str, sample_id: str) -> Path:
         return self.root / "logprobs" / safe_name(precision) / f"{safe_name(sample_id)}.npz"
 
-    def save(self, precision: str, sample: Sample, arrays: dict[str, Any]) -> None:
+    def save(self, precision: str, sample: Sample, arrays: dict[str, NDArray[Any]]) -> None:
         import io
 
         import numpy as np
@@ -79,14 +72,12 @@ class LogprobFiles:
         np.savez(buf, **arrays, prompt_sha256=np.array(sample.prompt_sha256), precision=np.array(precision))
         atomic_write_bytes(self.path(precision, sample.sample_id), buf.getvalue())
 
-    def load(self, precision: str, sample: Sample) -> dict[str, Any]:
+    def load(self, precision: str, sample: Sample) -> dict[str, NDArray[Any]]:
         import zipfile
 
         import numpy as np
 
         path = self.path(precision, sample.sample_id)
-        if not path.is_file() and precision == self.legacy_reference:
-            path = self.root / "kld" / f"{safe_name(sample.sample_id)}.npz"
         if not path.is_file():
             raise UserError(f"{precision} kept no distributions for {sample.sample_id} (it failed or has not run); "
                             "nothing to compare with")

@@ -8,15 +8,16 @@ import platform
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import qlongbench
 from pydantic import ValidationError
 
 from qlongbench.errors import UserError, validation_problem
 from qlongbench.memory import text_config
-from qlongbench.run.header import Environment, ModelInfo
+from qlongbench.run.header import Environment
+from qlongbench.run.plan import ModelInfo
 from qlongbench.spec.config import RunSpec
+from qlongbench.tokenizer import PromptTokenizer
 
 log = logging.getLogger(__name__)
 
@@ -114,9 +115,7 @@ def quick_hub_timeouts() -> None:
     os.environ.setdefault("HF_HUB_DOWNLOAD_TIMEOUT", str(HUB_TIMEOUT_S))
 
 
-def load_tokenizer(model: str, spec: RunSpec) -> Any:
-    from qlongbench.tokenizer import PromptTokenizer
-
+def load_tokenizer(model: str, spec: RunSpec) -> PromptTokenizer:
     quick_hub_timeouts()
     try:
         return PromptTokenizer.load(model, revision=spec.revision, trust_remote_code=spec.trust_remote_code,
@@ -128,7 +127,7 @@ def load_tokenizer(model: str, spec: RunSpec) -> Any:
         raise
 
 
-def model_info(model: ResolvedModel, spec: RunSpec, tok: Any) -> ModelInfo:
+def model_info(model: ResolvedModel, spec: RunSpec, tok: PromptTokenizer) -> ModelInfo:
     """What run.json records about the reference (config read once; the files hashed)."""
     from transformers import AutoConfig
 

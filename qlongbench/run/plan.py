@@ -1,49 +1,142 @@
-"""Planning a run: the tasks and cells (task × language × length), the precisions (engine-matched
-baselines added, the log-prob reference first), and every check of the user's input that can be
-made before the run directory is touched."""
+"""The run plan: every decision about a run, made once by the planner (run/planner.py) before anything
+is measured, and stored in run.json (`RunHeader.plan`). The model and its provenance, the tasks with
+their generation configs and where they run, the precisions parsed into typed `Precision`s, the
+reference, each engine's full-precision baseline, the noise-floor controls, which tasks are scored
+from log-probabilities, and the rule that says when a cell is measured. Units, executors, the
+analysis, the report and the gate read it; none of them plans again."""
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
+import json
+from collections.abc import Collection
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Annotated, Literal
 
-from qlongbench import registry
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
 from qlongbench.errors import UserError
 from qlongbench.hashing import sha256_json
-from qlongbench.run.header import TaskInfo
-from qlongbench.spec.config import PrecisionSpec, RunSpec, TaskSpec
-from qlongbench.spec.references import choose_reference, pick_engine_baseline
+from qlongbench.spec.measure import MeasureRule
+from qlongbench.spec.precision import Precision
 from qlongbench.tasks.base import Task
-from qlongbench.types import GenerationConfig, Sample
+from qlongbench.types import GenerationConfig, Name, Sample, Unit
 
 
-@dataclass(frozen=True)
-class PlannedTask:
-    """One task of the run: its label (name plus options), the configured task, and where it runs."""
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
-    label: str
+
+Positive = Annotated[int, Field(ge=1, strict=True)]
+"""Layers, heads, widths, positions: at least one."""
+Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+"""A sha256 in hex, as hashlib writes it."""
+
+
+class ModelInfo(_Model):
+    """The reference model: where it came from, its files' hash and its attention geometry."""
+
+    source: str
+    """Local directory or hub id as given."""
+    local: bool = False
+    """Whether the source is a local directory."""
+    revision: str | None = None
+    """Hub revision."""
+    files_sha256: str | None = None
+    """Hash of every file an engine may read (weights of any format, configs, tokenizer, code)."""
+    files_hash_rule: Literal["all-files"] = "all-files"
+    """How files_sha256 was computed: every non-hidden file."""
+    architecture: str | None = None
+    """config.architectures[0]."""
+    num_hidden_layers: Positive | None = None
+    """Decoder layers."""
+    num_attention_heads: Positive | None = None
+    """Query heads."""
+    num_key_value_heads: Positive | None = None
+    """KV heads (fewer than query heads under GQA/MQA)."""
+    head_dim: Positive | None = None
+    """Per-head dimension."""
+    hidden_size: Positive | None = None
+    """Model width."""
+    vocab_size: Positive | None = None
+    """Vocabulary size."""
+    max_position_embeddings: Positive | None = None
+    """Positions the model was trained for."""
+    rope_scaling: dict[str, JsonValue] | None = None
+    """RoPE scaling config, when set."""
+    tokenizer: dict[str, JsonValue] = Field(default_factory=dict)
+    """Tokenizer fingerprint (class, vocabulary hash, special tokens)."""
+    chat_template_sha256: str | None = None
+    """Hash of the chat template."""
+    chat_template_used: bool = False
+    """Whether prompts were rendered with the chat template."""
+    origin: str | None = None
+    """Where the weights themselves come from when that matters to the reading (the bundled model:
+    a published Q4_1 GGUF dequantized to bf16, so every drop is relative to a 4-bit model)."""
+
+
+class GenerationConfigRecord(GenerationConfig):
+    """A task's generation config with its hash (the hash every record of the task carries)."""
+
+    sha256: Sha256
+    """sha256 of the config (hashing.sha256_json of the config fields)."""
+
+    @classmethod
+    def of(cls, cfg: GenerationConfig) -> GenerationConfigRecord:
+        return cls(**cfg.model_dump(), sha256=sha256_json(cfg))
+
+
+class PlannedTask(_Model):
+    """One task of the run: what it is, how it generates, and where it runs."""
+
+    label: Name
     """Canonical name, plus ':key=value,...' when it has options: two runs of one task with
     different options are different tasks (their samples, records and cells never mix)."""
-    task: Task
-    """The task, configured with its options."""
-    lengths: tuple[int, ...] = ()
-    """Its lengths (the run's unless the task names its own)."""
-    languages: tuple[str, ...] = ()
+    name: Name
+    """Registered task name."""
+    options: dict[str, JsonValue] = Field(default_factory=dict)
+    """The task's options (all of them, defaults included), as its options model dumps them."""
+    uses_logprobs: bool = False
+    """Scored from log-probabilities against a reference (reported as KL, not accuracy): the task's
+    declaration (Task.uses_logprobs)."""
+    chance_level: Unit = 0.0
+    """Score without reading the context; a reference at or below it cannot show a drop."""
+    metric: str = ""
+    """What the score means."""
+    generation: GenerationConfigRecord
+    """The generation config every precision uses on it (and its hash)."""
+    lengths: tuple[int, ...]
+    """Its target lengths (the run's unless the task names its own)."""
+    languages: tuple[str, ...]
     """Its haystack languages."""
-    samples: int = 1
+    samples: Positive
     """Its samples per cell."""
 
     @property
     def tag(self) -> str | None:
-        """Short hash of the label's options, put into sample ids (None without options)."""
-        return sha256_json(self.label.partition(":")[2])[:8] if ":" in self.label else None
+        """Short hash of the label's options (what follows `name:`), put into sample ids and file
+        names (None without options)."""
+        return None if self.label == self.name else sha256_json(self.label.removeprefix(self.name + ":"))[:8]
 
-    def info(self) -> TaskInfo:
-        return TaskInfo(name=self.task.name, options=self.task.options.model_dump(mode="json"),
-                        uses_logprobs=self.task.uses_logprobs, chance_level=self.task.chance_level,
-                        metric=self.task.metric)
+    def task(self) -> Task:
+        """The task, configured with its options (built once per process)."""
+        return _task(self.name, json.dumps(self.options, sort_keys=True))
+
+    def relabel(self, samples: list[Sample]) -> list[Sample]:
+        """Samples carry their task's label, and ids that differ between option sets of one task."""
+        tag = self.tag
+        if tag is None:
+            return samples
+        return [s.model_copy(update={"task": self.label,
+                                     "sample_id": f"{self.name}.{tag}" + s.sample_id.removeprefix(self.name)})
+                for s in samples]
+
+
+@lru_cache(maxsize=None)
+def _task(name: str, options: str) -> Task:
+    from qlongbench import registry
+
+    return registry.task_class(name)(json.loads(options))
 
 
 @dataclass(frozen=True)
@@ -55,184 +148,104 @@ class Cell:
     instruction_language: str
     language: str
     length: int
+    name: str = ""
+    """The task's registered name ('' : the label is the name, a task without options)."""
+    tag: str | None = None
+    """The task's options hash (PlannedTask.tag), None without options."""
 
     def stem(self) -> str:
         """Name of the cell's samples file (without .jsonl)."""
         lang = self.language if self.instruction_language == self.language else f"{self.instruction_language}_{self.language}"
-        name, _, options = self.task.partition(":")
-        tag = f".{sha256_json(options)[:8]}" if options else ""
-        return f"{name}{tag}-{lang}-{self.length}"
+        return f"{self.name or self.task}{'.' + self.tag if self.tag else ''}-{lang}-{self.length}"
 
 
-def task_label(spec: TaskSpec, cls: type[Task], rule: str = "name+options") -> str:
-    if not spec.options or rule == "name":
-        return cls.name
-    return cls.name + ":" + ",".join(f"{k}={v}" for k, v in sorted(spec.options.items()))
+class RunPlan(_Model):
+    """Everything decided about a run before anything is measured (see the module docstring)."""
 
+    model: ModelInfo
+    """The reference model and its provenance."""
+    seed: int
+    """Run seed (samples are built from it)."""
+    instruction_language: str | None = None
+    """Cross-lingual mode: instructions and questions in this language."""
+    tasks: dict[str, PlannedTask]
+    """The tasks by label, in run order."""
+    precisions: tuple[Precision, ...]
+    """Every precision, parsed, in run order (the log-prob reference first when a log-prob task runs)."""
+    reference: str | None = None
+    """The precision every other is compared with: the first of the reference engine's names
+    (bf16, fp16, fp32) among the precisions (None when none is there)."""
+    logprob_reference: str | None = None
+    """The precision log-prob tasks compared with when their files were kept (None when no log-prob
+    task ran); fixed when the first log-prob task runs."""
+    engine_baselines: dict[str, str] = Field(default_factory=dict)
+    """engine -> its full-precision run (gguf-bf16 for llama.cpp), for engines that declare one."""
+    added: tuple[str, ...] = ()
+    """Precisions added automatically as an engine's baseline (not gated by default)."""
+    controls: dict[str, str] = Field(default_factory=dict)
+    """Noise-floor controls (--noise-floor): control label -> the precision it perturbs (the same
+    precision at another thread count)."""
+    measure: MeasureRule = Field(default_factory=MeasureRule)
+    """When a cell counts as measured (thresholds a reader may change, chance level per task)."""
 
-def plan_tasks(spec: RunSpec, label_rule: str = "name+options") -> list[PlannedTask]:
-    """The configured tasks (bad names, options or languages refused with one line each). Under the
-    "name" rule (runs made by qlongbench 0.1.0) a task is labelled by its name alone."""
-    from qlongbench.tasks.languages import get_language
+    # --- lookups ---------------------------------------------------------------------------------
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(p.label for p in self.precisions)
 
-    planned: dict[str, PlannedTask] = {}
-    for t in spec.tasks:
-        cls = registry.task_class(t.name)
-        label = task_label(t, cls, label_rule)
-        if label in planned:
-            raise UserError(f"task {label} is listed twice; list it once" + (
-                " (this run was made by qlongbench 0.1.0, which told tasks apart by name only: run the other "
-                "option set in a new --out)" if label_rule == "name" else ""))
-        planned[label] = PlannedTask(label, cls(t.options), tuple(t.lengths or spec.lengths),
-                                     tuple(t.languages or spec.languages), t.samples or spec.samples)
-    codes = {c for p in planned.values() for c in p.languages} | {spec.instruction_language} - {None}
-    for code in sorted(codes):
-        try:
-            get_language(code)
-        except KeyError as err:
-            raise UserError(str(err.args[0])) from None
-    for p in planned.values():
-        missing = [c for c in p.languages if c not in p.task.languages()]
-        if missing:
-            raise UserError(f"task {p.label} has no text in {', '.join(missing)}; it supports "
-                            f"{', '.join(p.task.languages())}")
-    return list(planned.values())
+    def precision(self, label: str) -> Precision:
+        for p in self.precisions:
+            if p.label == label:
+                return p
+        raise UserError(f"precision {label} is not one this run planned ({', '.join(self.labels)})")
 
+    @property
+    def logprob_tasks(self) -> tuple[str, ...]:
+        """Tasks scored from log-probabilities (a Task capability, recorded per task)."""
+        return tuple(label for label, t in self.tasks.items() if t.uses_logprobs)
 
-MAX_FROZEN_TOKENS = 200_000_000
-"""Prompt tokens a run may freeze (about 1.5 GB of samples files): past it, a typo in --samples or
---lengths, not a benchmark."""
+    def cells(self) -> list[Cell]:
+        """Task × language × length, in run order."""
+        ilang = self.instruction_language
+        return [Cell(t.label, ilang or lang, lang, n, t.name, t.tag) for t in self.tasks.values()
+                for lang in t.languages for n in t.lengths]
 
+    # --- comparisons -----------------------------------------------------------------------------
+    def reference_for(self, present: Collection[str], requested: str | None = None) -> str | None:
+        """The reference of a report or a gate over the precisions `present` in its records: the one
+        a reader names (it must have records), else the plan's (None when it has none)."""
+        if requested:
+            if requested not in present:
+                raise UserError(f"reference {requested!r} has no records in this run; precisions: "
+                                f"{', '.join(present)}")
+            return requested
+        return self.reference if self.reference in present else None
 
-def cells(spec: RunSpec, tasks: Sequence[PlannedTask]) -> list[Cell]:
-    ilang = spec.instruction_language
-    out = [Cell(t.label, ilang or lang, lang, length) for t in tasks for lang in t.languages for length in t.lengths]
-    samples = {t.label: t.samples for t in tasks}
-    total = sum(c.length * samples[c.task] for c in out)
-    if total > MAX_FROZEN_TOKENS:
-        raise UserError(f"this run would freeze {total:,} prompt tokens ({len(out)} cells, up to "
-                        f"{max(c.length for c in out):,} tokens each), past the limit of {MAX_FROZEN_TOKENS:,}; "
-                        "lower --samples or --lengths, or split the sweep into several runs")
-    return out
+    def engine_baselines_for(self, reference: str | None, present: Collection[str] | None = None) -> dict[str, str]:
+        """candidate -> its engine's full-precision baseline, for engines other than the reference's
+        (a noise-floor control is compared with the precision it perturbs, like any member)."""
+        ref_engine = next((p.engine for p in self.precisions if p.label == reference), None)
+        out = {}
+        for p in self.precisions:
+            base = self.engine_baselines.get(p.engine)
+            if p.engine != ref_engine and base and base != p.label:
+                out[p.label] = base
+        if present is not None:
+            out = {c: b for c, b in out.items() if c in present and b in present}
+        return out
 
+    def logprob_role(self, label: str) -> tuple[bool, dict[str, str]]:
+        """How a precision takes part in the log-prob tasks: whether it keeps its distributions for
+        others (the reference, an engine's baseline), and whose it is compared with by metric prefix
+        ('' the reference, 'eb_' its engine's baseline)."""
+        ref = self.logprob_reference
+        baselines = self.engine_baselines_for(ref)
+        keep = label == ref or label in set(baselines.values())
+        compare = {} if label == ref or ref is None else {"": ref}
+        if label in baselines:
+            compare["eb_"] = baselines[label]
+        return keep, compare
 
-def all_lengths(tasks: Sequence[PlannedTask]) -> list[int]:
-    return sorted({n for t in tasks for n in t.lengths})
-
-
-def gen_config(spec: RunSpec, task: Task) -> GenerationConfig:
-    return GenerationConfig(max_new_tokens=spec.max_new_tokens or task.default_max_new_tokens, seed=spec.seed)
-
-
-def relabel(samples: list[Sample], planned: PlannedTask) -> list[Sample]:
-    """Samples carry their task's label, and ids that differ between option sets of one task."""
-    tag = planned.tag
-    if tag is None:
-        return samples
-    name = planned.task.name
-    return [s.model_copy(update={"task": planned.label,
-                                 "sample_id": f"{name}.{tag}" + s.sample_id.removeprefix(name)}) for s in samples]
-
-
-@dataclass(frozen=True)
-class PrecisionPlan:
-    """The precisions of a run, in run order."""
-
-    precisions: list[PrecisionSpec]
-    """Every precision to load, once each."""
-    engine_baselines: list[str]
-    """Labels added automatically as an engine's full-precision baseline."""
-    logprob_reference: str | None
-    """The HF reference log-prob tasks compare with (None when no log-prob task runs)."""
-    controls: dict[str, str] = field(default_factory=dict)
-    """Noise-floor controls (--noise-floor): control label -> the precision it perturbs."""
-
-
-def add_controls(out: OrderedDict[str, PrecisionSpec], reference: str | None) -> dict[str, str]:
-    """The noise-floor twin of the reference and of each engine's full-precision baseline, inserted
-    right after it (its engine's `noise_control` options over its own); control -> original. An
-    engine without a control adds nothing; a twin the user listed already is not added again."""
-    engines: dict[str, list[str]] = {}
-    for label, p in out.items():
-        engines.setdefault(registry.backend_class(p.name).engine, []).append(label)
-    ref_engine = registry.backend_class(out[reference].name).engine if reference in out else None
-    originals = [reference] if reference in out else []
-    originals += [b for eng, labels in engines.items() if eng != ref_engine
-                  for b in [pick_engine_baseline(labels)] if b]
-    twins: dict[str, PrecisionSpec] = {}
-    for label in originals:
-        p = out[label]
-        control = registry.backend_class(p.name).noise_control(p)
-        if control:
-            twin = PrecisionSpec(name=p.name, kv=p.kv, options={**p.options, **control})
-            if twin.label() != label:
-                twins[label] = twin
-    ordered = list(out.items())
-    out.clear()
-    for label, p in ordered:
-        out.setdefault(label, p)
-        if label in twins:
-            out.setdefault(twins[label].label(), twins[label])
-    return {twin.label(): label for label, twin in twins.items()}
-
-
-def expand_precisions(spec: RunSpec, tasks: Sequence[PlannedTask], fixed_reference: str | None = None
-                      ) -> PrecisionPlan:
-    """The precisions to run: engine-matched baselines added (e.g. gguf-bf16 beside a gguf quant),
-    with --noise-floor a control twin of the reference and of each engine baseline, each loaded once,
-    in the order given, the log-prob reference (and its twin) first when a log-prob task runs."""
-    out: OrderedDict[str, PrecisionSpec] = OrderedDict()
-    added: list[str] = []
-    for p in spec.precisions:
-        cls = registry.backend_class(p.name)
-        full_names = cls.full_precision_names()
-        if spec.engine_baseline and full_names:
-            # Any full-precision run of the engine is its baseline (gguf-f16 as well as gguf-bf16).
-            base, full = full_names[0], set(full_names)
-            present = {q.name for q in spec.precisions} | {q.name for q in out.values()}
-            if p.name not in full and not full & present:
-                baseline = PrecisionSpec(name=base, options={k: v for k, v in p.options.items()
-                                                             if k in cls.baseline_options})
-                out[baseline.label()] = baseline
-                added.append(baseline.label())
-        if p.label() in out:
-            raise UserError(f"precision {p.label()} is listed twice; list it once")
-        out[p.label()] = p
-    # A resumed run keeps the log-prob reference it started with (its kept files are on disk), even
-    # when this invocation lists other precisions.
-    ref = fixed_reference or choose_reference(list(out))
-    controls = add_controls(out, ref) if spec.noise_floor else {}
-    ordered = list(out.values())
-    logprob = [t.label for t in tasks if t.task.uses_logprobs]
-    if logprob:
-        if ref is None:
-            raise UserError(f"task {', '.join(logprob)} compares every precision with an HF reference: add bf16, fp16 "
-                            "or fp32 to --precisions")
-        for p in ordered:
-            if p.label() != ref and not registry.backend_class(p.name).returns_logprobs():
-                raise UserError(f"task {', '.join(logprob)} needs log-probabilities, which precision {p.label()} "
-                                "cannot return; leave it out of this run")
-        first = {ref, *(c for c, original in controls.items() if original == ref)}
-        ordered.sort(key=lambda p: p.label() not in first)
-    return PrecisionPlan(ordered, added, ref if logprob else None, controls)
-
-
-def needs_artifact_cache(spec: RunSpec, precisions: Sequence[PrecisionSpec]) -> bool:
-    """Whether the run writes into the artifact cache: the bundled model is converted there, and
-    precisions that build artifacts (GGUF, GPTQ) without a given file or checkpoint keep them there."""
-    return spec.model is None or any(registry.backend_class(p.name).builds_artifacts()
-                                     and not {"file", "checkpoint"} & set(p.options) for p in precisions)
-
-
-def validate_precisions(precisions: Sequence[PrecisionSpec], model: str, device: str, *,
-                        trust_remote_code: bool = False, allow_pickle: bool = False, tokenizer: Any = None) -> None:
-    """Every label's options and user-supplied files, before anything is loaded or written; with the
-    reference `tokenizer`, only the checks that need it (a given checkpoint's tokenizer)."""
-    from qlongbench.backends.base import ValidateContext
-
-    ctx = ValidateContext(model=model, device=device, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
-    for p in precisions:
-        if tokenizer is None:
-            registry.backend_class(p.name).validate(p, ctx)
-        else:
-            registry.backend_class(p.name).validate_tokenizer(p, ctx, tokenizer)
+    def generation(self, task: str) -> GenerationConfig:
+        """The generation config of a task (its hash stripped)."""
+        return GenerationConfig(**self.tasks[task].generation.model_dump(exclude={"sha256"}))

@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING
 
 from qlongbench import registry
 from qlongbench.backends.build.artifacts import Artifact
-from qlongbench.spec.config import PrecisionSpec, RunSpec
+from qlongbench.spec.config import RunSpec
+from qlongbench.spec.labels import parse_precision
+from qlongbench.spec.precision import Precision
 
 if TYPE_CHECKING:
     from qlongbench.backends.base import Backend, LoadContext
@@ -47,14 +49,15 @@ def quantize(spec: RunSpec, *, progress: Callable[[str, int, int], None] | None 
     from qlongbench.run.device import resolve_device
     from qlongbench.run.model import default_cache_dir, load_tokenizer, resolve_model
     from qlongbench.backends.build.artifacts import ArtifactCache
-    from qlongbench.run.plan import needs_artifact_cache, validate_precisions
+    from qlongbench.run.planner import needs_artifact_cache, validate_precisions
 
-    classes = [(p, registry.backend_class(p.name)) for p in spec.precisions]  # unknown names fail first
-    if needs_artifact_cache(spec, spec.precisions):
+    precisions = [parse_precision(p) for p in spec.precisions]  # unknown names and bad options fail first
+    classes = [(p, registry.backend_class(p.name)) for p in precisions]
+    if needs_artifact_cache(spec, precisions):
         ArtifactCache(default_cache_dir(spec)).check_writable()
     device = resolve_device(spec.device)
     model = resolve_model(spec).path
-    validate_precisions(spec.precisions, model, device, trust_remote_code=spec.trust_remote_code,
+    validate_precisions(precisions, model, device, trust_remote_code=spec.trust_remote_code,
                         allow_pickle=spec.allow_pickle)
     tok = load_tokenizer(model, spec)
     ctx = LoadContext(model=model, revision=spec.revision, device=device, cache_dir=default_cache_dir(spec),
@@ -62,23 +65,23 @@ def quantize(spec: RunSpec, *, progress: Callable[[str, int, int], None] | None 
     out: list[QuantizeResult] = []
     for i, (prec, cls) in enumerate(classes):
         if progress:
-            progress(prec.label(), i, len(classes))
+            progress(prec.label, i, len(classes))
         out.append(_one(prec, cls, ctx))
     if progress:
         progress("done", len(classes), len(classes))
     return out
 
 
-def _one(prec: PrecisionSpec, cls: type[Backend], ctx: LoadContext) -> QuantizeResult:
+def _one(prec: Precision, cls: type[Backend], ctx: LoadContext) -> QuantizeResult:
     engine = cls.engine
     if not cls.builds_artifacts():
         why = ("quantized while loading; nothing to build" if cls.extra else "the unquantized reference; nothing to build")
-        return QuantizeResult(precision=prec.label(), engine=engine, artifact=None, built=False, note=why)
-    if "file" in prec.options or "checkpoint" in prec.options:
-        return QuantizeResult(precision=prec.label(), engine=engine, artifact=None, built=False,
+        return QuantizeResult(precision=prec.label, engine=engine, artifact=None, built=False, note=why)
+    if prec.options.given_artifact() is not None:
+        return QuantizeResult(precision=prec.label, engine=engine, artifact=None, built=False,
                               note="loads the given file / checkpoint; nothing to build")
     prepared = cls.prepare_artifact(prec, ctx)
-    return QuantizeResult(precision=prec.label(), engine=engine, artifact=prepared.artifact, built=prepared.built,
+    return QuantizeResult(precision=prec.label, engine=engine, artifact=prepared.artifact, built=prepared.built,
                           path=str(prepared.path))
 
 

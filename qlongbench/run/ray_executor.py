@@ -19,9 +19,11 @@ from qlongbench.errors import UserError
 from qlongbench.run.drive import one_line
 from qlongbench.run.executors import Ledger
 from qlongbench.run.header import ExecutorInfo
-from qlongbench.run.plan import Cell, plan_tasks
+from qlongbench.run.plan import Cell
 from qlongbench.run.units import Unit, UnitContext, run_unit, unit_gpus
 from qlongbench.spec.config import RunSpec
+from qlongbench.spec.precision import Precision
+from qlongbench.tokenizer import PromptTokenizer
 from qlongbench.types import Record, Sample
 
 log = logging.getLogger(__name__)
@@ -122,12 +124,12 @@ class RayExecutor:
         self._ray = ray
         return ray
 
-    def driver_device(self, spec: RunSpec) -> str:
+    def driver_device(self, spec: RunSpec, precisions: Sequence[Precision]) -> str:
         """cpu or cuda as asked (the driver needs no GPU of its own); auto: cuda when the cluster has
         GPUs. A unit no node could ever hold is refused here, before anything is written (Ray
         would wait for it forever)."""
         ray = self.connect()
-        self._resources(ray, [Unit(p, ()) for p in spec.precisions])
+        self._resources(ray, [Unit(p, ()) for p in precisions])
         if spec.device != "auto":
             return spec.device
         return "cuda" if ray.cluster_resources().get("GPU", 0) > 0 else "cpu"
@@ -136,7 +138,7 @@ class RayExecutor:
         return ExecutorInfo(name="ray", ray_version=self.connect().__version__, address=self.address)
 
     def run(self, units: Sequence[Unit], ctx: UnitContext, samples: dict[Cell, list[Sample]], ledger: Ledger,
-            *, tokenizer: Any) -> None:
+            *, tokenizer: PromptTokenizer) -> None:
         ray = self.connect()
         try:
             self._run(ray, units, ctx, samples, ledger)
@@ -177,14 +179,14 @@ class RayExecutor:
         cell_of = {s.sample_id: cell for cell, ss in samples.items() for s in ss}
         parts = {cell: ray.put(ss) for cell, ss in samples.items()
                  if any(cell_of[i] == cell for u in todo for i in u.sample_ids)}
-        logprob = any(t.task.uses_logprobs for t in plan_tasks(ctx.spec, ctx.label_rule))
+        logprob = bool(ctx.plan.logprob_tasks)
         task = ray.remote(_unit_task)
         refs_of: dict[str, list[Any]] = {}
         pending: dict[Any, Unit] = {}
         for u in todo:
             # A log-prob task compares with its reference's (and engine baseline's) kept files:
             # those units finish first (Ray holds the task until its arguments are ready).
-            deps = {ctx.logprob_reference, ctx.baselines.get(u.label)} - {None, u.label} if logprob else set()
+            deps = set(ctx.plan.logprob_role(u.label)[1].values()) - {u.label} if logprob else set()
             after = [r for label in sorted(deps) for r in refs_of.get(label, [])]
             cells = sorted({cell_of[i] for i in u.sample_ids}, key=lambda c: c.stem())
             ref = task.options(num_cpus=self.spec.cpus_per_unit, num_gpus=gpus[u.name], max_retries=MAX_RETRIES,

@@ -1,42 +1,36 @@
-"""A run, end to end: plan and check everything, open (or resume) the run directory, freeze the
-samples once, then load one precision at a time, drive it over its samples and append a record
-per sample. Re-running the same command resumes; error records are retried unless kept."""
+"""A run, end to end: plan once and check everything, open (or resume) the run directory, freeze the
+samples once, then load one precision at a time, drive it over its samples and append a record per
+sample. Re-running the same command resumes; error records are retried unless kept."""
 
 from __future__ import annotations
 
 import gc
 import logging
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
-from qlongbench import registry
 from qlongbench.errors import UserError
 from qlongbench.hashing import sha256_json
-from qlongbench.run.header import GenerationConfigRecord, RunHeader
+from qlongbench.run.executors import Executor
+from qlongbench.run.header import RunHeader
 from qlongbench.run.model import ResolvedModel, default_cache_dir, environment, load_tokenizer, model_info, resolve_model
-from qlongbench.run.plan import (
-    Cell, PlannedTask, PrecisionPlan, all_lengths, cells, expand_precisions, gen_config, needs_artifact_cache, plan_tasks,
-    relabel,
-    validate_precisions,
+from qlongbench.run.plan import Cell, RunPlan
+from qlongbench.run.planner import (
+    all_lengths, assemble, merge, needs_artifact_cache, plan_precisions, plan_tasks, validate_precisions,
 )
 from qlongbench.run.progress import Progress, ProgressFn
-from qlongbench.run.store import RunDir, RunLock
-from qlongbench.run.units import now
+from qlongbench.run.store import HeaderBook, RunDir, RunLock
+from qlongbench.run.verify import task_names
+from qlongbench.run.units import FaultHook, now
 from qlongbench.spec.config import RunSpec
 from qlongbench.spec.lengths import check_lengths
-from qlongbench.spec.references import engine_baselines
 from qlongbench.tasks.base import BuildContext
+from qlongbench.tokenizer import PromptTokenizer
 from qlongbench.types import Record, Sample
 
 log = logging.getLogger(__name__)
-
-V1_MODEL_SUFFIXES = (".safetensors", ".json", ".model", ".txt")
-"""The model files qlongbench 0.1.0 hashed (a migrated run resumes under its own rule)."""
-
 
 
 @dataclass
@@ -53,7 +47,7 @@ class RunResult:
     """Precisions that could not run at all, with the reason."""
 
 
-def executor_for(spec: RunSpec) -> Any:
+def executor_for(spec: RunSpec) -> Executor:
     """The spec's executor: this process (local), or Ray (run/ray_executor.py)."""
     if spec.executor == "ray":
         from qlongbench.run.ray_executor import RayExecutor
@@ -66,7 +60,7 @@ def executor_for(spec: RunSpec) -> Any:
 
 class Runner:
     def __init__(self, spec: RunSpec, *, progress: ProgressFn | None = None, fresh: bool = False,
-                 keep_errors: bool = False, fault_hook: Any = None, executor: Any = None):
+                 keep_errors: bool = False, fault_hook: FaultHook | None = None, executor: Executor | None = None):
         self.spec = spec
         self.executor = executor or executor_for(spec)
         """Where the units run: this process (local) or Ray workers; this process writes either way."""
@@ -93,34 +87,34 @@ class Runner:
 
     def _go(self, *, run_precisions: bool) -> RunResult:
         spec = self.spec
-        # Everything that can be refused is checked before the run directory is touched.
-        rule, fixed = "name+options", None
+        # The plan stage: every check that can refuse the input runs before the directory is touched.
+        fixed = None
         if self.run_dir.exists() and not self.fresh:
-            old = self.run_dir.read_header()
-            rule, fixed = old.task_labels, old.logprob_reference  # a resumed run keeps its keys and reference
-        tasks = plan_tasks(spec, rule)
-        cells(spec, tasks)  # refuses absurd sizes before anything is built
-        plan = expand_precisions(spec, tasks, fixed)
-        if needs_artifact_cache(spec, plan.precisions):
+            fixed = self.run_dir.read_header().plan.logprob_reference  # a resumed run keeps its reference
+        tasks = plan_tasks(spec)
+        precisions = plan_precisions(spec, tasks, fixed)
+        if needs_artifact_cache(spec, precisions.precisions):
             from qlongbench.backends.build.artifacts import ArtifactCache
 
             ArtifactCache(default_cache_dir(spec)).check_writable()
         model = resolve_model(spec)  # cheap checks first: a wrong path fails before torch is imported
-        self.device = self.executor.driver_device(spec)
+        device = self.executor.driver_device(spec, precisions.precisions)
         switches = {"trust_remote_code": spec.trust_remote_code, "allow_pickle": spec.allow_pickle}
-        validate_precisions(plan.precisions, model.path, self.device, **switches)
+        validate_precisions(precisions.precisions, model.path, device, **switches)
         tok = load_tokenizer(model.path, spec)
-        validate_precisions(plan.precisions, model.path, self.device, **switches, tokenizer=tok)
-        info = model_info(model, spec, tok)
-        check_lengths(all_lengths(tasks), info.max_position_embeddings, allow_extrapolation=spec.allow_extrapolation)
+        validate_precisions(precisions.precisions, model.path, device, **switches, tokenizer=tok)
+        plan = assemble(spec, model_info(model, spec, tok), tasks, precisions)
+        check_lengths(all_lengths(plan.tasks), plan.model.max_position_embeddings,
+                      allow_extrapolation=spec.allow_extrapolation)
+        cells = plan.cells()
         self.run_dir.check_writable()
         lock = RunLock(self.run_dir.root)
         lock.acquire()
         try:
             found = self.run_dir.run_json.read_bytes() if self.run_dir.exists() and not self.fresh else None
             try:
-                header = self._open(model, info, tasks, plan)
-                samples = self._freeze_samples(header, tok, tasks)
+                book = self._open(plan, cells)
+                samples = self._freeze_samples(book, tok, plan, cells)
             except UserError:  # refused: the directory is left as this invocation found it
                 self._undo(found)
                 raise
@@ -132,7 +126,7 @@ class Runner:
             # weights back before the next precision loads) from rescanning it every time.
             gc.freeze()
             try:
-                result = self._run_precisions(header, tok, model, tasks, plan, samples)
+                result = self._run_precisions(book, tok, model, plan, samples)
             finally:
                 gc.unfreeze()
             result.retried = retried
@@ -141,13 +135,10 @@ class Runner:
             lock.release()
 
     # --- opening --------------------------------------------------------------------------------
-    def _open(self, model: ResolvedModel, info: Any, tasks: Sequence[PlannedTask],
-              plan: PrecisionPlan) -> RunHeader:
+    def _open(self, plan: RunPlan, cells: list[Cell]) -> HeaderBook:
+        """The run header of this invocation: a new run's, or a resumed run's with this plan merged
+        into the plan it holds (after every check that it is the same run)."""
         spec, rd = self.spec, self.run_dir
-        sample_id = sha256_json(spec.sample_identity())
-        gen_cfgs = {t.label: gen_config(spec, t.task) for t in tasks}
-        gen_records = {label: GenerationConfigRecord(**cfg.model_dump(), sha256=sha256_json(cfg))
-                       for label, cfg in gen_cfgs.items()}
         if self.fresh:
             rd.clear()
         if rd.exists():
@@ -157,19 +148,15 @@ class Runner:
                 diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
                 raise UserError(f"{rd.root} holds a run made by a different spec (differs in: {', '.join(diff)}); "
                                 "choose another --out, or pass --new to start it over")
-            if not info.local and header.model.source != info.source:
-                raise UserError(f"{rd.root} was run on {header.model.source}, not {info.source}; choose another "
+            before, info = header.plan.model, plan.model
+            if not info.local and before.source != info.source:
+                raise UserError(f"{rd.root} was run on {before.source}, not {info.source}; choose another "
                                 "--out, or pass --new to start it over")
-            current = info.files_sha256
-            if header.model.files_hash_rule == "v1-suffixes" and info.local:
-                from qlongbench.hashing import tree_sha256
-
-                current = tree_sha256(info.source, V1_MODEL_SUFFIXES)
-            if header.model.files_sha256 != current:
+            if before.files_sha256 != info.files_sha256:
                 raise UserError(f"{rd.root} was run on different model files than {info.source}; "
                                 "choose another --out, or pass --new to start it over")
             self._verified = rd.verify_for_resume(header)  # a tampered directory is refused before any write
-            planned = {rd.samples_path(c.stem()).name for c in cells(spec, tasks)}
+            planned = {rd.samples_path(c.stem()).name for c in cells}
             stray = sorted({p.name for p in rd.samples_dir.glob("*.jsonl")} - set(header.samples) - planned)
             if stray:  # neither bound nor one this run would freeze: the report would refuse it later
                 raise UserError(f"{rd.samples_dir / stray[0]} is not one of this run's samples files (run.json binds "
@@ -177,30 +164,17 @@ class Runner:
             if spec.name and spec.name != header.name:  # a name is where the report goes, not what was run
                 log.warning("run %s was named %s; it is named %s from now on (its report goes to reports/%s)",
                             header.run_id, header.name, spec.name, spec.name)
-            header = header.model_copy(update={
+            return HeaderBook(rd, header.model_copy(update={
                 "spec": spec, "resumed_at": [*header.resumed_at, now()], "name": spec.name or header.name,
-                "engine_baselines": sorted(set(header.engine_baselines) | set(plan.engine_baselines)),
-                "planned_precisions": list(dict.fromkeys([*header.planned_precisions,
-                                                          *(p.label() for p in plan.precisions)])),
-                "controls": header.controls | plan.controls,
-                "logprob_reference": header.logprob_reference or plan.logprob_reference,
-                "tasks": header.tasks | {t.label: t.info() for t in tasks},
-                "generation_configs": header.generation_configs | gen_records})
-            rd.write_header(header)
-            return header
+                "plan": merge(header.plan, plan)}))
         if rd.holds_data():
             raise UserError(f"{rd.root} holds samples or records but no run.json, so nothing proves which run made "
                             "them; choose another --out, or pass --new to start it over")
         name = spec.name or rd.root.name
-        header = RunHeader(
+        return HeaderBook(rd, RunHeader(
             run_id=f"{name}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}", name=name, created_at=now(), spec=spec,
-            spec_sha256=spec.identity_sha256(), sample_identity_sha256=sample_id, seed=spec.seed, model=info,
-            environment=environment(), engine_baselines=plan.engine_baselines, controls=plan.controls,
-            planned_precisions=[p.label() for p in plan.precisions],
-            logprob_reference=plan.logprob_reference, tasks={t.label: t.info() for t in tasks},
-            generation_configs=gen_records)
-        rd.write_header(header)
-        return header
+            spec_sha256=spec.identity_sha256(), sample_identity_sha256=sha256_json(spec.sample_identity()),
+            seed=spec.seed, plan=plan, environment=environment()))
 
     def _undo(self, header_bytes: bytes | None) -> None:
         """Take back what a refused invocation wrote: its samples files, and run.json restored to the
@@ -231,62 +205,55 @@ class Runner:
                                                                   if r.status != "error"))
         return len(errors)
 
-    def _freeze_samples(self, header: RunHeader, tok: Any, tasks: Sequence[PlannedTask]) -> dict[Cell, list[Sample]]:
-        by_label = {t.label: t for t in tasks}
+    def _freeze_samples(self, book: HeaderBook, tok: PromptTokenizer, plan: RunPlan,
+                        cells: list[Cell]) -> dict[Cell, list[Sample]]:
+        """Each cell's samples: built once with the reference tokenizer and bound to run.json by their
+        hash, or read back (verified) when an earlier invocation froze them."""
         out: dict[Cell, list[Sample]] = {}
-        planned = cells(self.spec, tasks)
-        bound = dict(header.samples)
-        for i, cell in enumerate(planned):
+        bound = dict(book.header.samples)
+        for i, cell in enumerate(cells):
             path = self.run_dir.samples_path(cell.stem())
             if path.name in bound:
-                out[cell] = self._verified.get(path.name) or self.run_dir.read_samples(path, bound[path.name])
+                out[cell] = self._verified.get(path.name) or self.run_dir.read_samples(
+                    path, bound[path.name], task_names(book.header))
             elif path.exists():
-                # Written by a run killed before it could bind the file, or by qlongbench 0.1.0:
-                # adopted once its prompt hashes check out.
-                out[cell] = self.run_dir.read_samples(path)
+                # Written by a run killed before it could bind the file: adopted once its prompt
+                # hashes check out.
+                out[cell] = self.run_dir.read_samples(path, None, task_names(book.header))
                 bound[path.name] = self.run_dir.file_sha256(path)
             else:
-                t = by_label[cell.task]
-                ctx = BuildContext.for_cell(tok, task=t.task.name, length=cell.length, language=cell.language,
-                                            instruction_language=cell.instruction_language,
-                                            n_samples=t.samples, run_seed=self.spec.seed,
-                                            max_new_tokens=gen_config(self.spec, t.task).max_new_tokens,
+                t = plan.tasks[cell.task]
+                ctx = BuildContext.for_cell(tok, task=t.name, length=cell.length, language=cell.language,
+                                            instruction_language=cell.instruction_language, n_samples=t.samples,
+                                            run_seed=plan.seed, max_new_tokens=t.generation.max_new_tokens,
                                             lengths=t.lengths)
                 t0 = time.perf_counter()
-                samples = relabel(t.task.build(ctx), t)
+                samples = t.relabel(t.task().build(ctx))
                 log.info("built %d samples for %s in %.1fs", len(samples), path.name, time.perf_counter() - t0)
                 self._wrote.append(path)
                 bound[path.name] = self.run_dir.write_samples(path, samples)
                 out[cell] = samples
-            if bound != header.samples:
-                header = header.model_copy(update={"samples": dict(bound)})
-                self.run_dir.write_header(header)
-            self.progress(Progress("samples", i + 1, len(planned), cell=cell.stem()))
-        self._header = header
+            if bound != book.header.samples:
+                book.update(samples=dict(bound))
+            self.progress(Progress("samples", i + 1, len(cells), cell=cell.stem()))
         return out
 
     # --- running --------------------------------------------------------------------------------
-    def _run_precisions(self, header: RunHeader, tok: Any, model: ResolvedModel, tasks: Sequence[PlannedTask],
-                        plan: PrecisionPlan, samples: dict[Cell, list[Sample]]) -> RunResult:
-        """Cut the precisions into units (one model load each) and hand them to the executor; the
-        ledger, here, writes what comes back."""
+    def _run_precisions(self, book: HeaderBook, tok: PromptTokenizer, model: ResolvedModel, plan: RunPlan,
+                        samples: dict[Cell, list[Sample]]) -> RunResult:
+        """Cut this invocation's precisions into units (one model load each) and hand them to the
+        executor; the ledger, here, writes what comes back."""
         from qlongbench.run.executors import Ledger
         from qlongbench.run.units import UnitContext, plan_units
 
-        header = self._header
         done = {r.key() for r in self.run_dir.records()}
-        engines = {p.label(): registry.backend_class(p.name).engine for p in plan.precisions}
-        ctx = UnitContext(
-            spec=self.spec, run_id=header.run_id, model_path=model.path,
-            cache_dir=str(default_cache_dir(self.spec).resolve()), label_rule=header.task_labels,
-            run_root=str(self.run_dir.root), tokenizer_fingerprint=header.model.tokenizer,
-            logprob_reference=header.logprob_reference,
-            baselines=engine_baselines(engines, plan.logprob_reference or header.logprob_reference, header.controls),
-            legacy_reference=header.logprob_reference, fault_hook=self.fault_hook)
+        ctx = UnitContext(spec=self.spec, plan=plan, run_id=book.header.run_id, model_path=model.path,
+                          cache_dir=str(default_cache_dir(self.spec).resolve()), run_root=str(self.run_dir.root),
+                          fault_hook=self.fault_hook)
         replicas = self.spec.replicas if self.executor.name != "local" else 1
         units, skipped = plan_units(plan.precisions, samples, done, replicas)
         with self.run_dir.open_records() as writer:
-            ledger = Ledger(self.run_dir, header, writer, self.progress, samples, done)
+            ledger = Ledger(book, writer, self.progress, samples, done)
             ledger.set_executor(self.executor.info())
             self.executor.run(units, ctx, samples, ledger, tokenizer=tok)
         tally = ledger.tally

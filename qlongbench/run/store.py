@@ -24,7 +24,7 @@ import logging
 import os
 import socket
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -35,6 +35,7 @@ from qlongbench.errors import UserError, validation_problem
 from qlongbench.files import atomic_write_bytes, atomic_write_text, read_jsonl_lines, safe_name, write_error
 from qlongbench.hashing import ids_sha256
 from qlongbench.run.header import RunHeader
+from qlongbench.run.verify import task_names, verify_records
 from qlongbench.run.logprobs import LogprobFiles  # noqa: F401 - re-exported: the run directory's files
 from qlongbench.spec.yaml_lines import Origin, key_lines
 from qlongbench.types import Record, Sample
@@ -135,7 +136,7 @@ class RunDir:
     def holds_data(self) -> bool:
         """Whether samples, records or log-prob files are here (with or without a header)."""
         return (self.records_path.exists() or any(self.samples_dir.glob("*.jsonl"))
-                or any(self.logprobs_dir.glob("*")) or any((self.root / "kld").glob("*.npz")))
+                or any(self.logprobs_dir.glob("*")))
 
     def check_writable(self) -> None:
         """Fail early, before any work, when the directory cannot be created or written."""
@@ -149,7 +150,7 @@ class RunDir:
     def clear(self) -> None:
         """Remove what a run wrote here (--new): header, samples, records, log-prob files."""
         for path in [self.run_json, self.records_path, *self.samples_dir.glob("*.jsonl"),
-                     *self.logprobs_dir.glob("*"), *(self.root / "kld").glob("*.npz")]:
+                     *self.logprobs_dir.glob("*")]:
             path.unlink(missing_ok=True)
 
     # --- run.json ----------------------------------------------------------------------------
@@ -167,7 +168,7 @@ class RunDir:
             raise UserError(f"{self.run_json} must hold a JSON object, not {type(raw).__name__}; restore it or "
                             "start over with --new")
         try:
-            return RunHeader.load(raw)
+            return RunHeader.load(raw, str(self.run_json))
         except ValidationError as err:  # named FILE:LINE when the field is in the file (JSON read as YAML)
             line = Origin("run header", str(self.run_json), key_lines(text)).line_of(err.errors()[0]["loc"])
             where = f"{self.run_json}:{line}" if line else str(self.run_json)
@@ -191,9 +192,11 @@ class RunDir:
         atomic_write_bytes(path, data)
         return hashlib.sha256(data).hexdigest()
 
-    def read_samples(self, path: Path, expected_sha256: str | None = None) -> list[Sample]:
+    def read_samples(self, path: Path, expected_sha256: str | None = None,
+                     task_names: Mapping[str, str] | None = None) -> list[Sample]:
         """The samples of one file, each prompt hash recomputed from its ids; when the header binds
-        the file, its bytes must hash to expected_sha256."""
+        the file, its bytes must hash to expected_sha256. `task_names` (task label -> registered name,
+        from the run's plan) says whose metadata model each sample's metadata must satisfy."""
         if not path.is_file():
             raise UserError(f"{path} is missing (run.json binds it); restore it, or start the run over with --new")
         if expected_sha256 is not None:
@@ -214,7 +217,7 @@ class RunDir:
                 raise UserError(f"{path}:{n}: not a valid sample: {validation_problem(err)}; restore the file, or "
                                 "start the run over with --new") from None
             try:  # what the task reads back when it scores (each task types its own keys)
-                meta = registry.metadata_model(sample.task)
+                meta = registry.metadata_model((task_names or {}).get(sample.task, sample.task))
                 if meta is not None:
                     meta.model_validate(sample.metadata)
             except ValidationError as err:
@@ -240,18 +243,21 @@ class RunDir:
                 path = self.samples_dir / name
                 if not path.is_file():
                     raise UserError(f"{path} is missing (run.json binds it); restore it, or start over with --new")
-                out.extend(self.read_samples(path, sha))
+                out.extend(self.read_samples(path, sha, task_names(header)))
             return out
-        return [s for path in sorted(self.samples_dir.glob("*.jsonl")) for s in self.read_samples(path)]
+        names = task_names(header) if header is not None else None
+        return [s for path in sorted(self.samples_dir.glob("*.jsonl")) for s in self.read_samples(path, None, names)]
 
     def verify_for_resume(self, header: RunHeader) -> dict[str, list[Sample]]:
-        """Before a resume writes anything: the samples files run.json binds (every one of a 0.1.0
-        run, which binds none) and every record, checked as load_run checks them. Returns the
-        verified samples by file name; anything wrong is one UserError line naming the file."""
+        """Before a resume writes anything: the samples files run.json binds (every one found, when a
+        run was killed before it bound any) and every record, checked as load_run checks them. Returns
+        the verified samples by file name; anything wrong is one UserError line naming the file."""
+        names = task_names(header)
         if header.samples:
-            by_file = {name: self.read_samples(self.samples_dir / name, sha) for name, sha in header.samples.items()}
+            by_file = {name: self.read_samples(self.samples_dir / name, sha, names)
+                       for name, sha in header.samples.items()}
         else:
-            by_file = {p.name: self.read_samples(p) for p in sorted(self.samples_dir.glob("*.jsonl"))}
+            by_file = {p.name: self.read_samples(p, None, names) for p in sorted(self.samples_dir.glob("*.jsonl"))}
         samples = {s.sample_id: s for ss in by_file.values() for s in ss}
         numbered = self.numbered_records()
         verify_records(header, samples, [r for _, r in numbered], self.records_path, [n for n, _ in numbered])
@@ -280,6 +286,23 @@ class RunDir:
 
     def open_records(self) -> RecordWriter:
         return RecordWriter(self.records_path)
+
+
+class HeaderBook:
+    """run.json while an invocation holds the run directory: the one place the header is written
+    from (opened or resumed, samples files bound, what each unit loaded and where)."""
+
+    def __init__(self, run_dir: RunDir, header: RunHeader):
+        self.run_dir = run_dir
+        self.header = header
+        self.update()
+
+    def update(self, **changes: object) -> RunHeader:
+        """The header with `changes`, written atomically."""
+        if changes:
+            self.header = self.header.model_copy(update=changes)
+        self.run_dir.write_header(self.header)
+        return self.header
 
 
 class RecordWriter:
@@ -330,44 +353,6 @@ class RunContents:
     """Every record, each verified against its sample and the header."""
     in_progress: str | None = None
     """'pid N on HOST' when a run was writing the directory as it was read (a snapshot), else None."""
-
-
-def verify_records(header: RunHeader, samples: dict[str, Sample], records: list[Record], where: Path,
-                   lines: list[int] | None = None) -> None:
-    """The one comparability check: each record belongs to this run (its run id, a precision
-    run.json lists), was made from its frozen sample's exact ids (prompt hash) with its task's
-    generation config, and is the only record of its (precision, sample). Anything else is one
-    UserError line naming the record (`lines`: each record's line in the file, when known)."""
-    seen: dict[tuple[str, str], int] = {}
-    gen = {task: cfg.sha256 for task, cfg in header.generation_configs.items()}
-    labels = header.precision_labels()
-    for n, r in zip(lines or range(1, len(records) + 1), records):
-        at = f"{where}:{n}"
-        if r.run_id != header.run_id:
-            raise UserError(f"{at}: record of run {r.run_id!r}, but run.json is run {header.run_id!r}; the directory "
-                            "mixes two runs — start over with --new")
-        if r.precision not in labels:
-            raise UserError(f"{at}: record of precision {r.precision!r}, which run.json does not list (it lists "
-                            f"{', '.join(sorted(labels)) or 'none'}); remove the line, or start over with --new")
-        first = seen.setdefault(r.key(), n)
-        if first != n:
-            raise UserError(f"{at}: a second record for {r.precision} / {r.sample_id} (the first is line {first}); "
-                            "remove the duplicate line, or start over with --new")
-        sample = samples.get(r.sample_id)
-        if sample is None:
-            raise UserError(f"{at}: record for sample {r.sample_id}, which no samples file of this run holds")
-        if (r.task, r.language, r.instruction_language, r.length) != (
-                sample.task, sample.language, sample.instruction_language, sample.length):
-            raise UserError(f"{at}: {r.precision} / {r.sample_id} says task {r.task}, {r.language}/"
-                            f"{r.instruction_language}, length {r.length}, but its frozen sample is {sample.task}, "
-                            f"{sample.language}/{sample.instruction_language}, length {sample.length}; restore the "
-                            "file, or start over with --new")
-        if r.prompt_sha256 != sample.prompt_sha256:
-            raise UserError(f"{at}: {r.precision} / {r.sample_id} was run on other prompt ids than the frozen sample "
-                            "(prompt_sha256 differs); its precisions cannot be compared — rerun it in a fresh run")
-        if r.status != "overlength" and r.task in gen and r.gen_config_sha256 != gen[r.task]:
-            raise UserError(f"{at}: {r.precision} / {r.sample_id} used another generation config than run.json "
-                            f"records for {r.task}; rerun it in a fresh run")
 
 
 def run_in_progress(root: str | Path) -> str | None:

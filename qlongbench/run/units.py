@@ -9,19 +9,24 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections.abc import Collection, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 from qlongbench.errors import UserError
-from qlongbench.hashing import sha256_json
 from qlongbench.run import drive
 from qlongbench.run.header import Placement
-from qlongbench.run.plan import Cell, gen_config, plan_tasks
-from qlongbench.spec.config import PrecisionSpec, RunSpec
-from qlongbench.types import BackendInfo, GenerationConfig, Record, Sample, ScoredGeneration
+from qlongbench.run.logprobs import LogprobFiles
+from qlongbench.run.plan import Cell, PlannedTask, RunPlan
+from qlongbench.spec.config import RunSpec
+from qlongbench.spec.precision import Precision
+from qlongbench.backends.base import Backend
+from qlongbench.tokenizer import PromptTokenizer
+from qlongbench.types import BackendInfo, Generation, Record, Sample, Score, ScoredGeneration, Status
+
+FaultHook = Callable[..., None]
+"""Tests only: called as hook(event, **info) where a fault may be injected (it raises to inject one)."""
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +35,7 @@ log = logging.getLogger(__name__)
 class Unit:
     """One model load: a precision and the samples it runs there."""
 
-    precision: PrecisionSpec
+    precision: Precision
     """The precision."""
     sample_ids: tuple[str, ...]
     """Its samples to run, cell by cell (those already written left out when it was planned)."""
@@ -45,7 +50,7 @@ class Unit:
 
     @property
     def label(self) -> str:
-        return self.precision.label()
+        return self.precision.label
 
     @property
     def name(self) -> str:
@@ -58,27 +63,22 @@ class UnitContext:
     """What every unit of a run needs besides its samples (picklable: it travels to Ray workers)."""
 
     spec: RunSpec
-    """The run's spec."""
+    """The run's spec: how engines load (device, revision, trust, pickle) and how prompts are driven
+    (reuse, batch size)."""
+    plan: RunPlan
+    """This invocation's plan: tasks and their generation configs, the precisions, the log-prob
+    reference and engine baselines, the reference tokenizer's fingerprint (a worker that loads
+    another tokenizer refuses to run)."""
     run_id: str
     """Every record carries it."""
     model_path: str
     """The reference model as the engines load it (a path every worker sees, or a hub id)."""
     cache_dir: str
     """The artifact cache (on a cluster: a filesystem every node mounts at this path)."""
-    label_rule: str
-    """How tasks are labelled (run header's task_labels)."""
     run_root: str
     """The run directory (log-prob tasks keep and read their reference's files under it)."""
-    tokenizer_fingerprint: dict[str, Any] = field(default_factory=dict)
-    """The reference tokenizer's fingerprint: a worker that loads another one refuses to run."""
-    logprob_reference: str | None = None
-    """The precision log-prob tasks compare with."""
-    baselines: dict[str, str] = field(default_factory=dict)
-    """Engine-matched baseline of each precision (log-prob tasks compare with it too)."""
-    legacy_reference: str | None = None
-    """qlongbench 0.1.0's reference (its files lie in RUN_DIR/kld)."""
-    fault_hook: Any = None
-    """Tests only: a callable(event, **info) that may raise to inject faults."""
+    fault_hook: FaultHook | None = None
+    """Tests only: called where a fault may be injected."""
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ class LoadFailed:
 Event = Record | Loaded | LoadFailed
 
 
-def plan_units(precisions: Sequence[PrecisionSpec], samples: dict[Cell, list[Sample]],
+def plan_units(precisions: Sequence[Precision], samples: dict[Cell, list[Sample]],
                done: Collection[tuple[str, str]], replicas: int = 1) -> tuple[list[Unit], int]:
     """Units in run order, and how many (precision, sample) pairs are already written. With
     replicas > 1 a precision's cells are dealt, longest first, to the slice with the fewest prompt
@@ -110,7 +110,7 @@ def plan_units(precisions: Sequence[PrecisionSpec], samples: dict[Cell, list[Sam
     units: list[Unit] = []
     skipped = 0
     for n, prec in enumerate(precisions, 1):
-        label = prec.label()
+        label = prec.label
         todo = {cell: [s.sample_id for s in ss if (label, s.sample_id) not in done] for cell, ss in samples.items()}
         skipped += sum(len(ss) for ss in samples.values()) - sum(len(ids) for ids in todo.values())
         cells = [c for c in todo if todo[c]]
@@ -127,36 +127,33 @@ def plan_units(precisions: Sequence[PrecisionSpec], samples: dict[Cell, list[Sam
     return units, skipped
 
 
-def unit_gpus(precision: PrecisionSpec, spec: RunSpec, cluster_gpus: float) -> float:
+def unit_gpus(precision: Precision, spec: RunSpec, cluster_gpus: float) -> float:
     """GPUs a unit of this precision asks for: the user's figure (by label, name, or "*"), else
     none on cpu or a cluster without GPUs, else the engine's need (vLLM: tensor_parallel_size)."""
-    for key in (precision.label(), precision.name, "*"):
+    for key in (precision.label, precision.name, "*"):
         if key in spec.gpus:
             return float(spec.gpus[key])
     if spec.device == "cpu" or cluster_gpus <= 0:
         return 0.0
-    return float(precision.options.get("tensor_parallel_size", 1))
+    return float(precision.options.gpus_per_unit())
 
 
-def run_unit(unit: Unit, ctx: UnitContext, samples: Sequence[Sample], *, tokenizer: Any = None,
+def run_unit(unit: Unit, ctx: UnitContext, samples: Sequence[Sample], *, tokenizer: PromptTokenizer | None = None,
              device: str | None = None, skip: Collection[tuple[str, str]] = (),
-             where: dict[str, Any] | None = None) -> Iterator[Event]:
+             where: dict[str, object] | None = None) -> Iterator[Event]:
     """Load the unit's precision once and yield one record per sample not in `skip`, in the order
     the engine answers them; a precision that cannot load yields LoadFailed and a record per sample
     saying so. `tokenizer` and `device` default to loading / resolving them here (a worker)."""
     from qlongbench import memory as qmem
     from qlongbench import registry
     from qlongbench.backends.base import LoadContext
-    from qlongbench.run.logprobs import LogprobFiles
 
-    spec, label = ctx.spec, unit.label
-    tasks = {t.label: t.task for t in plan_tasks(spec, ctx.label_rule)}
-    gen_cfgs = {name: gen_config(spec, task) for name, task in tasks.items()}
+    spec, plan, label = ctx.spec, ctx.plan, unit.label
     by_id = {s.sample_id: s for s in samples}
     todo = [by_id[i] for i in unit.sample_ids if (label, i) not in skip]
     for s in (s for s in todo if s.status != "ok"):
-        yield make_record(ctx.run_id, label, "-", s, gen_cfgs[s.task], None, status=s.status,
-                          error=s.metadata.get("reason"))
+        yield make_record(ctx.run_id, label, "-", s, plan.tasks[s.task], None, status=s.status,
+                          error=s.overlength_reason())
     runnable = [s for s in todo if s.status == "ok"]
     if not runnable:
         return
@@ -184,50 +181,48 @@ def run_unit(unit: Unit, ctx: UnitContext, samples: Sequence[Sample], *, tokeniz
         drive.free_memory()
         yield LoadFailed(label, status, message)
         for s in runnable:
-            yield make_record(ctx.run_id, label, cls.engine, s, gen_cfgs[s.task], None, status=status, error=message)
+            yield make_record(ctx.run_id, label, cls.engine, s, plan.tasks[s.task], None, status=status,
+                              error=message)
         return
     try:
         info = backend.info().model_copy(update={"memory_baseline_bytes": baseline})
         yield Loaded(info, Placement(precision=label, host=socket.gethostname(), device=str(info.device),
                                      pid=os.getpid(), **(where or {})))
-        keep = label == ctx.logprob_reference or label in set(ctx.baselines.values())
-        compare = {} if label == ctx.logprob_reference else {"": ctx.logprob_reference}
-        if label in ctx.baselines and ctx.baselines[label] != label:
-            compare["eb_"] = ctx.baselines[label]
-        files = LogprobFiles(Path(ctx.run_root), legacy_reference=ctx.legacy_reference)
-        for s, gen, status, error in _drive(backend, runnable, gen_cfgs, tasks, label, keep, compare, files, spec):
-            yield make_record(ctx.run_id, label, info.engine, s, gen_cfgs[s.task], gen, status=status, error=error,
-                              task=tasks[s.task])
+        keep, compare = plan.logprob_role(label)
+        files = LogprobFiles(Path(ctx.run_root))
+        for s, gen, status, error in _drive(backend, runnable, plan, label, keep, compare, files, spec):
+            yield make_record(ctx.run_id, label, info.engine, s, plan.tasks[s.task], gen, status=status, error=error)
     finally:
         backend.close()
 
 
-def _worker_tokenizer(ctx: UnitContext) -> Any:
+def _worker_tokenizer(ctx: UnitContext) -> PromptTokenizer:
     """The reference tokenizer, loaded where the unit runs; it must be the one the samples were
     frozen with (same fingerprint), or the unit refuses to run."""
     from qlongbench.run.model import load_tokenizer
 
     tok = load_tokenizer(ctx.model_path, ctx.spec)
-    if ctx.tokenizer_fingerprint and tok.fingerprint() != ctx.tokenizer_fingerprint:
+    if ctx.plan.model.tokenizer and tok.fingerprint() != ctx.plan.model.tokenizer:
         raise UserError(f"the tokenizer of {ctx.model_path} on {socket.gethostname()} differs from the one the "
                         "samples were frozen with (another model version or tokenizers release on this node)")
     return tok
 
 
-def _drive(backend: Any, samples: Sequence[Sample], gen_cfgs: dict[str, GenerationConfig], tasks: dict[str, Any],
-           label: str, keep: bool, compare: dict[str, str | None], files: Any, spec: RunSpec):
+def _drive(backend: Backend, samples: Sequence[Sample], plan: RunPlan, label: str, keep: bool,
+           compare: dict[str, str], files: LogprobFiles, spec: RunSpec) -> Iterator[drive.Outcome]:
     """Text tasks are generated (drive.generate); log-prob tasks (kld) are scored against the
-    kept distributions of the HF reference and of the engine-matched baseline."""
+    kept distributions of the reference and of the engine-matched baseline."""
     from qlongbench.tasks.base import LogprobRole
 
-    text = [s for s in samples if not tasks[s.task].uses_logprobs]
+    gen_cfgs = {label: plan.generation(label) for label in plan.tasks}
+    text = [s for s in samples if not plan.tasks[s.task].uses_logprobs]
     yield from drive.generate(backend, text, gen_cfgs, reuse=spec.reuse, batch_size=spec.batch_size)
     for s in samples:
-        task = tasks[s.task]
-        if not task.uses_logprobs:
+        if not plan.tasks[s.task].uses_logprobs:
             continue
+        task = plan.tasks[s.task].task()
         try:
-            kept = {prefix: files.load(ref, s) for prefix, ref in compare.items() if ref}
+            kept = {prefix: files.load(ref, s) for prefix, ref in compare.items()}
             role = LogprobRole(keep=keep, compare_with=kept)
             outcome = drive.score_logprobs(backend, s, task, role, lambda arrays, s=s: files.save(label, s, arrays))
         except UserError as err:
@@ -244,30 +239,30 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def score_output(task: Any, s: Sample, text: str) -> Any:
+def score_output(task: PlannedTask, s: Sample, text: str) -> Score:
     """The task's verdict on one output. Its frozen metadata was validated on load; a scorer that
     still fails on it is one UserError line naming the sample, not a traceback."""
     try:
-        return task.score(s, text)
+        return task.task().score(s, text)
     except (KeyError, TypeError, ValueError, AttributeError, IndexError, ZeroDivisionError) as err:
         raise UserError(f"task {s.task} cannot score sample {s.sample_id} from its frozen metadata "
                         f"({type(err).__name__}: {err}); if its samples file was edited, restore it, or start the "
                         "run over with --new") from None
 
 
-def make_record(run_id: str, precision: str, engine: str, s: Sample, cfg: GenerationConfig, gen: Any, *,
-                status: str, error: str | None = None, task: Any = None) -> Record:
+def make_record(run_id: str, precision: str, engine: str, s: Sample, task: PlannedTask,
+                outcome: Generation | ScoredGeneration | None, *, status: Status, error: str | None = None) -> Record:
+    """The record of one sample at one precision: scored by its task (log-prob tasks arrive scored)."""
     score = parsed = None
     metrics: dict[str, float] = {}
-    if status == "ok" and gen is not None:
-        # Log-prob tasks (kld) arrive scored; text tasks are scored from the output.
-        verdict = gen.score if isinstance(gen, ScoredGeneration) else score_output(task, s, gen.text)
+    if status == "ok" and outcome is not None:
+        verdict = outcome.score if isinstance(outcome, ScoredGeneration) else score_output(task, s, outcome.text)
         score, parsed, metrics = verdict.score, verdict.parsed, dict(verdict.metrics)
-    gen = gen.generation if isinstance(gen, ScoredGeneration) else gen
+    gen = outcome.generation if isinstance(outcome, ScoredGeneration) else outcome
     return Record(
         run_id=run_id, precision=precision, engine=engine, task=s.task, language=s.language,
         instruction_language=s.instruction_language, length=s.length, n_prompt_tokens=len(s.prompt_ids),
-        sample_id=s.sample_id, depth=s.depth, prompt_sha256=s.prompt_sha256, gen_config_sha256=sha256_json(cfg),
+        sample_id=s.sample_id, depth=s.depth, prompt_sha256=s.prompt_sha256, gen_config_sha256=task.generation.sha256,
         output=gen.text if gen is not None else "", expected=s.expected, score=score, parsed=parsed,
         status=status, error=error, metrics=metrics,
         n_generated_tokens=len(gen.token_ids) if gen is not None else 0,

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from qlongbench.errors import InvalidValue, UserError, validation_problem
+from qlongbench.errors import InvalidValue, UserError
 from qlongbench.hashing import sha256_json
 from qlongbench.spec.lengths import parse_length, parse_lengths
 from qlongbench.spec.yaml_lines import Origin, load_yaml, located_problem, origins_of  # noqa: F401 - load_yaml re-exported
@@ -163,17 +163,19 @@ class RunSpec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
     model: str | None = None
-    """HF hub id or local directory of the reference model; None = the bundled demo model."""
+    """HF hub id or local directory of the reference model (default: the bundled SmolLM2-135M-Instruct
+    and its default suite)."""
     revision: str | None = None
     """Hub revision (commit, tag, branch) of the reference model."""
     precisions: list[PrecisionSpec] = Field(default_factory=lambda: [PrecisionSpec(name="bf16")])
-    """Precisions to compare; the first HF precision is the reference."""
+    """Precisions to compare, a comma list, options as name:key=value (`qlongbench precisions` lists
+    them); the reference is the first of bf16, fp16, fp32 among them."""
     tasks: list[TaskSpec] = Field(default_factory=lambda: [TaskSpec(name="niah-single")])
-    """Tasks to run."""
+    """Tasks to run, a comma list, options as name:key=value (`qlongbench tasks` lists them)."""
     lengths: list[int] = Field(default_factory=lambda: [1024, 2048, 4096])
-    """Target context lengths in tokens."""
+    """Target context lengths in tokens, a comma list (4k = 4096)."""
     languages: list[str] = Field(default_factory=lambda: ["en"])
-    """Haystack languages."""
+    """Haystack languages, a comma list."""
     instruction_language: str | None = None
     """Cross-lingual mode: instructions/questions in this language, haystack in `languages`."""
     samples: int = Field(default=20, strict=True)
@@ -202,7 +204,7 @@ class RunSpec(BaseModel):
     on a GPU. Outputs equal one-at-a-time outputs up to floating-point rounding (exact in fp32;
     with bf16 compute a near-tied token can flip), so keep it equal across runs you compare."""
     engine_baseline: bool = Field(default=True, strict=True)
-    """Add gguf-bf16 automatically when a quantized gguf precision runs."""
+    """Add an engine's full-precision run beside its quantized precisions (gguf-bf16 beside a gguf quant)."""
     noise_floor: bool = Field(default=False, strict=True)
     """Add a control of the reference and of each engine baseline: the same precision at another
     thread count (bf16:threads=1, gguf-bf16:n_threads=1). Its changed answers and KL are the noise

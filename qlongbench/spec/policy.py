@@ -31,7 +31,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from qlongbench.spec.config import format_validation_error, load_yaml
 from qlongbench.spec.yaml_lines import Origin, origins_of
 from qlongbench.spec.lengths import parse_length
-from qlongbench.spec.references import split_label
 from qlongbench.errors import UserError
 
 
@@ -150,9 +149,11 @@ class Rule(BaseModel):
             raise ValueError("a rule must set max_drop, max_relative_drop, min_samples or skip")
         return self
 
-    def matches(self, candidate: str, task: str, language: str, length: int) -> bool:
+    def matches(self, candidate: str, kv: str, task: str, language: str, length: int) -> bool:
+        """Whether the rule applies to a cell of `candidate` (whose KV precision is `kv`, 'default'
+        without one)."""
         return ((self.candidate is None or candidate in self.candidate)
-                and (self.kv is None or split_label(candidate)[1] in self.kv)
+                and (self.kv is None or kv in self.kv)
                 and (self.task is None or task in self.task)
                 and (self.language is None or language in self.language)
                 and (self.length is None or length in self.length)
@@ -236,12 +237,12 @@ class Policy(BaseModel):
             raise ValueError("min_samples must be at least 1")
         return v
 
-    def tolerance(self, candidate: str, task: str, language: str, length: int) -> Tolerance | None:
+    def tolerance(self, candidate: str, kv: str, task: str, language: str, length: int) -> Tolerance | None:
         """The tolerance of one cell after the rules, or None when a rule skips it."""
         values: dict[str, Any] = {"max_drop": self.max_drop, "max_relative_drop": self.max_relative_drop,
                                   "min_samples": self.min_samples}
         for rule in self.rules:
-            if not rule.matches(candidate, task, language, length):
+            if not rule.matches(candidate, kv, task, language, length):
                 continue
             if rule.skip:
                 return None

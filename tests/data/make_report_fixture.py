@@ -2,8 +2,7 @@
 
     python tests/data/make_report_fixture.py
 
-A run directory in the format qlongbench 0.1.0 wrote (an unversioned run.json, read through the
-header's migration), with samples/*.jsonl and records.jsonl written through qlongbench.run.store,
+A run directory written through qlongbench.run.store (run.json, samples/*.jsonl and records.jsonl),
 whose outcomes are chosen by hand, so every number the report prints is known by construction:
 
 - precisions bf16 (reference), bnb-nf4 (transformers), gguf-bf16 and gguf-q4_k_m (llama.cpp);
@@ -30,6 +29,10 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 
 from qlongbench.hashing import ids_sha256, sha256_json  # noqa: E402
+from qlongbench.run.header import RunHeader  # noqa: E402
+from qlongbench.run.plan import GenerationConfigRecord, ModelInfo, PlannedTask, RunPlan  # noqa: E402
+from qlongbench.spec.measure import MeasureRule  # noqa: E402
+from qlongbench.spec.labels import parse_label  # noqa: E402
 from qlongbench.run.store import RunDir  # noqa: E402
 from qlongbench.types import GenerationConfig, Record, Sample  # noqa: E402
 
@@ -165,7 +168,7 @@ def kld_records(samples: dict[tuple[str, int], list[Sample]]) -> list[Record]:
     return out
 
 
-def run_meta() -> dict:
+def run_meta(samples: dict[str, str]) -> RunHeader:
     precisions = {}
     for label, p in PRECISIONS.items():
         precisions[label] = {
@@ -176,26 +179,31 @@ def run_meta() -> dict:
             "artifact_sha256": ("ab" * 32) if p["engine"] == "llama.cpp" else None,
             "versions": {"torch": "2.13.0+cpu", "transformers": "5.24.0"},
         }
-    gen = {"niah-single": NIAH_GEN.model_dump(mode="json") | {"sha256": sha256_json(NIAH_GEN)},
-           "kld": KLD_GEN.model_dump(mode="json") | {"sha256": sha256_json(KLD_GEN)}}
     spec = {"model": "tiny-llama-fixture", "precisions": [{"name": n, "options": {}} for n in PRECISIONS],
             "tasks": [{"name": "niah-single", "options": {}}, {"name": "kld", "options": {}}],
             "lengths": [256, 512], "languages": ["en", "de"], "samples": 10, "seed": 0, "device": "cpu",
             "chat_template": True, "max_new_tokens": None, "instruction_language": None}
-    return {
-        "run_id": RUN_ID, "name": "fixture-report", "created_at": CREATED, "seed": 0, "spec": spec,
-        "spec_sha256": sha256_json(spec), "sample_identity_sha256": sha256_json({"fixture": 1}),
-        "model": {"source": "tiny-llama-fixture", "local": False, "revision": None, "files_sha256": "cd" * 32,
-                  "architecture": "LlamaForCausalLM", "num_hidden_layers": LAYERS, "num_attention_heads": HEADS,
-                  "num_key_value_heads": KV_HEADS, "head_dim": HEAD_DIM, "hidden_size": HEADS * HEAD_DIM,
-                  "vocab_size": 32000, "max_position_embeddings": 32768, "rope_scaling": None,
-                  "tokenizer": {"vocab_size": 32000, "vocab_sha256": "ef" * 32}, "chat_template_sha256": "12" * 32,
-                  "chat_template_used": True},
+    tasks = {"kld": PlannedTask(label="kld", name="kld", uses_logprobs=True, generation=GenerationConfigRecord.of(KLD_GEN),
+                                lengths=(256, 512), languages=("en",), samples=2),
+             "niah-single": PlannedTask(label="niah-single", name="niah-single",
+                                        generation=GenerationConfigRecord.of(NIAH_GEN), lengths=(256, 512),
+                                        languages=("en", "de"), samples=10)}
+    model = ModelInfo(source="tiny-llama-fixture", files_sha256="cd" * 32, architecture="LlamaForCausalLM",
+                      num_hidden_layers=LAYERS, num_attention_heads=HEADS, num_key_value_heads=KV_HEADS,
+                      head_dim=HEAD_DIM, hidden_size=HEADS * HEAD_DIM, vocab_size=32000, max_position_embeddings=32768,
+                      tokenizer={"vocab_size": 32000, "vocab_sha256": "ef" * 32}, chat_template_sha256="12" * 32,
+                      chat_template_used=True)
+    plan = RunPlan(model=model, seed=0, tasks=tasks, precisions=tuple(parse_label(p) for p in PRECISIONS),
+                   reference="bf16", logprob_reference="bf16", engine_baselines={"llama.cpp": "gguf-bf16"},
+                   measure=MeasureRule(chance={label: 0.0 for label in tasks}))
+    return RunHeader.model_validate({
+        "run_id": RUN_ID, "name": "fixture-report", "created_at": CREATED, "seed": 0,
+        "spec_sha256": sha256_json(spec), "sample_identity_sha256": sha256_json({"fixture": 1}), "plan": plan,
         "environment": {"versions": {"qlongbench": "0.1.0", "python": "3.11.7", "torch": "2.13.0+cpu"},
                         "platform": "Linux-fixture", "machine": "x86_64",
                         "argv": ["run", "--precisions", "bf16,bnb-nf4,gguf-q4_k_m", "--tasks", "niah-single,kld"]},
-        "precisions": precisions, "generation_configs": gen,
-    }
+        "precisions": precisions, "samples": samples, "spec": spec | {"chat_template": "auto"},
+    })
 
 
 def main() -> None:
@@ -207,11 +215,14 @@ def main() -> None:
     niah = {(lang, n): [_sample("niah-single", lang, n, i, rng, lang == "de" and n == 512 and i == 9) for i in range(10)]
             for lang in ("en", "de") for n in (256, 512)}
     kld = {("en", n): [_sample("kld", "en", n, i, rng, False) for i in range(2)] for n in (256, 512)}
+    bound = {}
     for (lang, n), ss in niah.items():
-        rd.write_samples(rd.samples_path(f"niah-single-{lang}-{n}"), ss)
+        path = rd.samples_path(f"niah-single-{lang}-{n}")
+        bound[path.name] = rd.write_samples(path, ss)
     for (lang, n), ss in kld.items():
-        rd.write_samples(rd.samples_path(f"kld-{lang}-{n}"), ss)
-    rd.run_json.write_text(json.dumps(run_meta(), indent=2, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8")
+        path = rd.samples_path(f"kld-{lang}-{n}")
+        bound[path.name] = rd.write_samples(path, ss)
+    rd.write_header(run_meta(dict(sorted(bound.items()))))
     with rd.open_records() as writer:
         for r in niah_records(niah) + kld_records(kld):
             writer.append(r)

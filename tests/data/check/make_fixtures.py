@@ -29,13 +29,14 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[2]))
 
 from qlongbench.hashing import ids_sha256, sha256_json  # noqa: E402
-from qlongbench.run.header import RunHeader, TaskInfo  # noqa: E402
+from qlongbench.run.header import RunHeader  # noqa: E402
+from qlongbench.run.plan import ModelInfo  # noqa: E402
+from qlongbench.run.planner import assemble, plan_precisions, plan_tasks  # noqa: E402
 from qlongbench.run.store import RunDir  # noqa: E402
 from qlongbench.spec.config import RunSpec  # noqa: E402
-from qlongbench.types import GenerationConfig, Record, Sample  # noqa: E402
+from qlongbench.types import Record, Sample  # noqa: E402
 
 CREATED = "2026-01-01T00:00:00+00:00"
-GEN = GenerationConfig(max_new_tokens=24)
 ENGINES = {"bf16": "transformers", "bnb-nf4": "transformers", "bnb-int8": "transformers", "gguf-q4_k_m": "llama.cpp"}
 
 # A candidate's score for sample i given the reference's: a function (i, ref_score) -> score or a status.
@@ -50,7 +51,7 @@ def sample_id(task: str, lang: str, length: int, i: int) -> str:
     return f"{task}-{lang}-{length}-{i:04d}"
 
 
-def record(run_id: str, precision: str, task: str, lang: str, length: int, i: int, score: int | str,
+def record(run_id: str, gen_sha256: str, precision: str, task: str, lang: str, length: int, i: int, score: int | str,
            prompt_salt: str = "") -> Record:
     value = str(1_000_000 + 7919 * i + length)
     status = score if isinstance(score, str) else "ok"
@@ -59,7 +60,7 @@ def record(run_id: str, precision: str, task: str, lang: str, length: int, i: in
         run_id=run_id, precision=precision, engine=ENGINES[precision], task=task, language=lang,
         instruction_language=lang, length=length, n_prompt_tokens=length - 24 if ok else 0,
         sample_id=sample_id(task, lang, length, i), depth=float(10 * (i % 11)),
-        prompt_sha256=ids_sha256([length, i, hash_salt(prompt_salt)]), gen_config_sha256=sha256_json(GEN),
+        prompt_sha256=ids_sha256([length, i, hash_salt(prompt_salt)]), gen_config_sha256=gen_sha256,
         output=(value if score == 1 else "I could not find it.") if ok else "", expected=(value,),
         score=float(score) if ok else None, parsed=(score == 1) if ok else None, status=status,
         error=None if ok else f"{status}: fixture", n_generated_tokens=8 if ok else 0, created_at=CREATED)
@@ -101,24 +102,23 @@ def write_run(name: str, cells: Sequence[tuple[str, str, int, int]], candidates:
         task, lang, n, k = stem_cells
         path = rd.samples_path(f"{task}-{lang}-{n}")
         bound[path.name] = rd.write_samples(path, [sample(task, lang, n, i) for i in range(k)])
+    tasks = plan_tasks(spec)
+    plan = assemble(spec, ModelInfo(source="fixture-model"), tasks, plan_precisions(spec, tasks))
+    gen = plan.tasks["niah-single"].generation.sha256
     rd.write_header(RunHeader(
         run_id=run_id, name=name, created_at=CREATED, spec=spec, spec_sha256=sha256_json({"fixture": name}),
-        sample_identity_sha256=sha256_json({"fixture": name}), seed=seed,
-        model={"source": "fixture-model", "local": False},
-        precisions={}, tasks={"niah-single": TaskInfo(name="niah-single", metric="fixture")},
-        generation_configs={"niah-single": GEN.model_dump(mode="json") | {"sha256": sha256_json(GEN)}},
-        samples=bound))
+        sample_identity_sha256=sha256_json({"fixture": name}), seed=seed, plan=plan, samples=bound))
     salts = prompt_salts or {}
     with rd.open_records() as writer:
         for t, lang, n, k in ref_cells:
             for i, s in enumerate(ref_scores[(t, lang, n)][:k]):
-                writer.append(record(run_id, "bf16", t, lang, n, i, s))
+                writer.append(record(run_id, gen, "bf16", t, lang, n, i, s))
         for prec, outcomes in candidates.items():
             for t, lang, n, k in cells:
                 outcome = outcomes.get((t, lang, n), same)
                 salted = salts.get((prec, (t, lang, n)), set())
                 for i, s in enumerate(ref_scores[(t, lang, n)][:k]):
-                    writer.append(record(run_id, prec, t, lang, n, i, outcome(i, s),
+                    writer.append(record(run_id, gen, prec, t, lang, n, i, outcome(i, s),
                                          prompt_salt="other-prompt" if i in salted else ""))
     return root
 
