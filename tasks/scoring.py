@@ -85,11 +85,12 @@ def _word_char(ch: str) -> bool:
 def contains_word(text: str, word: str) -> bool:
     """The word occurs in the text after NFKC and casefolding: as a whole word (no letter, digit or
     combining mark right before or after it) where the word's script uses spaces, as a substring
-    where it does not (CJK, Thai). "cat" is not in "category"; "ABCDE" is not in "ABCDEF"."""
+    where it does not (CJK, Thai) and in Hangul, whose particles attach to the word ("사과를" names
+    사과). "cat" is not in "category"; "ABCDE" is not in "ABCDEF"."""
     t, w = normalize(text), normalize(word)
     if not w:
         return False
-    if not _spaced(w):
+    if not _spaced(w) or all(_char_token(ch) for ch in w if ch.isalpha()):
         return w in t
     start = t.find(w)
     while start >= 0:

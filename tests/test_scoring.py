@@ -84,6 +84,8 @@ WORDS = [
     (("кошка", "собака"), "Кошка, собаки", 0.5, 0.0),
     (("بيت",), "البيت", 0.0, 0.0),  # a word inside a longer Arabic word is not the word
     (("แมว", "หมา"), "แมวและหมา", 1.0, 1.0),  # no spaces in Thai: substring
+    (("사과", "바나나"), "사과를 좋아하고 바나나도", 1.0, 1.0),  # Korean particles attach to the word
+    (("사과",), "사자", 0.0, 0.0),
 ]
 
 
