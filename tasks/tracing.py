@@ -144,10 +144,9 @@ class VariableTracking(Task):
                           add_special_tokens=False)
         source = self.options.source(lang)
         growing = start_haystack(source, rng, lang.word_separator, self.options.sentences_per_chunk, joiner="\n")
-        empty = len(tok.build(frame, Haystack([], lang.word_separator, "\n").render(
-            0, chain_insertions([chain], rng)).document).ids)
-        fitted = fit(tok, frame, growing.haystack, max(budget, empty), chain_insertions([chain], rng),
-                     more=growing.feed.more)
+        lines = chain_insertions([chain], rng)
+        empty = len(tok.build(frame, Haystack([], lang.word_separator, "\n").render(0, lines).document).ids)
+        fitted = fit(tok, frame, growing.haystack, max(budget, empty), lines, more=growing.feed.more)
         text = frame.head + fitted.rendered.document + frame.tail
         return text, len(fitted.prompt.ids)
 
