@@ -104,6 +104,9 @@ class CweOptions(TaskOptions):
 
 
 class _CommonWords(Task):
+    """OneRuler's cwe. No context reuse: each sample is its own list with its one question, and a
+    shorter list is not a prefix of a longer one with the same answer (see the module docstring)."""
+
     default_max_new_tokens: ClassVar[int] = 120
     Options = CweOptions
     frequencies: ClassVar[tuple[tuple[int, int], tuple[int, int]]]
@@ -245,6 +248,9 @@ def alphabet(lang: Language, letters: str) -> list[str]:
 
 
 class FreqWords(Task):
+    """RULER's fwe. No context reuse, for the reasons cwe has none: one question per text, and a
+    shorter text's counts are not a prefix of a longer one's."""
+
     name: ClassVar[str] = "fwe"
     description: ClassVar[str] = ("RULER's frequent-word extraction: coded words with Zipf counts (alpha 2) and "
                                   "the noise word '...'; name the three most frequent coded words.")
