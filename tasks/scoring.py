@@ -74,6 +74,44 @@ def any_phrase(text: str, phrases: Iterable[str]) -> bool:
     return any(contains_phrase(text, p) for p in phrases)
 
 
+# --- words (aggregation and tracing tasks) -----------------------------------------------
+
+def _word_char(ch: str) -> bool:
+    """A character that continues a word: a letter, a digit, "_" or a combining mark (Devanagari
+    and Tamil vowel signs are marks, not letters: "कल" is not a whole word inside "कला")."""
+    return ch.isalnum() or ch == "_" or unicodedata.category(ch).startswith("M")
+
+
+def contains_word(text: str, word: str) -> bool:
+    """The word occurs in the text after NFKC and casefolding: as a whole word (no letter, digit or
+    combining mark right before or after it) where the word's script uses spaces, as a substring
+    where it does not (CJK, Thai) and in Hangul, whose particles attach to the word ("사과를" names
+    사과). "cat" is not in "category"; "ABCDE" is not in "ABCDEF"."""
+    t, w = normalize(text), normalize(word)
+    if not w:
+        return False
+    if not _spaced(w) or all(_char_token(ch) for ch in w if ch.isalpha()):
+        return w in t
+    start = t.find(w)
+    while start >= 0:
+        end = start + len(w)
+        if (start == 0 or not _word_char(t[start - 1])) and (end == len(t) or not _word_char(t[end])):
+            return True
+        start = t.find(w, start + 1)
+    return False
+
+
+def words_recall(expected: Sequence[str], output: str) -> Score:
+    """RULER's string_match_all over words: the share of the expected words that the output names
+    (contains_word: whole words, case-insensitive). metrics['all_found'] is OneRuler's cwe verdict
+    (1 only when every expected word is named); metrics['n_found'] the count. `parsed`: the output
+    holds any letter at all."""
+    found = sum(1 for e in expected if contains_word(output, e))
+    share = found / len(expected) if expected else 0.0
+    return Score(score=share, parsed=any(ch.isalpha() for ch in output),
+                 metrics={"all_found": float(bool(expected) and found == len(expected)), "n_found": float(found)})
+
+
 # --- none words (hallucination control) ---------------------------------------------------
 
 def says_none(output: str, none_words: Iterable[str]) -> bool:

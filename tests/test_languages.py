@@ -14,9 +14,12 @@ import pytest
 
 from qlongbench.errors import UserError
 from qlongbench.tasks.facts import fact_languages
-from qlongbench.tasks.languages import FactTemplates, Filler, Language, MissingLiteralError, get_language, languages
+from qlongbench.tasks.aggregation import CommonWordsEasy, CommonWordsHard, FreqWords, synthetic_languages
+from qlongbench.tasks.languages import (FactTemplates, Filler, Language, MissingLiteralError, SyntheticTemplates,
+                                        get_language, languages)
 from qlongbench.tasks.rag import Rag
 from qlongbench.tasks.summarize import SummDoc, SummFacts
+from qlongbench.tasks.tracing import VariableTracking
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -78,6 +81,23 @@ FACT_TEMPLATE_FIELDS: dict[str, set[str]] = {
 }
 # Word lists of the fact corpus and the fewest distinct items each needs.
 FACT_LISTS = {"given_names": 20, "family_names": 20, "cities": 16, "pets": 16}
+
+# The languages with synthetic templates (cwe-easy, cwe-hard, fwe, vt): all of them.
+SYNTHETIC_CODES = tuple(sorted(languages()))
+
+# Synthetic template fields: the str.format fields each uses (all of them).
+SYNTHETIC_FIELDS: dict[str, set[str]] = {
+    "cwe_instruction": set(),
+    "cwe_question": {"n"},
+    "cwe_answer_prefix": {"n"},
+    "fwe_instruction": set(),
+    "fwe_question": set(),
+    "fwe_answer_prefix": set(),
+    "vt_instruction": set(),
+    "vt_question": {"value"},
+    "vt_answer_prefix": {"n", "value"},
+}
+MIN_WORDS = 100
 
 ALL = languages()
 CODES = sorted(ALL)
@@ -146,6 +166,8 @@ def test_every_literal_is_present(lang: Language) -> None:
         value = getattr(lang, field.name)
         if field.name == "fact_templates":
             assert value is None or type(value) is FactTemplates
+        elif field.name == "synthetic_templates":
+            assert value is None or type(value) is SyntheticTemplates
         elif field.name == "filler":
             assert type(value) is Filler, "declare the filler as data (a Filler)"
         elif isinstance(value, str):
@@ -192,6 +214,61 @@ def test_missing_fact_templates_name_the_file_to_edit(code: str) -> None:
     assert (REPO / f"tasks/languages/{code}.py").is_file()  # the file named is the one to edit
     # One line through the CLI (a UserError), and still a failed lookup (a KeyError).
     assert isinstance(info.value, UserError) and isinstance(info.value, KeyError)
+
+
+def test_synthetic_languages_are_exactly_those_with_templates() -> None:
+    assert synthetic_languages() == synthetic_languages(words=True) == SYNTHETIC_CODES
+    for task in (CommonWordsEasy, CommonWordsHard, FreqWords, VariableTracking):
+        assert task.languages() == SYNTHETIC_CODES, task.name
+
+
+@pytest.mark.parametrize("code", SYNTHETIC_CODES)
+def test_synthetic_templates_complete_and_format(code: str) -> None:
+    lang = ALL[code]
+    t = lang.synthetic
+    assert type(t) is SyntheticTemplates and t is lang.synthetic_templates
+    assert set(SYNTHETIC_FIELDS) | {"words"} == {f.name for f in dataclasses.fields(SyntheticTemplates)}, (
+        "a new SyntheticTemplates field needs a row here")
+    for attr, fields in SYNTHETIC_FIELDS.items():
+        text = getattr(t, attr)
+        assert isinstance(text, str) and text.strip() and text == text.strip(), attr
+        assert _fields(text) == fields, attr
+        assert any(_in_script(c, lang.script) for c in text), attr
+        assert not any(c.isdigit() for c in text), attr
+        text.format(n=10, value=12345)  # never KeyError / IndexError
+    assert "12345" in t.vt_question.format(value=12345)
+
+
+@pytest.mark.parametrize("code", SYNTHETIC_CODES)
+def test_synthetic_word_list(code: str) -> None:
+    """At least MIN_WORDS words, one word each, written in the script, no digits or numerals, none
+    twice (whatever the case); where the script has no spaces (and is matched as a substring) no
+    word holds another."""
+    lang = ALL[code]
+    words = lang.synthetic.words
+    assert len(words) >= MIN_WORDS
+    folded = [unicodedata.normalize("NFKC", w).casefold() for w in words]
+    assert len(set(folded)) == len(folded), sorted(w for w in folded if folded.count(w) > 1)
+    for w in words:
+        assert w and not any(c.isspace() for c in w), w
+        assert unicodedata.normalize("NFKC", w) == w, w
+        assert not any(c.isnumeric() for c in w), w
+        assert all(_in_script(c, lang.script) or unicodedata.category(c).startswith("M") or c in "-'‌‍"
+                   for c in w), w
+        assert not w.startswith(("-", "'")) and not w.endswith(("-", "'")), w
+    if lang.script in UNSPACED_SCRIPTS | {"Kore"}:  # matched as substrings (Hangul: particles attach)
+        for a in folded:
+            for b in folded:
+                assert a == b or a not in b, f"word {a!r} is inside word {b!r}"
+
+
+@pytest.mark.parametrize("code", ["en", "ta"])
+def test_missing_synthetic_templates_name_the_file_to_edit(code: str) -> None:
+    """A language written without them (every shipped one has them) is refused naming its file."""
+    with pytest.raises(MissingLiteralError) as info:
+        dataclasses.replace(ALL[code], synthetic_templates=None).synthetic  # noqa: B018
+    assert str(info.value) == (f"language {code!r} has no synthetic templates (cwe-easy, cwe-hard, fwe, vt); "
+                               f"add them to tasks/languages/{code}.py")
 
 
 def test_filler_is_data(lang: Language) -> None:

@@ -6,6 +6,7 @@ import pytest
 
 from qlongbench.tasks.scoring import (
     answer_tokens,
+    contains_word,
     exact_match,
     extract_numbers,
     fact_coverage,
@@ -18,6 +19,7 @@ from qlongbench.tasks.scoring import (
     says_none,
     substring_match,
     token_f1,
+    words_recall,
 )
 
 # --- numbers -------------------------------------------------------------------------------
@@ -54,6 +56,57 @@ def test_numbers_recall_parsed_flag():
 def test_extract_numbers_keeps_whole_runs():
     assert extract_numbers("a12b345 6") == ["12", "345", "6"]
     assert extract_numbers("１２３") == ["123"]
+
+
+# --- words (cwe, fwe, vt: RULER's string_match_all) ----------------------------------------
+
+WORDS = [
+    # (expected words, output, score, all_found)
+    (("apple", "river", "lantern"), "1. apple 2. river 3. lantern", 1.0, 1.0),
+    (("apple", "river", "lantern"), "Apple, RIVER and a Lantern.", 1.0, 1.0),  # any case
+    (("apple", "river", "lantern"), "apples, rivers", 0.0, 0.0),  # a longer word is another word
+    (("cat", "dog"), "category dogma", 0.0, 0.0),  # RULER's substring match would count both
+    (("cat", "dog"), "cat; dog-like", 1.0, 1.0),  # punctuation and hyphens end a word
+    (("apple", "river"), "river", 0.5, 0.0),
+    (("apple",), "", 0.0, 0.0),
+    (("QPWOE", "ZKDMA"), "QPWOE ZKDMAX", 0.5, 0.0),  # a variable inside a longer name is not named
+    (("QPWOE", "ZKDMA"), "qpwoe, zkdma", 1.0, 1.0),  # RULER lowercases both sides
+    (("QPWOE",), "VAR QPWOE = 52810", 1.0, 1.0),
+    (("ardrkf", "qcofkf", "dzehmh"), "ardrkf qcofkf ... dzehmh", 1.0, 1.0),
+    (("ardrkf",), "ardrkff", 0.0, 0.0),
+    (("苹果", "香蕉"), "最常见的是苹果和香蕉。", 1.0, 1.0),  # no spaces in Chinese: substring
+    (("苹果", "香蕉"), "苹果、葡萄", 0.5, 0.0),
+    (("苹果",), "ＡＢ苹果", 1.0, 1.0),  # NFKC (full-width forms)
+    (("कल", "घर"), "कला और घर", 0.5, 0.0),  # a vowel sign continues the word: कल is not in कला
+    (("किताब", "कलम"), "किताब, कलम", 1.0, 1.0),
+    (("दरवाज़ा",), "दरवाज़ा", 1.0, 1.0),  # precomposed and decomposed nukta are one letter after NFKC
+    (("Straße",), "STRASSE", 1.0, 1.0),  # casefold
+    (("кошка", "собака"), "Кошка, собаки", 0.5, 0.0),
+    (("بيت",), "البيت", 0.0, 0.0),  # a word inside a longer Arabic word is not the word
+    (("แมว", "หมา"), "แมวและหมา", 1.0, 1.0),  # no spaces in Thai: substring
+    (("사과", "바나나"), "사과를 좋아하고 바나나도", 1.0, 1.0),  # Korean particles attach to the word
+    (("사과",), "사자", 0.0, 0.0),
+]
+
+
+@pytest.mark.parametrize("expected,output,score,all_found", WORDS)
+def test_words_recall(expected, output, score, all_found):
+    verdict = words_recall(expected, output)
+    assert verdict.score == pytest.approx(score)
+    assert verdict.metrics["all_found"] == all_found
+    assert verdict.metrics["n_found"] == round(score * len(expected))
+
+
+def test_words_recall_parsed_flag():
+    assert words_recall(("a",), "").parsed is False
+    assert words_recall(("a",), " ... ").parsed is False
+    assert words_recall(("apple",), "pear").parsed is True
+    assert words_recall((), "pear").score == 0.0
+
+
+def test_contains_word_finds_a_later_whole_occurrence():
+    assert contains_word("category, then cat", "cat")
+    assert not contains_word("anything", "")
 
 
 # --- none words ----------------------------------------------------------------------------

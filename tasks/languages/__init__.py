@@ -2,7 +2,8 @@
 
 Each language lives in its own module in this package that defines ``LANGUAGE``, one typed
 ``Language`` record: the niah templates, "none" words, filler sentences (as data, a ``Filler``)
-and, where written, the fact templates of rag / summ-facts / summ-doc (a ``FactTemplates``).
+and, where written, the fact templates of rag / summ-facts / summ-doc (a ``FactTemplates``) and the
+word list and prompts of cwe-easy / cwe-hard / fwe / vt (a ``SyntheticTemplates``).
 Modules are discovered, so adding a language touches one file. Templates use ``str.format``
 fields: ``{key}``, ``{value}``, ``{keys}``, ``{none}``; fact templates ``{name}``, ``{city}``,
 ``{pet}``, ``{number}``. Asking a language for text it does not have raises
@@ -139,6 +140,42 @@ class FactTemplates:
 FACT_TASKS = "rag, summ-facts, summ-doc"
 """The tasks that need a language's fact templates."""
 
+
+@dataclass(frozen=True)
+class SyntheticTemplates:
+    """A language's text for RULER's synthetic aggregation and tracing tasks (cwe-easy, cwe-hard,
+    fwe, vt): the words of the common-word lists and each task's instruction, question and answer
+    start. Fields: {n} (how many words are asked for), {value} (the tracked value)."""
+
+    words: tuple[str, ...]
+    """At least 100 everyday words (nouns, adjectives, verbs), one word each, no digits: the
+    items of the cwe lists. In scripts written without spaces no word holds another."""
+    cwe_instruction: str
+    """Below is a numbered list of words; some appear more often than others; memorize the ones
+    that appear most often."""
+    cwe_question: str
+    """"Question:" asking for the {n} most common words in the list above."""
+    cwe_answer_prefix: str
+    """Starts the answer when no chat template is used: "Answer: the top {n} words are:"."""
+    fwe_instruction: str
+    """Read the coded text, track how often each coded word appears, find the three most
+    frequent ones."""
+    fwe_question: str
+    """"Question:" no explanation, ignore the dots '....', which three coded words appear most often?"""
+    fwe_answer_prefix: str
+    """Starts the answer when no chat template is used: the three most frequent words are:"""
+    vt_instruction: str
+    """Memorize and track the chain(s) of variable assignment hidden in the following text."""
+    vt_question: str
+    """"Question:" find all variables that are assigned the value {value} in the text above."""
+    vt_answer_prefix: str
+    """Starts the answer: according to the chain(s), {n} variables are assigned the value {value};
+    they are:"""
+
+
+SYNTHETIC_TASKS = "cwe-easy, cwe-hard, fwe, vt"
+"""The tasks that need a language's synthetic templates."""
+
 @dataclass(frozen=True)
 class Language:
     code: str
@@ -174,6 +211,9 @@ class Language:
     fact_templates: FactTemplates | None
     """Fact corpus and rag / summ-* prompts; None where not written yet (those tasks then refuse
     the language). Read it through ``facts``."""
+    synthetic_templates: SyntheticTemplates | None = None
+    """Word list and prompts of cwe-easy / cwe-hard / fwe / vt; None where not written yet (those
+    tasks then refuse the language). Read it through ``synthetic``."""
 
     @property
     def facts(self) -> FactTemplates:
@@ -181,6 +221,14 @@ class Language:
         if self.fact_templates is None:
             raise MissingLiteralError(self.code, "fact templates", FACT_TASKS)
         return self.fact_templates
+
+    @property
+    def synthetic(self) -> SyntheticTemplates:
+        """The synthetic-task templates; MissingLiteralError naming this language's file where there
+        are none."""
+        if self.synthetic_templates is None:
+            raise MissingLiteralError(self.code, "synthetic templates", SYNTHETIC_TASKS)
+        return self.synthetic_templates
 
     def filler_sentences(self, rng: random.Random) -> Iterator[str]:
         """Endless stream of filler sentences, reproducible from the rng's seed."""

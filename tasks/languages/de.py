@@ -7,7 +7,7 @@ separable verb so nothing is split off to the end) + optional time + object (acc
 
 from __future__ import annotations
 
-from qlongbench.tasks.languages import FactTemplates, Filler, Language
+from qlongbench.tasks.languages import FactTemplates, Filler, Language, SyntheticTemplates
 
 _SUBJECTS = (
     "Der alte Müller", "Ein junger Seemann", "Die Dorflehrerin", "Mein Nachbar", "Die Tochter des Bäckers",
@@ -76,6 +76,35 @@ _FACTS = FactTemplates(
 )
 
 
+_SYNTHETIC = SyntheticTemplates(
+    words=(
+        "Apfel", "Birne", "Banane", "Kirsche", "Zitrone", "Tomate", "Kartoffel", "Zwiebel", "Karotte", "Gurke",
+        "Brot", "Käse", "Butter", "Honig", "Zucker", "Salz", "Suppe", "Kuchen", "Kaffee", "Milch", "Wasser",
+        "Fenster", "Tisch", "Stuhl", "Lampe", "Spiegel", "Teppich", "Kissen", "Decke", "Schlüssel", "Tasche",
+        "Koffer", "Schirm", "Mantel", "Jacke", "Hemd", "Schuh", "Stiefel", "Handschuh", "Mütze", "Brille",
+        "Uhr", "Kerze", "Laterne", "Glocke", "Leiter", "Hammer", "Schaufel", "Eimer", "Korb", "Flasche",
+        "Becher", "Teller", "Löffel", "Gabel", "Messer", "Buch", "Bleistift", "Brief", "Karte", "Zeitung",
+        "Fahrrad", "Wagen", "Schiff", "Brücke", "Turm", "Burg", "Garten", "Wald", "Wiese", "Fluss", "Berg",
+        "Insel", "Strand", "Wüste", "Wolke", "Regen", "Schnee", "Donner", "Sonne", "Mond", "Stern", "Winter",
+        "Sommer", "Frühling", "Herbst", "Hund", "Katze", "Pferd", "Kuh", "Schaf", "Ziege", "Fuchs", "Wolf",
+        "Bär", "Hase", "Maus", "Eule", "Adler", "Rabe", "Taube", "Ente", "Gans", "Fisch", "Frosch", "Schnecke",
+        "Biene", "Ameise", "Spinne", "mutig", "ruhig", "klug", "fröhlich", "freundlich", "ehrlich", "leise",
+        "schnell", "langsam", "hell", "dunkel", "warm", "kalt", "alt", "neu", "bitter", "süß", "schwer",
+        "leicht", "golden", "tanzen", "singen", "laufen", "schwimmen", "lesen", "schreiben", "malen", "wandern",
+        "flüstern", "sammeln", "bauen", "klettern",
+    ),
+    cwe_instruction='Unten steht eine nummerierte Liste von Wörtern. Einige dieser Wörter kommen häufiger vor als andere. Merken Sie sich die Wörter, die am häufigsten vorkommen.',
+    cwe_question='Frage: Welches sind die {n} häufigsten Wörter in der obigen Liste?',
+    cwe_answer_prefix='Antwort: Die {n} Wörter, die in der Liste am häufigsten vorkommen, sind:',
+    fwe_instruction='Lesen Sie den folgenden verschlüsselten Text und zählen Sie, wie oft jedes verschlüsselte Wort vorkommt. Finden Sie die drei verschlüsselten Wörter, die am häufigsten vorkommen.',
+    fwe_question="Frage: Geben Sie keine Erklärung. Ignorieren Sie die Punkte '....'. Welche drei Wörter kommen im obigen verschlüsselten Text am häufigsten vor?",
+    fwe_answer_prefix='Antwort: Im obigen verschlüsselten Text kommen diese drei Wörter am häufigsten vor:',
+    vt_instruction='Merken Sie sich die im folgenden Text versteckte(n) Kette(n) von Variablenzuweisungen und verfolgen Sie sie.',
+    vt_question='Frage: Finden Sie alle Variablen, denen im obigen Text der Wert {value} zugewiesen wird.',
+    vt_answer_prefix='Antwort: Laut der Kette(n) von Variablenzuweisungen im obigen Text wird {n} Variablen der Wert {value} zugewiesen, nämlich:',
+)
+
+
 LANGUAGE = Language(
     code="de",
     name="German",
@@ -106,4 +135,5 @@ LANGUAGE = Language(
     ),
     filler=Filler(slots=(_SUBJECTS, _VERBS, _OBJECTS, _PLACES), times=_TIMES, clauses=_CLAUSES, time_at=2),
     fact_templates=_FACTS,
+    synthetic_templates=_SYNTHETIC,
 )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from qlongbench.tasks.languages import FactTemplates, Filler, Language
+from qlongbench.tasks.languages import FactTemplates, Filler, Language, SyntheticTemplates
 
 _SUBJECTS = (
     "The old miller", "A young sailor", "The village teacher", "My neighbour", "The baker's daughter",
@@ -69,6 +69,36 @@ _FACTS = FactTemplates(
 )
 
 
+_SYNTHETIC = SyntheticTemplates(
+    words=(
+        "apple", "river", "garden", "window", "candle", "bridge", "forest", "mountain", "kettle", "blanket",
+        "ladder", "pencil", "basket", "carpet", "castle", "cheese", "cloud", "coffee", "cotton", "desert",
+        "dragon", "engine", "feather", "finger", "flower", "guitar", "hammer", "harbor", "helmet", "island",
+        "jacket", "jungle", "kitten", "lemon", "magnet", "meadow", "mirror", "monkey", "needle", "ocean",
+        "orange", "pepper", "pillow", "planet", "pocket", "rabbit", "ribbon", "rocket", "saddle", "silver",
+        "spider", "stone", "tiger", "tomato", "tunnel", "valley", "violin", "wagon", "wallet", "whistle",
+        "winter", "wizard", "yogurt", "zebra", "anchor", "bottle", "button", "cabbage", "camera", "canyon",
+        "chimney", "compass", "copper", "cradle", "dolphin", "falcon", "glacier", "hammock", "lantern",
+        "lobster", "marble", "muffin", "napkin", "oyster", "parrot", "pebble", "puzzle", "quilt", "raven",
+        "salmon", "shovel", "spoon", "sugar", "thunder", "tulip", "turtle", "walnut", "brave", "calm", "clever",
+        "eager", "gentle", "happy", "honest", "humble", "lively", "lucky", "polite", "proud", "quiet", "rapid",
+        "shiny", "silent", "steady", "sturdy", "tender", "vivid", "bitter", "bright", "narrow", "hollow",
+        "fragile", "golden", "wooden", "frozen", "ancient", "curious", "borrow", "carry", "dance", "gather",
+        "giggle", "juggle", "listen", "mumble", "paint", "polish", "scatter", "stumble", "swallow", "wander",
+        "whisper", "wobble", "climb", "build", "travel", "follow",
+    ),
+    cwe_instruction='Below is a numbered list of words. In these words, some appear more often than others. Memorize the ones that appear most often.',
+    cwe_question='Question: What are the {n} most common words in the above list?',
+    cwe_answer_prefix='Answer: The top {n} words that appear most often in the list are:',
+    fwe_instruction='Read the following coded text and track the frequency of each coded word. Find the three most frequently appeared coded words.',
+    fwe_question="Question: Do not provide any explanation. Please ignore the dots '....'. What are the three most frequently appeared words in the above coded text?",
+    fwe_answer_prefix='Answer: According to the coded text above, the three most frequently appeared words are:',
+    vt_instruction='Memorize and track the chain(s) of variable assignment hidden in the following text.',
+    vt_question='Question: Find all variables that are assigned the value {value} in the text above.',
+    vt_answer_prefix='Answer: According to the chain(s) of variable assignment in the text above, {n} variables are assigned the value {value}, they are:',
+)
+
+
 LANGUAGE = Language(
     code="en",
     name="English",
@@ -96,4 +126,5 @@ LANGUAGE = Language(
     filler=Filler(slots=(_SUBJECTS, _VERBS, _OBJECTS, _PLACES), times=_TIMES, clauses=_CLAUSES,
                   clause_joiner=", "),
     fact_templates=_FACTS,
+    synthetic_templates=_SYNTHETIC,
 )

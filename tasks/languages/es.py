@@ -6,7 +6,7 @@ Filler: subject + verb (pretérito, 3rd person singular) + inanimate object (so 
 
 from __future__ import annotations
 
-from qlongbench.tasks.languages import FactTemplates, Filler, Language
+from qlongbench.tasks.languages import FactTemplates, Filler, Language, SyntheticTemplates
 
 _SUBJECTS = (
     "El viejo molinero", "Un joven marinero", "La maestra del pueblo", "Mi vecino", "La hija del panadero",
@@ -76,6 +76,35 @@ _FACTS = FactTemplates(
 )
 
 
+_SYNTHETIC = SyntheticTemplates(
+    words=(
+        "manzana", "pera", "plátano", "cereza", "limón", "tomate", "zanahoria", "cebolla", "queso",
+        "mantequilla", "pan", "pastel", "azúcar", "sal", "miel", "café", "leche", "sopa", "ventana", "mesa",
+        "silla", "lámpara", "espejo", "alfombra", "cojín", "manta", "llave", "bolso", "maleta", "paraguas",
+        "abrigo", "chaqueta", "camisa", "zapato", "bota", "guante", "sombrero", "gafas", "reloj", "vela",
+        "linterna", "campana", "escalera", "martillo", "pala", "cubo", "cesta", "botella", "taza", "plato",
+        "cuchara", "tenedor", "cuchillo", "libro", "lápiz", "carta", "mapa", "periódico", "bicicleta", "barco",
+        "puente", "torre", "castillo", "jardín", "bosque", "prado", "río", "montaña", "isla", "playa",
+        "desierto", "nube", "lluvia", "nieve", "trueno", "sol", "luna", "estrella", "invierno", "verano",
+        "primavera", "otoño", "perro", "gato", "caballo", "vaca", "oveja", "cabra", "zorro", "lobo", "oso",
+        "conejo", "ratón", "búho", "águila", "cuervo", "paloma", "pato", "ganso", "pez", "rana", "caracol",
+        "abeja", "hormiga", "araña", "valiente", "tranquilo", "listo", "alegre", "amable", "honesto", "rápido",
+        "lento", "claro", "oscuro", "cálido", "frío", "antiguo", "nuevo", "amargo", "dulce", "pesado", "ligero",
+        "dorado", "bailar", "cantar", "correr", "nadar", "leer", "escribir", "pintar", "caminar", "susurrar",
+        "escalar", "construir", "viajar",
+    ),
+    cwe_instruction='A continuación hay una lista numerada de palabras. Entre estas palabras, algunas aparecen con más frecuencia que otras. Memoriza las que aparecen con más frecuencia.',
+    cwe_question='Pregunta: ¿Cuáles son las {n} palabras más frecuentes de la lista anterior?',
+    cwe_answer_prefix='Respuesta: Las {n} palabras que aparecen con más frecuencia en la lista son:',
+    fwe_instruction='Lee el siguiente texto codificado y lleva la cuenta de cuántas veces aparece cada palabra codificada. Encuentra las tres palabras codificadas que aparecen con más frecuencia.',
+    fwe_question="Pregunta: No des ninguna explicación. Ignora los puntos '....'. ¿Cuáles son las tres palabras que aparecen con más frecuencia en el texto codificado anterior?",
+    fwe_answer_prefix='Respuesta: Según el texto codificado anterior, las tres palabras que aparecen con más frecuencia son:',
+    vt_instruction='Memoriza y sigue la cadena o cadenas de asignación de variables ocultas en el siguiente texto.',
+    vt_question='Pregunta: Encuentra todas las variables a las que se asigna el valor {value} en el texto anterior.',
+    vt_answer_prefix='Respuesta: Según la cadena o cadenas de asignación de variables del texto anterior, a {n} variables se les asigna el valor {value}; son:',
+)
+
+
 LANGUAGE = Language(
     code="es",
     name="Spanish",
@@ -104,4 +133,5 @@ LANGUAGE = Language(
     ),
     filler=Filler(slots=(_SUBJECTS, _VERBS, _OBJECTS, _PLACES), times=_TIMES, clauses=_CLAUSES),
     fact_templates=_FACTS,
+    synthetic_templates=_SYNTHETIC,
 )

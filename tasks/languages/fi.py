@@ -8,7 +8,7 @@ after "sanan"/"sanalle" ("of/for the word").
 
 from __future__ import annotations
 
-from qlongbench.tasks.languages import Filler, Language
+from qlongbench.tasks.languages import Filler, Language, SyntheticTemplates
 
 _SUBJECTS = (
     "Vanha mylläri", "Nuori merimies", "Kylän opettaja", "Naapurini", "Leipurin tytär", "Väsynyt matkalainen",
@@ -42,6 +42,35 @@ _CLAUSES = (
 )
 
 
+_SYNTHETIC = SyntheticTemplates(
+    words=(
+        "omena", "päärynä", "banaani", "kirsikka", "sitruuna", "tomaatti", "porkkana", "sipuli", "juusto",
+        "voi", "leipä", "kakku", "sokeri", "suola", "hunaja", "kahvi", "maito", "keitto", "ikkuna", "pöytä",
+        "tuoli", "lamppu", "peili", "matto", "tyyny", "peitto", "avain", "laukku", "matkalaukku", "sateenvarjo",
+        "takki", "paita", "kenkä", "saapas", "hansikas", "hattu", "silmälasit", "kello", "kynttilä", "lyhty",
+        "tikkaat", "vasara", "lapio", "ämpäri", "kori", "pullo", "muki", "lautanen", "lusikka", "haarukka",
+        "veitsi", "kirja", "lyijykynä", "kirje", "kartta", "sanomalehti", "polkupyörä", "vene", "silta",
+        "torni", "linna", "puutarha", "metsä", "niitty", "joki", "vuori", "saari", "ranta", "aavikko", "pilvi",
+        "sade", "lumi", "ukkonen", "aurinko", "kuu", "tähti", "talvi", "kesä", "kevät", "syksy", "koira",
+        "kissa", "hevonen", "lehmä", "lammas", "vuohi", "kettu", "susi", "karhu", "jänis", "hiiri", "pöllö",
+        "kotka", "korppi", "kyyhky", "ankka", "hanhi", "kala", "sammakko", "etana", "mehiläinen", "muurahainen",
+        "hämähäkki", "rohkea", "rauhallinen", "viisas", "iloinen", "ystävällinen", "rehellinen", "nopea",
+        "hidas", "kirkas", "tumma", "lämmin", "kylmä", "vanha", "uusi", "katkera", "makea", "raskas", "kevyt",
+        "kultainen", "tanssia", "laulaa", "juosta", "uida", "lukea", "kirjoittaa", "maalata", "kävellä",
+        "kuiskata", "kiivetä", "rakentaa", "matkustaa",
+    ),
+    cwe_instruction='Alla on numeroitu luettelo sanoista. Jotkin näistä sanoista esiintyvät useammin kuin toiset. Paina mieleesi ne sanat, jotka esiintyvät useimmin.',
+    cwe_question='Kysymys: Mitkä ovat yllä olevan luettelon {n} yleisintä sanaa?',
+    cwe_answer_prefix='Vastaus: Luettelossa useimmin esiintyvät {n} sanaa ovat:',
+    fwe_instruction='Lue seuraava koodattu teksti ja laske, kuinka monta kertaa kukin koodattu sana esiintyy. Etsi kolme koodattua sanaa, jotka esiintyvät useimmin.',
+    fwe_question="Kysymys: Älä anna mitään selitystä. Jätä pisteet '....' huomiotta. Mitkä kolme sanaa esiintyvät useimmin yllä olevassa koodatussa tekstissä?",
+    fwe_answer_prefix='Vastaus: Yllä olevan koodatun tekstin mukaan kolme useimmin esiintyvää sanaa ovat:',
+    vt_instruction='Paina mieleesi ja seuraa seuraavaan tekstiin piilotettua muuttujien sijoitusten ketjua (tai ketjuja).',
+    vt_question='Kysymys: Etsi kaikki muuttujat, joille yllä olevassa tekstissä on annettu arvo {value}.',
+    vt_answer_prefix='Vastaus: Yllä olevan tekstin sijoitusketjun (tai -ketjujen) mukaan arvo {value} on annettu {n} muuttujalle, ja ne ovat:',
+)
+
+
 LANGUAGE = Language(
     code="fi",
     name="Finnish",
@@ -68,4 +97,5 @@ LANGUAGE = Language(
     ),
     filler=Filler(slots=(_SUBJECTS, _VERBS, _OBJECTS, _PLACES), times=_TIMES, clauses=_CLAUSES),
     fact_templates=None,
+    synthetic_templates=_SYNTHETIC,
 )

@@ -7,7 +7,7 @@ article, so gender never has to agree across slots.
 
 from __future__ import annotations
 
-from qlongbench.tasks.languages import FactTemplates, Filler, Language
+from qlongbench.tasks.languages import FactTemplates, Filler, Language, SyntheticTemplates
 
 _SUBJECTS = (
     "Le vieux meunier", "Un jeune marin", "L'institutrice du village", "Mon voisin", "La fille du boulanger",
@@ -78,6 +78,35 @@ _FACTS = FactTemplates(
 )
 
 
+_SYNTHETIC = SyntheticTemplates(
+    words=(
+        "pomme", "poire", "banane", "cerise", "citron", "tomate", "carotte", "oignon", "fromage", "beurre",
+        "pain", "gâteau", "sucre", "sel", "miel", "café", "lait", "soupe", "fenêtre", "table", "chaise",
+        "lampe", "miroir", "tapis", "coussin", "couverture", "clé", "sac", "valise", "parapluie", "manteau",
+        "veste", "chemise", "chaussure", "botte", "gant", "chapeau", "lunettes", "montre", "bougie", "lanterne",
+        "cloche", "échelle", "marteau", "pelle", "seau", "panier", "bouteille", "tasse", "assiette", "cuillère",
+        "fourchette", "couteau", "livre", "crayon", "lettre", "carte", "journal", "vélo", "bateau", "pont",
+        "tour", "château", "jardin", "forêt", "prairie", "rivière", "montagne", "île", "plage", "désert",
+        "nuage", "pluie", "neige", "tonnerre", "soleil", "lune", "étoile", "hiver", "été", "printemps",
+        "automne", "chien", "chat", "cheval", "vache", "mouton", "chèvre", "renard", "loup", "ours", "lapin",
+        "souris", "hibou", "aigle", "corbeau", "pigeon", "canard", "oie", "poisson", "grenouille", "escargot",
+        "abeille", "fourmi", "araignée", "courageux", "calme", "habile", "joyeux", "aimable", "honnête",
+        "rapide", "lent", "clair", "sombre", "chaud", "froid", "ancien", "nouveau", "amer", "doux", "lourd",
+        "léger", "doré", "danser", "chanter", "courir", "nager", "lire", "écrire", "peindre", "marcher",
+        "chuchoter", "grimper", "construire", "voyager",
+    ),
+    cwe_instruction="Voici une liste numérotée de mots. Parmi ces mots, certains apparaissent plus souvent que d'autres. Retenez ceux qui apparaissent le plus souvent.",
+    cwe_question='Question : quels sont les {n} mots les plus fréquents de la liste ci-dessus ?',
+    cwe_answer_prefix='Réponse : les {n} mots qui apparaissent le plus souvent dans la liste sont :',
+    fwe_instruction='Lisez le texte codé suivant et comptez combien de fois apparaît chaque mot codé. Trouvez les trois mots codés qui apparaissent le plus souvent.',
+    fwe_question="Question : ne donnez aucune explication. Ignorez les points '....'. Quels sont les trois mots qui apparaissent le plus souvent dans le texte codé ci-dessus ?",
+    fwe_answer_prefix="Réponse : d'après le texte codé ci-dessus, les trois mots qui apparaissent le plus souvent sont :",
+    vt_instruction="Mémorisez et suivez la ou les chaînes d'affectation de variables cachées dans le texte suivant.",
+    vt_question='Question : trouvez toutes les variables auxquelles la valeur {value} est affectée dans le texte ci-dessus.',
+    vt_answer_prefix="Réponse : d'après la ou les chaînes d'affectation de variables du texte ci-dessus, {n} variables reçoivent la valeur {value}, à savoir :",
+)
+
+
 LANGUAGE = Language(
     code="fr",
     name="French",
@@ -104,4 +133,5 @@ LANGUAGE = Language(
     ),
     filler=Filler(slots=(_SUBJECTS, _VERBS, _OBJECTS, _PLACES), times=_TIMES, clauses=_CLAUSES),
     fact_templates=_FACTS,
+    synthetic_templates=_SYNTHETIC,
 )

@@ -6,7 +6,7 @@ Filler: subject + verb (passato prossimo with avere, participle invariable as th
 
 from __future__ import annotations
 
-from qlongbench.tasks.languages import FactTemplates, Filler, Language
+from qlongbench.tasks.languages import FactTemplates, Filler, Language, SyntheticTemplates
 
 _SUBJECTS = (
     "Il vecchio mugnaio", "Un giovane marinaio", "La maestra del paese", "Il mio vicino", "La figlia del fornaio",
@@ -78,6 +78,35 @@ _FACTS = FactTemplates(
 )
 
 
+_SYNTHETIC = SyntheticTemplates(
+    words=(
+        "mela", "pera", "banana", "ciliegia", "limone", "pomodoro", "carota", "cipolla", "formaggio", "burro",
+        "pane", "torta", "zucchero", "sale", "miele", "caffè", "latte", "zuppa", "finestra", "tavolo", "sedia",
+        "lampada", "specchio", "tappeto", "cuscino", "coperta", "chiave", "borsa", "valigia", "ombrello",
+        "cappotto", "giacca", "camicia", "scarpa", "stivale", "guanto", "cappello", "occhiali", "orologio",
+        "candela", "lanterna", "campana", "scala", "martello", "pala", "secchio", "cesto", "bottiglia", "tazza",
+        "piatto", "cucchiaio", "forchetta", "coltello", "libro", "matita", "lettera", "mappa", "giornale",
+        "bicicletta", "barca", "ponte", "torre", "castello", "giardino", "foresta", "prato", "fiume",
+        "montagna", "isola", "spiaggia", "deserto", "nuvola", "pioggia", "neve", "tuono", "sole", "luna",
+        "stella", "inverno", "estate", "primavera", "autunno", "cane", "gatto", "cavallo", "mucca", "pecora",
+        "capra", "volpe", "lupo", "orso", "coniglio", "topo", "gufo", "aquila", "corvo", "colomba", "anatra",
+        "oca", "pesce", "rana", "lumaca", "ape", "formica", "ragno", "coraggioso", "calmo", "abile", "allegro",
+        "gentile", "onesto", "veloce", "lento", "chiaro", "scuro", "caldo", "freddo", "antico", "nuovo",
+        "amaro", "dolce", "pesante", "leggero", "dorato", "ballare", "cantare", "correre", "nuotare", "leggere",
+        "scrivere", "dipingere", "camminare", "sussurrare", "arrampicare", "costruire", "viaggiare",
+    ),
+    cwe_instruction="Di seguito c'è un elenco numerato di parole. Tra queste parole, alcune compaiono più spesso di altre. Memorizza quelle che compaiono più spesso.",
+    cwe_question="Domanda: quali sono le {n} parole più frequenti nell'elenco qui sopra?",
+    cwe_answer_prefix="Risposta: le {n} parole che compaiono più spesso nell'elenco sono:",
+    fwe_instruction='Leggi il seguente testo cifrato e tieni il conto di quante volte compare ogni parola cifrata. Trova le tre parole cifrate che compaiono più spesso.',
+    fwe_question="Domanda: non dare alcuna spiegazione. Ignora i puntini '....'. Quali sono le tre parole che compaiono più spesso nel testo cifrato qui sopra?",
+    fwe_answer_prefix='Risposta: secondo il testo cifrato qui sopra, le tre parole che compaiono più spesso sono:',
+    vt_instruction='Memorizza e segui la catena (o le catene) di assegnazioni di variabili nascosta nel testo seguente.',
+    vt_question='Domanda: trova tutte le variabili a cui viene assegnato il valore {value} nel testo qui sopra.',
+    vt_answer_prefix='Risposta: secondo la catena (o le catene) di assegnazioni di variabili nel testo qui sopra, a {n} variabili viene assegnato il valore {value}, e sono:',
+)
+
+
 LANGUAGE = Language(
     code="it",
     name="Italian",
@@ -104,4 +133,5 @@ LANGUAGE = Language(
     ),
     filler=Filler(slots=(_SUBJECTS, _VERBS, _OBJECTS, _PLACES), times=_TIMES, clauses=_CLAUSES),
     fact_templates=_FACTS,
+    synthetic_templates=_SYNTHETIC,
 )

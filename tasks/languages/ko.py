@@ -8,7 +8,7 @@ the honorific -시-. none_rule is written for the canonical none word 없음 (�
 
 from __future__ import annotations
 
-from qlongbench.tasks.languages import FactTemplates, Filler, Language
+from qlongbench.tasks.languages import FactTemplates, Filler, Language, SyntheticTemplates
 
 _CLAUSES = (
     "날씨가 마침내 풀려서", "아무도 모르게", "이웃들이 볼 수 있도록", "다른 사람들이 깨어나기 전에",
@@ -71,6 +71,29 @@ _FACTS = FactTemplates(
 )
 
 
+_SYNTHETIC = SyntheticTemplates(
+    words=(
+        "사과", "바나나", "포도", "딸기", "레몬", "토마토", "당근", "양파", "오이", "치즈", "버터", "설탕", "소금", "우유", "커피", "녹차", "수프",
+        "창문", "책상", "의자", "거울", "양탄자", "베개", "담요", "열쇠", "가방", "지갑", "우산", "모자", "장갑", "양말", "안경", "시계", "촛불",
+        "등불", "사다리", "망치", "양동이", "바구니", "유리병", "접시", "숟가락", "젓가락", "연필", "편지", "지도", "신문", "자전거", "기차", "비행기",
+        "정원", "초원", "호수", "바다", "사막", "구름", "소나기", "천둥", "태양", "보름달", "여름", "가을", "겨울", "강아지", "고양이", "염소",
+        "여우", "늑대", "토끼", "부엉이", "독수리", "까마귀", "비둘기", "오리", "거위", "물고기", "개구리", "달팽이", "꿀벌", "개미", "거미", "코끼리",
+        "기린", "사자", "원숭이", "병아리", "용감한", "차분한", "영리한", "즐거운", "친절한", "정직한", "빠른", "느린", "밝은", "어두운", "따뜻한",
+        "차가운", "오래된", "새로운", "달콤한", "무거운", "가벼운", "춤추다", "노래하다", "달리다", "수영하다", "읽다", "쓰다", "그리다", "걷다", "속삭이다",
+        "오르다", "짓다", "여행하다",
+    ),
+    cwe_instruction='아래는 번호가 매겨진 단어 목록입니다. 이 단어들 중 일부는 다른 단어보다 더 자주 나옵니다. 가장 자주 나오는 단어들을 기억하세요.',
+    cwe_question='질문: 위 목록에서 가장 자주 나오는 단어 {n}개는 무엇입니까?',
+    cwe_answer_prefix='답변: 목록에서 가장 자주 나오는 단어 {n}개는 다음과 같습니다:',
+    fwe_instruction='다음 암호화된 텍스트를 읽고 각 암호 단어가 몇 번 나오는지 세어 보세요. 가장 자주 나오는 암호 단어 세 개를 찾으세요.',
+    fwe_question="질문: 설명은 하지 마세요. 점 '....'은 무시하세요. 위의 암호화된 텍스트에서 가장 자주 나오는 단어 세 개는 무엇입니까?",
+    fwe_answer_prefix='답변: 위의 암호화된 텍스트에 따르면 가장 자주 나오는 단어 세 개는 다음과 같습니다:',
+    vt_instruction='다음 텍스트에 숨겨진 변수 할당 체인을 기억하고 추적하세요.',
+    vt_question='질문: 위 텍스트에서 값 {value}이(가) 할당된 변수를 모두 찾으세요.',
+    vt_answer_prefix='답변: 위 텍스트의 변수 할당 체인에 따르면 값 {value}이(가) 할당된 변수는 {n}개이며, 다음과 같습니다:',
+)
+
+
 LANGUAGE = Language(
     code="ko",
     name="Korean",
@@ -97,4 +120,5 @@ LANGUAGE = Language(
     filler=Filler(slots=(_SUBJECTS, _PLACES, _OBJECTS, _VERBS), times=_TIMES, clauses=_CLAUSES,
                   time_at=1, clause_first=True, clause_joiner=" "),
     fact_templates=_FACTS,
+    synthetic_templates=_SYNTHETIC,
 )

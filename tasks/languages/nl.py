@@ -6,7 +6,7 @@ optional clause (subordinate clauses are complete, verb-final fragments).
 
 from __future__ import annotations
 
-from qlongbench.tasks.languages import FactTemplates, Filler, Language
+from qlongbench.tasks.languages import FactTemplates, Filler, Language, SyntheticTemplates
 
 _SUBJECTS = (
     "De oude molenaar", "Een jonge zeeman", "De dorpsonderwijzeres", "Mijn buurman", "De dochter van de bakker",
@@ -75,6 +75,34 @@ _FACTS = FactTemplates(
 )
 
 
+_SYNTHETIC = SyntheticTemplates(
+    words=(
+        "appel", "peer", "banaan", "kers", "citroen", "tomaat", "wortel", "ui", "kaas", "boter", "brood",
+        "taart", "suiker", "zout", "honing", "koffie", "melk", "soep", "raam", "tafel", "stoel", "lamp",
+        "spiegel", "tapijt", "kussen", "deken", "sleutel", "tas", "koffer", "paraplu", "jas", "hemd", "schoen",
+        "laars", "handschoen", "hoed", "bril", "horloge", "kaars", "lantaarn", "bel", "ladder", "hamer",
+        "schop", "emmer", "mand", "fles", "beker", "bord", "lepel", "vork", "mes", "boek", "potlood", "brief",
+        "kaart", "krant", "fiets", "boot", "brug", "toren", "kasteel", "tuin", "bos", "weide", "rivier", "berg",
+        "eiland", "strand", "woestijn", "wolk", "regen", "sneeuw", "donder", "zon", "maan", "ster", "winter",
+        "zomer", "lente", "herfst", "hond", "kat", "paard", "koe", "schaap", "geit", "vos", "wolf", "beer",
+        "konijn", "muis", "uil", "adelaar", "raaf", "duif", "eend", "gans", "vis", "kikker", "slak", "bij",
+        "mier", "spin", "dapper", "kalm", "slim", "vrolijk", "vriendelijk", "eerlijk", "snel", "traag",
+        "helder", "donker", "warm", "koud", "oud", "nieuw", "bitter", "zoet", "zwaar", "licht", "gouden",
+        "dansen", "zingen", "rennen", "zwemmen", "lezen", "schrijven", "schilderen", "wandelen", "fluisteren",
+        "klimmen", "bouwen", "reizen",
+    ),
+    cwe_instruction='Hieronder staat een genummerde lijst met woorden. Sommige van deze woorden komen vaker voor dan andere. Onthoud de woorden die het vaakst voorkomen.',
+    cwe_question='Vraag: Wat zijn de {n} meest voorkomende woorden in de lijst hierboven?',
+    cwe_answer_prefix='Antwoord: De {n} woorden die het vaakst in de lijst voorkomen, zijn:',
+    fwe_instruction='Lees de volgende gecodeerde tekst en houd bij hoe vaak elk gecodeerd woord voorkomt. Zoek de drie gecodeerde woorden die het vaakst voorkomen.',
+    fwe_question="Vraag: Geef geen uitleg. Negeer de puntjes '....'. Welke drie woorden komen het vaakst voor in de gecodeerde tekst hierboven?",
+    fwe_answer_prefix='Antwoord: Volgens de gecodeerde tekst hierboven zijn de drie woorden die het vaakst voorkomen:',
+    vt_instruction='Onthoud en volg de keten(s) van variabeletoewijzingen die in de volgende tekst verborgen zijn.',
+    vt_question='Vraag: Zoek alle variabelen waaraan in de tekst hierboven de waarde {value} wordt toegekend.',
+    vt_answer_prefix='Antwoord: Volgens de keten(s) van variabeletoewijzingen in de tekst hierboven krijgen {n} variabelen de waarde {value}, namelijk:',
+)
+
+
 LANGUAGE = Language(
     code="nl",
     name="Dutch",
@@ -101,4 +129,5 @@ LANGUAGE = Language(
     ),
     filler=Filler(slots=(_SUBJECTS, _VERBS, _OBJECTS, _PLACES), times=_TIMES, clauses=_CLAUSES, time_at=2),
     fact_templates=_FACTS,
+    synthetic_templates=_SYNTHETIC,
 )

@@ -8,7 +8,7 @@ Keys stay in the nominative: templates quote them after "dla słowa" ("for the w
 
 from __future__ import annotations
 
-from qlongbench.tasks.languages import FactTemplates, Filler, Language
+from qlongbench.tasks.languages import FactTemplates, Filler, Language, SyntheticTemplates
 
 _SUBJECTS = (
     "Stary młynarz", "Młody marynarz", "Wiejski nauczyciel", "Mój sąsiad", "Syn piekarza", "Zmęczony wędrowiec",
@@ -75,6 +75,35 @@ _FACTS = FactTemplates(
 )
 
 
+_SYNTHETIC = SyntheticTemplates(
+    words=(
+        "jabłko", "gruszka", "banan", "wiśnia", "cytryna", "pomidor", "marchew", "cebula", "ser", "masło",
+        "chleb", "ciasto", "cukier", "sól", "miód", "kawa", "mleko", "zupa", "okno", "stół", "krzesło", "lampa",
+        "lustro", "dywan", "poduszka", "koc", "klucz", "torba", "walizka", "parasol", "płaszcz", "kurtka",
+        "koszula", "but", "rękawiczka", "kapelusz", "okulary", "zegarek", "świeca", "latarnia", "dzwon",
+        "drabina", "młotek", "łopata", "wiadro", "koszyk", "butelka", "kubek", "talerz", "łyżka", "widelec",
+        "nóż", "książka", "ołówek", "list", "mapa", "gazeta", "rower", "łódź", "most", "wieża", "zamek",
+        "ogród", "las", "łąka", "rzeka", "góra", "wyspa", "plaża", "pustynia", "chmura", "deszcz", "śnieg",
+        "grzmot", "słońce", "księżyc", "gwiazda", "zima", "lato", "wiosna", "jesień", "pies", "kot", "koń",
+        "krowa", "owca", "koza", "lis", "wilk", "niedźwiedź", "królik", "mysz", "sowa", "orzeł", "kruk",
+        "gołąb", "kaczka", "gęś", "ryba", "żaba", "ślimak", "pszczoła", "mrówka", "pająk", "odważny",
+        "spokojny", "mądry", "wesoły", "uprzejmy", "uczciwy", "szybki", "wolny", "jasny", "ciemny", "ciepły",
+        "zimny", "stary", "nowy", "gorzki", "słodki", "ciężki", "lekki", "złoty", "tańczyć", "śpiewać",
+        "biegać", "pływać", "czytać", "pisać", "malować", "spacerować", "szeptać", "wspinać", "budować",
+        "podróżować",
+    ),
+    cwe_instruction='Poniżej znajduje się ponumerowana lista słów. Niektóre z tych słów pojawiają się częściej niż inne. Zapamiętaj te, które pojawiają się najczęściej.',
+    cwe_question='Pytanie: Jakie jest {n} najczęściej występujących słów na powyższej liście?',
+    cwe_answer_prefix='Odpowiedź: {n} słów, które pojawiają się na liście najczęściej, to:',
+    fwe_instruction='Przeczytaj poniższy zaszyfrowany tekst i licz, ile razy pojawia się każde zaszyfrowane słowo. Znajdź trzy zaszyfrowane słowa, które pojawiają się najczęściej.',
+    fwe_question="Pytanie: Nie podawaj żadnych wyjaśnień. Zignoruj kropki '....'. Jakie trzy słowa pojawiają się najczęściej w powyższym zaszyfrowanym tekście?",
+    fwe_answer_prefix='Odpowiedź: Według powyższego zaszyfrowanego tekstu trzy najczęściej pojawiające się słowa to:',
+    vt_instruction='Zapamiętaj i śledź łańcuch (lub łańcuchy) przypisań zmiennych ukryty w poniższym tekście.',
+    vt_question='Pytanie: Znajdź wszystkie zmienne, którym w powyższym tekście przypisano wartość {value}.',
+    vt_answer_prefix='Odpowiedź: Według łańcucha (lub łańcuchów) przypisań zmiennych w powyższym tekście wartość {value} przypisano {n} zmiennym; są to:',
+)
+
+
 LANGUAGE = Language(
     code="pl",
     name="Polish",
@@ -101,4 +130,5 @@ LANGUAGE = Language(
     ),
     filler=Filler(slots=(_SUBJECTS, _VERBS, _OBJECTS, _PLACES), times=_TIMES, clauses=_CLAUSES, time_at=1),
     fact_templates=_FACTS,
+    synthetic_templates=_SYNTHETIC,
 )

@@ -7,7 +7,7 @@ every slot carries its own article.
 
 from __future__ import annotations
 
-from qlongbench.tasks.languages import FactTemplates, Filler, Language
+from qlongbench.tasks.languages import FactTemplates, Filler, Language, SyntheticTemplates
 
 _SUBJECTS = (
     "O velho moleiro", "Um jovem marinheiro", "A professora da aldeia", "O meu vizinho", "A filha do padeiro",
@@ -77,6 +77,34 @@ _FACTS = FactTemplates(
 )
 
 
+_SYNTHETIC = SyntheticTemplates(
+    words=(
+        "maçã", "pera", "banana", "cereja", "limão", "tomate", "cenoura", "cebola", "queijo", "manteiga", "pão",
+        "bolo", "açúcar", "sal", "mel", "café", "leite", "sopa", "janela", "mesa", "cadeira", "lâmpada",
+        "espelho", "tapete", "almofada", "cobertor", "chave", "bolsa", "mala", "sombrinha", "casaco", "jaqueta",
+        "camisa", "sapato", "bota", "luva", "chapéu", "óculos", "relógio", "vela", "lanterna", "sino", "escada",
+        "martelo", "pá", "balde", "cesta", "garrafa", "xícara", "prato", "colher", "garfo", "faca", "livro",
+        "lápis", "carta", "mapa", "jornal", "bicicleta", "barco", "ponte", "torre", "castelo", "jardim",
+        "floresta", "prado", "rio", "montanha", "ilha", "praia", "deserto", "nuvem", "chuva", "neve", "trovão",
+        "sol", "lua", "estrela", "inverno", "verão", "primavera", "outono", "cachorro", "gato", "cavalo",
+        "vaca", "ovelha", "cabra", "raposa", "lobo", "urso", "coelho", "rato", "coruja", "águia", "corvo",
+        "pombo", "pato", "ganso", "peixe", "sapo", "caracol", "abelha", "formiga", "aranha", "corajoso",
+        "calmo", "esperto", "alegre", "gentil", "honesto", "rápido", "lento", "claro", "escuro", "quente",
+        "frio", "antigo", "novo", "amargo", "doce", "pesado", "leve", "dourado", "dançar", "cantar", "correr",
+        "nadar", "ler", "escrever", "pintar", "caminhar", "sussurrar", "escalar", "construir", "viajar",
+    ),
+    cwe_instruction='Abaixo está uma lista numerada de palavras. Entre essas palavras, algumas aparecem com mais frequência do que outras. Memorize as que aparecem com mais frequência.',
+    cwe_question='Pergunta: Quais são as {n} palavras mais frequentes na lista acima?',
+    cwe_answer_prefix='Resposta: As {n} palavras que aparecem com mais frequência na lista são:',
+    fwe_instruction='Leia o texto codificado a seguir e conte quantas vezes aparece cada palavra codificada. Encontre as três palavras codificadas que aparecem com mais frequência.',
+    fwe_question="Pergunta: Não dê nenhuma explicação. Ignore os pontos '....'. Quais são as três palavras que aparecem com mais frequência no texto codificado acima?",
+    fwe_answer_prefix='Resposta: De acordo com o texto codificado acima, as três palavras que aparecem com mais frequência são:',
+    vt_instruction='Memorize e acompanhe a cadeia (ou as cadeias) de atribuição de variáveis escondida no texto a seguir.',
+    vt_question='Pergunta: Encontre todas as variáveis às quais é atribuído o valor {value} no texto acima.',
+    vt_answer_prefix='Resposta: De acordo com a cadeia (ou as cadeias) de atribuição de variáveis no texto acima, {n} variáveis recebem o valor {value}; são elas:',
+)
+
+
 LANGUAGE = Language(
     code="pt",
     name="Portuguese",
@@ -103,4 +131,5 @@ LANGUAGE = Language(
     ),
     filler=Filler(slots=(_SUBJECTS, _VERBS, _OBJECTS, _PLACES), times=_TIMES, clauses=_CLAUSES),
     fact_templates=_FACTS,
+    synthetic_templates=_SYNTHETIC,
 )

@@ -6,7 +6,7 @@ place + optional clause; every slot carries its own article and adjective forms.
 
 from __future__ import annotations
 
-from qlongbench.tasks.languages import FactTemplates, Filler, Language
+from qlongbench.tasks.languages import FactTemplates, Filler, Language, SyntheticTemplates
 
 _SUBJECTS = (
     "Den gamle mjölnaren", "En ung sjöman", "Byns lärarinna", "Min granne", "Bagarens dotter",
@@ -70,6 +70,33 @@ _FACTS = FactTemplates(
 )
 
 
+_SYNTHETIC = SyntheticTemplates(
+    words=(
+        "äpple", "päron", "banan", "körsbär", "citron", "tomat", "morot", "lök", "ost", "smör", "bröd", "kaka",
+        "socker", "salt", "honung", "kaffe", "mjölk", "soppa", "fönster", "bord", "stol", "lampa", "spegel",
+        "matta", "kudde", "filt", "nyckel", "väska", "resväska", "paraply", "kappa", "jacka", "skjorta", "sko",
+        "stövel", "handske", "hatt", "glasögon", "klocka", "ljus", "lykta", "stege", "hammare", "spade", "hink",
+        "korg", "flaska", "mugg", "tallrik", "sked", "gaffel", "kniv", "bok", "penna", "brev", "karta",
+        "tidning", "cykel", "båt", "bro", "torn", "slott", "trädgård", "skog", "äng", "flod", "berg", "ö",
+        "strand", "öken", "moln", "regn", "snö", "åska", "sol", "måne", "stjärna", "vinter", "sommar", "vår",
+        "höst", "hund", "katt", "häst", "ko", "får", "get", "räv", "varg", "björn", "hare", "mus", "uggla",
+        "örn", "korp", "duva", "anka", "gås", "fisk", "groda", "snigel", "bi", "myra", "spindel", "modig",
+        "lugn", "klok", "glad", "vänlig", "ärlig", "snabb", "långsam", "klar", "mörk", "varm", "kall", "gammal",
+        "ny", "bitter", "söt", "tung", "lätt", "gyllene", "dansa", "sjunga", "springa", "simma", "läsa",
+        "skriva", "måla", "vandra", "viska", "klättra", "bygga", "resa",
+    ),
+    cwe_instruction='Nedan finns en numrerad lista med ord. Vissa av orden förekommer oftare än andra. Lägg på minnet de ord som förekommer oftast.',
+    cwe_question='Fråga: Vilka är de {n} vanligaste orden i listan ovan?',
+    cwe_answer_prefix='Svar: De {n} ord som förekommer oftast i listan är:',
+    fwe_instruction='Läs följande kodade text och håll räkningen på hur ofta varje kodat ord förekommer. Hitta de tre kodade ord som förekommer oftast.',
+    fwe_question="Fråga: Ge ingen förklaring. Bortse från punkterna '....'. Vilka tre ord förekommer oftast i den kodade texten ovan?",
+    fwe_answer_prefix='Svar: Enligt den kodade texten ovan är de tre ord som förekommer oftast:',
+    vt_instruction='Lägg på minnet och följ den eller de kedjor av variabeltilldelningar som är gömda i följande text.',
+    vt_question='Fråga: Hitta alla variabler som tilldelas värdet {value} i texten ovan.',
+    vt_answer_prefix='Svar: Enligt kedjan eller kedjorna av variabeltilldelningar i texten ovan tilldelas {n} variabler värdet {value}, nämligen:',
+)
+
+
 LANGUAGE = Language(
     code="sv",
     name="Swedish",
@@ -96,4 +123,5 @@ LANGUAGE = Language(
     ),
     filler=Filler(slots=(_SUBJECTS, _VERBS, _OBJECTS, _PLACES), times=_TIMES, clauses=_CLAUSES, time_at=2),
     fact_templates=_FACTS,
+    synthetic_templates=_SYNTHETIC,
 )

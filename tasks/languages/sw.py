@@ -7,7 +7,7 @@ adjectives and "of" particles agree inside their own object phrase, so no agreem
 
 from __future__ import annotations
 
-from qlongbench.tasks.languages import Filler, Language
+from qlongbench.tasks.languages import Filler, Language, SyntheticTemplates
 
 _SUBJECTS = (
     "Mvuvi mzee", "Baharia kijana", "Mwalimu wa kijiji", "Jirani yangu", "Binti wa mwokaji mikate",
@@ -42,6 +42,34 @@ _CLAUSES = (
 )
 
 
+_SYNTHETIC = SyntheticTemplates(
+    words=(
+        "tufaha", "ndizi", "chungwa", "limau", "nyanya", "karoti", "kitunguu", "jibini", "siagi", "mkate",
+        "keki", "sukari", "chumvi", "asali", "kahawa", "maziwa", "supu", "dirisha", "meza", "kiti", "taa",
+        "kioo", "zulia", "mto", "blanketi", "ufunguo", "mfuko", "sanduku", "mwavuli", "koti", "shati", "kiatu",
+        "glavu", "kofia", "miwani", "saa", "mshumaa", "kengele", "ngazi", "nyundo", "jembe", "ndoo", "kikapu",
+        "chupa", "kikombe", "sahani", "kijiko", "uma", "kisu", "kitabu", "kalamu", "barua", "ramani", "gazeti",
+        "baiskeli", "mashua", "daraja", "mnara", "ngome", "bustani", "msitu", "mbuga", "ziwa", "mlima",
+        "kisiwa", "pwani", "jangwa", "wingu", "mvua", "theluji", "radi", "jua", "mwezi", "nyota", "mbwa",
+        "paka", "farasi", "kondoo", "mbuzi", "mbweha", "dubu", "sungura", "panya", "bundi", "tai", "kunguru",
+        "njiwa", "bata", "samaki", "chura", "konokono", "nyuki", "sisimizi", "buibui", "tembo", "simba",
+        "twiga", "kiboko", "nyoka", "kuku", "hodari", "tulivu", "mwerevu", "mchangamfu", "mpole", "mwaminifu",
+        "haraka", "polepole", "angavu", "giza", "moto", "baridi", "zamani", "mpya", "chungu", "tamu", "nzito",
+        "nyepesi", "dhahabu", "kucheza", "kuimba", "kukimbia", "kuogelea", "kusoma", "kuandika", "kuchora",
+        "kutembea", "kupanda", "kujenga", "kusafiri",
+    ),
+    cwe_instruction='Hapa chini kuna orodha ya maneno yenye namba. Baadhi ya maneno haya yanajitokeza mara nyingi zaidi kuliko mengine. Kumbuka yale yanayojitokeza mara nyingi zaidi.',
+    cwe_question='Swali: Maneno {n} yanayojitokeza mara nyingi zaidi katika orodha iliyo hapo juu ni yapi?',
+    cwe_answer_prefix='Jibu: Maneno {n} yanayojitokeza mara nyingi zaidi katika orodha ni:',
+    fwe_instruction='Soma maandishi yafuatayo yaliyosimbwa na uhesabu mara ambazo kila neno lililosimbwa linajitokeza. Tafuta maneno matatu yaliyosimbwa yanayojitokeza mara nyingi zaidi.',
+    fwe_question="Swali: Usitoe maelezo yoyote. Puuza nukta '....'. Ni maneno gani matatu yanayojitokeza mara nyingi zaidi katika maandishi yaliyosimbwa hapo juu?",
+    fwe_answer_prefix='Jibu: Kulingana na maandishi yaliyosimbwa hapo juu, maneno matatu yanayojitokeza mara nyingi zaidi ni:',
+    vt_instruction='Kumbuka na ufuatilie mnyororo (au minyororo) wa ugawaji wa thamani kwa vigeu uliofichwa katika maandishi yafuatayo.',
+    vt_question='Swali: Tafuta vigeu vyote vilivyopewa thamani {value} katika maandishi yaliyo hapo juu.',
+    vt_answer_prefix='Jibu: Kulingana na mnyororo (au minyororo) wa ugawaji katika maandishi yaliyo hapo juu, vigeu {n} vimepewa thamani {value}, navyo ni:',
+)
+
+
 LANGUAGE = Language(
     code="sw",
     name="Swahili",
@@ -68,4 +96,5 @@ LANGUAGE = Language(
     ),
     filler=Filler(slots=(_SUBJECTS, _VERBS, _OBJECTS, _PLACES), times=_TIMES, clauses=_CLAUSES),
     fact_templates=None,
+    synthetic_templates=_SYNTHETIC,
 )

@@ -7,7 +7,7 @@ optional clause. Keys are bare nominative nouns: "için" takes the bare form.
 
 from __future__ import annotations
 
-from qlongbench.tasks.languages import Filler, Language
+from qlongbench.tasks.languages import Filler, Language, SyntheticTemplates
 
 _SUBJECTS = (
     "Yaşlı değirmenci", "Genç bir denizci", "Köyün öğretmeni", "Komşum", "Fırıncının kızı", "Yorgun bir yolcu",
@@ -42,6 +42,34 @@ _CLAUSES = (
 )
 
 
+_SYNTHETIC = SyntheticTemplates(
+    words=(
+        "elma", "armut", "muz", "kiraz", "limon", "domates", "havuç", "soğan", "peynir", "tereyağı", "ekmek",
+        "pasta", "şeker", "tuz", "bal", "kahve", "süt", "çorba", "pencere", "masa", "sandalye", "lamba", "ayna",
+        "halı", "yastık", "battaniye", "anahtar", "çanta", "bavul", "şemsiye", "palto", "ceket", "gömlek",
+        "ayakkabı", "çizme", "eldiven", "şapka", "gözlük", "saat", "mum", "fener", "çan", "merdiven", "çekiç",
+        "kürek", "kova", "sepet", "şişe", "bardak", "tabak", "kaşık", "çatal", "bıçak", "kitap", "kalem",
+        "mektup", "harita", "gazete", "bisiklet", "tekne", "köprü", "kule", "kale", "bahçe", "orman", "çayır",
+        "nehir", "dağ", "ada", "plaj", "çöl", "bulut", "yağmur", "kar", "gök", "güneş", "ay", "yıldız", "kış",
+        "yaz", "ilkbahar", "sonbahar", "köpek", "kedi", "at", "inek", "koyun", "keçi", "tilki", "kurt", "ayı",
+        "tavşan", "fare", "baykuş", "kartal", "karga", "güvercin", "ördek", "kaz", "balık", "kurbağa",
+        "salyangoz", "arı", "karınca", "örümcek", "cesur", "sakin", "akıllı", "neşeli", "nazik", "dürüst",
+        "hızlı", "yavaş", "parlak", "karanlık", "sıcak", "soğuk", "eski", "yeni", "acı", "tatlı", "ağır",
+        "hafif", "altın", "koşmak", "yüzmek", "okumak", "yazmak", "boyamak", "yürümek", "fısıldamak",
+        "tırmanmak", "kurmak", "gezmek", "uyumak", "gülmek",
+    ),
+    cwe_instruction='Aşağıda numaralandırılmış bir kelime listesi var. Bu kelimelerin bazıları diğerlerinden daha sık geçiyor. En sık geçen kelimeleri aklınızda tutun.',
+    cwe_question='Soru: Yukarıdaki listede en sık geçen {n} kelime hangileridir?',
+    cwe_answer_prefix='Cevap: Listede en sık geçen {n} kelime şunlardır:',
+    fwe_instruction='Aşağıdaki şifreli metni okuyun ve her şifreli kelimenin kaç kez geçtiğini sayın. En sık geçen üç şifreli kelimeyi bulun.',
+    fwe_question="Soru: Hiçbir açıklama yapmayın. '....' noktalarını dikkate almayın. Yukarıdaki şifreli metinde en sık geçen üç kelime hangileridir?",
+    fwe_answer_prefix='Cevap: Yukarıdaki şifreli metne göre en sık geçen üç kelime şunlardır:',
+    vt_instruction='Aşağıdaki metinde gizlenmiş değişken atama zincirini (veya zincirlerini) aklınızda tutun ve takip edin.',
+    vt_question='Soru: Yukarıdaki metinde {value} değeri atanan bütün değişkenleri bulun.',
+    vt_answer_prefix='Cevap: Yukarıdaki metindeki değişken atama zincirine (veya zincirlerine) göre {n} değişkene {value} değeri atanmıştır, bunlar:',
+)
+
+
 LANGUAGE = Language(
     code="tr",
     name="Turkish",
@@ -68,4 +96,5 @@ LANGUAGE = Language(
     ),
     filler=Filler(slots=(_SUBJECTS, _PLACES, _OBJECTS, _VERBS), times=_TIMES, clauses=_CLAUSES, time_at=1),
     fact_templates=None,
+    synthetic_templates=_SYNTHETIC,
 )

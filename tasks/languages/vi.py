@@ -8,7 +8,7 @@ place + optional time + optional clause.
 
 from __future__ import annotations
 
-from qlongbench.tasks.languages import Filler, Language
+from qlongbench.tasks.languages import Filler, Language, SyntheticTemplates
 
 _SUBJECTS = (
     "Ông thợ xay già", "Một chàng thủy thủ trẻ", "Cô giáo làng", "Người hàng xóm của tôi",
@@ -43,6 +43,31 @@ _CLAUSES = (
 )
 
 
+_SYNTHETIC = SyntheticTemplates(
+    words=(
+        "táo", "chuối", "cam", "chanh", "nho", "dưa", "mận", "ổi", "xoài", "ớt", "tỏi", "gừng", "cơm", "cháo",
+        "bánh", "phở", "sữa", "trà", "muối", "đường", "kẹo", "bàn", "ghế", "giường", "tủ", "cửa", "gương",
+        "đèn", "nến", "chăn", "gối", "thảm", "túi", "ví", "ô", "mũ", "nón", "áo", "quần", "giày", "dép", "găng",
+        "kính", "chuông", "thang", "búa", "xẻng", "xô", "rổ", "chai", "cốc", "bát", "đĩa", "thìa", "đũa", "dao",
+        "sách", "bút", "thư", "báo", "xe", "thuyền", "tàu", "cầu", "tháp", "vườn", "rừng", "sông", "núi", "đảo",
+        "biển", "cát", "mây", "mưa", "tuyết", "sấm", "nắng", "trăng", "sao", "gió", "chó", "mèo", "ngựa", "bò",
+        "cừu", "dê", "cáo", "sói", "gấu", "thỏ", "chuột", "cú", "quạ", "vịt", "ngỗng", "cá", "ếch", "ốc", "ong",
+        "kiến", "nhện", "gà", "heo", "voi", "hổ", "khỉ", "rắn", "nhanh", "chậm", "sáng", "tối", "nóng", "lạnh",
+        "cũ", "mới", "đắng", "ngọt", "nặng", "nhẹ", "đẹp", "vui", "buồn", "hiền", "cao", "thấp", "nhảy", "hát",
+        "chạy", "bơi", "đọc", "viết", "vẽ", "ngủ", "cười", "ăn", "uống",
+    ),
+    cwe_instruction='Dưới đây là một danh sách từ có đánh số. Trong số các từ này, có những từ xuất hiện nhiều hơn những từ khác. Hãy ghi nhớ những từ xuất hiện nhiều nhất.',
+    cwe_question='Câu hỏi: {n} từ xuất hiện nhiều nhất trong danh sách trên là những từ nào?',
+    cwe_answer_prefix='Trả lời: {n} từ xuất hiện nhiều nhất trong danh sách là:',
+    fwe_instruction='Hãy đọc đoạn văn bản mã hóa sau và đếm số lần xuất hiện của mỗi từ mã hóa. Tìm ba từ mã hóa xuất hiện nhiều nhất.',
+    fwe_question="Câu hỏi: Không cần giải thích. Hãy bỏ qua các dấu chấm '....'. Ba từ nào xuất hiện nhiều nhất trong đoạn văn bản mã hóa ở trên?",
+    fwe_answer_prefix='Trả lời: Theo đoạn văn bản mã hóa ở trên, ba từ xuất hiện nhiều nhất là:',
+    vt_instruction='Hãy ghi nhớ và theo dõi (các) chuỗi phép gán biến được ẩn trong đoạn văn bản sau.',
+    vt_question='Câu hỏi: Tìm tất cả các biến được gán giá trị {value} trong đoạn văn bản ở trên.',
+    vt_answer_prefix='Trả lời: Theo (các) chuỗi phép gán biến trong đoạn văn bản ở trên, có {n} biến được gán giá trị {value}, đó là:',
+)
+
+
 LANGUAGE = Language(
     code="vi",
     name="Vietnamese",
@@ -70,4 +95,5 @@ LANGUAGE = Language(
     ),
     filler=Filler(slots=(_SUBJECTS, _VERBS, _OBJECTS, _PLACES), times=_TIMES, clauses=_CLAUSES),
     fact_templates=None,
+    synthetic_templates=_SYNTHETIC,
 )

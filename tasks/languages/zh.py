@@ -8,7 +8,7 @@ as well as digits, so that nothing in the haystack reads as a number.
 
 from __future__ import annotations
 
-from qlongbench.tasks.languages import FactTemplates, Filler, Language
+from qlongbench.tasks.languages import FactTemplates, Filler, Language, SyntheticTemplates
 
 _SUBJECTS = (
     "年迈的磨坊主", "年轻的水手", "村里的老师", "我的邻居", "面包师的女儿", "疲惫的旅人", "市议会", "我们的祖母",
@@ -65,6 +65,30 @@ _FACTS = FactTemplates(
 )
 
 
+_SYNTHETIC = SyntheticTemplates(
+    words=(
+        "苹果", "香蕉", "葡萄", "西瓜", "草莓", "柠檬", "橘子", "桃子", "樱桃", "菠萝", "土豆", "番茄", "黄瓜", "萝卜", "白菜", "茄子", "辣椒",
+        "大蒜", "生姜", "米饭", "面条", "饺子", "包子", "馒头", "鸡蛋", "牛奶", "面包", "蛋糕", "咖啡", "茶叶", "啤酒", "果汁", "蜂蜜", "奶酪",
+        "老虎", "狮子", "大象", "熊猫", "猴子", "兔子", "老鼠", "骆驼", "海豚", "鲸鱼", "孔雀", "鹦鹉", "燕子", "乌鸦", "蝴蝶", "蜜蜂", "蚂蚁",
+        "蜘蛛", "青蛙", "乌龟", "山羊", "绵羊", "公鸡", "鸭子", "桌子", "椅子", "窗户", "镜子", "杯子", "盘子", "筷子", "勺子", "剪刀", "锤子",
+        "钥匙", "雨伞", "帽子", "鞋子", "袜子", "手套", "围巾", "裙子", "衬衫", "外套", "书包", "铅笔", "橡皮", "尺子", "地图", "信封", "邮票",
+        "台灯", "蜡烛", "灯笼", "闹钟", "相机", "电话", "电脑", "汽车", "火车", "飞机", "轮船", "桥梁", "河流", "湖泊", "海洋", "森林", "草原",
+        "沙漠", "山谷", "瀑布", "冰川", "岛屿", "天空", "月亮", "太阳", "星星", "云朵", "彩虹", "雷电", "春天", "夏天", "秋天", "冬天", "美丽",
+        "安静", "勇敢", "聪明", "快乐", "温柔", "诚实", "干净", "明亮", "寒冷", "温暖", "古老", "新鲜", "甜蜜", "跳舞", "唱歌", "奔跑", "游泳",
+        "阅读", "写作", "画画", "旅行", "休息", "微笑",
+    ),
+    cwe_instruction='下面是一个带编号的词语列表。其中有些词语比其他词语出现得更频繁。请记住出现次数最多的那些词语。',
+    cwe_question='问题：上面的列表中最常出现的{n}个词语是哪些？',
+    cwe_answer_prefix='答案：列表中出现次数最多的{n}个词语是：',
+    fwe_instruction='请阅读下面的编码文本，并统计每个编码词出现的次数。找出出现次数最多的三个编码词。',
+    fwe_question='问题：不要做任何解释。请忽略省略号“....”。上面的编码文本中出现次数最多的三个词是哪些？',
+    fwe_answer_prefix='答案：根据上面的编码文本，出现次数最多的三个词是：',
+    vt_instruction='请记住并追踪下文中隐藏的变量赋值链。',
+    vt_question='问题：找出上文中所有被赋值为{value}的变量。',
+    vt_answer_prefix='答案：根据上文中的变量赋值链，共有{n}个变量被赋值为{value}，它们是：',
+)
+
+
 LANGUAGE = Language(
     code="zh",
     name="Chinese (Simplified)",
@@ -88,4 +112,5 @@ LANGUAGE = Language(
     filler=Filler(slots=(_SUBJECTS, _PLACES, _VERBS, _OBJECTS), times=_TIMES, clauses=_CLAUSES,
                   time_at=1, joiner="", end="。"),
     fact_templates=_FACTS,
+    synthetic_templates=_SYNTHETIC,
 )
