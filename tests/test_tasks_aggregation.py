@@ -229,7 +229,7 @@ def test_cli_run_report_and_check_with_the_new_tasks(tiny_model, tmp_path, monke
     budgets = {"cwe-easy": 120, "cwe-hard": 120, "fwe": 50, "vt": 30}  # RULER's answer budgets
     assert all(r.n_generated_tokens <= budgets[r.task] for r in records)
     header = RunDir(out).read_header()
-    assert {t: header.generation_configs[t].max_new_tokens for t in tasks} == budgets
+    assert {t: header.plan.generation(t).max_new_tokens for t in tasks} == budgets
 
     graded = {"bf16": (1.0, 0.8), "fp32": (0.4, 0.6)}
     lines = []
