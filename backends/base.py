@@ -20,6 +20,7 @@ from qlongbench.errors import EngineUnavailable
 from qlongbench.memory import AttentionGeometry, dtype_bytes
 from qlongbench.spec.config import OptionValue
 from qlongbench.spec.precision import BackendOptions, Precision
+from qlongbench.spec.rope import RopeScaling
 from qlongbench.tokenizer import PromptTokenizer
 from qlongbench.types import BackendInfo, Generation, GenerationConfig, TokenPrompt
 
@@ -51,6 +52,8 @@ class LoadContext:
     """Allow non-safetensors weights."""
     fault_hook: Callable[..., None] | None = None
     """Tests only: a callable(event, **info) that may raise to inject faults (e.g. OOM)."""
+    rope_scaling: RopeScaling | None = None
+    """RoPE scaling the run asked for (its original window filled in); None: the model as published."""
 
     def validate_context(self) -> ValidateContext:
         """The same model, device and switches for the checks `Backend.validate` makes."""
@@ -156,6 +159,12 @@ class Backend(ABC):
         """Refuse a precision this machine cannot run, before anything is written: the checks that
         need the device, the model or user-supplied files (its options were typed by the parser).
         Nothing to check by default. Raises UserError."""
+
+    @classmethod
+    def rope_scaling_types(cls) -> tuple[str, ...]:
+        """RoPE scaling types the engine can apply at load (`--rope-scaling TYPE:FACTOR`); () — the
+        default — means the engine runs the model's positions as published, so a scaled run refuses it."""
+        return ()
 
     @classmethod
     def reference_names(cls) -> tuple[str, ...]:

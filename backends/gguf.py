@@ -52,6 +52,11 @@ class GGUFBackend(Backend):
     """The loaded llama_model pointer (None before loading and after close)."""
 
     @classmethod
+    def rope_scaling_types(cls) -> tuple[str, ...]:
+        """llama.cpp rescales positions per context (linear or YaRN; it has no dynamic NTK)."""
+        return ("linear", "yarn")
+
+    @classmethod
     def validate(cls, precision: Precision, ctx: ValidateContext) -> None:
         """GPU offload this build can do, and a given file= (exists, is a GGUF file, not truncated),
         before any work."""
@@ -170,6 +175,13 @@ class GGUFBackend(Backend):
         p.type_v = KV_TYPES[self.settings.type_v]
         p.offload_kqv = self.settings.n_gpu_layers != 0
         p.no_perf = True
+        rope = self.ctx.rope_scaling
+        if rope is not None:  # as llama.cpp's --rope-scaling TYPE --rope-scale FACTOR --yarn-orig-ctx N
+            p.rope_scaling_type = (self.llama_cpp.LLAMA_ROPE_SCALING_TYPE_YARN if rope.type == "yarn"
+                                   else self.llama_cpp.LLAMA_ROPE_SCALING_TYPE_LINEAR)
+            p.rope_freq_scale = 1.0 / rope.factor
+            if rope.original_max_position_embeddings:
+                p.yarn_orig_ctx = rope.original_max_position_embeddings
         ctx = self.llama_cpp.llama_init_from_model(self.model, p)
         if not ctx:
             raise MemoryError(f"llama.cpp could not create a {size}-token context: {_last_engine_error()}")

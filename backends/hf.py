@@ -21,6 +21,7 @@ from qlongbench.backends.hf_kvcache import recipe_options as kv_recipe_options
 from qlongbench.errors import UserError
 from qlongbench.spec.config import OptionValue
 from qlongbench.spec.precision import BackendOptions, Positive, Precision
+from qlongbench.spec.rope import RopeScaling
 from qlongbench.types import BackendInfo, Generation, GenerationConfig, QuantRecipe, TokenPrompt
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,11 @@ class HFBackend(Backend):
     description: ClassVar[str] = "Hugging Face transformers at bf16 / fp16 / fp32 (the reference)"
     kv_cache_types: ClassVar[tuple[str, ...]] = tuple(KV_BITS)
     Options: ClassVar[type[BackendOptions]] = HFOptions
+
+    @classmethod
+    def rope_scaling_types(cls) -> tuple[str, ...]:
+        """transformers rescales the rotary positions at load (the config's rope parameters)."""
+        return ("linear", "dynamic", "yarn")
 
     @classmethod
     def reference_names(cls) -> tuple[str, ...]:
@@ -135,6 +141,9 @@ class HFBackend(Backend):
         if source == self.ctx.model and self.ctx.revision:
             kwargs["revision"] = self.ctx.revision
         kwargs.update(self.load_kwargs())
+        if self.ctx.rope_scaling is not None:
+            kwargs.update(rope_config(self.ctx.model, self.ctx.rope_scaling, revision=self.ctx.revision,
+                                      trust_remote_code=self.ctx.trust_remote_code))
         try:
             model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
         except OSError as err:
@@ -334,6 +343,21 @@ class HFSession(ContextSession):
     def close(self) -> None:
         self.cache = None
         self._last_logits = None
+
+
+def rope_config(model: str, rope: RopeScaling, *, revision: str | None, trust_remote_code: bool) -> dict[str, Any]:
+    """from_pretrained's override for RoPE scaling: transformers 5 reads `rope_parameters` (the
+    config's own, its rope_theta kept, with the type, factor and original window set); earlier
+    releases read `rope_scaling`."""
+    from transformers import AutoConfig
+
+    cfg = AutoConfig.from_pretrained(model, revision=revision, trust_remote_code=trust_remote_code)
+    current = cfg.to_dict()
+    scaling = {"rope_type": rope.type, "factor": rope.factor,
+               "original_max_position_embeddings": rope.original_max_position_embeddings}
+    if isinstance(current.get("rope_parameters"), dict):
+        return {"rope_parameters": {**current["rope_parameters"], **scaling}}
+    return {"rope_scaling": {"type": rope.type, **scaling}}
 
 
 def worth_keeping(keep: int, new: int) -> bool:

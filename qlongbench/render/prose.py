@@ -211,3 +211,12 @@ def comparison_statements(data: ReportData) -> list[str]:
                    "per element, and each precision's weight bytes. Peak memory is the increase over what the "
                    "process held just before the precision loaded.")
     return out
+
+
+def rope_note(data: ReportData) -> str | None:
+    """The banner of a run made with RoPE scaling: it measured a different model from the published one."""
+    rope = data.header.plan.rope_scaling
+    if rope is None:
+        return None
+    return (f"RoPE-scaled: every precision ran the model with {rope.describe()} (--rope-scaling {rope}) — a "
+            "different model from the one published; these results are not the published model's")

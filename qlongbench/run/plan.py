@@ -19,6 +19,7 @@ from qlongbench.errors import UserError
 from qlongbench.hashing import sha256_json
 from qlongbench.spec.measure import MeasureRule
 from qlongbench.spec.precision import Precision
+from qlongbench.spec.rope import RopeScaling
 from qlongbench.tasks.base import Task
 from qlongbench.types import GenerationConfig, Name, Sample, Unit
 
@@ -187,6 +188,10 @@ class RunPlan(_Model):
     precision at another thread count)."""
     measure: MeasureRule = Field(default_factory=MeasureRule)
     """When a cell counts as measured (thresholds a reader may change, chance level per task)."""
+    rope_scaling: RopeScaling | None = None
+    """RoPE scaling the user asked for (--rope-scaling), its original window filled in: every engine
+    runs the model with it, so the run measures a different model from the published one (reports
+    say so)."""
 
     # --- lookups ---------------------------------------------------------------------------------
     @property

@@ -19,6 +19,7 @@ from qlongbench.spec.measure import MeasureRule
 from qlongbench.spec.labels import parse_precision
 from qlongbench.spec.precision import Precision
 from qlongbench.spec.references import choose_reference, pick_engine_baseline
+from qlongbench.spec.rope import RopeScaling
 from qlongbench.tokenizer import PromptTokenizer
 from qlongbench.types import GenerationConfig
 
@@ -184,7 +185,8 @@ def assemble(spec: RunSpec, model: ModelInfo, tasks: dict[str, PlannedTask], pre
     return RunPlan(model=model, seed=spec.seed, instruction_language=spec.instruction_language, tasks=tasks,
                    precisions=tuple(precisions.precisions), reference=precisions.reference,
                    logprob_reference=precisions.logprob_reference, engine_baselines=precisions.engine_baselines,
-                   added=tuple(precisions.added), controls=precisions.controls, measure=measure_rule(tasks))
+                   added=tuple(precisions.added), controls=precisions.controls, measure=measure_rule(tasks),
+                   rope_scaling=spec.rope_scaling.with_window(model.max_position_embeddings) if spec.rope_scaling else None)
 
 
 def measure_rule(tasks: dict[str, PlannedTask]) -> MeasureRule:
@@ -215,7 +217,8 @@ def needs_artifact_cache(spec: RunSpec, precisions: Sequence[Precision]) -> bool
 
 
 def validate_precisions(precisions: Sequence[Precision], model: str, device: str, *, trust_remote_code: bool = False,
-                        allow_pickle: bool = False, tokenizer: PromptTokenizer | None = None) -> None:
+                        allow_pickle: bool = False, tokenizer: PromptTokenizer | None = None,
+                        rope: RopeScaling | None = None) -> None:
     """What each precision needs from this machine (device, files), before anything is loaded or
     written; with the reference `tokenizer`, only the checks that need it (a given checkpoint's
     tokenizer must be the reference's)."""
@@ -223,6 +226,11 @@ def validate_precisions(precisions: Sequence[Precision], model: str, device: str
 
     ctx = ValidateContext(model=model, device=device, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
     for p in precisions:
+        cls = registry.backend_class(p.name)
+        if rope is not None and rope.type not in cls.rope_scaling_types():
+            types = ", ".join(cls.rope_scaling_types()) or "none"
+            raise UserError(f"precision {p.label} cannot run RoPE scaling {rope.type} (its engine, {cls.engine}, runs: "
+                            f"{types}); leave it out of a --rope-scaling run or choose another type")
         if tokenizer is None:
             registry.backend_class(p.name).validate(p, ctx)
         else:

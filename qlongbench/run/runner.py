@@ -100,12 +100,12 @@ class Runner:
         model = resolve_model(spec)  # cheap checks first: a wrong path fails before torch is imported
         device = self.executor.driver_device(spec, precisions.precisions)
         switches = {"trust_remote_code": spec.trust_remote_code, "allow_pickle": spec.allow_pickle}
-        validate_precisions(precisions.precisions, model.path, device, **switches)
+        validate_precisions(precisions.precisions, model.path, device, **switches, rope=spec.rope_scaling)
         tok = load_tokenizer(model.path, spec)
         validate_precisions(precisions.precisions, model.path, device, **switches, tokenizer=tok)
         plan = assemble(spec, model_info(model, spec, tok), tasks, precisions)
         check_lengths(all_lengths(plan.tasks), plan.model.max_position_embeddings,
-                      allow_extrapolation=spec.allow_extrapolation)
+                      allow_extrapolation=spec.allow_extrapolation, rope=plan.rope_scaling)
         cells = plan.cells()
         self.run_dir.check_writable()
         lock = RunLock(self.run_dir.root)

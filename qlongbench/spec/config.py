@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from qlongbench.errors import InvalidValue, UserError
+from qlongbench.spec.rope import RopeScaling
 from qlongbench.hashing import sha256_json
 from qlongbench.spec.lengths import parse_length, parse_lengths
 from qlongbench.spec.yaml_lines import Origin, load_yaml, located_problem, origins_of  # noqa: F401 - load_yaml re-exported
@@ -194,7 +195,10 @@ class RunSpec(BaseModel):
     allow_pickle: bool = Field(default=False, strict=True)
     """Allow loading weights from pickle files (.bin/.pt); safetensors only otherwise."""
     allow_extrapolation: bool = Field(default=False, strict=True)
-    """Allow lengths beyond the model's max_position_embeddings."""
+    """Allow lengths beyond the model's max_position_embeddings, its positions unscaled."""
+    rope_scaling: RopeScaling | None = None
+    """RoPE scaling as TYPE:FACTOR (linear, dynamic or yarn, such as yarn:4) for lengths past the
+    model's window: a different model from the published one, recorded and labelled as such."""
     reuse: Literal["exact", "none"] = "exact"
     """exact: prefill each shared context once (identical ids, identical results); none: a fresh
     prompt per question (the naive harness, for benchmarks)."""
@@ -291,6 +295,11 @@ class RunSpec(BaseModel):
             raise ValueError(f"GPUs for {bad[0]} must be 0 or more")
         return v
 
+    @field_validator("rope_scaling", mode="before")
+    @classmethod
+    def _rope(cls, v: Any) -> Any:
+        return RopeScaling.parse(v) if isinstance(v, str) else v
+
     @field_validator("chat_template", mode="before")
     @classmethod
     def _chat(cls, v: Any) -> Any:
@@ -317,7 +326,10 @@ class RunSpec(BaseModel):
 
     def identity(self) -> dict[str, Any]:
         """The fields that decide which samples and records a run holds."""
-        return self.model_dump(mode="json", exclude={"out", "name", "cache_dir", "reuse", "batch_size", *EXECUTION_FIELDS})
+        ident = self.model_dump(mode="json", exclude={"out", "name", "cache_dir", "reuse", "batch_size", *EXECUTION_FIELDS})
+        if ident.get("rope_scaling") is None:  # unset: the identity of runs made before the option existed
+            ident.pop("rope_scaling", None)
+        return ident
 
     def identity_sha256(self) -> str:
         return sha256_json(self.identity())

@@ -7,6 +7,7 @@ import re
 from collections.abc import Sequence
 
 from qlongbench.errors import InvalidValue, UserError
+from qlongbench.spec.rope import RopeScaling
 
 _LENGTH = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kK]?)\s*$")
 MIN_LENGTH = 16
@@ -42,13 +43,22 @@ def parse_lengths(text: str) -> list[int]:
 
 
 def check_lengths(lengths: Sequence[int], max_positions: int | None, *, allow_extrapolation: bool,
-                  how_to_allow: str = "pass --allow-extrapolation") -> None:
+                  how_to_allow: str = "pass --allow-extrapolation", rope: RopeScaling | None = None) -> None:
     """Refuse lengths past the model's max_position_embeddings: a result there measures RoPE
-    extrapolation, not quantization. `how_to_allow` names the switch of the caller's interface."""
-    if not max_positions or allow_extrapolation:
+    extrapolation, not quantization. With RoPE scaling asked for, the limit is the scaled window.
+    `how_to_allow` names the switch of the caller's interface."""
+    if allow_extrapolation:
         return
-    over = [n for n in lengths if n > max_positions]
-    if over:
-        raise UserError(f"length {max(over)} exceeds the model's max_position_embeddings ({max_positions}); results "
-                        "past it measure RoPE extrapolation, not quantization — use shorter lengths, configure RoPE "
-                        f"scaling in the model, or {how_to_allow}")
+    limit = rope.window(max_positions) if rope is not None else max_positions
+    if not limit:
+        return
+    over = [n for n in lengths if n > limit]
+    if not over:
+        return
+    if rope is not None:
+        raise UserError(f"length {max(over)} exceeds the {limit}-token window of RoPE scaling {rope} on a model of "
+                        f"{max_positions} positions; use a larger factor or shorter lengths")
+    raise UserError(f"length {max(over)} exceeds the model's max_position_embeddings ({max_positions}); results "
+                    "past it measure RoPE extrapolation, not quantization — use shorter lengths, ask for RoPE "
+                    f"scaling (--rope-scaling yarn:{-(-max(over) // max_positions)}: a different model, labelled as "
+                    f"one), or {how_to_allow}")
