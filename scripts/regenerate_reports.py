@@ -25,12 +25,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
 
 from qlongbench.analysis.build import build  # noqa: E402
 from qlongbench.analysis.data import ReportData  # noqa: E402
 from qlongbench.render import tables  # noqa: E402
 from qlongbench.render.kv import grid_markdown  # noqa: E402
 from qlongbench.render.markdown import glance_lines  # noqa: E402
+from study_matrix import matrix_lines  # noqa: E402
 
 BLOCK = re.compile(r"(<!-- BEGIN generated: (?P<key>[\w-]+) -->\n)(?P<body>.*?)(<!-- END generated: (?P=key) -->)",
                    re.DOTALL)
@@ -92,10 +94,10 @@ def blocks(runs: dict[str, ReportData]) -> dict[str, Callable[[], list[str]]]:
     out = {"suite-glance": suite_glance, "suite-kl": suite_kl, "suite-questions": questions("suite"),
            "questions-nested": questions("nested"),
            "suite-drops": suite_drops, "stability": stability, "suite-minutes": suite_minutes,
-           "kv-sweep": kv_sweep}
-    for name in ("suite", "suite-1thread", "nested", "niah-single-short", "kv-sweep"):
+           "kv-sweep": kv_sweep, "study-matrix": lambda: matrix_lines(runs)}
+    for name in ("suite", "suite-1thread", "nested", "niah-single-short", "kv-sweep", "study-tasks"):
         out[f"timing-{name}"] = timing(name)
-    for name in ("nested", "niah-single-short"):
+    for name in ("nested", "niah-single-short", "study-tasks"):
         out[f"drops-{name}"] = matrix(name)
     return out
 
