@@ -275,6 +275,13 @@ class Backend(ABC):
         not change it); engines whose cache has a type of its own override it."""
         return dtype_bytes(info.recipe.compute_dtype) or dtype_bytes(info.dtype)
 
+    @classmethod
+    def kv_geometry(cls, model: AttentionGeometry, info: BackendInfo) -> AttentionGeometry:
+        """The model's geometry as this engine holds its cache, for a loaded precision (its BackendInfo):
+        by default as the model declares it, each sliding-window layer keeping min(tokens, window)
+        tokens (transformers' sliding cache layers); engines that keep more override it."""
+        return model
+
     def attention_geometry(self) -> AttentionGeometry | None:
         """The loaded model's attention geometry as the engine sees it; None where the engine does
         not expose it (the default)."""
@@ -282,11 +289,15 @@ class Backend(ABC):
 
     def kv_formula_bytes(self, tokens: int) -> int | None:
         """The analytic KV-cache size at `tokens` tokens of context, 2 * layers * kv_heads *
-        head_dim * tokens * bytes per element (kv_element_bytes), the numbers the report draws;
-        None where the engine does not expose its geometry."""
+        head_dim * tokens * bytes per element (kv_element_bytes), a sliding-window layer counting
+        min(tokens, window) where this engine keeps only those (kv_geometry): the numbers the report
+        draws; None where the engine does not expose its geometry."""
         geometry = self.attention_geometry()
-        elem = type(self).kv_element_bytes(self.info()) if geometry else None
-        return geometry.kv_bytes(tokens, elem) if geometry and elem is not None else None
+        if geometry is None:
+            return None
+        info = self.info()
+        elem = type(self).kv_element_bytes(info)
+        return type(self).kv_geometry(geometry, info).kv_bytes(tokens, elem) if elem is not None else None
 
     def close(self) -> None:
         """Release the weights and caches."""

@@ -43,7 +43,7 @@ class GGUFBackend(Backend):
     description: ClassVar[str] = "GGUF through llama-cpp-python (llama.cpp kernels); file=<path.gguf> loads your own"
     extra: ClassVar[str | None] = "gguf"
     baseline_options: ClassVar[tuple[str, ...]] = ("n_gpu_layers", "n_threads", "flash_attn", "n_batch", "n_ctx",
-                                                   "repack")
+                                                   "repack", "swa_full")
     """Engine settings the baseline inherits from the quant it sits beside (not `file`, not the KV type:
     the baseline holds llama.cpp's f16 cache, so a KV type is compared with f16)."""
     Options: ClassVar[type[BackendOptions]] = GGUFOptions
@@ -81,6 +81,8 @@ class GGUFBackend(Backend):
         self.check_tokenizer(self.path, ctx)
         self.model = self._load_model()
         self.n_vocab = self.llama_cpp.llama_vocab_n_tokens(self.llama_cpp.llama_model_get_vocab(self.model))
+        self.n_swa = int(self.llama_cpp.llama_model_n_swa(self.model))
+        """The sliding window of the model's windowed layers (0: none)."""
         self.eos = reference_eos_ids(ctx)
         self.ctx_ptr: Any = None
         self.batch: Any = None
@@ -174,6 +176,7 @@ class GGUFBackend(Backend):
         p.type_k = KV_TYPES[self.settings.type_k]
         p.type_v = KV_TYPES[self.settings.type_v]
         p.offload_kqv = self.settings.n_gpu_layers != 0
+        p.swa_full = self.opts.swa_full
         p.no_perf = True
         rope = self.ctx.rope_scaling
         if rope is not None:  # as llama.cpp's --rope-scaling TYPE --rope-scale FACTOR --yarn-orig-ctx N
@@ -212,6 +215,8 @@ class GGUFBackend(Backend):
         s = self.settings
         options: dict[str, Any] = {"flash_attn": self.opts.flash_attn, "type_k": s.type_k, "type_v": s.type_v,
                                    "n_gpu_layers": s.n_gpu_layers, "repack": self.opts.repack, "n_threads": s.n_threads}
+        if self.n_swa:  # recorded where it changes the cache (models with sliding-window layers)
+            options["swa_full"] = self.opts.swa_full
         if self.prepared is not None:
             options |= self.prepared.artifact.recipe.options
         else:
@@ -247,15 +252,29 @@ class GGUFBackend(Backend):
         """The key cache's type (type_k in the recipe; llama.cpp's default cache is f16)."""
         return qmem.dtype_bytes(info.recipe.options.get("type_k")) or 2.0
 
+    @classmethod
+    def kv_geometry(cls, model: qmem.AttentionGeometry, info: BackendInfo) -> qmem.AttentionGeometry:
+        """With swa_full (llama.cpp's default before the option was recorded) every layer holds every token."""
+        return model.full() if info.recipe.options.get("swa_full", True) else model
+
     def attention_geometry(self) -> qmem.AttentionGeometry:
+        """From the file's metadata; which layers slide is not in it (llama.cpp hard-codes the pattern per
+        architecture), so their number comes from the reference's config (the file is the reference's
+        model: its vocabulary was checked)."""
         arch = meta_str(self.llama_cpp, self.model, "general.architecture") or "llama"
         get = lambda key: meta_str(self.llama_cpp, self.model, f"{arch}.{key}")  # noqa: E731
         heads = int(get("attention.head_count") or 1)
         embd = int(get("embedding_length") or 0)
-        return qmem.AttentionGeometry(layers=int(get("block_count") or 0),
+        layers = int(get("block_count") or 0)
+        window, sliding = (None, 0)
+        if self.n_swa:
+            window, sliding = reference_sliding_layers(self.ctx.model, layers)
+            window = self.n_swa if sliding else None
+        return qmem.AttentionGeometry(layers=layers,
                                       kv_heads=int(get("attention.head_count_kv") or heads),
                                       head_dim=int(get("attention.key_length") or embd // heads),
-                                      head_dim_v=int(get("attention.value_length") or embd // heads))
+                                      head_dim_v=int(get("attention.value_length") or embd // heads),
+                                      sliding_layers=sliding, window=window)
 
     def close(self) -> None:
         if self.active is not None:
@@ -265,6 +284,19 @@ class GGUFBackend(Backend):
         if self.model is not None:
             self.llama_cpp.llama_model_free(self.model)
             self.model = None
+
+
+def reference_sliding_layers(model: str, layers: int) -> tuple[int | None, int]:
+    """(window, sliding layers) from the reference's config.json (a local directory); (None, 0) where
+    it cannot be read or has another layer count."""
+    import json
+
+    try:
+        cfg = json.loads((Path(model) / "config.json").read_text(encoding="utf-8"))
+        cfg = cfg.get("text_config") or cfg
+    except (OSError, ValueError, AttributeError):
+        return None, 0
+    return qmem.sliding_layout(cfg.get("sliding_window"), None, cfg.get("layer_types"), layers)
 
 
 def check_file_vocab(llama_cpp: Any, path: Path, tokenizer: Any) -> str | None:

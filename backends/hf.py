@@ -13,6 +13,8 @@ from typing import Any, ClassVar
 
 from qlongbench import memory as qmem
 from qlongbench.backends.base import Backend, ContextSession, LoadContext, LogprobChunk, decode_loop
+from qlongbench.backends import hf_sliding
+from qlongbench.backends.hf_sliding import worth_keeping
 from qlongbench.backends.hf_attention import use_fast_decode
 from qlongbench.backends.hf_kvcache import KV_BITS, cache_bytes
 from qlongbench.backends.hf_kvcache import crop as crop_quantized
@@ -251,6 +253,7 @@ class HFSession(ContextSession):
         self.b = backend
         kv = backend.precision.kv
         self.cache = new_quantized_cache(backend.model, kv) if kv else DynamicCache(config=backend.model.config)
+        hf_sliding.record_past(self.cache)
         self._ids: list[int] = []
         self._last_logits: Any = None
         # Allocator level of the empty cache, and a fresh peak: each prompt's numbers are its own.
@@ -281,6 +284,12 @@ class HFSession(ContextSession):
         return out.logits[0].float()
 
     def extend(self, ids: Sequence[int]) -> float:
+        """Prefill a shared prefix; sliding layers are then trimmed to their window."""
+        seconds = self._prefill(ids)
+        hf_sliding.trim(self.cache)
+        return seconds
+
+    def _prefill(self, ids: Sequence[int]) -> float:
         t0 = time.perf_counter()
         for start in range(0, len(ids), PREFILL_CHUNK):
             self._last_logits = self._forward(ids[start:start + PREFILL_CHUNK])
@@ -291,10 +300,20 @@ class HFSession(ContextSession):
         _sync(self.b.device)
 
     def worth_keeping(self, keep: int, new: int) -> bool:
-        return worth_keeping(keep, new)
+        """Declined, too, where the sliding layers no longer hold the window before `keep`."""
+        return worth_keeping(keep, new) and (keep >= len(self._ids) or hf_sliding.window_kept(self.cache, keep))
 
     def crop(self, n: int) -> None:
         if n >= len(self._ids):
+            return
+        if not hf_sliding.window_kept(self.cache, n):  # the states before the cut are gone: prefill again
+            from transformers import DynamicCache
+
+            kept = self._ids[:n]
+            self.cache, self._ids, self._last_logits = DynamicCache(config=self.b.model.config), [], None
+            hf_sliding.record_past(self.cache)
+            self.extend(kept)
+            self._last_logits = None
             return
         if self.b.precision.kv:
             crop_quantized(self.cache, n)
@@ -321,7 +340,7 @@ class HFSession(ContextSession):
         start = len(self._ids)
         if not ids and start == 0:
             raise ValueError("cannot generate from an empty prompt")
-        prefill = self.extend(ids) if ids else 0.0
+        prefill = self._prefill(ids) if ids else 0.0  # the question: cropped away after the answer
         kv_bytes = self.cache_bytes()
         alloc = _cuda_allocated(self.b.device)
         alloc_bytes = alloc - self._alloc_base if alloc is not None and self._alloc_base is not None else None
@@ -358,17 +377,6 @@ def rope_config(model: str, rope: RopeScaling, *, revision: str | None, trust_re
     if isinstance(current.get("rope_parameters"), dict):
         return {"rope_parameters": {**current["rope_parameters"], **scaling}}
     return {"rope_scaling": {"type": rope.type, **scaling}}
-
-
-def worth_keeping(keep: int, new: int) -> bool:
-    """transformers: keep `keep` cached tokens and append `new`, or prefill keep + new afresh?
-
-    From an empty cache SDPA runs causal (is_causal, no mask): its kernels skip the upper triangle,
-    about (keep + new)^2 / 2 score blocks. Appending to a cache needs an explicit mask, and no
-    kernel skips masked blocks: new * (keep + new). So keeping pays when keep >= new. Measured with
-    benchmarks/prefill_reuse.py on the demo model (CPU, one thread), exact mode, fifteen 1K-4K
-    contexts that share only the instruction's first ~10 tokens: 7.4 s appending, 6.0 s afresh."""
-    return keep >= new
 
 
 def _cuda_allocated(device: str) -> int | None:

@@ -1,7 +1,8 @@
 """Memory arithmetic and measurement helpers shared by backends and the report.
 
 The analytic KV-cache size is `2 · layers · kv_heads · head_dim · tokens · bytes` (keys and
-values, every layer). Backends *measure* the cache and the report shows both side by side, with
+values, every layer), where a sliding-window layer (Gemma 3: 15 of 18 layers, window 512) holds
+min(tokens, window) tokens instead of all of them. Backends *measure* the cache and the report shows both side by side, with
 the weights' bytes, so a reader sees where the cache outgrows what quantizing the weights saved.
 Nothing here imports torch."""
 
@@ -39,11 +40,23 @@ class AttentionGeometry:
     """Per-head dimension of the keys."""
     head_dim_v: int | None = None
     """Per-head dimension of the values when it differs from the keys'."""
+    sliding_layers: int = 0
+    """Layers that attend to the last `window` tokens only (their cache holds no more than that)."""
+    window: int | None = None
+    """Tokens a sliding-window layer keeps (the config's sliding_window); None: no such layers."""
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.sliding_layers <= self.layers or (self.sliding_layers and not self.window):
+            raise ValueError(f"{self.sliding_layers} sliding layers (window {self.window}) in a {self.layers}-layer "
+                             "model: sliding layers need a window and cannot outnumber the layers")
 
     @classmethod
     def from_config(cls, cfg: object) -> AttentionGeometry | None:
         """From a run header's ModelInfo, a transformers config, or a dict with the same fields
-        (None when a field is missing: the formula is then not drawn)."""
+        (None when a field is missing: the formula is then not drawn). Sliding-window layers are the
+        config's `sliding_layers` (ModelInfo), else those its `layer_types` name sliding_attention,
+        counted only when it gives a `sliding_window` (a Mistral-style window on every layer without
+        layer_types is not counted: the formula stays the full one)."""
         get = (lambda k: cfg.get(k)) if isinstance(cfg, dict) else (lambda k: getattr(cfg, k, None))
         try:
             heads = int(get("num_attention_heads"))
@@ -52,17 +65,57 @@ class AttentionGeometry:
             head_dim = int(get("head_dim") or int(get("hidden_size")) // heads)
         except (KeyError, TypeError, ValueError, ZeroDivisionError):
             return None
-        return cls(layers, kv_heads, head_dim)
+        window, sliding = sliding_layout(get("sliding_window"), get("sliding_layers"), get("layer_types"), layers)
+        return cls(layers, kv_heads, head_dim, sliding_layers=sliding, window=window)
+
+    def full(self) -> AttentionGeometry:
+        """The same model with every layer's cache holding every token (llama.cpp's swa_full=True)."""
+        return AttentionGeometry(self.layers, self.kv_heads, self.head_dim, self.head_dim_v)
+
+    def layer_bytes_per_token(self, k_bytes: float, v_bytes: float | None = None) -> float:
+        """Cache bytes one token adds to one layer: keys and values (element bytes may differ between
+        K and V, as in llama.cpp's type_k / type_v)."""
+        v = k_bytes if v_bytes is None else v_bytes
+        return self.kv_heads * (self.head_dim * k_bytes + (self.head_dim_v or self.head_dim) * v)
 
     def bytes_per_token(self, k_bytes: float, v_bytes: float | None = None) -> float:
-        """Cache bytes one token adds: keys and values in every layer (element bytes may differ
-        between K and V, as in llama.cpp's type_k / type_v)."""
-        v = k_bytes if v_bytes is None else v_bytes
-        return self.layers * self.kv_heads * (self.head_dim * k_bytes + (self.head_dim_v or self.head_dim) * v)
+        """Cache bytes one token adds once the context is past the window: every global layer's (all
+        layers when the model has no sliding ones)."""
+        return (self.layers - self.sliding_layers) * self.layer_bytes_per_token(k_bytes, v_bytes)
+
+    def _by_type(self, tokens: float, k_bytes: float, v_bytes: float | None) -> dict[str, float]:
+        per_layer = self.layer_bytes_per_token(k_bytes, v_bytes)
+        out = {"global": (self.layers - self.sliding_layers) * per_layer * tokens}
+        if self.sliding_layers:
+            out["sliding"] = self.sliding_layers * per_layer * min(tokens, self.window or 0)
+        return out
+
+    def kv_bytes_by_type(self, tokens: int, k_bytes: float, v_bytes: float | None = None) -> dict[str, int]:
+        """The formula per layer type: {"global": layers holding every token, "sliding": layers holding
+        min(tokens, window)} (the sliding entry only for models that have such layers)."""
+        return {k: int(round(v)) for k, v in self._by_type(tokens, k_bytes, v_bytes).items()}
+
+    def kv_bytes_exact(self, tokens: float, k_bytes: float, v_bytes: float | None = None) -> float:
+        """The formula before rounding to whole bytes (a quantized cache has fractional bytes per element)."""
+        return sum(self._by_type(tokens, k_bytes, v_bytes).values())
 
     def kv_bytes(self, tokens: int, k_bytes: float, v_bytes: float | None = None) -> int:
-        """2 · layers · kv_heads · head_dim · tokens · bytes (for equal K and V)."""
-        return int(round(self.bytes_per_token(k_bytes, v_bytes) * tokens))
+        """2 · layers · kv_heads · head_dim · tokens · bytes (for equal K and V), a sliding layer
+        counting min(tokens, window) tokens."""
+        return int(round(self.kv_bytes_exact(tokens, k_bytes, v_bytes)))
+
+
+def sliding_layout(window: object, sliding_layers: object, layer_types: object, layers: int) -> tuple[int | None, int]:
+    """(window, number of sliding layers) from a config's fields; (None, 0) when it has none."""
+    if not isinstance(window, int) or isinstance(window, bool) or window <= 0:
+        return None, 0
+    if isinstance(sliding_layers, int) and not isinstance(sliding_layers, bool):
+        n = sliding_layers
+    elif isinstance(layer_types, (list, tuple)) and len(layer_types) == layers:
+        n = sum(1 for t in layer_types if t == "sliding_attention")
+    else:
+        n = 0
+    return (window, n) if n else (None, 0)
 
 
 def text_config(cfg: object) -> object:

@@ -31,7 +31,8 @@ class MemoryRow:
     kv_cache_bytes: int | None
     """Median measured KV-cache bytes."""
     kv_cache_bytes_formula: int | None
-    """Median of the formula over the same records (2·layers·kv_heads·head_dim·tokens·bytes)."""
+    """Median of the formula over the same records (2·layers·kv_heads·head_dim·tokens·bytes, a
+    sliding-window layer counting min(tokens, window) tokens where this engine keeps only those)."""
     kv_cache_allocator_bytes: int | None
     """Median CUDA-allocator bytes of the cache (CUDA only)."""
     weight_bytes: int | None
@@ -42,6 +43,9 @@ class MemoryRow:
     """cuda-max-allocated or process-peak-rss."""
     throughput: Throughput
     """Prefill and decode tokens per second."""
+    kv_formula_by_layer_type: dict[str, int] | None = None
+    """The formula split by layer type at the median tokens ({"global": ..., "sliding": ...}, as this
+    engine holds them); None for a model without sliding-window layers."""
 
     @property
     def total_bytes(self) -> int | None:
@@ -82,13 +86,25 @@ def kv_element_bytes(header: RunHeader, precision: str) -> float | None:
     return registry.backend_class(header.plan.precision(precision).name).kv_element_bytes(info)
 
 
-def kv_bytes_per_token(header: RunHeader, precision: str) -> float | None:
-    """Analytic KV bytes per token of a precision (None when the geometry or the KV dtype is unknown)."""
+def kv_geometry(header: RunHeader, precision: str) -> tuple[AttentionGeometry, float] | None:
+    """The model's attention geometry as this precision's engine holds its cache (Backend.kv_geometry:
+    llama.cpp with swa_full keeps every token in sliding layers too) and its bytes per element; None
+    when the geometry or the KV dtype is unknown."""
+    from qlongbench import registry
+
     geo = AttentionGeometry.from_config(header.plan.model)
     elem = kv_element_bytes(header, precision)
-    if geo is None or elem is None:
+    info = header.precisions.get(precision)
+    if geo is None or elem is None or info is None:
         return None
-    return geo.bytes_per_token(elem)
+    return registry.backend_class(header.plan.precision(precision).name).kv_geometry(geo, info), elem
+
+
+def kv_bytes_per_token(header: RunHeader, precision: str) -> float | None:
+    """Analytic KV bytes one more token adds for a precision, past any sliding window (None when the
+    geometry or the KV dtype is unknown)."""
+    found = kv_geometry(header, precision)
+    return found[0].bytes_per_token(found[1]) if found else None
 
 
 def memory_rows(records: Sequence[Record], header: RunHeader, order: Sequence[str],
@@ -102,9 +118,12 @@ def memory_rows(records: Sequence[Record], header: RunHeader, order: Sequence[st
     out = []
     for (prec, length), rows in sorted(groups.items(), key=lambda kv: (order.index(kv[0][0]), kv[0][1])):
         info = header.precisions.get(prec)
-        per_token = kv_bytes_per_token(header, prec)
+        found = kv_geometry(header, prec)
         kv_rows = [r for r in rows if r.kv_cache_bytes is not None]
-        formula = median([per_token * r.n_prompt_tokens for r in kv_rows]) if per_token and kv_rows else None
+        formula = median([found[0].kv_bytes_exact(r.n_prompt_tokens, found[1]) for r in kv_rows]) if found and kv_rows else None
+        tokens = median([float(r.n_prompt_tokens) for r in kv_rows])
+        by_type = (found[0].kv_bytes_by_type(int(tokens), found[1])
+                   if found and found[0].sliding_layers and tokens is not None else None)
         alloc = median([r.kv_cache_allocator_bytes for r in rows if r.kv_cache_allocator_bytes is not None])
         peaks = [r for r in rows if r.peak_bytes is not None]
         peak = max(peaks, key=lambda r: r.peak_bytes or 0) if peaks else None
@@ -113,12 +132,12 @@ def memory_rows(records: Sequence[Record], header: RunHeader, order: Sequence[st
         kv = median([r.kv_cache_bytes for r in kv_rows])
         out.append(MemoryRow(
             precision=prec, engine=rows[0].engine, length=length, n=len(kv_rows),
-            tokens=median([float(r.n_prompt_tokens) for r in kv_rows]), kv_cache_bytes=int(kv) if kv is not None else None,
+            tokens=tokens, kv_cache_bytes=int(kv) if kv is not None else None,
             kv_cache_bytes_formula=int(round(formula)) if formula is not None else None,
             kv_cache_allocator_bytes=int(alloc) if alloc is not None else None,
             weight_bytes=info.weight_bytes if info else None,
             peak_increase_bytes=max(increase, 0) if increase is not None else None,
-            peak_source=peak.peak_source if peak else None, throughput=throughput(rows),
+            peak_source=peak.peak_source if peak else None, throughput=throughput(rows), kv_formula_by_layer_type=by_type,
         ))
     return out
 

@@ -12,7 +12,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullLocator
 
 from qlongbench.analysis.data import ReportData
-from qlongbench.analysis.memory import kv_bytes_per_token, kv_element_bytes
+from qlongbench.analysis.memory import kv_geometry
 from qlongbench.memory import format_bytes
 from qlongbench.render.chart_base import (
     LINESTYLES, Chart, dodge, figure_legend, fmt_length, length_axis, log2_bytes_axis, markers, precision_handles,
@@ -55,19 +55,22 @@ def memory_chart(data: ReportData, colors: dict[str, str]) -> Chart | None:
     if best:
         x_hi = max(x_hi, min(best.crossover_tokens * 1.5, 1e8))
     xs = [x_lo * (x_hi / x_lo) ** (i / 60) for i in range(61)]
-    per_elem: dict[float, list[str]] = defaultdict(list)
+    per_elem: dict[tuple[float, Any], list[str]] = defaultdict(list)  # one line per element size and layout
     for p in data.precisions:
-        eb = kv_element_bytes(header, p)
-        if eb is not None and kv_bytes_per_token(header, p):
-            per_elem[eb].append(p)
+        found = kv_geometry(header, p)
+        if found is not None and found[0].bytes_per_token(found[1]):
+            per_elem[(found[1], found[0])].append(p)
     handles: list[Any] = []
     ys: list[float] = []
-    for i, (eb, members) in enumerate(sorted(per_elem.items(), reverse=True)):
-        bpt = kv_bytes_per_token(header, members[0]) or 0
-        line, = ax.plot(xs, [bpt * x for x in xs], color=("#555555", "#999999", "#bbbbbb")[i % 3], ls="--", lw=1.3,
-                        label=f"formula, {_KV_NAMES.get(eb, f'{eb:g} B')} KV")
+    windowed = len({geo.sliding_layers for _, geo in per_elem}) > 1
+    for i, ((eb, geo), members) in enumerate(sorted(per_elem.items(), key=lambda kv: (-kv[0][0], kv[0][1].sliding_layers))):
+        curve = [geo.kv_bytes_exact(x, eb) for x in xs]
+        label = f"formula, {_KV_NAMES.get(eb, f'{eb:g} B')} KV"
+        if windowed:
+            label += f", {'sliding layers windowed' if geo.sliding_layers else 'every layer full'}"
+        line, = ax.plot(xs, curve, color=("#555555", "#999999", "#bbbbbb")[i % 3], ls="--", lw=1.3, label=label)
         handles.append(line)
-        ys += [bpt * x_lo, bpt * x_hi]
+        ys += [curve[0], curve[-1]]
     marks = markers(data.precisions)
     for i, p in enumerate(data.precisions):
         mine = [m for m in rows if m.precision == p]

@@ -11,6 +11,7 @@ from qlongbench.analysis.paired_test import McNemarEvidence
 from qlongbench.analysis.pairing import ALL_LANGUAGES
 from qlongbench.analysis.questions import Question
 from qlongbench.memory import AttentionGeometry, format_bytes
+from qlongbench.run.plan import prompt_form_text
 
 NOISE_STATEMENT = ("With n = 50 items a 95 % interval on an accuracy is about ±11 points (at 80 % accuracy; "
                    "±14 at 50 %): differences smaller than that are noise unless many more items are run. "
@@ -184,6 +185,8 @@ def comparison_statements(data: ReportData) -> list[str]:
            f"({configs or 'none recorded'})."]
     if header.plan.model.origin:
         out.append(f"Reference model: {header.plan.model.origin}.")
+    if header.plan.model.prompt_form:  # recorded since runs of base models (older runs: chat_template_used)
+        out.append(f"Prompts: {prompt_form_text(header.plan.model)}.")
     cands = [p for p in data.precisions if p != data.reference]
     if data.reference:
         info = header.precisions.get(data.reference)
@@ -210,6 +213,11 @@ def comparison_statements(data: ReportData) -> list[str]:
                    f"2 · {geo.layers} layers · {geo.kv_heads} KV heads · {geo.head_dim} head dim · tokens · bytes "
                    "per element, and each precision's weight bytes. Peak memory is the increase over what the "
                    "process held just before the precision loaded.")
+        if geo.sliding_layers:
+            out.append(f"{geo.sliding_layers} of the {geo.layers} layers attend to the last {geo.window} tokens only: "
+                       f"in the formula they hold min(tokens, {geo.window}) where the engine keeps only those "
+                       "(transformers; llama.cpp with swa_full=false) and every token where it keeps all of them "
+                       "(llama.cpp with swa_full=true); results.json splits the formula by layer type.")
     return out
 
 

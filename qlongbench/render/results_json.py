@@ -38,6 +38,8 @@ def jsonable(obj: Any) -> Any:
             out["answer"] = obj.answer
         if isinstance(obj, MemoryRow):
             out["total_bytes"] = obj.total_bytes
+            if obj.kv_formula_by_layer_type is None:  # a model without sliding layers: as before the field existed
+                out.pop("kv_formula_by_layer_type", None)
         return out
     if isinstance(obj, dict):
         return {k: jsonable(v) for k, v in obj.items()}
@@ -64,6 +66,11 @@ def multiplicity(data: ReportData) -> dict[str, Any]:
             "question_families": {f"{c} (study questions)": k for c, k in questions.items()}}
 
 
+UNSET_WHEN_NONE = {"sliding_window", "sliding_layers", "prompt_form"}
+"""Model fields newer than the committed reports: left out while None, so a model without sliding
+layers gives the same results.json as before they existed."""
+
+
 def provenance(header: RunHeader) -> dict[str, Any]:
     """Where the numbers come from: when and how the run was made, the model, what each precision
     loaded, the tasks and their generation configs, the baselines the run added."""
@@ -73,7 +80,8 @@ def provenance(header: RunHeader) -> dict[str, Any]:
     tasks = {label: t.model_dump(mode="json", include={"name", "options", "uses_logprobs", "chance_level", "metric"})
              for label, t in plan.tasks.items()}
     return {"created_at": h["created_at"], "spec": h["spec"], "seed": h["seed"],
-            "model": plan.model.model_dump(mode="json"), "environment": h["environment"],
+            "model": plan.model.model_dump(mode="json", exclude=UNSET_WHEN_NONE & {
+                k for k, v in plan.model.model_dump().items() if v is None}), "environment": h["environment"],
             "precisions": h["precisions"], "precision_errors": h["precision_errors"],
             "engine_baselines": list(plan.added), "logprob_reference": plan.logprob_reference, "tasks": tasks,
             "generation_configs": {label: t.generation.model_dump(mode="json") for label, t in plan.tasks.items()}}

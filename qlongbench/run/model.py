@@ -13,7 +13,7 @@ import qlongbench
 from pydantic import ValidationError
 
 from qlongbench.errors import UserError, validation_problem
-from qlongbench.memory import text_config
+from qlongbench.memory import sliding_layout, text_config
 from qlongbench.run.header import Environment
 from qlongbench.run.plan import ModelInfo
 from qlongbench.spec.config import RunSpec
@@ -46,14 +46,17 @@ def default_cache_dir(spec: RunSpec | None = None) -> Path:
 
 def resolve_model(spec: RunSpec) -> ResolvedModel:
     """A local directory (checked: exists, may be opened under the spec's switches) or a hub id;
-    no --model means the bundled SmolLM2-135M-Instruct, converted once into the cache."""
+    no --model means the bundled SmolLM2-135M-Instruct, and a bundled model's alias (`gemma3-270m`)
+    that bundled model, converted once into the cache (a directory of that name wins)."""
     from qlongbench.backends.build.model_files import check_model_files
+    from qlongbench.run.bundled_catalog import SMOLLM2, by_alias
 
-    if spec.model is None:
+    bundled = SMOLLM2 if spec.model is None else by_alias(spec.model)
+    if bundled is not None and (spec.model is None or not Path(spec.model).expanduser().exists()):
         from qlongbench.run import bundled_model
 
-        path = bundled_model.bundled_model_dir(default_cache_dir(spec))
-        return ResolvedModel(str(path), origin=bundled_model.ORIGIN)
+        path = bundled_model.bundled_model_dir(default_cache_dir(spec), model=bundled)
+        return ResolvedModel(str(path), origin=bundled.origin)
     p = Path(spec.model).expanduser()
     if p.exists():
         if not p.is_dir():
@@ -61,8 +64,8 @@ def resolve_model(spec: RunSpec) -> ResolvedModel:
         check_model_files(p.resolve(), trust_remote_code=spec.trust_remote_code, allow_pickle=spec.allow_pickle)
         from qlongbench.run import bundled_model
 
-        bundled = (p / bundled_model.SOURCE_FILE).is_file()  # the bundled model's conversion, named by path
-        return ResolvedModel(str(p.resolve()), origin=bundled_model.ORIGIN if bundled else None)
+        # a bundled model's conversion, named by path, keeps its origin
+        return ResolvedModel(str(p.resolve()), origin=bundled_model.origin_of(p))
     if spec.model.startswith((".", "/", "~")) or spec.model.count("/") > 1:
         raise UserError(f"model path {spec.model} does not exist")
     offline_unless_hub_answers()
@@ -147,6 +150,10 @@ def model_info(model: ResolvedModel, spec: RunSpec, tok: PromptTokenizer) -> Mod
         geometry["num_key_value_heads"] = heads
     if geometry["head_dim"] is None and all(isinstance(v, int) and v > 0 for v in (heads, hidden)):
         geometry["head_dim"] = hidden // heads
+    window, sliding = sliding_layout(getattr(text, "sliding_window", None), None, getattr(text, "layer_types", None),
+                                     geometry["num_hidden_layers"] or 0)
+    if window:
+        geometry |= {"sliding_window": window, "sliding_layers": sliding}
     rope = getattr(text, "rope_scaling", None)
     architectures = cfg.architectures if isinstance(cfg.architectures, list) else [cfg.architectures]
     try:
@@ -155,6 +162,7 @@ def model_info(model: ResolvedModel, spec: RunSpec, tok: PromptTokenizer) -> Mod
             files_sha256=model_files_sha256(model.path) if local else None, architecture=(architectures or [None])[0],
             **geometry, rope_scaling=dict(rope) if isinstance(rope, dict) else None, tokenizer=tok.fingerprint(),
             chat_template_sha256=tok.chat_template_sha256(), chat_template_used=tok.use_chat_template,
+            prompt_form="chat_template" if tok.use_chat_template else "plain",
             origin=model.origin,
         )
     except ValidationError as err:  # the model's own config: its numbers must describe a model

@@ -63,6 +63,11 @@ class ModelInfo(_Model):
     """Vocabulary size."""
     max_position_embeddings: Positive | None = None
     """Positions the model was trained for."""
+    sliding_window: Positive | None = None
+    """Tokens a sliding-window layer attends to (Gemma 3: 512); None when no layer has a window."""
+    sliding_layers: Annotated[int, Field(ge=0, strict=True)] | None = None
+    """How many layers have that window (the config's layer_types; Gemma 3 270M: 15 of 18): their cache
+    holds min(tokens, window) tokens, which the KV formula counts."""
     rope_scaling: dict[str, JsonValue] | None = None
     """RoPE scaling config, when set."""
     tokenizer: dict[str, JsonValue] = Field(default_factory=dict)
@@ -71,9 +76,27 @@ class ModelInfo(_Model):
     """Hash of the chat template."""
     chat_template_used: bool = False
     """Whether prompts were rendered with the chat template."""
+    prompt_form: Literal["chat_template", "plain"] | None = None
+    """How every prompt was framed, as --chat-template resolved on this model: its chat template, or
+    plain completion (a base model, or --chat-template off: instruction, document, question and an
+    answer prefix as text, BOS from the tokenizer: RULER's base-model form). Part of the run's sample
+    identity; None in runs made before it was recorded (chat_template_used says the same)."""
     origin: str | None = None
     """Where the weights themselves come from when that matters to the reading (the bundled model:
     a published Q4_1 GGUF dequantized to bf16, so every drop is relative to a 4-bit model)."""
+
+
+PROMPT_FORMS = {
+    "chat_template": "the model's chat template (instruction, document and question as the user turn)",
+    "plain": ("plain completion, no chat template (instruction, document, question, then an answer prefix "
+              "such as 'Answer:'; BOS from the tokenizer): RULER's base-model form"),
+}
+"""What each prompt form means, as reports say it."""
+
+
+def prompt_form_text(model: ModelInfo) -> str:
+    """The prompt form of a run in words (runs before it was recorded: from chat_template_used)."""
+    return PROMPT_FORMS[model.prompt_form or ("chat_template" if model.chat_template_used else "plain")]
 
 
 class GenerationConfigRecord(GenerationConfig):

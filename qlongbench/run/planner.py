@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from qlongbench import registry
 from qlongbench.errors import UserError
+from qlongbench.run.bundled_catalog import by_alias
 from qlongbench.run.plan import GenerationConfigRecord, ModelInfo, PlannedTask, RunPlan
 from qlongbench.spec.config import PrecisionSpec, RunSpec, TaskSpec
 from qlongbench.spec.measure import MeasureRule
@@ -210,9 +211,9 @@ def merge(previous: RunPlan, current: RunPlan) -> RunPlan:
 
 # --- checks that need the machine --------------------------------------------------------------------
 def needs_artifact_cache(spec: RunSpec, precisions: Sequence[Precision]) -> bool:
-    """Whether the run writes into the artifact cache: the bundled model is converted there, and
+    """Whether the run writes into the artifact cache: a bundled model is converted there, and
     precisions that build artifacts (GGUF, GPTQ) without a given file or checkpoint keep them there."""
-    return spec.model is None or any(registry.backend_class(p.name).builds_artifacts()
+    return spec.model is None or by_alias(spec.model) is not None or any(registry.backend_class(p.name).builds_artifacts()
                                      and p.options.given_artifact() is None for p in precisions)
 
 

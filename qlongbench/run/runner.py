@@ -152,6 +152,9 @@ class Runner:
             if not info.local and before.source != info.source:
                 raise UserError(f"{rd.root} was run on {before.source}, not {info.source}; choose another "
                                 "--out, or pass --new to start it over")
+            if before.prompt_form and before.prompt_form != info.prompt_form:
+                raise UserError(f"{rd.root} froze its prompts as {before.prompt_form}, this invocation would build them as "
+                                f"{info.prompt_form} (--chat-template); choose another --out, or pass --new to start it over")
             if before.files_sha256 != info.files_sha256:
                 raise UserError(f"{rd.root} was run on different model files than {info.source}; "
                                 "choose another --out, or pass --new to start it over")
@@ -173,7 +176,8 @@ class Runner:
         name = spec.name or rd.root.name
         return HeaderBook(rd, RunHeader(
             run_id=f"{name}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}", name=name, created_at=now(), spec=spec,
-            spec_sha256=spec.identity_sha256(), sample_identity_sha256=sha256_json(spec.sample_identity()),
+            spec_sha256=spec.identity_sha256(),
+            sample_identity_sha256=sha256_json(spec.sample_identity() | {"prompt_form": plan.model.prompt_form}),
             seed=spec.seed, plan=plan, environment=environment()))
 
     def _undo(self, header_bytes: bytes | None) -> None:
