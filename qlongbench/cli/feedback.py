@@ -1,5 +1,7 @@
-"""Progress as the CLI shows it: a rich bar on a terminal; otherwise one plain line per precision and
-per finished cell, with the elapsed time (CI logs and nohup show the run moving)."""
+"""Progress as the CLI shows it: on a terminal a rich bar per precision with its records per second,
+elapsed time and ETA; otherwise (CI logs, nohup) one plain line per step: per record written (with
+the same pace figures), per precision started and per finished cell, each with the run's elapsed
+time."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import time
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
+from qlongbench.run.progress import Pace, plain_line
 from qlongbench.run.progress import Progress as Event
 
 
@@ -15,40 +18,41 @@ class Feedback:
 
     def __init__(self, tty: bool, quiet: bool):
         self.tty, self.quiet, self.t0 = tty, quiet, time.monotonic()
+        self.pace = Pace()
         self._progress: Progress | None = None
         self._tasks: dict[str, TaskID] = {}
 
     def __enter__(self) -> Feedback:
         if self.tty and not self.quiet:
             self._progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                      TimeElapsedColumn(), transient=False)
+                                      TextColumn("{task.fields[pace]}"), TimeElapsedColumn(), transient=False)
             self._progress.start()
         return self
-
-    def elapsed(self) -> str:
-        s = int(time.monotonic() - self.t0)
-        return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
 
     def __call__(self, event: Event) -> None:
         if self.quiet:
             return
+        if event.kind == "precision" and event.precision:
+            self.pace.start(event.precision)
         if self._progress is not None:
-            name = "samples" if event.kind == "samples" else "records"
-            if event.kind not in ("samples", "record"):
-                return
-            if name not in self._tasks:
-                self._tasks[name] = self._progress.add_task("", total=event.total)
-            desc = "building samples" if name == "samples" else f"running {event.precision}"
-            self._progress.update(self._tasks[name], completed=event.done, total=event.total, description=desc)
+            self._draw(self._progress, event)
             return
-        if event.kind == "samples" and event.done == event.total:
-            print(f"[{self.elapsed()}] samples frozen: {event.total} cells", flush=True)
-        elif event.kind == "precision":
-            print(f"[{self.elapsed()}] precision {event.done}/{event.total}: {event.precision} ({event.detail})",
-                  flush=True)
-        elif event.kind == "cell":
-            print(f"[{self.elapsed()}]   {event.precision} {event.cell} done ({event.done}/{event.total} cells; "
-                  f"{event.detail})", flush=True)
+        line = plain_line(event, self.pace, time.monotonic() - self.t0)
+        if line:
+            print(line, flush=True)
+
+    def _draw(self, progress: Progress, event: Event) -> None:
+        """The rich bars: one for freezing samples, one per precision (its pace in the text column)."""
+        if event.kind == "samples":
+            key, desc, fields = "samples", "building samples", ""
+        elif event.kind == "record":
+            key, desc = f"precision:{event.precision}", f"running {event.precision}"
+            fields = self.pace.reading(event.precision or "", event.done, event.total).text()
+        else:
+            return
+        if key not in self._tasks:
+            self._tasks[key] = progress.add_task(desc, total=event.total, pace=fields)
+        progress.update(self._tasks[key], completed=event.done, total=event.total, description=desc, pace=fields)
 
     def __exit__(self, *exc: object) -> None:
         if self._progress is not None:

@@ -58,3 +58,75 @@ class CellCounter:
             detail = f"mean score {sum(scores) / len(scores):.2f} over {len(scores)}" if scores else "no scored record"
             self.progress(Progress("cell", self.done, self.total, precision=self.precision, cell=cell.stem(),
                                    detail=detail))
+
+
+def clock_text(seconds: float | None) -> str:
+    """h:mm:ss, or '?' when not known yet."""
+    if seconds is None:
+        return "?"
+    s = int(round(seconds))
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
+
+
+@dataclass(frozen=True)
+class PaceReading:
+    """Where one precision stands: its records written, its pace and when it should end."""
+
+    done: int
+    total: int
+    elapsed: float
+    """Seconds since the precision started (its model load included)."""
+
+    @property
+    def rate(self) -> float | None:
+        """Records per second over the precision so far (None before the first record)."""
+        return self.done / self.elapsed if self.done and self.elapsed > 0 else None
+
+    @property
+    def eta(self) -> float | None:
+        """Seconds left at that pace (0 when done; None before the first record)."""
+        if self.done >= self.total:
+            return 0.0
+        rate = self.rate
+        return (self.total - self.done) / rate if rate else None
+
+    def text(self) -> str:
+        rate = self.rate
+        pace = "– rec/s" if rate is None else f"{rate:.2f} rec/s" if rate < 10 else f"{rate:.0f} rec/s"
+        return f"{pace}, elapsed {clock_text(self.elapsed)}, ETA {clock_text(self.eta)}"
+
+
+class Pace:
+    """Records per second, elapsed time and ETA per precision, from the runner's events. A
+    precision's clock starts at its `precision` event (so its model load counts: an early ETA errs
+    long, never short) and the pace is its records over that time; records of a resumed run that
+    were already there are not counted (the events count what this run writes)."""
+
+    def __init__(self, clock: Callable[[], float] | None = None):
+        import time
+
+        self.clock = clock or time.monotonic
+        self.started: dict[str, float] = {}
+
+    def start(self, precision: str) -> None:
+        self.started[precision] = self.clock()
+
+    def reading(self, precision: str, done: int, total: int) -> PaceReading:
+        now = self.clock()
+        t0 = self.started.setdefault(precision, now)
+        return PaceReading(done=done, total=total, elapsed=now - t0)
+
+
+def plain_line(event: Progress, pace: Pace, run_elapsed: float) -> str | None:
+    """The log line of one event when there is no terminal to draw on (None: no line for it)."""
+    head = f"[{clock_text(run_elapsed)}]"
+    if event.kind == "samples":
+        return f"{head} samples frozen: {event.total} cells" if event.done == event.total else None
+    if event.kind == "precision":
+        return f"{head} precision {event.done}/{event.total}: {event.precision} ({event.detail})"
+    if event.kind == "record":
+        reading = pace.reading(event.precision or "", event.done, event.total)
+        return f"{head}   {event.precision} {event.done}/{event.total} records, {reading.text()}"
+    if event.kind == "cell":
+        return f"{head}   {event.precision} {event.cell} done ({event.done}/{event.total} cells; {event.detail})"
+    return None

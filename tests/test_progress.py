@@ -1,0 +1,76 @@
+"""Progress a person can trust: records per second, elapsed and ETA per precision, in the plain log
+lines (no terminal) and in the rich bars (a terminal)."""
+
+from __future__ import annotations
+
+import io
+
+from qlongbench.run.progress import Pace, PaceReading, Progress, clock_text, plain_line
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_pace_counts_from_the_precision_start():
+    clock = Clock()
+    pace = Pace(clock)
+    pace.start("bf16")
+    assert pace.reading("bf16", 0, 40).text() == "– rec/s, elapsed 0:00:00, ETA ?"
+    clock.now += 20  # model load and the first context: the early pace errs slow, the ETA long
+    r = pace.reading("bf16", 10, 40)
+    assert r.rate == 0.5 and r.eta == 60 and r.text() == "0.50 rec/s, elapsed 0:00:20, ETA 0:01:00"
+    clock.now += 10
+    assert pace.reading("bf16", 40, 40).eta == 0.0
+    pace.start("bnb-nf4")  # each precision has its own clock
+    clock.now += 4
+    assert pace.reading("bnb-nf4", 2, 4).text() == "0.50 rec/s, elapsed 0:00:04, ETA 0:00:04"
+    assert PaceReading(done=300, total=400, elapsed=10).text().startswith("30 rec/s")
+    assert clock_text(3725.4) == "1:02:05" and clock_text(None) == "?"
+
+
+def test_plain_lines_one_per_step():
+    clock = Clock()
+    pace = Pace(clock)
+    events = [Progress("samples", 2, 2), Progress("precision", 1, 2, precision="bf16", detail="4 to run"),
+              Progress("record", 1, 4, precision="bf16", cell="niah/en/1024"),
+              Progress("cell", 1, 2, precision="bf16", cell="niah/en/1024", detail="mean score 1.00 over 1")]
+    lines = []
+    for e in events:
+        if e.kind == "precision":
+            pace.start(e.precision)
+        clock.now += 3
+        lines.append(plain_line(e, pace, 65))
+    assert lines[0] == "[0:01:05] samples frozen: 2 cells"
+    assert lines[1] == "[0:01:05] precision 1/2: bf16 (4 to run)"
+    assert lines[2] == "[0:01:05]   bf16 1/4 records, 0.17 rec/s, elapsed 0:00:06, ETA 0:00:18"
+    assert "niah/en/1024 done (1/2 cells" in lines[3]
+    assert plain_line(Progress("samples", 1, 2), pace, 1) is None
+
+
+def test_cli_feedback_plain_and_rich(capsys):
+    from rich.console import Console
+    from rich.progress import Progress as RichProgress, TextColumn
+
+    from qlongbench.cli.feedback import Feedback
+
+    with Feedback(tty=False, quiet=False) as fb:
+        fb(Progress("precision", 1, 1, precision="bf16", detail="2 to run"))
+        fb(Progress("record", 1, 2, precision="bf16", cell="c"))
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 2 and "bf16 1/2 records" in out[1] and "rec/s" in out[1] and "ETA" in out[1]
+
+    buf = io.StringIO()
+    fb = Feedback(tty=True, quiet=False)
+    fb._progress = RichProgress(TextColumn("{task.description}"), TextColumn("{task.fields[pace]}"),
+                                console=Console(file=buf, width=120, force_terminal=False))
+    for prec in ("bf16", "bnb-nf4"):
+        fb(Progress("precision", 1, 2, precision=prec, detail=""))
+        fb(Progress("record", 1, 3, precision=prec, cell="c"))
+    tasks = fb._progress.tasks
+    assert [t.description for t in tasks] == ["running bf16", "running bnb-nf4"]
+    assert all("rec/s" in t.fields["pace"] and "ETA" in t.fields["pace"] for t in tasks)
