@@ -2,11 +2,11 @@
 as a GPTQ checkpoint is (backends/build/gptq_checkpoint.py), so a bad directory is one line naming
 the file and what is wrong (exit 2), not error records after the reference ran.
 
-What is checked: the file rules every model directory obeys (backends/build/model_files.py);
-config.json (a JSON object whose geometry matches the reference's); the AWQ settings (config.json's
-quantization_config: quant_method awq, 4 bits, a positive group size, zero_point, the layout); the packed GEMM tensors those settings describe; the
-tokenizer's JSON files parse; and, once the reference tokenizer is loaded, that the checkpoint's
-tokenizer is the reference's (fairness rule 2)."""
+What is checked: what every quantized checkpoint directory passes (gptq_checkpoint.check_checkpoint_dir:
+the model-file rules, config.json's geometry against the reference's, tokenizer JSON files that parse);
+the AWQ settings (config.json's quantization_config: quant_method awq, 4 bits, a positive group size,
+zero_point, the layout); the packed GEMM tensors those settings describe; and, once the reference
+tokenizer is loaded, that the checkpoint's tokenizer is the reference's (fairness rule 2)."""
 
 from __future__ import annotations
 

@@ -3,9 +3,9 @@ AutoAWQ's GEMM layout) on the same calibration sets as GPTQ, cached as artifacts
 
 Measured with GPTQModel 7.6.0 on CPU: its default AWQ packer (AwqGEMMLinear) stops with "AWQ: CUDA
 is not available", so on CPU the quantization runs with its torch AWQ backend (`BACKEND.AWQ_TORCH`).
-The per-layer search is fixed work (a grid of 20 scale ratios and 10 clipping ratios per group of
-linear layers, on at most 512 calibration tokens), so AWQ costs much more CPU time than GPTQ: about
-12 minutes for SmolLM2-135M with 4 x 256 tokens on two loaded cores, against about 1 minute for GPTQ."""
+The per-layer search is fixed work per calibration token (a grid of 20 scale ratios per scaling group
+and 10 clipping ratios per linear layer), so AWQ costs much more CPU time than GPTQ: SmolLM2-135M took
+1,114 s with 8 x 128 tokens and 195 s with 2 x 64 on two heavily loaded cores."""
 
 from __future__ import annotations
 
@@ -38,8 +38,9 @@ GROUP_SIZES = (128, 64, 32)
 
 class AWQRecipeOptions(CalibratedOptions):
     """How GPTQModel's AWQ quantizes the reference (the artifact's recipe), or the checkpoint to load
-    instead. Defaults are AutoAWQ's: groups of 128 with a zero point. AWQ's search reads at most 512
-    calibration tokens per layer."""
+    instead. Defaults are AutoAWQ's: 128 x 512 calibration tokens, groups of 128 with a zero point. Its
+    scale search runs every calibration token through each layer 20 times: hours on a CPU at the
+    defaults, so CPU runs give fewer (e.g. n_samples=8,seq_len=128, about 20 minutes for SmolLM2)."""
 
     group_size: Positive | None = None
     """Input columns that share one scale and zero point; it must divide every layer's input width.
