@@ -23,7 +23,7 @@ from qlongbench.backends.build.gptq_checkpoint import check_checkpoint, gptq_con
 from qlongbench.backends.build.gptq_checkpoint import check_checkpoint_tokenizer as check_tokenizer
 from qlongbench.backends.build.model_files import local_model_dir
 from qlongbench.backends.build.gptq_quantize import (
-    BITS, _DTYPES, GPTQOptions, _version, engine_output, prepare_gptq, require_gptqmodel,
+    BITS, _DTYPES, CalibratedOptions, GPTQOptions, _version, engine_output, prepare_gptq, require_gptqmodel,
 )
 from qlongbench.backends.hf import HFBackend, torch_dtype
 from qlongbench.errors import UserError
@@ -32,23 +32,27 @@ from qlongbench.types import QuantRecipe
 
 log = logging.getLogger(__name__)
 
-class GPTQBackend(HFBackend):
+class GPTQModelBackend(HFBackend):
+    """What GPTQ and AWQ share: a checkpoint GPTQModel built from the reference (cached) or one the user
+    gives (checkpoint=, checked up front), loaded by transformers with GPTQModel's kernels."""
+
     engine: ClassVar[str] = "transformers"
     """transformers' forward with GPTQModel's kernels: the HF reference is its engine-matched baseline."""
-    description: ClassVar[str] = ("GPTQ via GPTQModel: quantized locally with a calibration set (cached), "
-                                  "or checkpoint=<hub id or dir> (AutoGPTQ / GPTQModel format)")
     extra: ClassVar[str | None] = "gptq"
-    Options: ClassVar[type[BackendOptions]] = GPTQOptions
+
+    @classmethod
+    def check_checkpoint(cls, precision: Precision, path: Path, ctx: ValidateContext | LoadContext) -> dict[str, Any]:
+        """Every check of a given checkpoint directory that needs no tokenizer; its quantization settings."""
+        raise NotImplementedError
 
     @classmethod
     def validate(cls, precision: Precision, ctx: ValidateContext) -> None:
-        """A local checkpoint= directory (files, config, GPTQ settings, bits), before any work; the
-        options themselves were typed by the parser."""
+        """A local checkpoint= directory (files, config, quantization settings, packed tensors), before any
+        work; the options themselves were typed by the parser."""
         given = precision.options.given_artifact()
         path = local_checkpoint(str(given)) if given else None
         if path is not None:
-            check_checkpoint(path, BITS[precision.name], precision.name, ctx.model,
-                             trust_remote_code=ctx.trust_remote_code, allow_pickle=ctx.allow_pickle)
+            cls.check_checkpoint(precision, path, ctx)
 
     @classmethod
     def validate_tokenizer(cls, precision: Precision, ctx: ValidateContext, tokenizer: Any) -> None:
@@ -62,13 +66,52 @@ class GPTQBackend(HFBackend):
         self.require("optimum", "gptq")
         require_gptqmodel()
         self.gptqmodel_version = _version("gptqmodel")
+        assert isinstance(precision.options, CalibratedOptions)
+        self.checkpoint: str | None = precision.options.checkpoint
+        self.prepared: Prepared | None = None
+        self.checkpoint_dir: Path | None = None
+        self.checkpoint_config: dict[str, Any] = {}
+        super().__init__(precision, ctx)
+
+    def _load(self) -> Any:
+        with engine_output(None):  # transformers' GPTQ / AWQ path lets GPTQModel print its kernel choice
+            return super()._load()
+
+    def model_source(self) -> str:
+        if self.checkpoint:
+            self.checkpoint_dir = resolve_checkpoint(self.checkpoint, self.ctx)
+            self.checkpoint_config = self.check_checkpoint(self.precision, self.checkpoint_dir, self.ctx)
+            check_checkpoint_tokenizer(self.checkpoint_dir, self.ctx)
+            return str(self.checkpoint_dir)
+        self.prepared = self.prepare_artifact(self.precision, self.ctx)
+        return str(self.prepared.path)
+
+    def artifact(self) -> tuple[str | None, str | None]:
+        if self.prepared is not None:
+            return str(self.prepared.path), self.prepared.artifact.sha256
+        if self.checkpoint_dir is not None:
+            return str(self.checkpoint_dir), path_sha256(self.checkpoint_dir)
+        return None, None
+
+    def versions(self) -> dict[str, str]:
+        return {"gptqmodel": self.gptqmodel_version, "optimum": _version("optimum")}
+
+
+class GPTQBackend(GPTQModelBackend):
+    description: ClassVar[str] = ("GPTQ via GPTQModel: quantized locally with a calibration set (cached), "
+                                  "or checkpoint=<hub id or dir> (AutoGPTQ / GPTQModel format)")
+    Options: ClassVar[type[BackendOptions]] = GPTQOptions
+
+    @classmethod
+    def check_checkpoint(cls, precision: Precision, path: Path, ctx: ValidateContext | LoadContext) -> dict[str, Any]:
+        return check_checkpoint(path, BITS[precision.name], precision.name, ctx.model,
+                                trust_remote_code=ctx.trust_remote_code, allow_pickle=ctx.allow_pickle)
+
+    def __init__(self, precision: Precision, ctx: LoadContext):
         assert isinstance(precision.options, GPTQOptions)
         self.opts: GPTQOptions = precision.options
         self.kernel = self.opts.kernel
         """The kernel loaded: the option, or torch after the auto-selected one could not run."""
-        self.prepared: Prepared | None = None
-        self.checkpoint_dir: Path | None = None
-        self.checkpoint_config: dict[str, Any] = {}
         super().__init__(precision, ctx)
         try:
             probe_forward(self)
@@ -85,25 +128,8 @@ class GPTQBackend(HFBackend):
             probe_forward(self)
 
     # --- HFBackend hooks ----------------------------------------------------------------------
-    def _load(self) -> Any:
-        with engine_output(None):  # transformers' GPTQ path lets GPTQModel print its kernel choice
-            return super()._load()
-
     def compute_dtype(self) -> Any:
         return torch_dtype(_DTYPES[self.opts.compute_dtype])
-
-    def model_source(self) -> str:
-        if self.opts.checkpoint:
-            self.checkpoint_dir = resolve_checkpoint(self.opts.checkpoint, self.ctx)
-            self.checkpoint_config = read_gptq_config(self.checkpoint_dir)
-            bits = self.checkpoint_config.get("bits")
-            if bits != BITS[self.precision.name]:
-                raise UserError(f"{self.opts.checkpoint} holds {bits}-bit GPTQ weights but the precision is "
-                                f"{self.precision.name}; use gptq-int{bits}:checkpoint=...")
-            check_checkpoint_tokenizer(self.checkpoint_dir, self.ctx)
-            return str(self.checkpoint_dir)
-        self.prepared = self.prepare_artifact(self.precision, self.ctx)
-        return str(self.prepared.path)
 
     def load_kwargs(self) -> dict[str, Any]:
         if self.kernel == "auto":
@@ -127,22 +153,11 @@ class GPTQBackend(HFBackend):
                                     "quantizer": q.get("meta", {}).get("quantizer") if isinstance(q.get("meta"), dict) else None,
                                     "kernel": self.kernel})
 
-    def artifact(self) -> tuple[str | None, str | None]:
-        if self.prepared is not None:
-            return str(self.prepared.path), self.prepared.artifact.sha256
-        if self.checkpoint_dir is not None:
-            return str(self.checkpoint_dir), path_sha256(self.checkpoint_dir)
-        return None, None
-
-    def versions(self) -> dict[str, str]:
-        return {"gptqmodel": self.gptqmodel_version, "optimum": _version("optimum")}
-
     @classmethod
     def prepare_artifact(cls, precision: Precision, ctx: LoadContext) -> Prepared:
         """Quantize the reference with GPTQModel (once; cached)."""
         assert isinstance(precision.options, GPTQOptions)
         return prepare_gptq(precision.label, BITS[precision.name], precision.options, ctx)
-
 
 
 # --- checkpoints (the checks themselves: backends/build/gptq_checkpoint.py) ------------------------

@@ -46,24 +46,25 @@ def new_cache(model: Any, kv: str) -> Any:
                           q_group_size=group_size(head_dim), residual_length=RESIDUAL)
 
 
-def _tensor_bytes(obj: Any, seen: set[tuple[int, int, int]]) -> int:
-    """Bytes a tensor holds, recursing into wrapper tensors (quanto's packed codes + scale + shift)."""
+def tensor_bytes(obj: Any, seen: set[tuple[int, int, int]]) -> int:
+    """Bytes a tensor holds, recursing into wrapper tensors (quanto's packed codes + scale + shift,
+    torchao's float8 codes + scale, a parameter holding one); a storage seen before counts once."""
     import torch
 
     if obj is None:
         return 0
     if isinstance(obj, torch.Tensor):
         flatten = getattr(type(obj), "__tensor_flatten__", None)
-        if flatten is not None and type(obj) is not torch.Tensor and not isinstance(obj, torch.nn.Parameter):
+        if flatten is not None and type(obj) not in (torch.Tensor, torch.nn.Parameter):
             names, _ = obj.__tensor_flatten__()
-            return sum(_tensor_bytes(getattr(obj, n), seen) for n in names)
+            return sum(tensor_bytes(getattr(obj, n), seen) for n in names)
         key = (obj.untyped_storage().data_ptr(), obj.storage_offset(), obj.nbytes)
         if key in seen:
             return 0
         seen.add(key)
         return int(obj.nbytes)
     if isinstance(obj, (tuple, list)):
-        return sum(_tensor_bytes(o, seen) for o in obj)
+        return sum(tensor_bytes(o, seen) for o in obj)
     return 0
 
 
@@ -74,7 +75,7 @@ def cache_bytes(cache: Any) -> int:
     total = 0
     for layer in getattr(cache, "layers", []):
         for name in ("_quantized_keys", "_quantized_values", "keys", "values"):
-            total += _tensor_bytes(getattr(layer, name, None), seen)
+            total += tensor_bytes(getattr(layer, name, None), seen)
     return total
 
 

@@ -17,6 +17,7 @@ def test_abilities_are_read_from_the_methods_each_engine_overrides():
         cls = registry.backend_class(name)
         seen[cls.__name__] = (cls.returns_logprobs(), cls.builds_artifacts())
     assert seen == {"HFBackend": (True, False), "BnbBackend": (True, False), "GPTQBackend": (True, True),
+                    "AWQBackend": (True, True), "FP8Backend": (True, False),
                     "GGUFBackend": (True, True), "VLLMBackend": (True, False), "VLLMGPTQBackend": (True, True)}
 
 

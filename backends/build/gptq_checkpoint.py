@@ -118,25 +118,34 @@ PACKED_FORMATS = (None, "gptq", "gptq_v2")
 other repacked formats are left to the engine)."""
 
 
+def packed_layers(tensors: dict[str, tuple[str, list[int], str]], what: str, method: str) -> list[str]:
+    """The layers a GPTQ-style checkpoint (GPTQ, AWQ) packs: every prefix of an `X.qweight` tensor, each
+    with its `X.scales` and `X.qzeros`; none at all means it was saved unquantized. No tensors: pickle
+    weights (allowed by --allow-pickle), which only the engine can read."""
+    if not tensors:
+        return []
+    packed = sorted(n[: -len(".qweight")] for n in tensors if n.endswith(".qweight"))
+    if not packed:
+        raise UserError(f"{what} holds no {method} weights (no *.qweight tensor in its safetensors files): it was "
+                        f"saved unquantized, or is not a {method} checkpoint")
+    for prefix in packed:
+        for part in ("scales", "qzeros"):
+            if f"{prefix}.{part}" not in tensors:
+                raise UserError(f"{what}: {tensors[prefix + '.qweight'][2]} holds {prefix}.qweight without "
+                                f"{prefix}.{part}")
+    return packed
+
+
 def check_packed(path: Path, quant: dict[str, Any], what: str) -> None:
     """The safetensors hold GPTQ's packed layers, shaped as the settings say: every `X.qweight` (int32,
     `in·bits/32 × out`) with its `X.scales` (`groups × out`) and `X.qzeros` (int32, `groups ×
     out·bits/32`). A checkpoint saved unquantized, or whose settings disagree with its tensors, is
     refused here: GPTQ's kernels abort the process on it (measured: a fake checkpoint killed the run)."""
     tensors = safetensors_tensors(path)
-    if not tensors:
-        return  # pickle weights (allowed by --allow-pickle): only the engine can read them
-    packed = sorted(n[: -len(".qweight")] for n in tensors if n.endswith(".qweight"))
-    if not packed:
-        raise UserError(f"{what} holds no GPTQ weights (no *.qweight tensor in its safetensors files): it was saved "
-                        "unquantized, or is not a GPTQ checkpoint")
     bits, group = quant["bits"], quant.get("group_size", -1)
     layout = quant.get("checkpoint_format", quant.get("format"))
-    for prefix in packed:
+    for prefix in packed_layers(tensors, what, "GPTQ"):
         dtype, shape, file = tensors[f"{prefix}.qweight"]
-        for part in ("scales", "qzeros"):
-            if f"{prefix}.{part}" not in tensors:
-                raise UserError(f"{what}: {file} holds {prefix}.qweight without {prefix}.{part}")
         if layout not in PACKED_FORMATS or 32 % bits:
             continue
         if dtype != "I32" or len(shape) != 2:
@@ -157,18 +166,15 @@ def _geometry(cfg: dict[str, Any]) -> dict[str, Any]:
     return {k: text.get(k) for k in GEOMETRY if k in text}
 
 
-def check_checkpoint(path: Path, bits: int, label: str, reference: str, *, trust_remote_code: bool,
-                     allow_pickle: bool) -> dict[str, Any]:
-    """Every check that needs no tokenizer (see the module docstring); returns the GPTQ settings."""
-    what = f"{label}: checkpoint {path}"
+def check_checkpoint_dir(path: Path, what: str, reference: str, *, trust_remote_code: bool,
+                         allow_pickle: bool) -> dict[str, Any]:
+    """The checks every quantized checkpoint directory passes whatever its method (GPTQ, AWQ): the
+    model-file rules, a config.json whose geometry is the reference's, tokenizer JSON files that
+    parse. Returns config.json."""
     check_model_files(path, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle, what="checkpoint")
     if not (path / "config.json").is_file():
-        raise UserError(f"{what} has no config.json; give the directory a GPTQ checkpoint was saved to")
+        raise UserError(f"{what} has no config.json; give the directory a quantized checkpoint was saved to")
     config = read_json_object(path / "config.json", what)
-    quant = gptq_config(path, what)
-    if quant["bits"] != bits:
-        raise UserError(f"{what} holds {quant['bits']}-bit GPTQ weights but the precision is {label}; use "
-                        f"gptq-int{quant['bits']}:checkpoint=...")
     theirs = _geometry(config)
     for key, value in theirs.items():
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -186,6 +192,18 @@ def check_checkpoint(path: Path, bits: int, label: str, reference: str, *, trust
     for name in TOKENIZER_JSON:
         if (path / name).is_file():
             read_json_object(path / name, what)
+    return config
+
+
+def check_checkpoint(path: Path, bits: int, label: str, reference: str, *, trust_remote_code: bool,
+                     allow_pickle: bool) -> dict[str, Any]:
+    """Every check that needs no tokenizer (see the module docstring); returns the GPTQ settings."""
+    what = f"{label}: checkpoint {path}"
+    check_checkpoint_dir(path, what, reference, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
+    quant = gptq_config(path, what)
+    if quant["bits"] != bits:
+        raise UserError(f"{what} holds {quant['bits']}-bit GPTQ weights but the precision is {label}; use "
+                        f"gptq-int{quant['bits']}:checkpoint=...")
     check_packed(path, quant, what)
     return quant
 

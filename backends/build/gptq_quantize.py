@@ -10,7 +10,7 @@ import logging
 import os
 import random
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -45,27 +45,33 @@ def _group_size(value: int) -> int:
     return value
 
 
-class GPTQRecipeOptions(BackendOptions):
-    """How GPTQModel quantizes the reference (the artifact's recipe; defaults are GPTQModel's usual
-    128 calibration sequences and group size 128), or the checkpoint to load instead."""
+class CalibratedOptions(BackendOptions):
+    """What every GPTQModel method (GPTQ, AWQ) is given: the calibration set it quantizes the reference
+    with, or the pre-quantized checkpoint to load instead."""
 
     checkpoint: Text | None = None
-    """A pre-quantized GPTQ checkpoint (hub id or directory) loaded instead of quantizing."""
+    """A pre-quantized checkpoint of this method (hub id or directory) loaded instead of quantizing."""
     calibration: Text = SYNTHETIC
     """Calibration text: qlongbench-synthetic (written by this project), file:<path> or hf:<dataset>[:<config>]."""
     n_samples: Positive = 128
     """Calibration sequences."""
     seq_len: Positive = 512
     """Tokens per calibration sequence."""
+
+    def given_artifact(self) -> str | None:
+        return self.checkpoint
+
+
+class GPTQRecipeOptions(CalibratedOptions):
+    """How GPTQModel quantizes the reference (the artifact's recipe; defaults are GPTQModel's usual
+    128 calibration sequences and group size 128), or the checkpoint to load instead."""
+
     group_size: Annotated[int, AfterValidator(_group_size)] = 128
     """Columns that share one scale (-1: one group per column)."""
     desc_act: bool = False
     """Quantize columns in order of decreasing activation (act-order)."""
     sym: bool = True
     """Symmetric quantization."""
-
-    def given_artifact(self) -> str | None:
-        return self.checkpoint
 
 
 class GPTQOptions(GPTQRecipeOptions):
@@ -227,31 +233,41 @@ def _working_dir(path: Path) -> Iterator[None]:
         os.chdir(old)
 
 
-def quantize_with_gptqmodel(model_dir: Path, out: Path, recipe: QuantRecipe, calib: Calibration, ctx: LoadContext,
-                            *, work_dir: Path) -> None:
+def run_gptqmodel(model_dir: Path, out: Path, config: dict[str, Any], calib: Calibration, ctx: LoadContext, *,
+                  work_dir: Path, what: str, quantize_kwargs: dict[str, Any] | None = None) -> None:
+    """GPTQModel quantizes model_dir with `config` (QuantizeConfig's arguments: GPTQ or AWQ) on the
+    calibration ids and saves the checkpoint, with the reference tokenizer beside it, to `out`; its
+    output and ./logs stay in work_dir. A method GPTQModel refuses is one UserError line."""
     require_gptqmodel()
     from gptqmodel import GPTQModel, QuantizeConfig
 
     with engine_output(None):
         # Its per-layer offload goes inside the build directory, not a stray /tmp/gptqmodel_*.
-        cfg = QuantizeConfig(bits=int(recipe.bits or 4), group_size=recipe.group_size, desc_act=recipe.desc_act,
-                             sym=recipe.sym, offload_to_disk_path=str(work_dir / "offload"))
+        cfg = QuantizeConfig(**config, offload_to_disk_path=str(work_dir / "offload"))
     device = "cuda" if ctx.device.startswith("cuda") else "cpu"
     samples = [{"input_ids": list(seq), "attention_mask": [1] * len(seq)} for seq in calib.ids]
-    log.info("quantizing %s to GPTQ int%s on %s with %d x %d calibration tokens", model_dir, recipe.bits, device,
-             len(samples), recipe.calibration_seq_len)
+    log.info("quantizing %s to %s on %s with %d x %d calibration tokens", model_dir, what, device, len(samples),
+             len(samples[0]["input_ids"]) if samples else 0)
     with _working_dir(work_dir), engine_output(work_dir / "gptqmodel.log"):
         try:
             model = GPTQModel.load(str(model_dir), cfg, device=device, trust_remote_code=ctx.trust_remote_code)
-            model.quantize(samples, batch_size=1 if device == "cpu" else 4, tokenizer=ctx.tokenizer.hf)
+            model.quantize(samples, batch_size=1 if device == "cpu" else 4, tokenizer=ctx.tokenizer.hf,
+                           **(quantize_kwargs or {}))
             model.save(str(out))
-        except (ValueError, NotImplementedError) as err:
-            raise UserError(f"GPTQModel cannot quantize {model_dir} to int{recipe.bits}: "
+        except (ValueError, NotImplementedError, AssertionError) as err:
+            raise UserError(f"GPTQModel cannot quantize {model_dir} to {what}: "
                             f"{str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
     # GPTQModel's per-layer offload is a second copy of the model: not part of the artifact.
     shutil.rmtree(work_dir / "offload", ignore_errors=True)
     # The reference tokenizer travels with the checkpoint, so it is self-contained and checkable.
     ctx.tokenizer.hf.save_pretrained(str(out))
+
+
+def quantize_with_gptqmodel(model_dir: Path, out: Path, recipe: QuantRecipe, calib: Calibration, ctx: LoadContext,
+                            *, work_dir: Path) -> None:
+    run_gptqmodel(model_dir, out, {"bits": int(recipe.bits or 4), "group_size": recipe.group_size,
+                                   "desc_act": recipe.desc_act, "sym": recipe.sym},
+                  calib, ctx, work_dir=work_dir, what=f"GPTQ int{recipe.bits}")
 
 
 def _version(dist: str) -> str:
@@ -266,6 +282,32 @@ def _version(dist: str) -> str:
 def prepare_gptq(label: str, bits: int, opts: GPTQRecipeOptions, ctx: LoadContext) -> Prepared:
     """Quantize the reference with GPTQModel at `bits` (once; the result is cached and reused): the
     recipe of gptq-int4 / gptq-int8 and of vLLM's GPTQ labels alike."""
+
+    def recipe(_model_dir: Path, calib: Calibration | None) -> QuantRecipe:
+        return QuantRecipe(method="gptq", bits=bits, quant_type=f"int{bits}", group_size=opts.group_size,
+                           desc_act=opts.desc_act, sym=opts.sym, **calibration_fields(opts, calib),
+                           options={"format": "gptq"} | calibration_options(calib))
+
+    return prepare_calibrated("gptq", label, opts, ctx, recipe, quantize_with_gptqmodel)
+
+
+def calibration_fields(opts: CalibratedOptions, calib: Calibration | None) -> dict[str, Any]:
+    """The recipe's calibration fields (a hub dataset is named as given: it is fetched only to build)."""
+    return {"calibration": calib.source if calib else opts.calibration, "calibration_samples": opts.n_samples,
+            "calibration_seq_len": opts.seq_len}
+
+
+def calibration_options(calib: Calibration | None) -> dict[str, str]:
+    """What identifies the calibration ids in the recipe's options (and so in the cache key)."""
+    return {"calibration_sha256": calib.sha256} if calib else {"calibration_split": "train"}
+
+
+def prepare_calibrated(kind: str, label: str, opts: CalibratedOptions, ctx: LoadContext,
+                       recipe_of: Callable[[Path, Calibration | None], QuantRecipe],
+                       quantize: Callable[..., None]) -> Prepared:
+    """The cached artifact of a calibrated GPTQModel method (GPTQ, AWQ): the reference quantized by
+    `quantize(model_dir, out, recipe, calibration, ctx, work_dir=...)` once, keyed by the reference's
+    files, `recipe_of(model_dir, calibration)` and the builders' versions."""
     if opts.checkpoint:
         raise UserError(f"{label} loads a given checkpoint; there is nothing to quantize")
     require_gptqmodel()
@@ -276,21 +318,16 @@ def prepare_gptq(label: str, bits: int, opts: GPTQRecipeOptions, ctx: LoadContex
     # cache key; a hub dataset is only fetched when the artifact has to be built.
     from_hub = opts.calibration.startswith("hf:")
     calib = None if from_hub else calibration_set(opts.calibration, ctx.tokenizer, n, seq_len)
-    recipe = QuantRecipe(method="gptq", bits=bits, quant_type=f"int{bits}", group_size=opts.group_size,
-                         desc_act=opts.desc_act, sym=opts.sym,
-                         calibration=calib.source if calib else opts.calibration,
-                         calibration_samples=n, calibration_seq_len=seq_len,
-                         options={"format": "gptq"} | ({"calibration_sha256": calib.sha256} if calib
-                                                       else {"calibration_split": "train"}))
+    recipe = recipe_of(model_dir, calib)
     builder = {"gptqmodel": _version("gptqmodel"), "transformers": _version("transformers"),
                "device": "cuda" if ctx.device.startswith("cuda") else "cpu"}
 
     def build(tmp: Path) -> Path:
         out = tmp / "model"
         ids = calib or calibration_set(opts.calibration, ctx.tokenizer, n, seq_len)
-        quantize_with_gptqmodel(model_dir, out, recipe, ids, ctx, work_dir=tmp)
+        quantize(model_dir, out, recipe, ids, ctx, work_dir=tmp)
         return out
 
-    return ArtifactCache(ctx.cache_dir).get_or_build(kind="gptq", source=ctx.model,
+    return ArtifactCache(ctx.cache_dir).get_or_build(kind=kind, source=ctx.model,
                                                      source_sha256=model_files_sha256(model_dir), recipe=recipe,
                                                      builder=builder, build=build)

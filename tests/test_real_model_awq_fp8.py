@@ -1,0 +1,73 @@
+"""End to end on the bundled real model (SmolLM2-135M-Instruct): `qlongbench run` with no --model over
+bf16, awq-int4 (GPTQModel's AWQ quantizing locally, group size picked for the 576-wide layers) and
+fp8-wo (torchao's float8 weights), at 1K on a few samples.
+
+AWQ's search is fixed work per layer, so the calibration set here is the smallest that still runs
+every layer through it (AWQ_CALIBRATION): the test proves the path on a real 30-layer model; the
+accuracy of a properly calibrated AWQ is a measurement, not a test. The converted model comes from
+the user's cache (the `smollm2` fixture); the AWQ artifact is built fresh in a temporary cache."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from qlongbench.cli import main
+
+pytest.importorskip("gptqmodel", reason="the gptq extra (gptqmodel) is not installed")
+pytest.importorskip("torchao", reason="the fp8 extra (torchao) is not installed")
+
+AWQ_CALIBRATION = "n_samples=2,seq_len=64"
+PRECISIONS = ["bf16", f"awq-int4:{AWQ_CALIBRATION}", "fp8-wo"]
+SAMPLES = 2
+
+
+@pytest.fixture(scope="module")
+def real_run(smollm2: Path, tmp_path_factory: pytest.TempPathFactory):
+    cache = tmp_path_factory.mktemp("real-cache")
+    (cache / "models").mkdir()
+    (cache / "models" / smollm2.name).symlink_to(smollm2, target_is_directory=True)
+    out = tmp_path_factory.mktemp("real-awq-fp8") / "run"
+    old = os.environ.get("QLONGBENCH_CACHE")
+    os.environ["QLONGBENCH_CACHE"] = str(cache)
+    try:
+        code = main(["run", "--precisions", ",".join(PRECISIONS), "--tasks", "niah-single", "--languages", "en",
+                     "--lengths", "1k", "--samples", str(SAMPLES), "--out", str(out), "--no-report", "-q"])
+    finally:
+        if old is None:
+            os.environ.pop("QLONGBENCH_CACHE")
+        else:
+            os.environ["QLONGBENCH_CACHE"] = old
+    from qlongbench.run.header import RunHeader
+
+    records = [json.loads(line) for line in (out / "records.jsonl").read_text().splitlines()]
+    header = RunHeader.load(json.loads((out / "run.json").read_text()))
+    infos = {label.split(":")[0]: info for label, info in header.precisions.items()}
+    return {"code": code, "records": records, "infos": infos}
+
+
+def test_every_precision_answered_on_the_same_ids(real_run):
+    assert real_run["code"] == 0
+    recs = real_run["records"]
+    assert {r["precision"].split(":")[0] for r in recs} == {"bf16", "awq-int4", "fp8-wo"}
+    assert len(recs) == 3 * SAMPLES
+    assert all(r["status"] == "ok" for r in recs), [(r["precision"], r["error"]) for r in recs if r["status"] != "ok"]
+    by_sample: dict[str, set[str]] = {}
+    for r in recs:
+        by_sample.setdefault(r["sample_id"], set()).add(r["prompt_sha256"])
+    assert len(by_sample) == SAMPLES and all(len(h) == 1 for h in by_sample.values())
+
+
+def test_the_recipes_and_weight_bytes_are_what_the_labels_say(real_run):
+    infos = real_run["infos"]
+    awq, fp8, bf16 = infos["awq-int4"].recipe, infos["fp8-wo"].recipe, infos["bf16"]
+    assert (awq.method, awq.bits, awq.group_size, awq.options["kernel"]) == ("awq", 4, 64, "TorchAtenAwqLinear")
+    assert (fp8.method, fp8.quant_type, fp8.options["fp8_layers"]) == ("fp8", "float8_e4m3fn", 30 * 7)
+    ref = bf16.weight_bytes
+    # SmolLM2's decoder linears are ~106M of its 135M parameters; its tied embedding stays bf16.
+    assert 0.55 * ref < infos["fp8-wo"].weight_bytes < 0.65 * ref
+    assert infos["awq-int4"].weight_bytes < 0.45 * ref
+    assert {infos[k].engine for k in infos} == {"transformers"}
