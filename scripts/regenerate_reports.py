@@ -56,9 +56,8 @@ def blocks(runs: dict[str, ReportData]) -> dict[str, Callable[[], list[str]]]:
         data = need("suite")
         return glance_lines(data) if data else missing("suite")
 
-    def suite_kl() -> list[str]:
-        data = need("suite")
-        return tables.kl_table(data) if data else missing("suite")
+    def kl(name: str) -> Callable[[], list[str]]:
+        return lambda: (tables.kl_table(runs[name]) if name in runs else missing(name))
 
     def questions(name: str) -> Callable[[], list[str]]:
         return lambda: (tables.questions_table(runs[name]) if name in runs else missing(name))
@@ -91,13 +90,13 @@ def blocks(runs: dict[str, ReportData]) -> dict[str, Callable[[], list[str]]]:
         data = need("suite")
         return [minutes(data)] if data else missing("suite")
 
-    out = {"suite-glance": suite_glance, "suite-kl": suite_kl, "suite-questions": questions("suite"),
+    out = {"suite-glance": suite_glance, "suite-kl": kl("suite"), "kl-awq-fp8": kl("awq-fp8"), "suite-questions": questions("suite"),
            "questions-nested": questions("nested"),
            "suite-drops": suite_drops, "stability": stability, "suite-minutes": suite_minutes,
            "kv-sweep": kv_sweep, "study-matrix": lambda: matrix_lines(runs)}
-    for name in ("suite", "suite-1thread", "nested", "niah-single-short", "kv-sweep", "study-tasks"):
+    for name in ("suite", "suite-1thread", "nested", "niah-single-short", "kv-sweep", "study-tasks", "awq-fp8"):
         out[f"timing-{name}"] = timing(name)
-    for name in ("nested", "niah-single-short", "study-tasks"):
+    for name in ("nested", "niah-single-short", "study-tasks", "awq-fp8"):
         out[f"drops-{name}"] = matrix(name)
     return out
 

@@ -16,7 +16,7 @@ from qlongbench.backends.vllm_options import GPU_ONLY
 
 STUDY_PRECISIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("BF16", ("bf16",)),
-    ("FP8 (weight-only here)", ("fp8",)),
+    ("FP8 (weight-only here)", ("fp8-wo",)),
     ("FP8 (W8A8, vLLM)", ("vllm-fp8",)),
     ("GPTQ-int8", ("gptq-int8",)),
     ("GPTQ-int4", ("gptq-int4",)),
