@@ -248,12 +248,8 @@ class HFBackend(Backend):
 
 class HFSession(ContextSession):
     def __init__(self, backend: HFBackend):
-        from transformers import DynamicCache
-
         self.b = backend
-        kv = backend.precision.kv
-        self.cache = new_quantized_cache(backend.model, kv) if kv else DynamicCache(config=backend.model.config)
-        hf_sliding.record_past(self.cache)
+        self.cache = self._new_cache()
         self._ids: list[int] = []
         self._last_logits: Any = None
         # Allocator level of the empty cache, and a fresh peak: each prompt's numbers are its own.
@@ -299,6 +295,15 @@ class HFSession(ContextSession):
     def _sync(self) -> None:
         _sync(self.b.device)
 
+    def _new_cache(self) -> Any:
+        """An empty cache of this precision's KV type (quantized for +kv=), recording sliding layers' past."""
+        from transformers import DynamicCache
+
+        kv = self.b.precision.kv
+        cache = new_quantized_cache(self.b.model, kv) if kv else DynamicCache(config=self.b.model.config)
+        hf_sliding.record_past(cache)
+        return cache
+
     def worth_keeping(self, keep: int, new: int) -> bool:
         """Declined, too, where the sliding layers no longer hold the window before `keep`."""
         return worth_keeping(keep, new) and (keep >= len(self._ids) or hf_sliding.window_kept(self.cache, keep))
@@ -307,11 +312,8 @@ class HFSession(ContextSession):
         if n >= len(self._ids):
             return
         if not hf_sliding.window_kept(self.cache, n):  # the states before the cut are gone: prefill again
-            from transformers import DynamicCache
-
             kept = self._ids[:n]
-            self.cache, self._ids, self._last_logits = DynamicCache(config=self.b.model.config), [], None
-            hf_sliding.record_past(self.cache)
+            self.cache, self._ids, self._last_logits = self._new_cache(), [], None
             self.extend(kept)
             self._last_logits = None
             return
