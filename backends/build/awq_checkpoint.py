@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from qlongbench.backends.build.gptq_checkpoint import (
-    check_checkpoint_dir, packed_layers, read_json_object, safetensors_tensors,
+    check_checkpoint_dir, check_group_shapes, packed_layers, read_json_object, safetensors_tensors,
 )
 from qlongbench.errors import UserError, validation_problem
 
@@ -87,13 +87,8 @@ def check_packed(path: Path, q: dict[str, Any], what: str) -> None:
         if inputs % group:
             raise UserError(f"{what}: {file}: {prefix} has {inputs} inputs, not a multiple of group_size {group}")
         groups = inputs // group
-        want = {"scales": [groups, outputs], "qzeros": [groups, shape[1]]}
-        for part, need in want.items():
-            got = tensors[f"{prefix}.{part}"][1]
-            if got != need:
-                raise UserError(f"{what}: {file}: {prefix}.{part} has shape {got}, but 4-bit AWQ weights of {inputs} "
-                                f"inputs in groups of {group} need {need} (the checkpoint's settings disagree with "
-                                "its tensors)")
+        check_group_shapes(tensors, prefix, {"scales": [groups, outputs], "qzeros": [groups, shape[1]]},
+                           f"{what}: {file}", f"4-bit AWQ weights of {inputs} inputs in groups of {group}")
 
 
 def check_awq_checkpoint(path: Path, label: str, reference: str, *, trust_remote_code: bool,

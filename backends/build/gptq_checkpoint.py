@@ -152,13 +152,18 @@ def check_packed(path: Path, quant: dict[str, Any], what: str) -> None:
             raise UserError(f"{what}: {file}: {prefix}.qweight must be a 2-D int32 tensor, not {dtype} {shape}")
         inputs, outputs = shape[0] * 32 // bits, shape[1]
         groups = 1 if group == -1 else -(-inputs // group)
-        want = {"scales": [groups, outputs], "qzeros": [groups, outputs * bits // 32]}
-        for part, need in want.items():
-            got = tensors[f"{prefix}.{part}"][1]
-            if got != need:
-                raise UserError(f"{what}: {file}: {prefix}.{part} has shape {got}, but {bits}-bit weights of {inputs} "
-                                f"inputs in groups of {group} need {need} (the checkpoint's settings disagree with "
-                                "its tensors)")
+        check_group_shapes(tensors, prefix, {"scales": [groups, outputs], "qzeros": [groups, outputs * bits // 32]},
+                           f"{what}: {file}", f"{bits}-bit weights of {inputs} inputs in groups of {group}")
+
+
+def check_group_shapes(tensors: dict[str, tuple[str, list[int], str]], prefix: str, want: dict[str, list[int]],
+                       where: str, weights: str) -> None:
+    """Each `prefix.part` tensor has the shape the checkpoint's settings give it (GPTQ and AWQ)."""
+    for part, need in want.items():
+        got = tensors[f"{prefix}.{part}"][1]
+        if got != need:
+            raise UserError(f"{where}: {prefix}.{part} has shape {got}, but {weights} need {need} (the "
+                            "checkpoint's settings disagree with its tensors)")
 
 
 def _geometry(cfg: dict[str, Any]) -> dict[str, Any]:
