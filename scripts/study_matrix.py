@@ -14,16 +14,16 @@ from qlongbench import registry
 from qlongbench.analysis.data import ReportData
 from qlongbench.backends.vllm_options import GPU_ONLY
 
-STUDY_PRECISIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("BF16", ("bf16",)),
-    ("FP8 (weight-only here)", ("fp8-wo",)),
-    ("FP8 (W8A8, vLLM)", ("vllm-fp8",)),
-    ("GPTQ-int8", ("gptq-int8",)),
-    ("GPTQ-int4", ("gptq-int4",)),
-    ("AWQ-int4", ("awq-int4",)),
-    ("BNB-nf4", ("bnb-nf4",)),
+STUDY_PRECISIONS: tuple[tuple[str, str], ...] = (
+    ("BF16", "bf16"),
+    ("FP8 (weight-only here)", "fp8-wo"),
+    ("FP8 (W8A8, vLLM)", "vllm-fp8"),
+    ("GPTQ-int8", "gptq-int8"),
+    ("GPTQ-int4", "gptq-int4"),
+    ("AWQ-int4", "awq-int4"),
+    ("BNB-nf4", "bnb-nf4"),
 )
-"""The study's precisions and the qlongbench labels that run them (the first registered one counts)."""
+"""The study's precisions and the qlongbench label that runs each."""
 
 STUDY_TASKS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("NIAH single", ("niah-single", "niah-nested")),
@@ -59,18 +59,15 @@ def _length(tokens: int) -> str:
     return f"{tokens // 1024}K" if tokens % 1024 == 0 else str(tokens)
 
 
-def _cell(labels: tuple[str, ...], tasks: tuple[str, ...], done: dict[tuple[str, str], dict[str, int]],
+def _cell(label: str, tasks: tuple[str, ...], done: dict[tuple[str, str], dict[str, int]],
           known_backends: set[str], known_tasks: set[str]) -> str:
     runs: dict[str, int] = {}
-    for label in labels:
-        for task in tasks:
-            for run, longest in done.get((label, task), {}).items():
-                runs[run] = max(runs.get(run, 0), longest)
+    for task in tasks:
+        for run, longest in done.get((label, task), {}).items():
+            runs[run] = max(runs.get(run, 0), longest)
     if runs:
-        longest = max(runs.values())
-        return f"**run here** ({', '.join(sorted(runs))}; to {_length(longest)})"
-    label = next((x for x in labels if x in known_backends), None)
-    if label is None or not any(t in known_tasks for t in tasks):
+        return f"**run here** ({', '.join(sorted(runs))}; to {_length(max(runs.values()))})"
+    if label not in known_backends or not any(t in known_tasks for t in tasks):
         return "not supported"
     if label in GPU_ONLY:
         return "GPU only (never run here)"
@@ -85,8 +82,7 @@ def matrix_lines(runs: dict[str, ReportData]) -> list[str]:
     head = "| study precision (label) | " + " | ".join(name for name, _ in STUDY_TASKS) + " |"
     rule = "|---|" + "---|" * len(STUDY_TASKS)
     rows = [head, rule]
-    for name, labels in STUDY_PRECISIONS:
-        label = next((x for x in labels if x in known_backends), labels[0])
-        cells = [_cell(labels, tasks, done, known_backends, known_tasks) for _, tasks in STUDY_TASKS]
+    for name, label in STUDY_PRECISIONS:
+        cells = [_cell(label, tasks, done, known_backends, known_tasks) for _, tasks in STUDY_TASKS]
         rows.append(f"| {name} (`{label}`) | " + " | ".join(cells) + " |")
     return rows
