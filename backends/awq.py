@@ -20,11 +20,11 @@ from qlongbench.backends.base import LoadContext, ValidateContext
 from qlongbench.backends.bnb import probe_forward
 from qlongbench.backends.build.artifacts import Prepared
 from qlongbench.backends.build.awq_checkpoint import check_awq_checkpoint
-from qlongbench.backends.build.awq_quantize import AWQOptions, group_size_for, prepare_awq
+from qlongbench.backends.build.awq_quantize import AWQOptions, AWQRecipeOptions, group_size_for, prepare_awq
 from qlongbench.backends.build.gptq_quantize import _DTYPES
 from qlongbench.backends.gptq import GPTQModelBackend
 from qlongbench.backends.hf import torch_dtype
-from qlongbench.backends.vllm_options import input_widths
+from qlongbench.backends.build.model_files import input_widths
 from qlongbench.spec.precision import BackendOptions, Precision
 from qlongbench.types import QuantRecipe
 
@@ -45,7 +45,7 @@ class AWQBackend(GPTQModelBackend):
         any work."""
         super().validate(precision, ctx)
         opts = precision.options
-        assert isinstance(opts, AWQOptions)
+        assert isinstance(opts, AWQRecipeOptions)  # awq-int4's, or vllm-awq-int4's with the same recipe
         if not opts.checkpoint:
             group_size_for(precision.label, opts.group_size, sorted(input_widths(ctx.model)))
 

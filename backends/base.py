@@ -9,12 +9,11 @@ import contextlib
 import os
 import resource
 import sys
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from qlongbench.errors import EngineUnavailable
 from qlongbench.memory import AttentionGeometry, dtype_bytes
@@ -22,6 +21,7 @@ from qlongbench.spec.config import OptionValue
 from qlongbench.spec.precision import BackendOptions, Precision
 from qlongbench.spec.rope import RopeScaling
 from qlongbench.tokenizer import PromptTokenizer
+from qlongbench.backends.session import ContextSession
 from qlongbench.types import BackendInfo, Generation, GenerationConfig, TokenPrompt
 
 if TYPE_CHECKING:  # numpy loads with the engines; the artifact cache with the engines that build
@@ -83,43 +83,6 @@ class LogprobChunk:
     """Row i is the distribution of the token after position start + i."""
     logprobs: NDArray[np.float32]
     """numpy array [rows, vocab] of log-softmax values."""
-
-
-class ContextSession(ABC):
-    """One live KV cache: prefill a context once, ask many questions about it."""
-
-    _ids: list[int]
-    """The ids in the cache, kept by each engine's session as it extends and crops."""
-
-    @property
-    def n_tokens(self) -> int:
-        """Tokens currently in the cache."""
-        return len(self._ids)
-
-    @property
-    def tokens(self) -> tuple[int, ...]:
-        """The ids currently in the cache."""
-        return tuple(self._ids)
-
-    @abstractmethod
-    def extend(self, ids: Sequence[int]) -> float:
-        """Append ids to the cache; returns the seconds spent."""
-
-    @abstractmethod
-    def crop(self, n: int) -> None:
-        """Keep only the first n tokens of the cache."""
-
-    def worth_keeping(self, keep: int, new: int) -> bool:
-        """Whether appending `new` tokens to `keep` cached ones is cheaper than prefilling all
-        keep + new from an empty cache (engines where it is not decline short shared prefixes)."""
-        return True
-
-    @abstractmethod
-    def generate(self, ids: Sequence[int], cfg: GenerationConfig) -> Generation:
-        """Extend with ids, decode an answer, then crop back: the cache ends as it started."""
-
-    def close(self) -> None:
-        """Free the cache."""
 
 
 class Backend(ABC):
@@ -301,58 +264,6 @@ class Backend(ABC):
 
     def close(self) -> None:
         """Release the weights and caches."""
-
-
-@dataclass(frozen=True)
-class Decoded:
-    """Tokens chosen by the decoding loop shared by every engine."""
-
-    tokens: tuple[int, ...]
-    """Generated ids (the stop token excluded)."""
-    finish: Literal["eos", "length"]
-    """Why decoding stopped."""
-    seconds: float
-    """Wall time of the loop (token choice + engine steps)."""
-
-
-def decode_loop(logits: Any, step: Callable[[int], Any], cfg: GenerationConfig, eos: set[int],
-                argmax: Callable[[Any], int], to_numpy: Callable[[Any], Any]) -> Decoded:
-    """Greedy or seeded sampling from `logits`, feeding each chosen token to `step` (which returns
-    the next logits). Every engine decodes with this loop and the same numpy sampler, so a
-    sampling run changes only the engine, not the sampling code."""
-    import numpy as np
-
-    rng = np.random.default_rng(cfg.seed) if cfg.do_sample else None
-    out: list[int] = []
-    finish: Literal["eos", "length"] = "length"
-    t0 = time.perf_counter()
-    for _ in range(cfg.max_new_tokens):
-        tok = argmax(logits) if rng is None else sample_token(to_numpy(logits), cfg, rng)
-        if tok in eos:
-            finish = "eos"
-            break
-        out.append(tok)
-        if len(out) == cfg.max_new_tokens:
-            break
-        logits = step(tok)
-    return Decoded(tuple(out), finish, time.perf_counter() - t0)
-
-
-def sample_token(logits: Any, cfg: GenerationConfig, rng: Any) -> int:
-    """Temperature + nucleus sampling on a float vector of logits."""
-    import numpy as np
-
-    z = np.asarray(logits, dtype=np.float64) / max(cfg.temperature, 1e-6)
-    p = np.exp(z - z.max())
-    p /= p.sum()
-    if cfg.top_p < 1.0:
-        order = np.argsort(-p, kind="stable")
-        sorted_p = p[order]
-        keep = np.cumsum(sorted_p) - sorted_p < cfg.top_p
-        q = np.zeros_like(p)
-        q[order[keep]] = sorted_p[keep]
-        p = q / q.sum()
-    return int(rng.choice(len(p), p=p))
 
 
 def peak_rss_bytes() -> int:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from qlongbench import memory as qmem
-from qlongbench.backends.base import ContextSession, decode_loop
+from qlongbench.backends.session import ContextSession, decode_loop
 from qlongbench.backends.llama_lib import _last_engine_error
 from qlongbench.types import Generation, GenerationConfig
 
@@ -92,37 +92,28 @@ class GGUFSession(ContextSession):
             self._decode(ids, all_logits=False)
         return time.perf_counter() - t0
 
-    def _window_kept(self, n: int) -> bool:
-        """Whether the cache still holds what the next token after the first n attends to. A sliding
-        layer's cache without swa_full keeps only about its window (plus a batch) of the latest
-        positions: cut below them, llama.cpp leaves it empty and would read nothing (measured on
+    def window_kept(self, n: int) -> bool:
+        """A sliding layer's cache without swa_full keeps only about its window (plus a batch) of the
+        latest positions: cut below them, llama.cpp leaves it empty and would read nothing (measured on
         Gemma 3: a crop from 2,048 to 1,000 tokens changed the next token)."""
         if n == 0 or self.b.ctx_ptr is None or not self.b.n_swa or self.b.opts.swa_full:
             return True
         low = self.lc.llama_memory_seq_pos_min(self.lc.llama_get_memory(self.b.ctx_ptr), 0)
         return 0 <= low <= max(0, n - self.b.n_swa)
 
-    def worth_keeping(self, keep: int, new: int) -> bool:
-        """A cut the sliding cache cannot serve is a fresh prefill (so its time is counted as one)."""
-        return keep >= len(self._ids) or self._window_kept(keep)
-
-    def crop(self, n: int) -> None:
+    def _clear(self) -> None:
         self._check()
-        if n >= len(self._ids):
-            return
-        served = self._window_kept(n)
+        self.lc.llama_memory_clear(self.lc.llama_get_memory(self.b.ctx_ptr), True)
+        self._ids, self._last_logits = [], None
+
+    def _cut(self, n: int) -> None:
+        self._check()
         if self.b.ctx_ptr is not None:
             ok = self.lc.llama_memory_seq_rm(self.lc.llama_get_memory(self.b.ctx_ptr), 0, n, -1)
             if not ok:
                 raise RuntimeError("llama.cpp could not remove tokens from this model's cache")
-        kept = self._ids[:n]
         del self._ids[n:]
         self._last_logits = None
-        if not served:  # the window before the cut is gone: prefill the kept tokens again
-            self.lc.llama_memory_clear(self.lc.llama_get_memory(self.b.ctx_ptr), True)
-            self._ids = []
-            self._decode(kept, all_logits=False)
-            self._last_logits = None
 
     def cache_bytes(self) -> int:
         """Bytes of this sequence's KV state (llama.cpp's own serialised size of the cells in use)."""

@@ -12,7 +12,8 @@ from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
 from qlongbench import memory as qmem
-from qlongbench.backends.base import Backend, ContextSession, LoadContext, LogprobChunk, decode_loop
+from qlongbench.backends.base import Backend, LoadContext, LogprobChunk
+from qlongbench.backends.session import ContextSession, decode_loop
 from qlongbench.backends import hf_sliding
 from qlongbench.backends.hf_sliding import worth_keeping
 from qlongbench.backends.hf_attention import use_fast_decode
@@ -304,19 +305,16 @@ class HFSession(ContextSession):
         hf_sliding.record_past(cache)
         return cache
 
-    def worth_keeping(self, keep: int, new: int) -> bool:
-        """Declined, too, where the sliding layers no longer hold the window before `keep`."""
-        return worth_keeping(keep, new) and (keep >= len(self._ids) or hf_sliding.window_kept(self.cache, keep))
+    def appending_pays(self, keep: int, new: int) -> bool:
+        return worth_keeping(keep, new)
 
-    def crop(self, n: int) -> None:
-        if n >= len(self._ids):
-            return
-        if not hf_sliding.window_kept(self.cache, n):  # the states before the cut are gone: prefill again
-            kept = self._ids[:n]
-            self.cache, self._ids, self._last_logits = self._new_cache(), [], None
-            self.extend(kept)
-            self._last_logits = None
-            return
+    def window_kept(self, n: int) -> bool:
+        return hf_sliding.window_kept(self.cache, n)
+
+    def _clear(self) -> None:
+        self.cache, self._ids, self._last_logits = self._new_cache(), [], None
+
+    def _cut(self, n: int) -> None:
         if self.b.precision.kv:
             crop_quantized(self.cache, n)
         else:  # transformers >= 5.2x takes the number of tokens to remove, as a negative count.

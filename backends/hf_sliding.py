@@ -5,9 +5,9 @@ last 511 tokens).
 transformers 5 drops a sliding layer's older states on every forward and then refuses `crop` past the
 window, unless the cache records the past; recording, a layer keeps every state until the next crop,
 which trims it back to the window. So the session records the past, trims after each shared prefix
-(so a measured cache holds what the engine needs, as transformers would without reuse), and asks
-`window_kept` before cutting below that point: such a cut is a fresh prefill, never a read of states
-that are gone (transformers would slice the remaining tensor silently)."""
+(so a measured cache holds what the engine needs, as transformers would without reuse), and answers
+`window_kept` for ContextSession.crop, which turns a cut below that point into a fresh prefill, never a
+read of states that are gone (transformers would slice the remaining tensor silently)."""
 
 from __future__ import annotations
 

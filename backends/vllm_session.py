@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from qlongbench.backends.base import ContextSession
+from qlongbench.backends.session import ContextSession
 
 from qlongbench.types import Generation, GenerationConfig
 
@@ -135,10 +135,9 @@ class VLLMSession(ContextSession):
         self._pending += len(ids)
         return 0.0
 
-    def crop(self, n: int) -> None:
-        if n < len(self._ids):
-            self._pending = max(0, self._pending - (len(self._ids) - n))
-            del self._ids[n:]
+    def _cut(self, n: int) -> None:
+        self._pending = max(0, self._pending - (len(self._ids) - n))
+        del self._ids[n:]
 
     def generate(self, ids: Sequence[int], cfg: GenerationConfig) -> Generation:
         prompt = self._ids + [int(t) for t in ids]

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from qlongbench.spec.labels import parse_label
 from qlongbench import registry
-from qlongbench.backends.base import Backend, ContextSession
+from qlongbench.backends.base import Backend
+from qlongbench.backends.session import ContextSession
 from qlongbench.spec.config import PrecisionSpec
 from qlongbench.spec.labels import parse_precision
 from qlongbench.types import Generation, GenerationConfig, TokenPrompt
@@ -18,7 +19,8 @@ def test_abilities_are_read_from_the_methods_each_engine_overrides():
         seen[cls.__name__] = (cls.returns_logprobs(), cls.builds_artifacts())
     assert seen == {"HFBackend": (True, False), "BnbBackend": (True, False), "GPTQBackend": (True, True),
                     "AWQBackend": (True, True), "FP8Backend": (True, False),
-                    "GGUFBackend": (True, True), "VLLMBackend": (True, False), "VLLMGPTQBackend": (True, True)}
+                    "GGUFBackend": (True, True), "VLLMBackend": (True, False), "VLLMGPTQBackend": (True, True),
+                    "VLLMAWQBackend": (True, True)}
 
 
 def test_the_base_class_declares_every_ability_with_a_safe_default():
@@ -36,7 +38,7 @@ class _Session(ContextSession):
         self._ids.extend(ids)
         return 0.0
 
-    def crop(self, n):
+    def _cut(self, n):
         del self._ids[n:]
 
     def generate(self, ids, cfg):

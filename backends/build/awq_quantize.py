@@ -21,7 +21,7 @@ from qlongbench.backends.build.artifacts import Prepared
 from qlongbench.backends.build.gptq_quantize import (
     CalibratedOptions, Calibration, calibration_fields, calibration_options, prepare_calibrated, run_gptqmodel,
 )
-from qlongbench.backends.vllm_options import input_widths
+from qlongbench.backends.build.model_files import input_widths
 from qlongbench.errors import UserError
 from qlongbench.spec.precision import Positive, lower
 from qlongbench.types import QuantRecipe

@@ -181,3 +181,20 @@ def local_model_dir(model: str, revision: str | None = None, *, trust_remote_cod
                             f"{str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
     check_model_files(root, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
     return root
+
+
+def input_widths(model: str) -> set[int]:
+    """Input widths of a local llama-like model's linear layers (empty when its config is not at hand)."""
+    path = Path(model).expanduser() / "config.json"
+    try:
+        cfg = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return set()
+    if not isinstance(cfg, dict):
+        return set()
+    sizes = {k: cfg.get(k) for k in ("num_attention_heads", "head_dim", "hidden_size", "intermediate_size")}
+    if not all(v is None or (isinstance(v, int) and not isinstance(v, bool) and v > 0) for v in sizes.values()):
+        return set()  # a config that cannot describe a model: refused where the model itself is read
+    heads, hidden = sizes["num_attention_heads"], sizes["hidden_size"]
+    head_dim = sizes["head_dim"] or (hidden // heads if heads and hidden else None)
+    return {int(w) for w in (hidden, sizes["intermediate_size"], heads * head_dim if heads and head_dim else None) if w}

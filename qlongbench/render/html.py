@@ -27,7 +27,7 @@ from qlongbench.render.prose import (
     changes_text, comparison_statements, floor_text, fmt_length, fmt_p, interval_text, kl_text, mdd_text, measure_rule,
     noise_statement, question_detail, question_text, question_title, rope_note, verdict_sentence, where,
 )
-from qlongbench.render.text import num, pct, sci
+from qlongbench.render.text import kv_formula, num, pct, sci
 
 OUTPUT_PREVIEW_CHARS = 300
 """Outputs longer than this are shown cut, with the number of characters left out said."""
@@ -55,7 +55,7 @@ def environment() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.PackageLoader("qlongbench.render", "templates"), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters.update(pct=pct, num=num, sci=sci, bytes=format_bytes, tokens=fmt_length, preview=preview,
-                       pretty=pretty)
+                       pretty=pretty, kv_formula=kv_formula)
     return env
 
 

@@ -16,7 +16,7 @@ from qlongbench.render.prose import (
     noise_statement, question_detail, question_title, rope_note, verdict_sentence, where,
 )
 from qlongbench.render.kv import grid_markdown, projection_markdown
-from qlongbench.render.text import md_code, md_escape, md_excerpt, num, pct
+from qlongbench.render.text import kv_formula, md_code, md_escape, md_excerpt, num, pct
 
 _DROP_HEAD = ["| task | lang | length | precision | n | ref % | cand % | drop | interval (level) | changed | p | Holm p | verdict | min. detectable |",
               "|---|---|---:|---|---:|---:|---:|---:|---|---:|---:|---:|---|---:|"]
@@ -163,7 +163,7 @@ def summary_markdown(data: ReportData) -> str:
                "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for m in data.memory:
             mem.append(f"| {md_escape(m.precision)} | {m.length} | {num(m.tokens)} | {format_bytes(m.kv_cache_bytes)} | "
-                       f"{format_bytes(m.kv_cache_bytes_formula)} | {format_bytes(m.weight_bytes)} | "
+                       f"{kv_formula(m.kv_cache_bytes_formula, m.kv_formula_by_layer_type)} | {format_bytes(m.weight_bytes)} | "
                        f"{format_bytes(m.total_bytes)} | {format_bytes(m.peak_increase_bytes)} | "
                        f"{num(m.throughput.prefill_tokens_per_s)} | {num(m.throughput.decode_tokens_per_s)} |")
         lines += _details("Memory and throughput per precision and length", mem)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from qlongbench.memory import format_bytes
+
 
 def pct(x: float | None, digits: int = 1) -> str:
     """0.875 -> '87.5'; None -> '–'."""
@@ -58,3 +60,12 @@ def md_code(text: str) -> str:
     fence = "`" * (max(map(len, re.findall("`+", body)), default=0) + 1)
     pad = " " if body[0] in "` " or body[-1] in "` " else ""
     return f"{fence}{pad}{body}{pad}{fence}"
+
+
+def kv_formula(total: int | None, by_layer_type: dict[str, int] | None) -> str:
+    """The analytic KV size, split by layer type where the model has sliding-window layers (their share
+    stops growing at the window, so the split says where the bytes are)."""
+    if not by_layer_type:
+        return format_bytes(total)
+    parts = " + ".join(f"{kind} {format_bytes(b)}" for kind, b in sorted(by_layer_type.items()))
+    return f"{format_bytes(total)} ({parts})"
