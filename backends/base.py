@@ -266,6 +266,18 @@ class Backend(ABC):
         """Release the weights and caches."""
 
 
+LOGPROB_FLOATS = 2 ** 25
+"""Floats one log-prob pass may hold per [positions, vocabulary] float32 array (128 MiB)."""
+
+
+def logprob_rows(chunk: int, vocab: int) -> int:
+    """Positions per log-prob pass: the task's chunk, fewer where the vocabulary is large, so a pass
+    holds about LOGPROB_FLOATS floats per array whatever the model (SmolLM2's 49,152 entries: the
+    chunk of 512 as asked; Gemma 3's 262,144: 128 — measured at 2K, peak RSS 3.0 → 2.0 GiB on
+    transformers and 4.8 → 2.3 GiB on llama.cpp, docs/kld.md)."""
+    return max(1, min(int(chunk), LOGPROB_FLOATS // max(1, int(vocab))))
+
+
 def peak_rss_bytes() -> int:
     """Process peak resident set size (Linux reports KiB, macOS bytes)."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 from qlongbench import memory as qmem
 from qlongbench.backends.base import (
-    Backend, LoadContext, LogprobChunk, ValidateContext, other_thread_count, reference_eos_ids,
+    Backend, LoadContext, LogprobChunk, ValidateContext, logprob_rows, other_thread_count, reference_eos_ids,
 )
 from qlongbench.backends.build.artifacts import Prepared, path_sha256
 from qlongbench.backends.build.gguf_convert import FILE_TYPES, prepare_gguf
@@ -237,10 +237,11 @@ class GGUFBackend(Backend):
     def iter_logprobs(self, ids: Sequence[int], chunk: int = 512) -> Iterator[LogprobChunk]:
         import numpy as np
 
+        rows = logprob_rows(chunk, self.n_vocab)
         sess = self.session()
         try:
-            for start in range(0, len(ids), chunk):
-                logits = sess.forward_all(ids[start:start + chunk])
+            for start in range(0, len(ids), rows):
+                logits = sess.forward_all(ids[start:start + rows])
                 shifted = logits - logits.max(axis=-1, keepdims=True)
                 logprobs = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
                 yield LogprobChunk(start=start, logprobs=logprobs.astype(np.float32, copy=False))

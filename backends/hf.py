@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
 from qlongbench import memory as qmem
-from qlongbench.backends.base import Backend, LoadContext, LogprobChunk
+from qlongbench.backends.base import Backend, LoadContext, LogprobChunk, logprob_rows
 from qlongbench.backends.session import ContextSession, decode_loop
 from qlongbench.backends import hf_sliding
 from qlongbench.backends.hf_sliding import worth_keeping
@@ -201,10 +201,11 @@ class HFBackend(Backend):
     def iter_logprobs(self, ids: Sequence[int], chunk: int = 512) -> Iterator[LogprobChunk]:
         import torch
 
+        rows = logprob_rows(chunk, self.model.get_output_embeddings().weight.shape[0])
         sess = self.session()
         try:
-            for start in range(0, len(ids), chunk):
-                logits = sess.forward_all(ids[start:start + chunk])
+            for start in range(0, len(ids), rows):
+                logits = sess.forward_all(ids[start:start + rows])
                 yield LogprobChunk(start=start, logprobs=torch.log_softmax(logits, dim=-1).cpu().numpy())
         finally:
             sess.close()

@@ -30,6 +30,7 @@ from qlongbench.backends.base import (
     LogprobChunk,
     ValidateContext,
     cpu_threads,
+    logprob_rows,
     other_thread_count,
     reference_eos_ids,
 )
@@ -187,8 +188,9 @@ class VLLMBackend(Backend):
             res = self.worker.call("logprobs", ids=[int(t) for t in ids], path=name)
             self.count_reuse(res["n"], res["num_cached_tokens"])
             rows = np.memmap(name, dtype="<f4", mode="r", shape=(res["n"], res["vocab"]))
-            for start in range(0, res["n"], chunk):
-                yield LogprobChunk(start=start, logprobs=np.array(rows[start:start + chunk], dtype=np.float32))
+            step = logprob_rows(chunk, res["vocab"])
+            for start in range(0, res["n"], step):
+                yield LogprobChunk(start=start, logprobs=np.array(rows[start:start + step], dtype=np.float32))
             del rows
         finally:
             os.unlink(name)

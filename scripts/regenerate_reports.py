@@ -4,11 +4,11 @@
     python scripts/regenerate_reports.py --check   # exit 1 when a committed table, summary.md or results.json
                                                    # differs from its records
 
-The records of every reference run live in reports/smollm2/records/<run>/ (run.json, records.jsonl,
-samples/: a run directory the report verifies like any other). From them this script draws each
-run's report (reports/smollm2/<run>/: index.html, summary.md, results.json, charts) and the
-Markdown tables between `<!-- BEGIN generated: KEY -->` and `<!-- END generated: KEY -->` in
-README.md and reports/smollm2/README.md. Nothing in those blocks is typed by hand; the prose around
+The records of every reference run live in reports/<model>/records/<run>/ (run.json, records.jsonl,
+samples/: a run directory the report verifies like any other; models: smollm2, and the optional
+gemma3). From them this script draws each run's report (reports/<model>/<run>/: index.html,
+summary.md, results.json, charts) and the Markdown tables between `<!-- BEGIN generated: KEY -->`
+and `<!-- END generated: KEY -->` in README.md and reports/<model>/README.md. Nothing in those blocks is typed by hand; the prose around
 them carries no number. tests/test_regenerate.py runs --check in CI: the generated blocks and each
 run's summary.md and results.json must equal what the records give, byte for byte (the charts and
 index.html are redrawn by the plain command; their PNG bytes depend on the matplotlib build).
@@ -33,6 +33,9 @@ from qlongbench.render import tables  # noqa: E402
 from qlongbench.render.kv import grid_markdown  # noqa: E402
 from qlongbench.render.markdown import glance_lines  # noqa: E402
 from study_matrix import matrix_lines  # noqa: E402
+
+MODELS = ("smollm2", "gemma3")
+"""The committed reports: reports/<model>/records/<run>/ drawn into reports/<model>/<run>/."""
 
 BLOCK = re.compile(r"(<!-- BEGIN generated: (?P<key>[\w-]+) -->\n)(?P<body>.*?)(<!-- END generated: (?P=key) -->)",
                    re.DOTALL)
@@ -101,6 +104,16 @@ def blocks(runs: dict[str, ReportData]) -> dict[str, Callable[[], list[str]]]:
     return out
 
 
+def gemma_blocks(runs: dict[str, ReportData]) -> dict[str, Callable[[], list[str]]]:
+    """The optional second model's blocks (reports/gemma3/README.md), keyed gemma-<kind>-<run>."""
+    out: dict[str, Callable[[], list[str]]] = {}
+    for name, data in runs.items():
+        out[f"gemma-drops-{name}"] = (lambda d=data: tables.run_summary(d, sorted({x.task for x in d.drops})))
+        out[f"gemma-questions-{name}"] = (lambda d=data: tables.questions_table(d))
+        out[f"gemma-timing-{name}"] = (lambda d=data: tables.timing_table(d))
+    return out
+
+
 def fill(text: str, made: dict[str, Callable[[], list[str]]], source: Path) -> str:
     """The text with every generated block redrawn (a block sits on lines of its own: in a sentence its
     line breaks render as spaces)."""
@@ -117,13 +130,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="compare only; exit 1 on a difference")
     parser.add_argument("--root", type=Path, default=ROOT, help="the checkout (default: this script's)")
     args = parser.parse_args(argv)
-    reports = args.root / "reports" / "smollm2"
-    records = reports / "records"
-    names = sorted(p.name for p in records.iterdir() if (p / "run.json").is_file()) if records.is_dir() else []
-    runs = {name: build(records / name) for name in names}
-    made = blocks(runs)
+    runs_of: dict[Path, dict[str, ReportData]] = {}
+    for model in MODELS:
+        records = args.root / "reports" / model / "records"
+        names = sorted(p.name for p in records.iterdir() if (p / "run.json").is_file()) if records.is_dir() else []
+        runs_of[args.root / "reports" / model] = {name: build(records / name) for name in names}
+    smollm2, gemma3 = (runs_of[args.root / "reports" / m] for m in MODELS)
+    made = blocks(smollm2) | gemma_blocks(gemma3)
     stale = []
-    for doc in (args.root / "README.md", reports / "README.md"):
+    docs = [args.root / "README.md", *(reports / "README.md" for reports in runs_of if (reports / "README.md").is_file())]
+    for doc in docs:
         old = doc.read_text(encoding="utf-8")
         new = fill(old, made, doc)
         if new != old:
@@ -137,25 +153,28 @@ def main(argv: list[str] | None = None) -> int:
         from qlongbench.render.markdown import summary_markdown
         from qlongbench.render.results_json import results_json
 
-        for name, data in runs.items():  # each run's own report: its text pages, byte for byte
-            for page, draw in (("summary.md", summary_markdown), ("results.json", results_json)):
-                path = reports / name / page
-                old = path.read_text(encoding="utf-8") if path.is_file() else ""
-                new = draw(data)
-                if new != old:
-                    stale.append(path)
-                    sys.stdout.writelines(difflib.unified_diff(old.splitlines(True), new.splitlines(True),
-                                                               str(path), f"{path} (from records)"))
+        for reports, runs in runs_of.items():  # each run's own report: its text pages, byte for byte
+            for name, data in runs.items():
+                for page, draw in (("summary.md", summary_markdown), ("results.json", results_json)):
+                    path = reports / name / page
+                    old = path.read_text(encoding="utf-8") if path.is_file() else ""
+                    new = draw(data)
+                    if new != old:
+                        stale.append(path)
+                        sys.stdout.writelines(difflib.unified_diff(old.splitlines(True), new.splitlines(True),
+                                                                   str(path), f"{path} (from records)"))
         if stale:
             print(f"{len(stale)} file(s) differ from their records: run python scripts/regenerate_reports.py")
             return 1
-        print(f"every generated table matches its records ({', '.join(names) or 'no runs'})")
+        every = [f"{reports.name}/{name}" for reports, runs in runs_of.items() for name in runs]
+        print(f"every generated table matches its records ({', '.join(every) or 'no runs'})")
         return 0
     from qlongbench.render.write import write
 
-    for name in names:
-        path = write(records / name, reports / name)
-        print(f"report: {path / 'index.html'}")
+    for reports, runs in runs_of.items():
+        for name in runs:
+            path = write(reports / "records" / name, reports / name)
+            print(f"report: {path / 'index.html'}")
     for doc in stale:
         print(f"rewrote the generated tables in {doc}")
     return 0

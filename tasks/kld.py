@@ -52,7 +52,8 @@ class KLDOptions(TaskOptions):
     buckets: int = Field(8, ge=1, le=64)
     """Equal position ranges the metrics are averaged over (kl_b0 is the start of the document)."""
     chunk: int = Field(512, ge=1)
-    """Positions per forward pass: bounds memory to chunk × vocabulary floats."""
+    """Positions per forward pass: bounds memory to chunk × vocabulary floats (an engine passes fewer
+    where 2^25 floats would be exceeded: 128 for Gemma 3's 262,144-entry vocabulary)."""
     haystack: str = "filler"
     """'filler' (the language's generated sentences) or 'file:PATH' (a UTF-8 text file)."""
     sentences_per_chunk: int = Field(256, ge=1)
