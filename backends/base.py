@@ -130,6 +130,12 @@ class Backend(ABC):
         return ()
 
     @classmethod
+    def kv_types_on_sliding_layers(cls) -> bool:
+        """Whether a `+kv=` cache type runs on a model with sliding-window layers (the default: yes);
+        an engine whose quantized cache refuses them answers False and the plan refuses the label."""
+        return True
+
+    @classmethod
     def reference_names(cls) -> tuple[str, ...]:
         """Names of this engine that can be the run's reference, most preferred first (transformers:
         bf16, fp16, fp32); () for every other engine (the default)."""

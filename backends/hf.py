@@ -59,6 +59,12 @@ class HFBackend(Backend):
     Options: ClassVar[type[BackendOptions]] = HFOptions
 
     @classmethod
+    def kv_types_on_sliding_layers(cls) -> bool:
+        """transformers' QuantizedCache refuses a model with sliding-window layers ("only supported for
+        models with only full attention layers", measured on Gemma 3 with +kv=int4)."""
+        return False
+
+    @classmethod
     def rope_scaling_types(cls) -> tuple[str, ...]:
         """transformers rescales the rotary positions at load (the config's rope parameters)."""
         return ("linear", "dynamic", "yarn")
@@ -255,7 +261,7 @@ class HFSession(ContextSession):
         self._ids: list[int] = []
         self._last_logits: Any = None
         # Allocator level of the empty cache, and a fresh peak: each prompt's numbers are its own.
-        self._alloc_base = _cuda_allocated(backend.device)
+        self._alloc_base = qmem.cuda_allocated(backend.device)
         qmem.reset_peak(backend.device)
 
     def _forward(self, ids: Sequence[int]) -> Any:
@@ -295,7 +301,7 @@ class HFSession(ContextSession):
         return time.perf_counter() - t0
 
     def _sync(self) -> None:
-        _sync(self.b.device)
+        qmem.sync_device(self.b.device)
 
     def _new_cache(self) -> Any:
         """An empty cache of this precision's KV type (quantized for +kv=), recording sliding layers' past."""
@@ -343,7 +349,7 @@ class HFSession(ContextSession):
             raise ValueError("cannot generate from an empty prompt")
         prefill = self._prefill(ids) if ids else 0.0  # the question: cropped away after the answer
         kv_bytes = self.cache_bytes()
-        alloc = _cuda_allocated(self.b.device)
+        alloc = qmem.cuda_allocated(self.b.device)
         alloc_bytes = alloc - self._alloc_base if alloc is not None and self._alloc_base is not None else None
         n_prompt = len(self._ids)
         logits = self._next_logits()
@@ -378,22 +384,3 @@ def rope_config(model: str, rope: RopeScaling, *, revision: str | None, trust_re
     if isinstance(current.get("rope_parameters"), dict):
         return {"rope_parameters": {**current["rope_parameters"], **scaling}}
     return {"rope_scaling": {"type": rope.type, **scaling}}
-
-
-def _cuda_allocated(device: str) -> int | None:
-    """Bytes the CUDA caching allocator has handed out (None off CUDA)."""
-    if not device.startswith("cuda"):
-        return None
-    import torch
-
-    torch.cuda.synchronize(device)
-    return int(torch.cuda.memory_allocated(device))
-
-
-def _sync(device: str) -> None:
-    """Wait for queued CUDA work, so wall times measure the work itself."""
-    import torch
-
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-

@@ -8,7 +8,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from qlongbench.backends.base import sample_token
+from qlongbench.backends.session import sample_token
+from qlongbench.memory import sync_device
 from qlongbench.types import Generation, GenerationConfig, TokenPrompt
 
 
@@ -41,7 +42,7 @@ def generate_batch(self: Any, prompts: Sequence[TokenPrompt], cfg: GenerationCon
 
     t0 = time.perf_counter()
     logits = forward(ids, positions)
-    _sync(self.device)
+    sync_device(self.device)
     prefill = time.perf_counter() - t0
     kv = sum(int(t.nbytes) for layer in cache.layers for t in (layer.keys, layer.values) if t is not None)
     eos = self.eos_ids() if cfg.stop_on_eos else set()
@@ -69,16 +70,9 @@ def generate_batch(self: Any, prompts: Sequence[TokenPrompt], cfg: GenerationCon
         mask = torch.cat([mask, torch.ones((n, 1), dtype=mask.dtype, device=self.device)], dim=1)
         pos = pos + 1
         logits = forward(feed, pos)
-    _sync(self.device)
+    sync_device(self.device)
     decode = time.perf_counter() - t0
     return [Generation(text=self.ctx.tokenizer.decode(t), token_ids=tuple(t), n_prompt_tokens=len(p.ids),
                        finish_reason=f, prefill_seconds=prefill / n, decode_seconds=decode / n,
                        n_prefilled_tokens=len(p.ids), kv_cache_bytes=kv // n)
             for p, t, f in zip(prompts, tokens, finish)]
-
-
-def _sync(device: str) -> None:
-    import torch
-
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()

@@ -188,6 +188,24 @@ def memory_now(device: str) -> int | None:
     return current_rss_bytes()
 
 
+def cuda_allocated(device: str) -> int | None:
+    """Bytes the CUDA caching allocator has handed out, after queued work (None off CUDA)."""
+    if not device.startswith("cuda"):
+        return None
+    import torch
+
+    torch.cuda.synchronize(device)
+    return int(torch.cuda.memory_allocated(device))
+
+
+def sync_device(device: str) -> None:
+    """Wait for queued CUDA work, so wall times measure the work itself (nothing to wait for on a CPU)."""
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.synchronize()
+
+
 def reset_peak(device: str) -> None:
     """Start a fresh peak: the CUDA allocator's max on CUDA devices, the process RSS otherwise."""
     if device.startswith("cuda"):

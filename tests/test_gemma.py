@@ -109,6 +109,20 @@ def test_the_plan_records_plain_prompts_and_the_window(gemma):
         load_tokenizer(str(gemma), RunSpec(model="gemma3-270m", chat_template="on"))
 
 
+@needs_gemma
+def test_a_quantized_transformers_cache_is_refused_on_sliding_layers_up_front(gemma, tmp_path, capsys):
+    """transformers' QuantizedCache raises on a model with sliding layers (measured: every sample of a
+    `bf16+kv=int4` run on Gemma 3 ended as an error record); the plan refuses the label, one line."""
+    from tests.reliability_helpers import cli
+
+    code, _, err = cli(capsys, ["run", "--model", "gemma3-270m", "--precisions", "bf16,bf16+kv=int4", "--lengths", "256",
+                                "--samples", "1", "--out", tmp_path / "run", "--no-report", "-q"])
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1, err
+    assert "bf16+kv=int4" in lines[0] and "15 sliding-window layers" in lines[0] and "gguf-bf16+kv=q8_0" in lines[0]
+    assert not (tmp_path / "run" / "records.jsonl").exists()
+
+
 def _filler(tok, n: int) -> list[int]:
     words = ("river stone window paper garden light music table field cloud " * (n // 5)).split()
     return [tok.hf.bos_token_id] + tok.encode(" ".join(words))[: n - 1]

@@ -240,3 +240,16 @@ def validate_precisions(precisions: Sequence[Precision], model: str, device: str
 
 def all_lengths(tasks: dict[str, PlannedTask]) -> list[int]:
     return sorted({n for t in tasks.values() for n in t.lengths})
+
+
+def check_kv_caches(precisions: Sequence[Precision], model: ModelInfo) -> None:
+    """A `+kv=` label whose engine cannot quantize the cache of this model's sliding-window layers is
+    refused before any work (else every sample would end as an error record)."""
+    if not model.sliding_layers:
+        return
+    for p in precisions:
+        cls = registry.backend_class(p.name)
+        if p.kv and not cls.kv_types_on_sliding_layers():
+            raise UserError(f"precision {p.label}: {cls.engine}'s quantized KV cache runs only on models whose every "
+                            f"layer attends to the whole context, and this model has {model.sliding_layers} sliding-window "
+                            "layers; leave +kv= out, or quantize the cache in llama.cpp (such as gguf-bf16+kv=q8_0)")

@@ -18,7 +18,8 @@ from qlongbench.run.header import RunHeader
 from qlongbench.run.model import ResolvedModel, default_cache_dir, environment, load_tokenizer, model_info, resolve_model
 from qlongbench.run.plan import Cell, RunPlan
 from qlongbench.run.planner import (
-    all_lengths, assemble, merge, needs_artifact_cache, plan_precisions, plan_tasks, validate_precisions,
+    all_lengths, assemble, check_kv_caches, merge, needs_artifact_cache, plan_precisions, plan_tasks,
+    validate_precisions,
 )
 from qlongbench.run.progress import Progress, ProgressFn
 from qlongbench.run.store import HeaderBook, RunDir, RunLock
@@ -104,6 +105,7 @@ class Runner:
         tok = load_tokenizer(model.path, spec)
         validate_precisions(precisions.precisions, model.path, device, **switches, tokenizer=tok)
         plan = assemble(spec, model_info(model, spec, tok), tasks, precisions)
+        check_kv_caches(precisions.precisions, plan.model)
         check_lengths(all_lengths(plan.tasks), plan.model.max_position_embeddings,
                       allow_extrapolation=spec.allow_extrapolation, rope=plan.rope_scaling)
         cells = plan.cells()
