@@ -111,6 +111,7 @@ def gemma_blocks(runs: dict[str, ReportData]) -> dict[str, Callable[[], list[str
         out[f"gemma-drops-{name}"] = (lambda d=data: tables.run_summary(d, sorted({x.task for x in d.drops})))
         out[f"gemma-questions-{name}"] = (lambda d=data: tables.questions_table(d))
         out[f"gemma-timing-{name}"] = (lambda d=data: tables.timing_table(d))
+        out[f"gemma-kl-{name}"] = (lambda d=data: tables.kl_table(d))
     return out
 
 
