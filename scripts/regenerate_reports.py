@@ -46,8 +46,9 @@ def minutes(data: ReportData) -> str:
     return f"{int(seconds // 60)} min {int(round(seconds % 60)):02d} s"
 
 
-def blocks(runs: dict[str, ReportData]) -> dict[str, Callable[[], list[str]]]:
-    """Every generated block by key (a block whose run has no records says so)."""
+def blocks(runs: dict[str, ReportData], gemma: dict[str, ReportData] | None = None) -> dict[str, Callable[[], list[str]]]:
+    """Every generated block by key (a block whose run has no records says so); the study matrix counts
+    the second model's runs too, named gemma3/<run>."""
     def need(*names: str) -> ReportData | None:
         missing = [n for n in names if n not in runs]
         return None if missing else runs[names[0]]
@@ -93,13 +94,13 @@ def blocks(runs: dict[str, ReportData]) -> dict[str, Callable[[], list[str]]]:
         data = need("suite")
         return [minutes(data)] if data else missing("suite")
 
-    out = {"suite-glance": suite_glance, "suite-kl": kl("suite"), "kl-awq-fp8": kl("awq-fp8"), "suite-questions": questions("suite"),
+    out = {"suite-glance": suite_glance, "suite-kl": kl("suite"), "kl-awq-fp8": kl("awq-fp8"), "kl-awq-vllm": kl("awq-vllm"), "suite-questions": questions("suite"),
            "questions-nested": questions("nested"),
            "suite-drops": suite_drops, "stability": stability, "suite-minutes": suite_minutes,
-           "kv-sweep": kv_sweep, "study-matrix": lambda: matrix_lines(runs)}
-    for name in ("suite", "suite-1thread", "nested", "niah-single-short", "kv-sweep", "study-tasks", "awq-fp8"):
+           "kv-sweep": kv_sweep, "study-matrix": lambda: matrix_lines(runs | {f"gemma3/{k}": v for k, v in (gemma or {}).items()})}
+    for name in ("suite", "suite-1thread", "nested", "niah-single-short", "kv-sweep", "study-tasks", "awq-fp8", "awq-vllm"):
         out[f"timing-{name}"] = timing(name)
-    for name in ("nested", "niah-single-short", "study-tasks", "awq-fp8"):
+    for name in ("nested", "niah-single-short", "study-tasks", "awq-fp8", "awq-vllm"):
         out[f"drops-{name}"] = matrix(name)
     return out
 
@@ -137,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         names = sorted(p.name for p in records.iterdir() if (p / "run.json").is_file()) if records.is_dir() else []
         runs_of[args.root / "reports" / model] = {name: build(records / name) for name in names}
     smollm2, gemma3 = (runs_of[args.root / "reports" / m] for m in MODELS)
-    made = blocks(smollm2) | gemma_blocks(gemma3)
+    made = blocks(smollm2, gemma3) | gemma_blocks(gemma3)
     stale = []
     docs = [args.root / "README.md", *(reports / "README.md" for reports in runs_of if (reports / "README.md").is_file())]
     for doc in docs:

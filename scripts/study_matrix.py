@@ -2,7 +2,7 @@
 committed records (scripts/regenerate_reports.py puts it in the README's `study-matrix` block).
 
 A cell reads **run here** with the committed runs that measured it (and their longest length) when
-reports/smollm2/records/ holds scored records of that precision (default KV cache) on that task; "runs
+reports/smollm2/records/ (or reports/gemma3/records/, named gemma3/<run>) holds scored records of that precision (default KV cache) on that task; "runs
 here" when the precision and the task are registered and run on a CPU but no committed report holds
 them; "GPU only" when the engine refuses a CPU; "not supported" when nothing registered runs it."""
 

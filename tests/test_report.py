@@ -150,7 +150,8 @@ def test_memory_rows_and_the_crossover(data):
     assert savings["bnb-nf4"].saved_bytes == 34 * MIB
     assert savings["bnb-nf4"].crossover_tokens == 34 * MIB // 2048 == 17408
     assert savings["gguf-q4_k_m"].crossover_tokens == 35 * MIB // 2048
-    assert savings["gguf-bf16"].saved_bytes == -1024 and savings["gguf-bf16"].crossover_tokens is None
+    # 1 KiB more than the reference's 50 MiB: the same weights counted by another engine, no saving or cost
+    assert savings["gguf-bf16"].saved_bytes == 0 and savings["gguf-bf16"].crossover_tokens is None
 
 
 def test_failure_examples_are_the_discordant_items_and_the_engine_failures(data):
@@ -366,3 +367,17 @@ def test_a_record_with_a_bad_value_is_one_line_naming_file_line_and_field(tmp_pa
     assert code == 2 and len(err) == 1
     assert f"records.jsonl:3: not a valid record: {needle}" in err[0]
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("candidate, saved", [
+    (50 * MIB - 256, 0),                 # 256 B apart (vLLM's checkpoint count vs transformers'): the same weights
+    (50 * MIB + 1024, 0),
+    (int(50 * MIB * 0.991), 0),          # under 1 %: still the same weights
+    (int(50 * MIB * 0.98), 50 * MIB - int(50 * MIB * 0.98)),  # 2 % smaller: a saving
+    (16 * MIB, 34 * MIB),
+    (60 * MIB, -10 * MIB),               # larger: a cost, shown as no saving
+])
+def test_a_weight_difference_is_a_saving_only_past_one_percent(candidate, saved):
+    from qlongbench.analysis.memory import weights_saved
+
+    assert weights_saved(50 * MIB, candidate) == saved

@@ -55,6 +55,16 @@ class MemoryRow:
         return self.weight_bytes + self.kv_cache_bytes
 
 
+SAME_WEIGHTS = 0.01
+"""A weight difference under this share of the reference's weights is the same weights counted twice."""
+
+
+def weights_saved(reference: int, candidate: int) -> int:
+    """reference − candidate weight bytes; 0 within SAME_WEIGHTS of the reference's."""
+    saved = reference - candidate
+    return 0 if abs(saved) < SAME_WEIGHTS * reference else saved
+
+
 @dataclass(frozen=True)
 class MemorySaving:
     """What quantizing the weights saved, and the context length at which the KV cache eats it."""
@@ -68,7 +78,9 @@ class MemorySaving:
     reference_weight_bytes: int
     """Reference weights."""
     saved_bytes: int
-    """reference − candidate weights (negative: the candidate is larger)."""
+    """reference − candidate weights (negative: the candidate is larger); 0 within SAME_WEIGHTS of the
+    reference's, where two engines count the same weights (vLLM reads its checkpoint's tensor bytes:
+    256 B apart from transformers' count on SmolLM2 bf16, once reported as a saving)."""
     kv_bytes_per_token: float | None
     """KV-cache bytes one token adds at the candidate's KV dtype (formula, or measured slope)."""
     crossover_tokens: int | None
@@ -157,7 +169,7 @@ def memory_savings(header: RunHeader, reference: str | None, order: Sequence[str
             # No geometry in run.json: use the measured slope (cache bytes per prompt token).
             per_token = median([m.kv_cache_bytes / m.tokens for m in rows
                                 if m.precision == prec and m.kv_cache_bytes and m.tokens])
-        saved = ref.weight_bytes - info.weight_bytes
+        saved = weights_saved(ref.weight_bytes, info.weight_bytes)
         out.append(MemorySaving(prec, reference, info.weight_bytes, ref.weight_bytes, saved, per_token,
                                 crossover_tokens(saved, per_token) if per_token else None))
     return out
