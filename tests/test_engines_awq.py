@@ -85,6 +85,19 @@ def test_quantize_load_generate_and_reload_from_checkpoint(awq_ctx, awq):
             x.close()
 
 
+def test_quantizing_leaves_the_reference_tokenizer_as_it_was(awq_ctx, awq):
+    """GPTQModel's AWQ gives the tokenizer it is handed a pad token: it gets a copy, so the checkpoint's
+    tokenizer is the reference model's own, and a fresh process (a reference tokenizer loaded anew)
+    accepts the artifact as checkpoint= (found in CI: vllm-awq-int4:checkpoint=<artifact> was refused,
+    'pad_token' <unk> vs none)."""
+    from qlongbench.backends.build.gptq_checkpoint import check_checkpoint_tokenizer
+    from qlongbench.tokenizer import PromptTokenizer
+
+    fresh = PromptTokenizer.load(str(awq_ctx.model))
+    assert awq_ctx.tokenizer.hf.special_tokens_map == fresh.hf.special_tokens_map
+    check_checkpoint_tokenizer(Path(awq.path), fresh, trust_remote_code=False)
+
+
 def test_artifact_is_reused_and_keyed_apart_from_gptq(awq_ctx, awq):
     from qlongbench.backends.awq import AWQBackend
     from qlongbench.spec.config import PrecisionSpec, parse_named_list

@@ -5,6 +5,7 @@ in every shipped language); `calibration=file:...` or `hf:<dataset>` take the us
 
 from __future__ import annotations
 
+import copy
 import contextlib
 import logging
 import os
@@ -251,7 +252,9 @@ def run_gptqmodel(model_dir: Path, out: Path, config: dict[str, Any], calib: Cal
     with _working_dir(work_dir), engine_output(work_dir / "gptqmodel.log"):
         try:
             model = GPTQModel.load(str(model_dir), cfg, device=device, trust_remote_code=ctx.trust_remote_code)
-            model.quantize(samples, batch_size=1 if device == "cpu" else 4, tokenizer=ctx.tokenizer.hf,
+            # GPTQModel may give the tokenizer it is handed a pad token (its AWQ path does): it gets a
+            # copy, so the reference's, saved beside the checkpoint below and used by the run, is untouched.
+            model.quantize(samples, batch_size=1 if device == "cpu" else 4, tokenizer=copy.deepcopy(ctx.tokenizer.hf),
                            **(quantize_kwargs or {}))
             model.save(str(out))
         except (ValueError, NotImplementedError, AssertionError) as err:
