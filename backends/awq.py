@@ -68,17 +68,23 @@ class AWQBackend(GPTQModelBackend):
             built = self.prepared.artifact.recipe
             return built.model_copy(update={"compute_dtype": _DTYPES[self.opts.compute_dtype],
                                             "options": built.options | kernel})
-        q = self.checkpoint_config
-        return QuantRecipe(method="awq", bits=q["bits"], quant_type="int4", group_size=q["group_size"],
-                           desc_act=False, sym=not q["zero_point"], compute_dtype=_DTYPES[self.opts.compute_dtype],
-                           options={"checkpoint": str(self.opts.checkpoint), "format": q["version"],
-                                    "zero_point": q["zero_point"]} | kernel)
+        given = checkpoint_recipe(self.checkpoint_config, str(self.opts.checkpoint))
+        return given.model_copy(update={"compute_dtype": _DTYPES[self.opts.compute_dtype],
+                                        "options": given.options | kernel})
 
     @classmethod
     def prepare_artifact(cls, precision: Precision, ctx: LoadContext) -> Prepared:
         """Quantize the reference with GPTQModel's AWQ (once; cached)."""
         assert isinstance(precision.options, AWQOptions)
         return prepare_awq(precision.label, precision.options, ctx)
+
+
+def checkpoint_recipe(q: dict[str, Any], checkpoint: str) -> QuantRecipe:
+    """The recipe of a given AWQ checkpoint, from its checked settings (check_awq_checkpoint); shared
+    by awq-int4 and vllm-awq-int4."""
+    return QuantRecipe(method="awq", bits=q["bits"], quant_type="int4", group_size=q["group_size"], desc_act=False,
+                       sym=not q["zero_point"], options={"checkpoint": checkpoint, "format": q["version"],
+                                                          "zero_point": q["zero_point"]})
 
 
 def kernel_name(model: Any) -> str | None:

@@ -165,13 +165,8 @@ class GPTQBackend(GPTQModelBackend):
 
 def check_checkpoint_path(checkpoint: str | None) -> None:
     """A given checkpoint= that names a local path must be a directory that exists."""
-    if not checkpoint:
-        return
-    path = Path(checkpoint).expanduser()
-    if path.exists() and not path.is_dir():
-        raise UserError(f"checkpoint={checkpoint} is a file; give the checkpoint's directory or hub id")
-    if not path.exists() and (checkpoint.startswith((".", "/", "~")) or checkpoint.count("/") > 1):
-        raise UserError(f"checkpoint={checkpoint}: no such directory")
+    if checkpoint:
+        local_checkpoint(checkpoint)
 
 
 def resolve_checkpoint(checkpoint: str, ctx: LoadContext) -> Path:

