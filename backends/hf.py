@@ -16,6 +16,7 @@ from qlongbench.backends.base import Backend, LoadContext, LogprobChunk, logprob
 from qlongbench.backends.session import ContextSession, decode_loop
 from qlongbench.backends import hf_sliding
 from qlongbench.backends.hf_sliding import worth_keeping
+from qlongbench.backends.hf_attention import NAME as FAST_DECODE
 from qlongbench.backends.hf_attention import use_fast_decode
 from qlongbench.backends.hf_kvcache import KV_BITS, cache_bytes
 from qlongbench.backends.hf_kvcache import crop as crop_quantized
@@ -111,6 +112,9 @@ class HFBackend(Backend):
             self._threads_before = torch.get_num_threads()
             torch.set_num_threads(threads)
         self.device = str(next(self.model.parameters()).device)
+        self.mirror_decode = self.attention == FAST_DECODE
+        """One-query steps read a float32 mirror of the cache, extended a row per step, instead of
+        converting the whole cache each step (backends/hf_mirror.py; numbers unchanged)."""
         import inspect
 
         # transformers 5.2x renamed `past_key_values` to `cache`; accept both generations.
@@ -309,6 +313,10 @@ class HFSession(ContextSession):
 
         kv = self.b.precision.kv
         cache = new_quantized_cache(self.b.model, kv) if kv else DynamicCache(config=self.b.model.config)
+        if not kv and self.b.mirror_decode:
+            from qlongbench.backends import hf_mirror
+
+            hf_mirror.install(cache)
         hf_sliding.record_past(cache)
         return cache
 
