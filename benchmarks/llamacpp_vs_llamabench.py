@@ -14,11 +14,23 @@ so both sides time the same number of llama_decode calls). Ratio = llama-bench s
     python benchmarks/llamacpp_vs_llamabench.py --llama-bench BIN --precisions gguf-q8_0,gguf-bf16 --depths 1k,4k
     python benchmarks/llamacpp_vs_llamabench.py --llama-bench BIN --gguf model.gguf --precisions gguf-q8_0 --kv f16
     python benchmarks/llamacpp_vs_llamabench.py --llama-bench BIN --sweep   # + llama-bench's ubatch / threads / repack sweep
+    python benchmarks/llamacpp_vs_llamabench.py --llama-bench BIN --sweep-only --sweep-depth 2k
+    python benchmarks/llamacpp_vs_llamabench.py --table-from results.json     # a --json-out file as the table
+
+llama-bench from the same sources as the installed llama-cpp-python (its wheel's flags on this machine:
+Release, shared libraries, GGML_NATIVE, OpenMP, llamafile, no BLAS; compare llama_print_system_info):
+
+    pip download --no-deps --no-binary :all: llama_cpp_python==0.3.36 -d /tmp/lcp && tar xzf /tmp/lcp/*.tar.gz -C /tmp/lcp
+    cd /tmp/lcp/llama_cpp_python-0.3.36/vendor/llama.cpp && cmake -B build -DCMAKE_BUILD_TYPE=Release \
+        -DBUILD_SHARED_LIBS=ON -DGGML_NATIVE=ON -DGGML_OPENMP=ON -DGGML_BLAS=OFF -DGGML_LLAMAFILE=ON \
+        -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF \
+        && cmake --build build --target llama-bench -j2          # -> build/bin/llama-bench
 
 The GGUF is, by default, the one qlongbench itself loads for the precision: the bundled
 SmolLM2-135M-Instruct converted and quantized through backends/build/gguf_convert.prepare_gguf
 (cached as an artifact; built on first use). Both sides take the mean of --repetitions rounds after
-a warm-up, as llama-bench reports avg_ts. Run it on a quiet machine: threads wait for each other."""
+a warm-up, as llama-bench reports avg_ts; llama-bench runs with --repack 0 (qlongbench's repack=false).
+Run it on a quiet machine: llama.cpp's threads wait for each other."""
 
 from __future__ import annotations
 
@@ -116,9 +128,25 @@ def sweep(binary: str, gguf: Path, depth: int, n_gen: int, threads: int, batch: 
         print(f"| {name} | {pre[0]['avg_ts']:.1f} | {dec[0]['avg_ts'] if dec else float('nan'):.2f} |", flush=True)
 
 
+def print_table(rows: list[dict]) -> None:
+    """The comparison as a markdown table and the worst ratios (llama-bench speed / qlongbench's)."""
+    print("| precision | depth | kv | fa | llama-bench prefill t/s | qlongbench prefill t/s | ratio "
+          "| llama-bench decode t/s | qlongbench decode t/s | ratio |")
+    print("|---|---:|---|---|---:|---:|---:|---:|---:|---:|")
+    worst_p = worst_d = 0.0
+    for r in rows:
+        lb, ql = r["llama_bench"], r["qlongbench"]
+        rp, rd = lb["prefill"] / ql["prefill"], lb["decode"] / ql["decode"]
+        worst_p, worst_d = max(worst_p, rp), max(worst_d, rd)
+        print(f"| {r['precision']} | {r['depth']} | {r['kv']} | {'on' if r['fa'] else 'off'} | {lb['prefill']:.1f} "
+              f"| {ql['prefill']:.1f} | {rp:.2f}x | {lb['decode']:.2f} | {ql['decode']:.2f} | {rd:.2f}x |")
+    print(f"\nllama.cpp path within 1.3x of llama-bench: prefill worst {worst_p:.2f}x, decode worst {worst_d:.2f}x"
+          f" ({'yes' if max(worst_p, worst_d) <= 1.3 else 'no'})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--llama-bench", required=True, help="the llama-bench binary (built from the same llama.cpp)")
+    parser.add_argument("--llama-bench", help="the llama-bench binary (built from the same llama.cpp)")
     parser.add_argument("--gguf", default=None, help="a GGUF file (default: qlongbench's own file for each precision)")
     parser.add_argument("--model", default=None, help="reference model dir (default: the bundled SmolLM2-135M-Instruct)")
     parser.add_argument("--precisions", default="gguf-q8_0", help="gguf-* labels, comma-separated")
@@ -130,9 +158,16 @@ def main() -> None:
     parser.add_argument("--decode-tokens", type=int, default=32)
     parser.add_argument("--repetitions", type=int, default=2, help="timed rounds per cell, both sides")
     parser.add_argument("--sweep", action="store_true", help="also sweep llama-bench's ubatch, threads, repack, fa")
+    parser.add_argument("--sweep-only", action="store_true", help="only the llama-bench sweep (no comparison)")
     parser.add_argument("--sweep-depth", default="4k")
     parser.add_argument("--json-out", default=None, help="write every measured number here")
+    parser.add_argument("--table-from", default=None, help="print the table of a --json-out file and exit")
     args = parser.parse_args()
+    if args.table_from:
+        print_table(json.loads(Path(args.table_from).read_text()))
+        return
+    if not args.llama_bench:
+        parser.error("--llama-bench is required")
 
     from qlongbench.backends.base import LoadContext
     from qlongbench.backends.build.gguf_convert import prepare_gguf
@@ -158,7 +193,7 @@ def main() -> None:
           f"load average at start {os.getloadavg()[0]:.2f}\n")
     rows: list[dict] = []
     t_start = time.perf_counter()
-    for precision in [p.strip() for p in args.precisions.split(",") if p.strip()]:
+    for precision in [] if args.sweep_only else [p.strip() for p in args.precisions.split(",") if p.strip()]:
         gguf = Path(args.gguf) if args.gguf else prepare_gguf(precision, ctx).path
         file_opt = f",file={gguf}" if args.gguf else ""
         print(f"{precision}: {gguf}", flush=True)
@@ -180,28 +215,18 @@ def main() -> None:
                         print(f"  d={d} kv={kv} fa={int(fa)}: llama-bench {lb['prefill']:.0f} / {lb['decode']:.1f}, "
                               f"qlongbench {ql['prefill']:.0f} / {ql['decode']:.1f} t/s (prefill / decode); "
                               f"load {row['load']:.2f}", flush=True)
+                        if args.json_out:  # after every cell: an interrupted run keeps what it measured
+                            Path(args.json_out).write_text(json.dumps(rows, indent=1))
                 finally:
                     side.close()
     print(f"\n({time.perf_counter() - t_start:.0f} s; load average at end {os.getloadavg()[0]:.2f})\n")
-    print("| precision | depth | kv | fa | llama-bench prefill t/s | qlongbench prefill t/s | ratio "
-          "| llama-bench decode t/s | qlongbench decode t/s | ratio |")
-    print("|---|---:|---|---|---:|---:|---:|---:|---:|---:|")
-    worst_p = worst_d = 0.0
-    for r in rows:
-        lb, ql = r["llama_bench"], r["qlongbench"]
-        rp, rd = lb["prefill"] / ql["prefill"], lb["decode"] / ql["decode"]
-        worst_p, worst_d = max(worst_p, rp), max(worst_d, rd)
-        print(f"| {r['precision']} | {r['depth']} | {r['kv']} | {'on' if r['fa'] else 'off'} | {lb['prefill']:.1f} "
-              f"| {ql['prefill']:.1f} | {rp:.2f}x | {lb['decode']:.2f} | {ql['decode']:.2f} | {rd:.2f}x |")
-    print(f"\nllama.cpp path within 1.3x of llama-bench: prefill worst {worst_p:.2f}x, decode worst {worst_d:.2f}x"
-          f" ({'yes' if max(worst_p, worst_d) <= 1.3 else 'no'})")
-    if args.sweep:
+    if rows:
+        print_table(rows)
+    if args.sweep or args.sweep_only:
         first = [p.strip() for p in args.precisions.split(",") if p.strip()][0]
         gguf = Path(args.gguf) if args.gguf else prepare_gguf(first, ctx).path
         sweep(args.llama_bench, gguf, parse_lengths(args.sweep_depth)[0], args.decode_tokens, args.threads, batch,
               args.repetitions)
-    if args.json_out:
-        Path(args.json_out).write_text(json.dumps(rows, indent=1))
 
 
 if __name__ == "__main__":
