@@ -90,15 +90,22 @@ def blocks(runs: dict[str, ReportData], gemma: dict[str, ReportData] | None = No
         data = need("kv-sweep")
         return grid_markdown(data)[3:] if data else missing("kv-sweep")
 
-    def suite_minutes() -> list[str]:
-        data = need("suite")
-        return [minutes(data)] if data else missing("suite")
+    def run_minutes(name: str) -> Callable[[], list[str]]:
+        return lambda: ([minutes(runs[name])] if name in runs else missing(name))
+
+    def machines() -> list[str]:
+        if need("suite", "suite-rerun") is None:
+            return missing("suite", "suite-rerun")
+        return tables.stability_table(runs["suite"], runs["suite-rerun"], "committed machine",
+                                      "2026-12-05 machine")
 
     out = {"suite-glance": suite_glance, "suite-kl": kl("suite"), "kl-awq-fp8": kl("awq-fp8"), "kl-awq-vllm": kl("awq-vllm"), "suite-questions": questions("suite"),
            "questions-nested": questions("nested"),
-           "suite-drops": suite_drops, "stability": stability, "suite-minutes": suite_minutes,
+           "suite-drops": suite_drops, "stability": stability, "suite-minutes": run_minutes("suite"),
+           "suite-rerun-minutes": run_minutes("suite-rerun"), "stability-machines": machines,
            "kv-sweep": kv_sweep, "study-matrix": lambda: matrix_lines(runs | {f"gemma3/{k}": v for k, v in (gemma or {}).items()})}
-    for name in ("suite", "suite-1thread", "nested", "niah-single-short", "kv-sweep", "study-tasks", "awq-fp8", "awq-vllm"):
+    for name in ("suite", "suite-1thread", "suite-rerun", "nested", "niah-single-short", "kv-sweep", "study-tasks",
+                 "awq-fp8", "awq-vllm"):
         out[f"timing-{name}"] = timing(name)
     for name in ("nested", "niah-single-short", "study-tasks", "awq-fp8", "awq-vllm"):
         out[f"drops-{name}"] = matrix(name)

@@ -109,7 +109,7 @@ def stability_table(a: ReportData, b: ReportData, label_a: str, label_b: str) ->
     two runs (same precision, same ids)."""
     va, vb = verdicts_of(a), verdicts_of(b)
     out = [f"| precision | same weights file | verdicts | same | flipped ({md_escape(label_a)} → {md_escape(label_b)}) | "
-           f"answers that differ between the two runs |", "|---|---|---:|---:|---|---:|"]
+           f"items scored differently in the two runs |", "|---|---|---:|---:|---|---:|"]
     for prec in a.precisions:
         keys = sorted(k for k in va if k[0] == prec and k in vb)
         flipped = [k for k in keys if va[k] != vb[k]]
