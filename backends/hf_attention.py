@@ -26,11 +26,18 @@ NAME = "qlongbench_sdpa"
 _registered = False
 
 
-def _forward(module: Any, query: Any, key: Any, value: Any, attention_mask: Any, **kwargs: Any) -> tuple[Any, Any]:
+def upcasts(t: Any) -> bool:
+    """Whether a one-query step over t (a query, or a cache it reads) runs in float32: bf16 / fp16 on
+    the CPU. The rule of this module, also used by the cache that keeps a float32 mirror (hf_mirror)."""
     import torch
+
+    return t.dtype in (torch.bfloat16, torch.float16) and t.device.type == "cpu"
+
+
+def _forward(module: Any, query: Any, key: Any, value: Any, attention_mask: Any, **kwargs: Any) -> tuple[Any, Any]:
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
-    if query.shape[2] != 1 or query.dtype not in (torch.bfloat16, torch.float16) or query.device.type != "cpu":
+    if query.shape[2] != 1 or not upcasts(query):
         return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
     if attention_mask is not None and attention_mask.is_floating_point():
         attention_mask = attention_mask.float()

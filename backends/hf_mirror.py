@@ -24,6 +24,8 @@ from typing import Any
 
 from transformers.cache_utils import DynamicLayer
 
+from qlongbench.backends.hf_attention import upcasts
+
 GROW = 256
 """Tokens of headroom allocated when a buffer grows (a rounded-up step, so growth is rare in decode)."""
 
@@ -44,11 +46,6 @@ class MirrorLayer(DynamicLayer):
         self._v32: Any = None
         self._n = 0  # tokens held
         self._m = 0  # tokens the mirror holds (a prefix of the _n)
-
-    def lazy_initialization(self, key_states: Any, value_states: Any) -> None:
-        super().lazy_initialization(key_states, value_states)
-        self._k = self._v = self._k32 = self._v32 = None
-        self._n = self._m = 0
 
     def _ensure(self, needed: int, key_states: Any, value_states: Any) -> None:
         import torch
@@ -78,8 +75,8 @@ class MirrorLayer(DynamicLayer):
         self._v[:, :, self._n:self._n + q].copy_(value_states)
         self._n += q
         self._views()
-        if q != 1 or not self._k.is_floating_point() or self._k.element_size() != 2:
-            return self.keys, self.values  # prefill, or a float32 cache: nothing to convert
+        if q != 1 or not upcasts(self._k):
+            return self.keys, self.values  # prefill, or a cache the attention reads as it is
         return self._mirror()
 
     def _mirror(self) -> tuple[Any, Any]:

@@ -290,9 +290,9 @@ def print_targets(nested: float, lm_eval: float | None) -> None:
     cells = []
     for (what, wanted), got in zip(TARGETS, (nested, lm_eval)):
         shown = "not run" if got is None else f"{got:.2f}x"
-        met = "n/a" if got is None else "yes" if got >= wanted else "no"
-        print(f"| {what} | >= {wanted:g}x | {shown} | {met} |")
-        cells.append(f"{shown} (target {wanted:g}x, {'met' if met == 'yes' else 'not met' if met == 'no' else 'not run'})")
+        met = None if got is None else got >= wanted
+        print(f"| {what} | >= {wanted:g}x | {shown} | {'n/a' if met is None else 'yes' if met else 'no'} |")
+        cells.append(f"{shown} (target {wanted:g}x, {'not run' if met is None else 'met' if met else 'not met'})")
     print(f"\ntargets: nested vs naive {cells[0]}; lm-eval / qlongbench {cells[1]}")
 
 

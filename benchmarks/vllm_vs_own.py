@@ -213,12 +213,12 @@ def main() -> None:
         ratio = (len(rows) / o_s) / (len(rows) / q_s)
         worst = max(worst, ratio)
         same = sum(a["tokens"] == t for a, t in zip(rows, o["tokens"]))
-        a_s = o["seconds_alone"]
+        a_s, a_out = o["seconds_alone"], sum(len(t) for t in o["tokens_alone"])
         alone_ratio = (len(rows) / a_s) / (len(rows) / q_s)
         worst_alone = max(worst_alone, alone_ratio)
         same_alone = sum(a["tokens"] == t for a, t in zip(rows, o["tokens_alone"]))
         for name, secs, out_tok, r, eq in (("vLLM's own", o_s, o_out, f"{ratio:.2f}x", same),
-                                           ("vLLM's own, one request at a time", a_s, q_out, f"{alone_ratio:.2f}x",
+                                           ("vLLM's own, one request at a time", a_s, a_out, f"{alone_ratio:.2f}x",
                                             same_alone),
                                            ("qlongbench", q_s, q_out, "", 0)):
             print(f"| {n} | {len(rows)} | {prompt} | {name} | {len(rows) / secs:.3f} | {out_tok / secs:.1f} "

@@ -70,10 +70,13 @@ def blocks(runs: dict[str, ReportData], gemma: dict[str, ReportData] | None = No
         data = need("suite")
         return tables.run_summary(data, sorted({d.task for d in data.drops})) if data else missing("suite")
 
-    def stability() -> list[str]:
-        if need("suite", "suite-1thread") is None:
-            return missing("suite", "suite-1thread")
-        return tables.stability_table(runs["suite"], runs["suite-1thread"], "2 threads", "1 thread")
+    def between(a: str, b: str, label_a: str, label_b: str) -> Callable[[], list[str]]:
+        """The same job's two runs side by side (what moved between them)."""
+        def draw() -> list[str]:
+            if need(a, b) is None:
+                return missing(a, b)
+            return tables.stability_table(runs[a], runs[b], label_a, label_b)
+        return draw
 
     def timing(name: str) -> Callable[[], list[str]]:
         return lambda: (tables.timing_table(runs[name]) if name in runs else missing(name))
@@ -93,16 +96,10 @@ def blocks(runs: dict[str, ReportData], gemma: dict[str, ReportData] | None = No
     def run_minutes(name: str) -> Callable[[], list[str]]:
         return lambda: ([minutes(runs[name])] if name in runs else missing(name))
 
-    def machines() -> list[str]:
-        if need("suite", "suite-rerun") is None:
-            return missing("suite", "suite-rerun")
-        return tables.stability_table(runs["suite"], runs["suite-rerun"], "committed machine",
-                                      "2026-12-05 machine")
-
     out = {"suite-glance": suite_glance, "suite-kl": kl("suite"), "kl-awq-fp8": kl("awq-fp8"), "kl-awq-vllm": kl("awq-vllm"), "suite-questions": questions("suite"),
            "questions-nested": questions("nested"),
-           "suite-drops": suite_drops, "stability": stability, "suite-minutes": run_minutes("suite"),
-           "suite-rerun-minutes": run_minutes("suite-rerun"), "stability-machines": machines,
+           "suite-drops": suite_drops, "stability": between("suite", "suite-1thread", "2 threads", "1 thread"), "suite-minutes": run_minutes("suite"),
+           "suite-rerun-minutes": run_minutes("suite-rerun"), "stability-machines": between("suite", "suite-rerun", "committed machine", "2026-12-05 machine"),
            "kv-sweep": kv_sweep, "study-matrix": lambda: matrix_lines(runs | {f"gemma3/{k}": v for k, v in (gemma or {}).items()})}
     for name in ("suite", "suite-1thread", "suite-rerun", "nested", "niah-single-short", "kv-sweep", "study-tasks",
                  "awq-fp8", "awq-vllm"):
