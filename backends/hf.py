@@ -374,6 +374,12 @@ class HFSession(ContextSession):
                           n_prefilled_tokens=len(ids), kv_cache_bytes=kv_bytes,
                           kv_cache_allocator_bytes=alloc_bytes, peak_bytes=peak, peak_source=peak_source)
 
+    def generate_many(self, questions: Sequence[Sequence[int]], cfgs: Sequence[GenerationConfig]) -> list[Generation]:
+        """Decoded together where the engine can (backends/hf_fork.py), else one after another."""
+        from qlongbench.backends import hf_fork
+
+        return hf_fork.answer_many(self, questions, cfgs)
+
     def close(self) -> None:
         self.cache = None
         self._last_logits = None

@@ -18,6 +18,7 @@ so a comparison still changes one variable; run.json records the implementation.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 NAME = "qlongbench_sdpa"
@@ -34,9 +35,78 @@ def upcasts(t: Any) -> bool:
     return t.dtype in (torch.bfloat16, torch.float16) and t.device.type == "cpu"
 
 
+@dataclass(frozen=True)
+class ForkedKV:
+    """What a shared-prefix cache layer (backends/hf_fork.py) returns as its keys and values: the
+    context once, shared by every row, and each row's own question and answer so far."""
+
+    prefix_keys: Any
+    """[1, kv_heads, n, head_dim] float32 (the context, read once per step for all rows)."""
+    prefix_values: Any
+    suffix_keys: Any
+    """[rows, kv_heads, capacity, head_dim] float32 (each row's question and answer tokens)."""
+    suffix_values: Any
+    valid: Any
+    """bool [rows, capacity]: which suffix positions each row sees (its own tokens so far)."""
+
+
+def attend_forked(query: Any, kv: ForkedKV, scaling: float) -> Any:
+    """One-query attention of every row over the shared prefix and its own suffix, float32, in two
+    parts merged by their log-sum-exp (the softmax over the concatenation, computed in two pieces):
+    the prefix's scores for all rows come from one matrix product per KV head, so the context is
+    read once per step whatever the number of rows. Returns [rows, 1, heads, head_dim] in the
+    query's dtype (transformers' layout for attention outputs).
+
+    Not bit-equal to SDPA over the concatenated cache (another order of summation): a near-tied
+    greedy token can differ from the one-row path; the benchmark counts how many answers did."""
+    import torch
+
+    rows, heads, q_len, dim = query.shape
+    if q_len != 1:
+        raise ValueError("attend_forked takes one query per row")
+    kv_heads = kv.prefix_keys.shape[1]
+    groups = heads // kv_heads  # query heads per KV head (grouped-query attention)
+    q = query.float().view(rows, kv_heads, groups, dim)
+    qp = q.transpose(0, 1).reshape(kv_heads, rows * groups, dim)  # all rows' queries of a KV head
+    s1 = torch.bmm(qp, kv.prefix_keys[0].transpose(1, 2)).mul_(scaling)  # [kvh, rows*g, n]
+    m1 = s1.amax(-1, keepdim=True)
+    p1 = s1.sub_(m1).exp_()
+    l1 = p1.sum(-1, keepdim=True)
+    o1 = torch.bmm(p1, kv.prefix_values[0])  # [kvh, rows*g, d]
+    s2 = torch.matmul(q, kv.suffix_keys.transpose(-1, -2)).mul_(scaling)  # [rows, kvh, g, cap]
+    s2.masked_fill_(~kv.valid[:, None, None, :], float("-inf"))
+    m2 = s2.amax(-1, keepdim=True)  # finite: a row always sees its own token
+    p2 = s2.sub_(m2).exp_()
+    l2 = p2.sum(-1, keepdim=True)
+    o2 = torch.matmul(p2, kv.suffix_values)  # [rows, kvh, g, d]
+
+    def prefix_layout(t: Any) -> Any:
+        return t.transpose(0, 1).reshape(kv_heads, rows * groups, t.shape[-1])
+
+    m2, l2, o2 = prefix_layout(m2), prefix_layout(l2), prefix_layout(o2)
+    m = torch.maximum(m1, m2)
+    a1, a2 = torch.exp(m1 - m), torch.exp(m2 - m)
+    out = (o1 * a1 + o2 * a2) / (l1 * a1 + l2 * a2)  # [kvh, rows*g, d]
+    out = out.view(kv_heads, rows, groups, dim).permute(1, 0, 2, 3).reshape(rows, 1, heads, dim)
+    return out.to(query.dtype)
+
+
+def plain_softmax(kwargs: dict[str, Any]) -> bool:
+    """Whether a layer's attention is plain scaled softmax attention (no soft-capping, sinks or
+    position bias, which transformers' SDPA path would apply): what attend_forked computes."""
+    return (kwargs.get("softcap") is None and kwargs.get("s_aux") is None and kwargs.get("sinks") is None
+            and kwargs.get("position_bias") is None and not kwargs.get("output_attentions", False))
+
+
 def _forward(module: Any, query: Any, key: Any, value: Any, attention_mask: Any, **kwargs: Any) -> tuple[Any, Any]:
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
+    if isinstance(key, ForkedKV):
+        if not plain_softmax(kwargs):
+            raise NotImplementedError("this model's attention is not plain softmax attention: its questions cannot "
+                                      "be decoded together (run with --decode-rows 1)")
+        scaling = kwargs.get("scaling")
+        return attend_forked(query, key, scaling if scaling is not None else query.shape[-1] ** -0.5), None
     if query.shape[2] != 1 or not upcasts(query):
         return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
     if attention_mask is not None and attention_mask.is_floating_point():

@@ -92,6 +92,13 @@ class MirrorLayer(DynamicLayer):
         self._m = self._n
         return self._k32[:, :, :self._n], self._v32[:, :, :self._n]
 
+    def float32_views(self) -> tuple[Any, Any]:
+        """The filled part as float32 (the mirror, brought up to date): what a one-query step reads.
+        Shared-prefix decoding (hf_fork.py) reads a context's keys and values from here, once for all rows."""
+        if self._k is None:
+            raise ValueError("the layer holds no tokens yet")
+        return self._mirror()
+
     def crop(self, tokens_to_remove: int) -> None:
         if tokens_to_remove > 0:
             raise ValueError(f"crop takes a negative count of tokens to remove, got {tokens_to_remove}")

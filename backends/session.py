@@ -75,6 +75,14 @@ class ContextSession(ABC):
     def generate(self, ids: Sequence[int], cfg: GenerationConfig) -> Generation:
         """Extend with ids, decode an answer, then crop back: the cache ends as it started."""
 
+    def generate_many(self, questions: Sequence[Sequence[int]], cfgs: Sequence[GenerationConfig]) -> list[Generation]:
+        """Answer several questions about the cached context; the cache ends as it started. By default
+        one after another (`generate`); an engine that can decode them together, one row per question
+        over the shared prefix, overrides this and says so in each Generation's `decode_rows`."""
+        if len(questions) != len(cfgs):
+            raise ValueError("one generation config per question")
+        return [self.generate(ids, cfg) for ids, cfg in zip(questions, cfgs)]
+
     def close(self) -> None:
         """Free the cache."""
 
@@ -94,24 +102,45 @@ class Decoded:
 def decode_loop(logits: Any, step: Callable[[int], Any], cfg: GenerationConfig, eos: set[int],
                 argmax: Callable[[Any], int], to_numpy: Callable[[Any], Any]) -> Decoded:
     """Greedy or seeded sampling from `logits`, feeding each chosen token to `step` (which returns
-    the next logits). Every engine decodes with this loop and the same numpy sampler, so a
-    sampling run changes only the engine, not the sampling code."""
+    the next logits). Every engine decodes with this loop (one row of `decode_rows`) and the same
+    numpy sampler, so a sampling run changes only the engine, not the sampling code."""
+    rows, _ = decode_rows([logits], lambda live, tokens: [step(tokens[0])], [cfg], [eos], argmax, to_numpy)
+    return rows[0]
+
+
+def decode_rows(first: Sequence[Any], step: Callable[[list[int], list[int]], Sequence[Any]],
+                cfgs: Sequence[GenerationConfig], eos: Sequence[set[int]], argmax: Callable[[Any], int],
+                to_numpy: Callable[[Any], Any]) -> tuple[list[Decoded], float]:
+    """`decode_loop` for several rows decoded together: row i starts from first[i] and chooses its
+    tokens as decode_loop would from the same logits (its own seeded sampler); step(rows, tokens)
+    feeds one token to each listed live row and returns their next logits. Rows leave once finished.
+    Returns each row's Decoded (seconds: the whole loop's) and the loop's wall time."""
     import numpy as np
 
-    rng = np.random.default_rng(cfg.seed) if cfg.do_sample else None
-    out: list[int] = []
-    finish: Literal["eos", "length"] = "length"
+    rngs = [np.random.default_rng(c.seed) if c.do_sample else None for c in cfgs]
+    out: list[list[int]] = [[] for _ in cfgs]
+    finish: list[Literal["eos", "length"]] = ["length"] * len(cfgs)
+    logits = list(first)
+    live = [i for i, c in enumerate(cfgs) if c.max_new_tokens > 0]
     t0 = time.perf_counter()
-    for _ in range(cfg.max_new_tokens):
-        tok = argmax(logits) if rng is None else sample_token(to_numpy(logits), cfg, rng)
-        if tok in eos:
-            finish = "eos"
-            break
-        out.append(tok)
-        if len(out) == cfg.max_new_tokens:
-            break
-        logits = step(tok)
-    return Decoded(tuple(out), finish, time.perf_counter() - t0)
+    while live:
+        fed_rows, fed = [], []
+        for i in live:
+            rng = rngs[i]
+            tok = argmax(logits[i]) if rng is None else sample_token(to_numpy(logits[i]), cfgs[i], rng)
+            if tok in eos[i]:
+                finish[i] = "eos"
+                continue
+            out[i].append(tok)
+            if len(out[i]) < cfgs[i].max_new_tokens:
+                fed_rows.append(i)
+                fed.append(tok)
+        live = fed_rows
+        if live:
+            for i, row_logits in zip(live, step(live, fed)):
+                logits[i] = row_logits
+    seconds = time.perf_counter() - t0
+    return [Decoded(tuple(o), f, seconds) for o, f in zip(out, finish)], seconds
 
 
 def sample_token(logits: Any, cfg: GenerationConfig, rng: Any) -> int:

@@ -189,6 +189,37 @@ class Worker:
                 "num_cached_tokens": int(out.num_cached_tokens or 0), "n_prompt": len(out.prompt_token_ids),
                 "kv_usage": usage, "wall_seconds": wall, **self._timing(out, wall)}
 
+    def op_generate_many(self, requests: list[dict[str, Any]]) -> dict[str, Any]:
+        """Several requests submitted together, stepped until all finish: vLLM's prefix cache shares
+        their common prefix and its scheduler batches their decoding. One answer per request, in order."""
+        from vllm.inputs import TokensPrompt
+
+        eng = self.llm.llm_engine
+        ids = []
+        t0 = time.perf_counter()
+        for req in requests:
+            self.n += 1
+            ids.append(f"q{self.n}")
+            params = self._params(max_tokens=req["max_tokens"], temperature=req.get("temperature", 0.0),
+                                  top_p=req.get("top_p", 1.0), seed=req.get("seed"),
+                                  stop_token_ids=req["stop_ids"] or None, ignore_eos=True, skip_special_tokens=False)
+            eng.add_request(ids[-1], TokensPrompt(prompt_token_ids=list(req["ids"])), params)
+        done: dict[str, Any] = {}
+        while len(done) < len(ids):
+            for out in eng.step():
+                if out.finished and out.request_id in ids:
+                    done[out.request_id] = out
+        wall = time.perf_counter() - t0
+        answers = []
+        for rid in ids:
+            out = done[rid]
+            comp = out.outputs[0]
+            answers.append({"tokens": list(comp.token_ids), "finish_reason": comp.finish_reason,
+                            "stop_reason": comp.stop_reason, "num_cached_tokens": int(out.num_cached_tokens or 0),
+                            "n_prompt": len(out.prompt_token_ids), "kv_usage": None, "wall_seconds": wall,
+                            **self._timing(out, wall)})
+        return {"answers": answers, "wall_seconds": wall}
+
     def op_prefill(self, ids: list[int]) -> dict[str, Any]:
         """Put ids in the prefix cache (one prompt pass, one token decoded and dropped)."""
         out, _, wall = self._run(ids, self._params(max_tokens=1, temperature=0.0, ignore_eos=True))

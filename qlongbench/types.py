@@ -135,6 +135,9 @@ class Generation(Frozen):
     """Peak memory while this prompt ran (CUDA max allocated, reset per prompt; or process peak RSS)."""
     peak_source: str | None = None
     """What peak_bytes measured: cuda-max-allocated, process-peak-rss, ..."""
+    decode_rows: int = 1
+    """Questions decoded together with this one over their shared context (1: alone). Decode time is
+    then the batch's, shared equally between its rows."""
 
 
 class QuantRecipe(Frozen):
@@ -256,6 +259,10 @@ class Record(Frozen):
     """Peak memory while this record ran (CUDA max allocated, or process peak RSS)."""
     peak_source: str | None = None
     """What peak_bytes measured: cuda-max-allocated, process-peak-rss, ..."""
+    decode_rows: Annotated[int, Field(ge=1)] | None = None
+    """Questions decoded together with this one over their shared context (1: alone; None: records
+    written before it was recorded, all decoded alone). Above 1, decode_seconds is the batch's time
+    shared equally between its rows."""
     created_at: IsoTime
     """UTC ISO-8601 time the record was written."""
 

@@ -302,3 +302,28 @@ def test_run_bf16_beside_vllm_bf16_reports_the_engine_difference(ctx, tmp_path):
     report = tmp_path / "rep"
     assert main(["report", str(out), "--out", str(report), "-q"]) == 0
     assert "vllm-bf16" in (report / "summary.md").read_text()
+
+
+@needs_vllm
+def test_questions_submitted_together_share_the_cached_context(vllm_bf16, ctx):
+    """generate_many: the context prefilled once (the rows recompute their own questions only), each
+    row says how many rows it decoded with, and the answers are the one-at-a-time ones up to the
+    batch's rounding (vLLM's CPU kernels see the batch: not asserted bit for bit, counted)."""
+    b, cfg = vllm_bf16, GenerationConfig(max_new_tokens=8)
+    ids = prompt_ids(ctx.tokenizer, 900)[::-1]  # ids no other test put in the module's prefix cache
+    block = b.block_size
+    prefix = ids[:3 * block]
+    questions = [ids[3 * block + 10 * i: 3 * block + 10 * i + 25] for i in range(4)]
+    sess = b.session()
+    sess.extend(prefix)
+    together = sess.generate_many(questions, [cfg] * 4)
+    alone = [sess.generate(q, cfg) for q in questions]
+    sess.close()
+    assert [g.decode_rows for g in together] == [4] * 4 and [g.decode_rows for g in alone] == [1] * 4
+    # each row computed its question only; the context (computed once, before the rows) is what the
+    # runner adds to the first row itself
+    assert [g.n_prefilled_tokens for g in together] == [len(q) for q in questions]
+    assert together[0].prefill_seconds > 0 and all(g.prefill_seconds == 0 for g in together[1:])
+    assert len({g.decode_seconds for g in together}) == 1 and together[0].decode_seconds > 0
+    assert sum(a.token_ids == t.token_ids for a, t in zip(alone, together)) >= 2
+    assert all(t.token_ids for t in together)

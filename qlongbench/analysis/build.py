@@ -42,6 +42,16 @@ def durations(records: list[Record], started: str) -> dict[str, tuple[int, float
     return out
 
 
+def batched(records: list[Record]) -> dict[str, tuple[int, int]]:
+    """precision -> (records decoded in a batch of rows, the largest batch), for precisions with any."""
+    out: dict[str, tuple[int, int]] = {}
+    for r in records:
+        if r.decode_rows is not None and r.decode_rows > 1:
+            n, most = out.get(r.precision, (0, 0))
+            out[r.precision] = (n + 1, max(most, r.decode_rows))
+    return out
+
+
 def build(run_dir: str | Path, reference: str | None = None, confidence: float = 0.95, *,
           floor: float | None = None, min_parsed: float | None = None,
           project: ProjectionTarget | None = None) -> ReportData:
@@ -93,6 +103,7 @@ def build(run_dir: str | Path, reference: str | None = None, confidence: float =
     data.scores = {p: {r.sample_id: (r.score if r.status == "ok" else None) for r in records if r.precision == p}
                    for p in order}
     data.durations = durations(records, header.created_at)
+    data.batched = batched(records)
     data.floors = noise_floors(data.controls, drops + engine_drops, data.kld)
     floor = next((c for c, base in data.controls.items() if base == ref), None)
     data.questions = (answer_questions(records, ref, candidates, rule, text_tasks, sorted(lp_tasks), confidence,

@@ -103,6 +103,9 @@ class ReportData:
     durations: dict[str, tuple[int, float]] = field(default_factory=dict)
     """precision -> (records, seconds from the previous precision's last record — or the run's start —
     to its own last record), in run order."""
+    batched: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """precision -> (records decoded together with others, the most rows in one batch): only
+    precisions with such records (runs with --decode-rows above 1 on an engine that batches)."""
     kv_grids: list[KVGrid] = field(default_factory=list)
     """Weights × KV cache per task and length (runs with a KV precision)."""
     projection: Projection | None = None

@@ -26,6 +26,7 @@ from qlongbench.analysis.drops import describe_family
 from qlongbench.render.prose import (
     changes_text, comparison_statements, floor_text, fmt_length, fmt_p, interval_text, kl_text, mdd_text, measure_rule,
     noise_statement, question_detail, question_text, question_title, rope_note, verdict_sentence, where,
+    batch_note,
 )
 from qlongbench.render.text import kv_formula, num, pct, sci
 
@@ -128,7 +129,7 @@ def render(data: ReportData, charts: Sequence[Chart]) -> str:
     template = environment().get_template("report.html.j2")
     return template.render(
         data=data, run_id=data.run_id, model_name=Path(str(model)).name or str(model), model_source=str(model),
-        origin=data.header.plan.model.origin, rope=rope_note(data), reference=data.reference or "none",
+        origin=data.header.plan.model.origin, rope=rope_note(data), batch=batch_note(data), reference=data.reference or "none",
         conf=int(100 * data.confidence),
         version=__version__, generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         verdicts=verdict_rows(data), noise=noise_statement(data), rule=measure_rule(data),

@@ -14,6 +14,7 @@ from qlongbench.memory import format_bytes
 from qlongbench.render.prose import (
     changes_text, comparison_statements, floor_text, fmt_length, fmt_p, interval_text, kl_text, mdd_text, measure_rule,
     noise_statement, question_detail, question_title, rope_note, verdict_sentence, where,
+    batch_note,
 )
 from qlongbench.render.kv import grid_markdown, projection_markdown
 from qlongbench.render.text import kv_formula, md_code, md_escape, md_excerpt, num, pct
@@ -113,6 +114,8 @@ def summary_markdown(data: ReportData) -> str:
         lines += [f"> {md_escape(header.plan.model.origin)}", ""]
     if rope_note(data):
         lines += [f"> **{md_escape(rope_note(data) or '')}**", ""]
+    if batch_note(data):
+        lines += [f"> {md_escape(batch_note(data) or '')}", ""]
     lines += ["## At a glance", "", *glance_lines(data)]
     lines += _questions(data)
     drops = data.pooled_drops + data.drops

@@ -228,3 +228,13 @@ def rope_note(data: ReportData) -> str | None:
         return None
     return (f"RoPE-scaled: every precision ran the model with {rope.describe()} (--rope-scaling {rope}) — a "
             "different model from the one published; these results are not the published model's")
+
+
+def batch_note(data: ReportData) -> str | None:
+    """The note of a run whose questions were decoded together (--decode-rows): not bit-exact."""
+    if not data.batched:
+        return None
+    each = ", ".join(f"{p} {n} records (up to {most} rows)" for p, (n, most) in data.batched.items())
+    return (f"Questions sharing a context were decoded together, one row each (--decode-rows): {each}. A batch "
+            "can move a near-tied greedy token against one-at-a-time decoding (benchmarks/shared_prefix.py counts "
+            "how many); compare only runs made with the same --decode-rows.")

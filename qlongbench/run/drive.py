@@ -28,14 +28,16 @@ Outcome = tuple[Sample, "Generation | ScoredGeneration | None", str, "str | None
 
 
 def generate(backend: Backend, samples: Sequence[Sample], gen_cfgs: dict[str, GenerationConfig], *,
-             reuse: str, batch_size: int) -> Iterator[Outcome]:
+             reuse: str, batch_size: int, rows: int = 1) -> Iterator[Outcome]:
     """Exact reuse (default): one cache per precision, cropped to the common prefix between
     contexts, so shared contexts are prefilled once; the ids are the same as a fresh prompt's.
     With reuse="none" every sample is prefilled from scratch in a fresh session (the naive
     harness, kept for benchmarks and equality tests), its context and its question forwarded
     apart as the exact path does (a quantized KV cache stores a forward's tokens only after it, so
     where a prompt is split is part of what it computes). With batch_size > 1, prompts that share no
-    context are answered in length-bucketed batches by engines that batch invariantly."""
+    context are answered in length-bucketed batches by engines that batch invariantly. The questions
+    of one context go to the session `rows` at a time (`ContextSession.generate_many`: decoded
+    together by engines that can, one after another by the others)."""
     if reuse == "none":
         plan: list[PrefixGroup | Batch] = [PrefixGroup(tuple(s.prompt_ids[: s.prefix_len]), (s,)) for s in samples]
     else:
@@ -63,13 +65,16 @@ def generate(backend: Backend, samples: Sequence[Sample], gen_cfgs: dict[str, Ge
                 keep = 0
             sess.crop(keep)
             prefill = sess.extend(item.prefix[keep:]) if len(item.prefix) > keep else 0.0
-            for i, s in enumerate(item.samples):
-                gen = sess.generate(s.prompt_ids[len(item.prefix):], gen_cfgs[s.task])
-                if i == 0:
-                    gen = gen.model_copy(update={"prefill_seconds": gen.prefill_seconds + prefill,
-                                                 "n_prefilled_tokens": gen.n_prefilled_tokens + len(item.prefix) - keep})
-                answered.add(s.sample_id)
-                yield s, gen, "ok", None
+            for first in range(0, len(item.samples), max(1, rows)):
+                chunk = item.samples[first:first + max(1, rows)]
+                gens = sess.generate_many([s.prompt_ids[len(item.prefix):] for s in chunk],
+                                          [gen_cfgs[s.task] for s in chunk])
+                for i, (s, gen) in enumerate(zip(chunk, gens), start=first):
+                    if i == 0:
+                        gen = gen.model_copy(update={"prefill_seconds": gen.prefill_seconds + prefill,
+                                                     "n_prefilled_tokens": gen.n_prefilled_tokens + len(item.prefix) - keep})
+                    answered.add(s.sample_id)
+                    yield s, gen, "ok", None
         except Exception as err:  # noqa: BLE001 - an engine failure becomes a record, not a crash
             if sess is not None:
                 sess.close()

@@ -64,7 +64,7 @@ class UnitContext:
 
     spec: RunSpec
     """The run's spec: how engines load (device, revision, trust, pickle) and how prompts are driven
-    (reuse, batch size)."""
+    (reuse, batch size, decode rows)."""
     plan: RunPlan
     """This invocation's plan: tasks and their generation configs, the precisions, the log-prob
     reference and engine baselines, the reference tokenizer's fingerprint (a worker that loads
@@ -216,7 +216,8 @@ def _drive(backend: Backend, samples: Sequence[Sample], plan: RunPlan, label: st
 
     gen_cfgs = {label: plan.generation(label) for label in plan.tasks}
     text = [s for s in samples if not plan.tasks[s.task].uses_logprobs]
-    yield from drive.generate(backend, text, gen_cfgs, reuse=spec.reuse, batch_size=spec.batch_size)
+    yield from drive.generate(backend, text, gen_cfgs, reuse=spec.reuse, batch_size=spec.batch_size,
+                              rows=spec.decode_rows)
     for s in samples:
         if not plan.tasks[s.task].uses_logprobs:
             continue
@@ -273,4 +274,5 @@ def make_record(run_id: str, precision: str, engine: str, s: Sample, task: Plann
         kv_cache_allocator_bytes=gen.kv_cache_allocator_bytes if gen is not None else None,
         peak_bytes=gen.peak_bytes if gen is not None else None,
         peak_source=gen.peak_source if gen is not None else None,
+        decode_rows=gen.decode_rows if gen is not None else None,
     )

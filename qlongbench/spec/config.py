@@ -21,6 +21,7 @@ OptionValue = bool | int | float | str
 
 DEFAULT_SUITE = Path(__file__).with_name("default_suite.yaml")
 """What `qlongbench run` runs when no model is named anywhere: a suite on the bundled model."""
+HOW_FIELDS = ("reuse", "batch_size", "decode_rows")  # how prompts are driven: outside a run's identity
 EXECUTION_FIELDS = ("executor", "ray_address", "replicas", "gpus", "cpus_per_unit")
 """Where and on what a run executes: never part of its identity (the same records either way)."""
 MAX_SAMPLES = 10_000
@@ -203,10 +204,11 @@ class RunSpec(BaseModel):
     """exact: prefill each shared context once (identical ids, identical results); none: a fresh
     prompt per question (the naive harness, for benchmarks)."""
     batch_size: int = Field(default=1, ge=1, strict=True)
-    """Prompts that share no context are answered this many at a time, bucketed by length, by
-    engines whose numbers do not depend on the batch (transformers; not LLM.int8()); worth raising
-    on a GPU. Outputs equal one-at-a-time outputs up to floating-point rounding (exact in fp32;
-    with bf16 compute a near-tied token can flip), so keep it equal across runs you compare."""
+    """Prompts that share no context are answered this many at a time, bucketed by length, by engines
+    whose numbers do not depend on the batch (transformers; not LLM.int8()); worth raising on a GPU."""
+    decode_rows: int = Field(default=1, ge=1, le=256, strict=True)
+    """Questions sharing a prefilled context decoded this many at a time, a row each, where the engine can
+    (hf_fork.py, vLLM; records say how many). Neither option is bit-exact: keep both equal across runs."""
     engine_baseline: bool = Field(default=True, strict=True)
     """Add an engine's full-precision run beside its quantized precisions (gguf-bf16 beside a gguf quant)."""
     noise_floor: bool = Field(default=False, strict=True)
@@ -326,7 +328,7 @@ class RunSpec(BaseModel):
 
     def identity(self) -> dict[str, Any]:
         """The fields that decide which samples and records a run holds."""
-        ident = self.model_dump(mode="json", exclude={"out", "name", "cache_dir", "reuse", "batch_size", *EXECUTION_FIELDS})
+        ident = self.model_dump(mode="json", exclude={"out", "name", "cache_dir", *HOW_FIELDS, *EXECUTION_FIELDS})
         if ident.get("rope_scaling") is None:  # unset: the identity of runs made before the option existed
             ident.pop("rope_scaling", None)
         return ident
@@ -338,7 +340,7 @@ class RunSpec(BaseModel):
         """The fields that decide the frozen samples (precisions may be added on a resume). The model
         is identified by its files' hash (or hub id), not by the path it was given under."""
         ident = self.identity()
-        for key in ("model", "precisions", "engine_baseline", "noise_floor", "device", "allow_pickle", "reuse", "batch_size"):
+        for key in ("model", "precisions", "engine_baseline", "noise_floor", "device", "allow_pickle"):
             ident.pop(key, None)
         return ident
 
