@@ -179,15 +179,22 @@ class Worker:
         return {"prefill_seconds": max(0.0, m.first_token_ts - m.scheduled_ts),
                 "decode_seconds": max(0.0, m.last_token_ts - m.first_token_ts)}
 
-    def op_generate(self, ids: list[int], max_tokens: int, stop_ids: list[int], temperature: float = 0.0,
-                    top_p: float = 1.0, seed: int | None = None, measure_kv: bool = True) -> dict[str, Any]:
-        params = self._params(max_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed,
-                              stop_token_ids=stop_ids or None, ignore_eos=True, skip_special_tokens=False)
-        out, usage, wall = self._run(ids, params, measure_kv)
+    def _sampling(self, max_tokens: int, stop_ids: list[int], temperature: float = 0.0, top_p: float = 1.0,
+                  seed: int | None = None) -> Any:
+        """A request's SamplingParams: stop ids kept in the output (the session drops a final EOS)."""
+        return self._params(max_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed,
+                            stop_token_ids=stop_ids or None, ignore_eos=True, skip_special_tokens=False)
+
+    def _answer(self, out: Any, usage: float | None, wall: float) -> dict[str, Any]:
         comp = out.outputs[0]
         return {"tokens": list(comp.token_ids), "finish_reason": comp.finish_reason, "stop_reason": comp.stop_reason,
                 "num_cached_tokens": int(out.num_cached_tokens or 0), "n_prompt": len(out.prompt_token_ids),
                 "kv_usage": usage, "wall_seconds": wall, **self._timing(out, wall)}
+
+    def op_generate(self, ids: list[int], max_tokens: int, stop_ids: list[int], temperature: float = 0.0,
+                    top_p: float = 1.0, seed: int | None = None, measure_kv: bool = True) -> dict[str, Any]:
+        out, usage, wall = self._run(ids, self._sampling(max_tokens, stop_ids, temperature, top_p, seed), measure_kv)
+        return self._answer(out, usage, wall)
 
     def op_generate_many(self, requests: list[dict[str, Any]]) -> dict[str, Any]:
         """Several requests submitted together, stepped until all finish: vLLM's prefix cache shares
@@ -200,9 +207,8 @@ class Worker:
         for req in requests:
             self.n += 1
             ids.append(f"q{self.n}")
-            params = self._params(max_tokens=req["max_tokens"], temperature=req.get("temperature", 0.0),
-                                  top_p=req.get("top_p", 1.0), seed=req.get("seed"),
-                                  stop_token_ids=req["stop_ids"] or None, ignore_eos=True, skip_special_tokens=False)
+            params = self._sampling(req["max_tokens"], req["stop_ids"], req.get("temperature", 0.0),
+                                    req.get("top_p", 1.0), req.get("seed"))
             eng.add_request(ids[-1], TokensPrompt(prompt_token_ids=list(req["ids"])), params)
         done: dict[str, Any] = {}
         while len(done) < len(ids):
@@ -210,15 +216,7 @@ class Worker:
                 if out.finished and out.request_id in ids:
                     done[out.request_id] = out
         wall = time.perf_counter() - t0
-        answers = []
-        for rid in ids:
-            out = done[rid]
-            comp = out.outputs[0]
-            answers.append({"tokens": list(comp.token_ids), "finish_reason": comp.finish_reason,
-                            "stop_reason": comp.stop_reason, "num_cached_tokens": int(out.num_cached_tokens or 0),
-                            "n_prompt": len(out.prompt_token_ids), "kv_usage": None, "wall_seconds": wall,
-                            **self._timing(out, wall)})
-        return {"answers": answers, "wall_seconds": wall}
+        return {"answers": [self._answer(done[rid], None, wall) for rid in ids], "wall_seconds": wall}
 
     def op_prefill(self, ids: list[int]) -> dict[str, Any]:
         """Put ids in the prefix cache (one prompt pass, one token decoded and dropped)."""
