@@ -59,9 +59,14 @@ class _Rows:
         self.positions = torch.arange(capacity, device=device)
         self.valid: Any = None
         """bool [rows, capacity]: the suffix keys each row sees during the step (its own token included)."""
+        self.index: Any = None
+        """[rows]: 0..rows-1, where each layer writes the step's token (made once per step, not per layer)."""
 
     def begin_step(self) -> None:
+        import torch
+
         self.valid = self.positions[None, :] <= self.lengths[:, None]
+        self.index = torch.arange(len(self.lengths), device=self.lengths.device)
 
     def end_step(self) -> None:
         self.lengths = self.lengths + 1
@@ -89,11 +94,9 @@ def _layer_class() -> type:
             return None
 
         def update(self, key_states: Any, value_states: Any, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
-            import torch
-
             if key_states.shape[2] != 1 or key_states.shape[0] != self.keys.shape[0]:
                 raise ValueError("a forked cache takes one token per row")
-            at = torch.arange(self.keys.shape[0], device=self.device)
+            at = self.rows.index
             self.keys[at, :, self.rows.lengths] = key_states[:, :, 0].float()
             self.values[at, :, self.rows.lengths] = value_states[:, :, 0].float()
             kv = ForkedKV(self.prefix_keys, self.prefix_values, self.keys, self.values, self.rows.valid)
@@ -158,7 +161,6 @@ def generate_rows(sess: HFSession, questions: Sequence[Sequence[int]], cfgs: Seq
     one-row path); decode time is the batch's, shared equally; peak memory is the batch's."""
     import torch
 
-    b = sess.b
     start = sess.n_tokens
     if start == 0:
         raise ValueError("shared-prefix decoding needs a prefilled context")
