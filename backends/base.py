@@ -54,6 +54,9 @@ class LoadContext:
     """Tests only: a callable(event, **info) that may raise to inject faults (e.g. OOM)."""
     rope_scaling: RopeScaling | None = None
     """RoPE scaling the run asked for (its original window filled in); None: the model as published."""
+    decode_rows: int = 1
+    """Most questions a session is asked to decode together (`ContextSession.generate_many`); an
+    engine that reserves state per sequence (llama.cpp) sizes its context for them."""
 
     def validate_context(self) -> ValidateContext:
         """The same model, device and switches for the checks `Backend.validate` makes."""

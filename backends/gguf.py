@@ -34,6 +34,8 @@ from qlongbench.types import BackendInfo, QuantRecipe
 log = logging.getLogger(__name__)
 
 MIN_CTX = 512
+ROW_ROOM = 256
+"""KV cells reserved per decode row (its question and answer) when a run decodes questions together."""
 PAD_PREFIXES = ("[PAD",)
 """The converter pads a vocabulary shorter than the embedding matrix with [PAD<n>] tokens."""
 
@@ -87,6 +89,8 @@ class GGUFBackend(Backend):
         self.ctx_ptr: Any = None
         self.batch: Any = None
         self.n_ctx = 0
+        self.rows = max(1, ctx.decode_rows)
+        """Sequences beside the context's (sequence 0) that a session may decode together."""
         self.active: GGUFSession | None = None
         self._sha256: str | None = self.prepared.artifact.sha256 if self.prepared else None
 
@@ -156,20 +160,24 @@ class GGUFBackend(Backend):
 
     def ensure_context(self, n_tokens: int) -> bool:
         """A context holding at least n_tokens; returns True when it had to be (re)created. The KV
-        cache is sized on demand (doubling) so short sweeps do not allocate the model's full window."""
+        cache is sized on demand (doubling) so short sweeps do not allocate the model's full window.
+        A run that decodes questions together gets one unified cache for rows + 1 sequences (the rows
+        share the context's cells) and ROW_ROOM more cells per row."""
         if self.ctx_ptr is not None and n_tokens <= self.n_ctx:
             return False
         fixed = self.opts.n_ctx
         if fixed and n_tokens > fixed:
             # A per-prompt failure (recorded on that sample), not a bad run: other lengths may fit.
             raise RuntimeError(f"{n_tokens} tokens do not fit the fixed context n_ctx={fixed}")
-        size = fixed or max(MIN_CTX, n_tokens, 2 * self.n_ctx)
+        room = ROW_ROOM * self.rows if self.rows > 1 else 0
+        size = fixed or max(MIN_CTX, n_tokens + room, 2 * self.n_ctx)
         size = -(-size // 256) * 256
         self._free_context()
         p = self.llama_cpp.llama_context_default_params()
         p.n_ctx = size
         p.n_batch = p.n_ubatch = min(self.opts.n_batch, size)
-        p.n_seq_max = 1
+        p.n_seq_max = self.rows + 1 if self.rows > 1 else 1
+        p.kv_unified = self.rows > 1
         p.n_threads = p.n_threads_batch = self.settings.n_threads
         p.flash_attn_type = (self.llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED if self.opts.flash_attn
                              else self.llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from qlongbench import memory as qmem
-from qlongbench.backends.session import ContextSession, decode_loop
+from qlongbench.backends.session import ContextSession, decode_loop, decode_rows
 from qlongbench.backends.llama_lib import _last_engine_error
 from qlongbench.types import Generation, GenerationConfig
 
@@ -54,33 +54,43 @@ class GGUFSession(ContextSession):
         last = None
         for start in range(0, len(ids), self.b.n_batch):
             part = [int(t) for t in ids[start:start + self.b.n_batch]]
-            batch = self.b.batch
-            batch.n_tokens = len(part)
-            for i, tok in enumerate(part):
-                batch.token[i] = tok
-                batch.pos[i] = len(self._ids) + i
-                batch.n_seq_id[i] = 1
-                batch.seq_id[i][0] = 0
-                batch.logits[i] = all_logits or i == len(part) - 1
-            rc = self.lc.llama_decode(self.b.ctx_ptr, batch)
-            if rc == 1:
-                raise MemoryError(f"llama.cpp found no KV-cache slot for {len(part)} tokens at position {len(self._ids)}")
-            if rc != 0:
-                raise RuntimeError(f"llama_decode failed with code {rc}: {_last_engine_error()}")
+            n = len(self._ids)
+            self._submit([(tok, n + i, 0, all_logits or i == len(part) - 1) for i, tok in enumerate(part)])
             self._ids.extend(part)
             if all_logits:
                 ptr = self.lc.llama_get_logits(self.b.ctx_ptr)
                 rows.append(np.ctypeslib.as_array(ptr, shape=(len(part) * self.b.n_vocab,))
                             .reshape(len(part), self.b.n_vocab).copy())
             else:
-                last = np.ctypeslib.as_array(self.lc.llama_get_logits_ith(self.b.ctx_ptr, -1),
-                                             shape=(self.b.n_vocab,)).copy()
+                last = self._logits_at(-1)
         if all_logits:
             out = np.concatenate(rows) if rows else np.zeros((0, self.b.n_vocab), dtype=np.float32)
             self._last_logits = out[-1] if len(out) else self._last_logits
             return out
         self._last_logits = last if last is not None else self._last_logits
         return last
+
+    def _submit(self, tokens: Sequence[tuple[int, int, int, bool]]) -> None:
+        """One llama_decode of (token, position, sequence, wants logits) entries (at most n_batch)."""
+        batch = self.b.batch
+        batch.n_tokens = len(tokens)
+        for i, (tok, pos, seq, logits) in enumerate(tokens):
+            batch.token[i] = tok
+            batch.pos[i] = pos
+            batch.n_seq_id[i] = 1
+            batch.seq_id[i][0] = seq
+            batch.logits[i] = logits
+        rc = self.lc.llama_decode(self.b.ctx_ptr, batch)
+        if rc == 1:
+            raise MemoryError(f"llama.cpp found no KV-cache slot for {len(tokens)} tokens at position {tokens[0][1]}")
+        if rc != 0:
+            raise RuntimeError(f"llama_decode failed with code {rc}: {_last_engine_error()}")
+
+    def _logits_at(self, i: int) -> Any:
+        """A float32 copy of the logits of the last batch's i-th entry."""
+        import numpy as np
+
+        return np.ctypeslib.as_array(self.lc.llama_get_logits_ith(self.b.ctx_ptr, i), shape=(self.b.n_vocab,)).copy()
 
     def forward_all(self, ids: Sequence[int]) -> Any:
         """Append ids; float32 logits [len(ids), vocab] at each of their positions."""
@@ -151,6 +161,78 @@ class GGUFSession(ContextSession):
                           finish_reason=finish, prefill_seconds=prefill, decode_seconds=decode,
                           n_prefilled_tokens=len(ids), kv_cache_bytes=kv_bytes, peak_bytes=peak,
                           peak_source=peak_source)
+
+    def generate_many(self, questions: Sequence[Sequence[int]], cfgs: Sequence[GenerationConfig]) -> list[Generation]:
+        """The questions decoded together as sequences 1..n of a unified cache, each a copy of the
+        context's sequence 0 that shares its cells (`llama_memory_seq_cp` copies no keys or values):
+        the questions are fed in one batch, then one token per live row per `llama_decode`. Only
+        when the backend was made for rows (`LoadContext.decode_rows`); otherwise one after another.
+        llama.cpp's kernels see the batch, so each Generation says how many rows it decoded with.
+        Prefill and decode wall times are the batch's, shared equally; KV bytes are each row's own
+        sequence (the context's cells and its question's), as on the one-row path."""
+        if len(questions) != len(cfgs):
+            raise ValueError("one generation config per question")
+        self._check()
+        start = len(self._ids)
+        n = len(questions)
+        if (n < 2 or n > self.b.rows or not start or not all(questions) or n > self.b.n_batch
+                or any(c.max_new_tokens <= 0 for c in cfgs)):
+            return super().generate_many(questions, cfgs)
+        need = start + sum(len(q) + c.max_new_tokens for q, c in zip(questions, cfgs))
+        t0 = time.perf_counter()
+        if self.b.ensure_context(need):  # a bigger context: refill the context (counted as the first row's prefill)
+            held, self._ids = self._ids, []
+            self._decode(held, all_logits=False)
+        grown = time.perf_counter() - t0
+        hook = self.b.ctx.fault_hook
+        if hook is not None:
+            hook("forward", n_tokens=need)
+        mem = self.lc.llama_get_memory(self.b.ctx_ptr)
+        if self._cpu:
+            qmem.reset_peak("cpu")
+        try:
+            return self._generate_rows(questions, cfgs, mem, grown)
+        finally:
+            for r in range(1, n + 1):
+                self.lc.llama_memory_seq_rm(mem, r, -1, -1)
+
+    def _generate_rows(self, questions: Sequence[Sequence[int]], cfgs: Sequence[GenerationConfig], mem: Any,
+                       grown: float) -> list[Generation]:
+        import numpy as np
+
+        start, n = len(self._ids), len(questions)
+        t0 = time.perf_counter()
+        for r in range(1, n + 1):
+            self.lc.llama_memory_seq_cp(mem, 0, r, -1, -1)
+        entries = [(int(tok), start + i, r, i == len(q) - 1)
+                   for r, q in enumerate(questions, start=1) for i, tok in enumerate(q)]
+        firsts: list[Any] = []
+        for first in range(0, len(entries), self.b.n_batch):
+            part = entries[first:first + self.b.n_batch]
+            self._submit(part)
+            firsts.extend(self._logits_at(i) for i, e in enumerate(part) if e[3])
+        prefill = time.perf_counter() - t0
+        kv_bytes = [int(self.lc.llama_state_seq_get_size(self.b.ctx_ptr, r)) for r in range(1, n + 1)]
+        pos = [start + len(q) for q in questions]
+
+        def step(live: list[int], tokens: list[int]) -> list[Any]:
+            self._submit([(tok, pos[i], i + 1, True) for i, tok in zip(live, tokens)])
+            for i in live:
+                pos[i] += 1
+            return [self._logits_at(j) for j in range(len(live))]
+
+        eos = self.b.eos
+        decoded, seconds = decode_rows(firsts, step, cfgs, [eos if c.stop_on_eos else set() for c in cfgs],
+                                       argmax=lambda a: int(np.argmax(a)), to_numpy=lambda a: a)
+        peak, peak_source = qmem.read_peak("cpu") if self._cpu else (None, None)
+        if self._cpu:
+            qmem.reset_peak("cpu")
+        return [Generation(text=self.b.ctx.tokenizer.decode(list(d.tokens)), token_ids=d.tokens,
+                           n_prompt_tokens=start + len(q), finish_reason=d.finish,
+                           prefill_seconds=prefill / n + (grown if i == 0 else 0.0), decode_seconds=seconds / n,
+                           n_prefilled_tokens=len(q), kv_cache_bytes=kv, peak_bytes=peak, peak_source=peak_source,
+                           decode_rows=n)
+                for i, (d, q, kv) in enumerate(zip(decoded, questions, kv_bytes))]
 
     def close(self) -> None:
         if not self.closed and self.b.ctx_ptr is not None:

@@ -1,7 +1,7 @@
 """Shared-prefix batched decoding against one question after another, on the nested sweep (issue #26
 item 1 and its target: batched >= 3x the sequential path's records per second at 8K).
 
-On the bundled SmolLM2-135M-Instruct (bf16, CPU) the nested sweep's samples at one length
+On the bundled SmolLM2-135M-Instruct (bf16 by default, or --precision, CPU) the nested sweep's samples at one length
 (`niah-nested:across_lengths=false,questions_per_context=10`, the committed n = 50 run's task, built
 as `qlongbench run` builds them). Each haystack is prefilled once; its questions are then answered
 both ways, in alternating order round by round:
@@ -17,6 +17,7 @@ alike; absolute seconds are not comparable across machines or loads. Run it on a
 
     python benchmarks/shared_prefix.py                            # 8K, 2 haystacks (20 questions), 2 rounds
     python benchmarks/shared_prefix.py --length 4k --contexts 1 --repeat 3
+    python benchmarks/shared_prefix.py --precision gguf-q8_0 --length 1k   # llama.cpp: rows as sequences
 """
 
 from __future__ import annotations
@@ -94,12 +95,13 @@ def main() -> None:
     ap.add_argument("--per-context", type=int, default=10, help="questions per haystack (the nested run's 10)")
     ap.add_argument("--repeat", type=int, default=2, help="rounds; medians reported")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
+    ap.add_argument("--precision", default="bf16", help="precision label (bf16, gguf-q8_0, ...)")
     args = ap.parse_args()
 
     import torch
 
+    from qlongbench import registry
     from qlongbench.backends.base import LoadContext
-    from qlongbench.backends.hf import HFBackend
     from qlongbench.run.bundled_model import bundled_model_dir
     from qlongbench.run.model import default_cache_dir
     from qlongbench.spec.config import PrecisionSpec
@@ -112,11 +114,13 @@ def main() -> None:
     length = parse_length(args.length)
     model = bundled_model_dir(default_cache_dir())
     tok = PromptTokenizer.load(str(model))
-    ctx = LoadContext(model=str(model), revision=None, device="cpu", cache_dir=default_cache_dir(), tokenizer=tok)
-    backend = HFBackend(parse_precision(PrecisionSpec(name="bf16")), ctx)
+    ctx = LoadContext(model=str(model), revision=None, device="cpu", cache_dir=default_cache_dir(), tokenizer=tok,
+                      decode_rows=args.per_context)
+    precision = parse_precision(PrecisionSpec(name=args.precision))
+    backend = registry.backend_class(precision.name)(precision, ctx)
     groups, task = build_groups(tok, length, args.contexts, args.per_context)
     n = sum(len(ss) for _, ss in groups)
-    print(f"SmolLM2-135M-Instruct bf16, {backend.device}, {torch.get_num_threads()} threads; nested sweep at {length} "
+    print(f"SmolLM2-135M-Instruct {args.precision} ({backend.engine}), cpu, {torch.get_num_threads()} torch threads; nested sweep at {length} "
           f"tokens: {len(groups)} haystacks, {n} questions, {args.repeat} rounds (medians)")
     seconds, prefill_s, decode_s, gens, context = measure(backend, groups, args.repeat)
     ctx_s = statistics.median(context)

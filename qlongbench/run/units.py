@@ -172,7 +172,8 @@ def run_unit(unit: Unit, ctx: UnitContext, samples: Sequence[Sample], *, tokeniz
         load = LoadContext(model=ctx.model_path, revision=spec.revision, device=device,
                            cache_dir=Path(ctx.cache_dir), tokenizer=tokenizer,
                            trust_remote_code=spec.trust_remote_code, allow_pickle=spec.allow_pickle,
-                           fault_hook=ctx.fault_hook, rope_scaling=ctx.plan.rope_scaling)
+                           fault_hook=ctx.fault_hook, rope_scaling=ctx.plan.rope_scaling,
+                           decode_rows=spec.decode_rows)
         backend = cls(unit.precision, load)
     except Exception as err:  # noqa: BLE001 - one precision failing to load never stops the sweep
         status = "oom" if drive.is_oom(err) else "error"
