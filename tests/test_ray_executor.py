@@ -198,6 +198,39 @@ def test_ray_writes_the_same_records_as_one_process(tiny_model, tmp_path, ray_he
     assert a.header.executor.name == "local" and a.header.executor.placements["bf16"].node_id is None
 
 
+def _running_units() -> int:
+    """Processes whose title is a running unit's task ("ray::qlongbench <unit>"; an idle worker is "ray::IDLE")."""
+    n = 0
+    for p in Path("/proc").iterdir():
+        try:
+            n += p.name.isdigit() and (p / "cmdline").read_bytes().startswith(b"ray::qlongbench ")
+        except OSError:
+            pass
+    return n
+
+
+@pytest.mark.parametrize("cpus,per_unit,slots", [(2, 1, 2), (2.0, 0.5, 4), (16, 3, 5), (1, 2, 1), (0, 1, 1)])
+def test_unit_slots(cpus, per_unit, slots):
+    from qlongbench.run.ray_executor import unit_slots
+
+    assert unit_slots(cpus, per_unit) == slots
+
+
+def test_no_more_units_run_at_once_than_the_cluster_has_cpus(tiny_model, tmp_path, ray_head):
+    """Ray lends a task's CPUs to other tasks while it waits in ray.get (each record's acknowledgement), so
+    it would start every unit at once; the driver hands out at most CPUs / cpus-per-unit: four units on
+    the 2-CPU head, never more than two running."""
+    proc = _driver(_spec(tiny_model, tmp_path / "r", ray_head, replicas=2, lengths=[256, 320], samples=2), ray_head)
+    most = 0
+    while proc.poll() is None:
+        most = max(most, _running_units())
+        time.sleep(0.02)
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err[-3000:]
+    assert json.loads(out.splitlines()[-1])["written"] == 8
+    assert 1 <= most <= 2, most  # at least one seen: the check can fail
+
+
 def test_worker_killed_mid_unit_then_driver_killed_resume_exactly_once(tiny_model, tmp_path, ray_head):
     """kill -9 of the worker running bf16 after its first record: Ray retries the unit, which skips
     the records already sent; then kill -9 of the driver mid-sweep; a second driver resumes."""

@@ -183,7 +183,8 @@ class RayExecutor:
         task = ray.remote(_unit_task)
         refs_of: dict[str, list[Any]] = {}
         pending: dict[Any, Unit] = {}
-        for u in todo:
+
+        def submit(u: Unit) -> None:
             # A log-prob task compares with its reference's (and engine baseline's) kept files:
             # those units finish first (Ray holds the task until its arguments are ready).
             deps = set(ctx.plan.logprob_role(u.label)[1].values()) - {u.label} if logprob else set()
@@ -195,9 +196,16 @@ class RayExecutor:
             refs_of.setdefault(u.label, []).append(ref)
             pending[ref] = u
             ledger.start(u, f"; on Ray, {gpus[u.name]:g} GPU, {self.spec.cpus_per_unit:g} CPU")
+
+        queue = list(todo)
         by_name = {u.name: u for u in todo}
         lost: list[tuple[Unit, BaseException]] = []
-        while pending:
+        while queue or pending:
+            # Ray lends a task's CPUs to others while it waits in ray.get (each record's acknowledgement),
+            # so it would start more units than the cluster has CPUs: the driver hands out at most that many.
+            free = unit_slots(ray.cluster_resources().get("CPU", 0.0), self.spec.cpus_per_unit) - len(pending)
+            for _ in range(min(free, len(queue))):
+                submit(queue.pop(0))
             for name, event in ray.get(sink.take.remote(POLL_S)):
                 ledger.apply(by_name[name], event)
             ready, _ = ray.wait(list(pending), num_returns=len(pending), timeout=0)
@@ -213,6 +221,11 @@ class RayExecutor:
                 ledger.apply(by_name[name], event)
         for unit, err in lost:
             ledger.lost(unit, _why(err))
+
+
+def unit_slots(cluster_cpus: float, cpus_per_unit: float) -> int:
+    """How many units may run at once: as many as the cluster's CPUs hold, at least one."""
+    return max(1, int(cluster_cpus // cpus_per_unit))
 
 
 def _why(err: BaseException) -> str:
