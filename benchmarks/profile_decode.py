@@ -3,10 +3,12 @@ transformers session (the path a run takes), grouped into the model's parts.
 
 Prefills --context tokens once, then profiles --tokens decoded tokens of one question and prints the
 operators by self CPU time and the share of the step each part of the model takes (attention, MLP,
-lm_head, norms/rotary, the rest).
+lm_head, norms/rotary, the rest). With --prefill it profiles the context's prefill instead (after an
+unprofiled warm-up prefill of the same ids), per 1K prefilled tokens.
 
     python benchmarks/profile_decode.py                        # the bundled SmolLM2-135M-Instruct, 8K, 2 threads
     python benchmarks/profile_decode.py --context 2k --threads 1
+    python benchmarks/profile_decode.py --prefill                # the 8K prefill itself
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=8, help="decoded tokens profiled")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--top", type=int, default=15, help="operators listed")
+    parser.add_argument("--prefill", action="store_true", help="profile the context's prefill, not decoding")
     args = parser.parse_args()
 
     import torch
@@ -67,26 +70,37 @@ def main() -> None:
     session.extend(ids)
     prefill = time.perf_counter() - t0
     cfg = GenerationConfig(max_new_tokens=args.tokens, stop_on_eos=False)
-    session.generate([11, 12, 13], cfg)  # warm-up
-    t0 = time.perf_counter()
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
-        gen = session.generate([11, 12, 13], cfg)
-    wall = time.perf_counter() - t0
-    steps = len(gen.token_ids)
+    if args.prefill:
+        session.crop(0)
+        t0 = time.perf_counter()
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            session.extend(ids)
+        wall = time.perf_counter() - t0
+        steps, unit = context / 1024, "1K prefilled tokens"
+        print(f"model: {model_dir}; torch {torch.__version__}, {torch.get_num_threads()} thread(s); context {context} "
+              f"tokens prefilled in {prefill:.1f} s (warm-up), {wall:.1f} s under the profiler "
+              f"({context / wall:.0f} tokens/s)\n")
+    else:
+        session.generate([11, 12, 13], cfg)  # warm-up
+        t0 = time.perf_counter()
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            gen = session.generate([11, 12, 13], cfg)
+        wall = time.perf_counter() - t0
+        steps, unit = len(gen.token_ids), "decoded token"
+        print(f"model: {model_dir}; torch {torch.__version__}, {torch.get_num_threads()} thread(s); context {context} "
+              f"tokens prefilled in {prefill:.1f} s; {steps} tokens decoded in {wall:.2f} s under the profiler "
+              f"({1e3 * wall / max(steps, 1):.1f} ms per token, question prefill included)\n")
     events = prof.key_averages()
     total = sum(e.self_cpu_time_total for e in events)
     part_time = {e.key.split("::", 1)[1]: e.cpu_time_total for e in events if e.key.startswith("part::")}
-    print(f"model: {model_dir}; torch {torch.__version__}, {torch.get_num_threads()} thread(s); context {context} "
-          f"tokens prefilled in {prefill:.1f} s; {steps} tokens decoded in {wall:.2f} s under the profiler "
-          f"({1e3 * wall / max(steps, 1):.1f} ms per token, question prefill included)\n")
-    print("| part of the model | ms per decoded token | share of profiled CPU time |")
+    print(f"| part of the model | ms per {unit} | share of profiled CPU time |")
     print("|---|---:|---:|")
     for part, us in sorted(part_time.items(), key=lambda kv: -kv[1]):
         print(f"| {part} | {us / 1e3 / max(steps, 1):.1f} | {100 * us / total:.1f} % |")
     rest = total - sum(part_time.values())
     print(f"| everything else (embedding, norms, rotary, cache bookkeeping, Python) | "
           f"{rest / 1e3 / max(steps, 1):.1f} | {100 * rest / total:.1f} % |\n")
-    print("| operator | self CPU ms per decoded token | share |")
+    print(f"| operator | self CPU ms per {unit} | share |")
     print("|---|---:|---:|")
     for e in sorted((e for e in events if not e.key.startswith("part::")),
                     key=lambda e: -e.self_cpu_time_total)[:args.top]:
