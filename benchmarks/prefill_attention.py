@@ -1,0 +1,121 @@
+"""What a chunked prefill's attention costs on the CPU, against one causal call, and what a split
+into two softmax parts would save (issue #26: where the 8K prefill's time goes).
+
+qlongbench's transformers engines prefill in chunks of 4096 tokens (backends/hf.py: PREFILL_CHUNK);
+every chunk after the first attends to the cache through an explicit mask, which torch's CPU flash
+kernel cannot skip: it scores the chunk's queries against every key, masked ones included. One
+attention layer of the bundled SmolLM2-135M (9 query heads, 3 KV heads, head_dim 64, bf16; random
+inputs of that shape), three ways per length, alternating order round by round:
+
+  causal   one causal SDPA call over the whole prompt (the lower bound; what an unchunked prefill runs)
+  masked   chunks of 4096, later chunks through an explicit mask (what qlongbench runs today)
+  split    chunks of 4096, each later chunk in two SDPA calls (past keys unmasked, its own keys causal)
+           merged by their log-sum-exp in float32 (a proposal: not what qlongbench runs)
+
+Errors are the largest absolute difference from a float32 causal call. Ratios are measured in one
+process, so other load moves all three alike; run it on a quiet machine for absolute seconds.
+
+    python benchmarks/prefill_attention.py                     # 4K, 8K, 16K; 3 rounds; 2 threads
+    python benchmarks/prefill_attention.py --lengths 8k --rounds 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+HEADS, KV_HEADS, DIM, CHUNK = 9, 3, 64, 4096
+
+
+def layer_inputs(n: int):
+    import torch
+
+    g = torch.Generator().manual_seed(n)
+    q = torch.randn(1, HEADS, n, DIM, generator=g).to(torch.bfloat16)
+    k = torch.randn(1, KV_HEADS, n, DIM, generator=g).to(torch.bfloat16)
+    v = torch.randn(1, KV_HEADS, n, DIM, generator=g).to(torch.bfloat16)
+    rep = HEADS // KV_HEADS
+    return q, k.repeat_interleave(rep, dim=1), v.repeat_interleave(rep, dim=1)
+
+
+def causal(q, k, v):
+    import torch.nn.functional as F
+
+    return F.scaled_dot_product_attention(q, k, v, is_causal=True)
+
+
+def masked(q, k, v):
+    import torch
+    import torch.nn.functional as F
+
+    n, out = q.shape[2], []
+    for s in range(0, n, CHUNK):
+        e = min(n, s + CHUNK)
+        if s == 0:
+            out.append(F.scaled_dot_product_attention(q[:, :, :e], k[:, :, :e], v[:, :, :e], is_causal=True))
+        else:
+            mask = torch.ones(e - s, e, dtype=torch.bool).tril(diagonal=s)
+            out.append(F.scaled_dot_product_attention(q[:, :, s:e], k[:, :, :e], v[:, :, :e], attn_mask=mask))
+    return torch.cat(out, 2)
+
+
+def split(q, k, v):
+    import torch
+
+    flash = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu
+    n, out = q.shape[2], []
+    for s in range(0, n, CHUNK):
+        e = min(n, s + CHUNK)
+        qc = q[:, :, s:e].float()
+        o2, l2 = flash(qc, k[:, :, s:e].float(), v[:, :, s:e].float(), 0.0, True)
+        if s == 0:
+            out.append(o2.to(q.dtype))
+            continue
+        o1, l1 = flash(qc, k[:, :, :s].float(), v[:, :, :s].float(), 0.0, False)
+        m = torch.maximum(l1, l2)
+        a1, a2 = (l1 - m).exp_()[..., None], (l2 - m).exp_()[..., None]
+        out.append(((o1 * a1 + o2 * a2) / (a1 + a2)).to(q.dtype))
+    return torch.cat(out, 2)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--lengths", default="4k,8k,16k")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+
+    import torch
+
+    from qlongbench.spec.lengths import parse_lengths
+
+    torch.set_num_threads(args.threads)
+    ways = {"causal": causal, "masked": masked, "split": split}
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; one attention layer "
+          f"({HEADS} heads, {KV_HEADS} KV heads, head_dim {DIM}, bf16), chunks of {CHUNK}; {args.rounds} rounds "
+          "(medians)\n")
+    print("| length | way | s per layer | vs masked | max abs error vs float32 causal |")
+    print("|---:|---|---:|---:|---:|")
+    last = {}
+    for n in parse_lengths(args.lengths):
+        q, k, v = layer_inputs(n)
+        ref = causal(q.float(), k.float(), v.float())
+        took: dict[str, list[float]] = {w: [] for w in ways}
+        err = {}
+        for r in range(args.rounds):
+            for w in (list(ways) if r % 2 == 0 else list(ways)[::-1]):
+                t0 = time.perf_counter()
+                out = ways[w](q, k, v)
+                took[w].append(time.perf_counter() - t0)
+                err[w] = float((out.float() - ref).abs().max())
+        med = {w: statistics.median(t) for w, t in took.items()}
+        for w in ways:
+            print(f"| {n} | {w} | {med[w]:.3f} | {med['masked'] / med[w]:.2f}x | {err[w]:.2e} |", flush=True)
+        last = {"n": n, **med}
+    print(f"\nat {last['n']} tokens: split {last['masked'] / last['split']:.2f}x faster than masked chunks "
+          f"(one causal call {last['masked'] / last['causal']:.2f}x)")
+
+
+if __name__ == "__main__":
+    main()
