@@ -179,6 +179,8 @@ class GGUFSession(ContextSession):
                 or any(c.max_new_tokens <= 0 for c in cfgs)):
             return super().generate_many(questions, cfgs)
         need = start + sum(len(q) + c.max_new_tokens for q, c in zip(questions, cfgs))
+        if self.b.opts.n_ctx and need > self.b.opts.n_ctx:  # a fixed context too small for all rows at once
+            return super().generate_many(questions, cfgs)
         t0 = time.perf_counter()
         if self.b.ensure_context(need):  # a bigger context: refill the context (counted as the first row's prefill)
             held, self._ids = self._ids, []

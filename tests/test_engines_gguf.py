@@ -195,18 +195,23 @@ def test_a_run_with_decode_rows_makes_its_llama_context_for_them(gguf_setup, tmp
     assert all(outs[4][k][:3] == outs[1][k][:3] for k in outs[1])
 
 
-def test_rows_beyond_the_backend_s_are_answered_one_at_a_time(gguf_setup):
-    """A backend made for one row (the default) answers generate_many one after another, and says so."""
-    b = open_backend("gguf-q4_k_m", gguf_setup)
+@pytest.mark.parametrize("label,rows", [("gguf-q4_k_m", 1), ("gguf-q4_k_m:n_ctx=512", 2)])
+def test_rows_that_do_not_fit_are_answered_one_at_a_time(gguf_setup, label, rows):
+    """A backend made for one row (the default), or a fixed context too small for every row at once
+    (n_ctx=512: 440 tokens of context + 2 x 50 of questions and answers), answers generate_many one
+    after another, and says so."""
+    import dataclasses
+
+    b = open_backend(label, dataclasses.replace(gguf_setup, decode_rows=rows))
     try:
         sess = b.session()
-        ids = prompt_ids(gguf_setup.tokenizer, 200)
-        sess.extend(ids[:100])
-        gens = sess.generate_many([ids[100:110], ids[110:120]], [GenerationConfig(max_new_tokens=4)] * 2)
+        ids = prompt_ids(gguf_setup.tokenizer, 600)
+        sess.extend(ids[:440])
+        gens = sess.generate_many([ids[440:470], ids[470:500]], [GenerationConfig(max_new_tokens=20)] * 2)
         sess.close()
     finally:
         b.close()
-    assert [g.decode_rows for g in gens] == [1, 1]
+    assert [g.decode_rows for g in gens] == [1, 1] and all(len(g.token_ids) > 0 for g in gens)
 
 
 def test_memory_measured_against_the_formula(gguf_setup):
