@@ -198,12 +198,14 @@ def test_ray_writes_the_same_records_as_one_process(tiny_model, tmp_path, ray_he
     assert a.header.executor.name == "local" and a.header.executor.placements["bf16"].node_id is None
 
 
-def _running_units() -> int:
-    """Processes whose title is a running unit's task ("ray::qlongbench <unit>"; an idle worker is "ray::IDLE")."""
+def _running_units(head: int) -> int:
+    """Processes of the head's cluster whose title is a running unit's task ("ray::qlongbench <unit>"; an
+    idle worker is "ray::IDLE"). Other Ray clusters on the machine are not counted."""
     n = 0
     for p in Path("/proc").iterdir():
         try:
-            n += p.name.isdigit() and (p / "cmdline").read_bytes().startswith(b"ray::qlongbench ")
+            if p.name.isdigit() and (p / "cmdline").read_bytes().startswith(b"ray::qlongbench "):
+                n += _descends_from(int(p.name), head)
         except OSError:
             pass
     return n
@@ -223,7 +225,7 @@ def test_no_more_units_run_at_once_than_the_cluster_has_cpus(tiny_model, tmp_pat
     proc = _driver(_spec(tiny_model, tmp_path / "r", ray_head, replicas=2, lengths=[256, 320], samples=2), ray_head)
     most = 0
     while proc.poll() is None:
-        most = max(most, _running_units())
+        most = max(most, _running_units(ray_head["pid"]))
         time.sleep(0.02)
     out, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err[-3000:]
