@@ -8,7 +8,7 @@ Nothing here imports torch.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, ValidationInfo, field_validator
 
@@ -200,6 +200,15 @@ class BackendInfo(Frozen):
     """Attention implementation the engine ran (transformers: sdpa, or qlongbench_sdpa = SDPA with
     one-query CPU steps in float32, see backends/hf_attention.py); None for engines that offer no
     choice (llama.cpp records flash_attn in its recipe)."""
+
+    OUTPUT_FIELDS: ClassVar[tuple[str, ...]] = ("engine", "engine_version", "device", "dtype", "recipe",
+                                                "artifact_sha256", "attention", "versions")
+    """What decides a precision's outputs (not where its file lies or how much memory it held)."""
+
+    def differs_from(self, other: BackendInfo) -> list[str]:
+        """The output-deciding fields in which two loads of one precision differ: records made by
+        both cannot stand under one label (a GPTQ file quantized again on another machine differs)."""
+        return [f for f in self.OUTPUT_FIELDS if getattr(self, f) != getattr(other, f)]
 
 
 class Record(Frozen):

@@ -80,7 +80,7 @@ def test_a_version_2_header_migrates_into_the_plan():
     assert data["version"] == 2
     header = RunHeader.load(data)
     plan = header.plan
-    assert header.version == HEADER_VERSION == 3
+    assert header.version == HEADER_VERSION == 4
     assert plan.reference == "bf16" and plan.logprob_reference == "bf16" and plan.logprob_tasks == ("kld",)
     assert plan.added == ("gguf-bf16",) and plan.engine_baselines == {"llama.cpp": "gguf-bf16"}
     assert set(plan.labels) == set(data["precisions"]) and plan.model.source == data["model"]["source"]
@@ -97,3 +97,38 @@ def test_a_version_2_header_of_a_resumed_0_1_0_run_is_refused_in_one_line():
     with pytest.raises(UserError) as err:
         RunHeader.load(data)
     assert "0.1.0" in str(err.value) and "\n" not in str(err.value)
+
+
+V3 = Path(__file__).resolve().parents[1] / "reports" / "smollm2" / "records" / "nested-rows10" / "run.json"
+"""A committed version-3 header (its placements name no CPU)."""
+
+
+def test_a_version_3_header_migrates_with_the_cpu_unknown():
+    data = json.loads(V3.read_text(encoding="utf-8"))
+    assert data["version"] == 3 and all("cpu" not in p for p in data["executor"]["placements"].values())
+    header = RunHeader.load(data)
+    assert header.version == HEADER_VERSION == 4
+    assert header.executor.placements and all(p.cpu == "" for p in header.executor.placements.values())
+    assert header.plan.labels == RunHeader.load(data).plan.labels
+
+
+def test_a_placement_with_a_field_no_version_has_is_refused():
+    data = json.loads(V3.read_text(encoding="utf-8"))
+    label, placement = next(iter(data["executor"]["placements"].items()))
+    data["executor"]["placements"][label] = placement | {"cpu_model": "x"}
+    with pytest.raises(Exception, match="cpu_model"):
+        RunHeader.load(data)
+
+
+@pytest.mark.parametrize(("cpuinfo", "expected"), [
+    ("processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu avx2 avx512f avx512_bf16 avx512_vnni\n\n"
+     "processor\t: 1\nmodel name\t: AMD EPYC\nflags\t\t: fpu\n", "AMD EPYC [avx2 avx512f avx512_vnni avx512_bf16]"),
+    ("model name\t: Intel(R) Xeon(R) Platinum 8481C\nflags\t: avx2 avx_vnni amx_bf16 amx_int8 amx_tile\n",
+     "Intel(R) Xeon(R) Platinum 8481C [avx2 avx_vnni amx_bf16 amx_int8]"),
+    ("model name\t: Old CPU\nflags\t: fpu sse2\n", "Old CPU"),
+    ("processor\t: 0\nFeatures\t: fp asimd sve\nModel\t: Graviton\n", "Graviton [asimd sve]"),
+])
+def test_the_cpu_is_named_with_the_features_that_choose_kernels(cpuinfo, expected):
+    from qlongbench.run.device import cpu_model
+
+    assert cpu_model(cpuinfo) == expected

@@ -194,7 +194,7 @@ def test_ray_writes_the_same_records_as_one_process(tiny_model, tmp_path, ray_he
     ex = b.header.executor
     assert ex.name == "ray" and ex.ray_version == ray.__version__ and ex.address == ray_head["address"]
     assert sorted(ex.placements) == ["bf16#1/2", "bf16#2/2", "fp32#1/2", "fp32#2/2"]
-    assert all(p.node_id and p.device == "cpu" and p.host for p in ex.placements.values())
+    assert all(p.node_id and p.device == "cpu" and p.host and p.cpu for p in ex.placements.values())
     assert a.header.executor.name == "local" and a.header.executor.placements["bf16"].node_id is None
 
 

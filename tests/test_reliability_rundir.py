@@ -280,3 +280,53 @@ def test_a_cpu_allocation_failure_while_generating_is_oom(tiny_model, tmp_path):
     rows = RunDir(out).records()
     assert [r.status for r in rows] == ["oom", "oom"]
     assert "DefaultCPUAllocator" in rows[0].error
+
+
+def _reload_one(run: Path, field: str, value: object) -> str:
+    """Drop the run's last record (so resuming loads its precision again) and make run.json say that
+    precision was loaded with FIELD = VALUE; returns the precision's label."""
+    lines = (run / "records.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)
+    label = json.loads(lines[-1])["precision"]
+    (run / "records.jsonl").write_text("".join(lines[:-1]), encoding="utf-8")
+    header = json.loads((run / "run.json").read_text(encoding="utf-8"))
+    header["precisions"][label][field] = value
+    (run / "run.json").write_text(json.dumps(header), encoding="utf-8")
+    return label
+
+
+def test_a_resume_that_loads_another_model_under_the_same_label_is_refused(capsys, tiny_model, run):
+    """Records made by two loads that differ in what decides outputs (here the engine's version; on
+    a cluster, a GPTQ file quantized again on another machine) cannot stand under one label."""
+    label = _reload_one(run, "engine_version", "0.0.1")
+    records = (run / "records.jsonl").read_bytes()
+    rc, _, err = cli(capsys, run_argv(tiny_model, run, fast=MADE))
+    assert rc == 2
+    assert_one_line(err, f"precision {label} cannot resume", "its 1 records", "engine_version 0.0.1 ->",
+                    "QLONGBENCH_CACHE")
+    assert (run / "records.jsonl").read_bytes() == records
+    assert json.loads((run / "run.json").read_text())["precisions"][label]["engine_version"] == "0.0.1"
+
+
+def test_a_resume_whose_load_differs_only_in_its_weight_bytes_goes_on(capsys, tiny_model, run):
+    label = _reload_one(run, "weight_bytes", 1)
+    rc, _, err = cli(capsys, run_argv(tiny_model, run, fast=MADE))
+    assert rc == 0, err
+    assert len(RunDir(run).records()) == 4
+    assert RunDir(run).read_header().precisions[label].weight_bytes > 1
+
+
+@pytest.mark.parametrize(("change", "differs"), [
+    ({}, []),
+    ({"artifact_sha256": "b" * 64}, ["artifact_sha256"]),
+    ({"artifact_path": "/elsewhere/model.gguf", "weight_bytes": 7, "memory_baseline_bytes": 9}, []),
+    ({"device": "cuda:0", "versions": {"torch": "2.13.0", "llama_cpp": "0.3.37"}}, ["device", "versions"]),
+    ({"attention": "sdpa"}, ["attention"]),
+])
+def test_what_decides_a_loads_outputs(change, differs):
+    from qlongbench.types import BackendInfo, QuantRecipe
+
+    info = BackendInfo(precision="gguf-q8_0", engine="llama.cpp", engine_version="0.3.36", device="cpu",
+                       dtype="q8_0", recipe=QuantRecipe(method="gguf"), weight_bytes=5,
+                       artifact_path="/cache/model.gguf", artifact_sha256="a" * 64,
+                       versions={"torch": "2.13.0", "llama_cpp": "0.3.36"}, attention=None)
+    assert info.differs_from(info.model_copy(update=change)) == differs

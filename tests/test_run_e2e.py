@@ -10,6 +10,7 @@ import pytest
 
 from qlongbench.cli import main
 from qlongbench.spec.config import build_spec
+from qlongbench.run.device import cpu_model
 from qlongbench.run.runner import Runner
 from qlongbench.run.store import RunDir
 
@@ -30,11 +31,12 @@ def test_cli_run_and_report(tiny_model, tmp_path, capsys):
     line = json.loads(rd.records_path.read_text().splitlines()[0])
     assert required <= set(line)
     header = rd.read_header()
-    assert header.version == 3 and header.seed == 0 and header.plan.model.files_sha256
+    assert header.version == 4 and header.seed == 0 and header.plan.model.files_sha256
     assert header.plan.model.files_hash_rule == "all-files" and header.plan.reference == "bf16"
     assert [p.label for p in header.plan.precisions] == ["bf16"] and header.plan.logprob_tasks == ()
     assert {"torch", "transformers", "qlongbench", "python"} <= set(header.environment.versions)
     assert header.precisions["bf16"].recipe.method == "none"
+    assert header.executor.placements["bf16"].cpu == cpu_model() != ""
     assert header.plan.tasks["niah-single"].generation.max_new_tokens == 24
     assert header.plan.tasks["niah-single"].lengths == (256, 512)
     assert sorted(p.name for p in rd.samples_dir.iterdir()) == ["niah-single-en-256.jsonl", "niah-single-en-512.jsonl"]

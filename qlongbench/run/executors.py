@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from qlongbench.errors import UserError
 from qlongbench.run.header import ExecutorInfo
 from qlongbench.run.plan import Cell
 from qlongbench.run.progress import CellCounter, Progress, ProgressFn
@@ -17,9 +18,22 @@ from qlongbench.run.units import Event, Loaded, LoadFailed, Unit, UnitContext, r
 from qlongbench.spec.config import RunSpec
 from qlongbench.spec.precision import Precision
 from qlongbench.tokenizer import PromptTokenizer
-from qlongbench.types import Record, Sample
+from qlongbench.types import BackendInfo, Record, Sample
 
 log = logging.getLogger(__name__)
+
+
+def _change(field: str, before: object, after: object) -> str:
+    """One changed field for a one-line message (hashes cut to 12 characters, libraries by name)."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        libs = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+        return ", ".join(f"{k} {before.get(k)} -> {after.get(k)}" for k in libs)
+
+    def short(value: object) -> str:
+        text = str(value)
+        return text[:12] if len(text) == 64 else text
+
+    return f"{field} {short(before)} -> {short(after)}"
 
 
 @dataclass
@@ -78,6 +92,7 @@ class Ledger:
         elif isinstance(event, Loaded):
             h = self.book.header
             label = event.placement.precision
+            self._check_same_load(label, h.precisions.get(label), event)
             placements = h.executor.placements | {unit.name: event.placement}
             self.book.update(precisions=h.precisions | {label: event.info},
                              precision_errors={k: v for k, v in h.precision_errors.items() if k != label},
@@ -89,6 +104,18 @@ class Ledger:
                 "out of memory while loading: " if event.status == "oom" else "") + event.message
             if event.status == "error":
                 self.book.update(precision_errors=self.book.header.precision_errors | {event.label: event.message})
+
+    def _check_same_load(self, label: str, before: BackendInfo | None, event: Loaded) -> None:
+        """Records already written for a precision were made by what it loaded then: a load that
+        differs in what decides outputs (another quantized file, engine, device or library) would
+        put two models' answers under one label. Refused: the run stops, what it wrote stays whole."""
+        kept = sum(1 for p, _ in self.done if p == label)
+        changed = before.differs_from(event.info) if before is not None and kept else []
+        if changed:
+            what = "; ".join(_change(f, getattr(before, f), getattr(event.info, f)) for f in changed)
+            raise UserError(f"precision {label} cannot resume: its {kept} records were made by another load ({what}); "
+                            "a quantization rebuilt elsewhere gives other weights. Put the earlier artifact back in the "
+                            "artifact cache (QLONGBENCH_CACHE), or run the precision under another --out")
 
     def lost(self, unit: Unit, message: str) -> None:
         """A unit that ended without finishing (its worker lost past the retries, or an unexpected

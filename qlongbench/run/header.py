@@ -15,17 +15,18 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from qlongbench.errors import UserError
-from qlongbench.run.migrate import v2_to_v3
+from qlongbench.run.migrate import v2_to_v3, v3_to_v4
 from qlongbench.run.plan import RunPlan, Sha256
 from qlongbench.spec.config import RunSpec
 from qlongbench.spec.labels import OPTIONS
 from qlongbench.types import BackendInfo, Count, IsoTime, Name
 
-HEADER_VERSION = 3
+HEADER_VERSION = 4
 """Version 1: the unversioned dict of qlongbench 0.1.0 (no longer read). Version 2: the decisions
 about the run as loose fields (model, tasks, generation configs, engine baselines, controls,
-log-prob reference). Version 3: this model, those decisions in one typed RunPlan."""
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {2: v2_to_v3}
+log-prob reference). Version 3: this model, those decisions in one typed RunPlan. Version 4: each
+placement names the CPU its unit ran on (a run resumed on another machine says which made what)."""
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {2: v2_to_v3, 3: v3_to_v4}
 """version n -> the function that turns a version-n file into version n + 1 (data only, run/migrate.py)."""
 
 
@@ -62,6 +63,10 @@ class Placement(_Model):
     """The precision label."""
     host: str = ""
     """Host name of the machine."""
+    cpu: str = ""
+    """CPU model of the machine (run/device.py cpu_model; empty in a header written before version 4).
+    Torch picks its CPU kernels by the instruction set, so a near-tied greedy answer can move with
+    the CPU: a unit resumed on another machine records the CPU of its latest attempt."""
     node_id: str | None = None
     """Ray node id (None in-process)."""
     device: str = ""

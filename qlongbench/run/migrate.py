@@ -4,7 +4,10 @@ migrated run reports exactly as it did.
 
 Version 2 -> 3: the decisions about the run move into one typed RunPlan (`plan`): the model, the
 tasks with their generation configs and where they ran, the precisions parsed into typed
-Precisions, the reference, each engine's baseline, the controls and the measure rule."""
+Precisions, the reference, each engine's baseline, the controls and the measure rule.
+
+Version 3 -> 4: placements gain the CPU model; a version-3 file did not record it, so it stays empty
+(unknown), never guessed."""
 
 from __future__ import annotations
 
@@ -91,3 +94,7 @@ def v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
             "measure": measure.model_dump(mode="json")}
     out = {k: v for k, v in data.items() if k not in V2_PLAN_FIELDS}
     return out | {"version": 3, "plan": plan}
+
+
+def v3_to_v4(data: dict[str, Any]) -> dict[str, Any]:
+    return data | {"version": 4}

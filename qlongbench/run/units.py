@@ -16,6 +16,7 @@ from pathlib import Path
 
 from qlongbench.errors import UserError
 from qlongbench.run import drive
+from qlongbench.run.device import cpu_model
 from qlongbench.run.header import Placement
 from qlongbench.run.logprobs import LogprobFiles
 from qlongbench.run.plan import Cell, PlannedTask, RunPlan
@@ -187,7 +188,7 @@ def run_unit(unit: Unit, ctx: UnitContext, samples: Sequence[Sample], *, tokeniz
         return
     try:
         info = backend.info().model_copy(update={"memory_baseline_bytes": baseline})
-        yield Loaded(info, Placement(precision=label, host=socket.gethostname(), device=str(info.device),
+        yield Loaded(info, Placement(precision=label, host=socket.gethostname(), cpu=cpu_model(), device=str(info.device),
                                      pid=os.getpid(), **(where or {})))
         keep, compare = plan.logprob_role(label)
         files = LogprobFiles(Path(ctx.run_root))
