@@ -283,6 +283,22 @@ def test_labels_from_the_run_are_escaped_everywhere(tmp_path):
     assert "&lt;img src=x onerror=&#34;alert(2)&#34;&gt;" in page
 
 
+def test_the_cpus_each_precision_ran_on_are_shown_and_two_are_flagged(tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(FIXTURE, run)
+    meta = json.loads((run / "run.json").read_text(encoding="utf-8"))
+    meta["executor"]["placements"] = {
+        "bf16": {"precision": "bf16", "cpu": "CPU A [avx2]"},
+        "bnb-nf4#1/2": {"precision": "bnb-nf4", "cpu": "CPU A [avx2]"},
+        "bnb-nf4#2/2": {"precision": "bnb-nf4", "cpu": "CPU B [avx512f]"}}
+    (run / "run.json").write_text(json.dumps(meta), encoding="utf-8")
+    page = (write(run, tmp_path / "out") / "index.html").read_text(encoding="utf-8")
+    rows = {r.split("</td>")[0]: r for r in page.split("<tr><td>")[1:]}
+    assert '<td class="mono">CPU A [avx2]</td>' in rows["bf16"]
+    assert '<td class="mono worse">CPU A [avx2]<br>CPU B [avx512f]</td>' in rows["bnb-nf4"]
+    assert rows["gguf-q4_k_m"].split("\n</tr>")[0].endswith('<td class="mono">–</td>')  # no placement: unknown
+
+
 # --- behaviour ------------------------------------------------------------------------------------------------
 def test_records_on_different_inputs_are_refused(tmp_path):
     run = tmp_path / "run"

@@ -107,8 +107,9 @@ def provenance(data: ReportData) -> dict[str, Any]:
     precisions = []
     for label, info in h.precisions.items():
         recipe = {k: v for k, v in info.recipe.model_dump().items() if v not in (None, {}, "")}
-        precisions.append({"label": label, "error": None, "info": info, "recipe": recipe})
-    precisions += [{"label": label, "error": err, "info": None, "recipe": {}} for label, err in h.precision_errors.items()]
+        precisions.append({"label": label, "error": None, "info": info, "recipe": recipe, "cpus": h.cpus(label)})
+    precisions += [{"label": label, "error": err, "info": None, "recipe": {}, "cpus": []}
+                   for label, err in h.precision_errors.items()]
     run = {"run_id": h.run_id, "name": h.name, "created_at": h.created_at, "resumed_at": h.resumed_at or None,
            "spec_sha256": h.spec_sha256, "sample_identity_sha256": h.sample_identity_sha256,
            "reference": h.plan.reference, "engine_baselines": list(h.plan.added) or None,

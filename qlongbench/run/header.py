@@ -138,6 +138,11 @@ class RunHeader(_Model):
                              "qlongbench wrote it, or the file was edited")
         return v
 
+    def cpus(self, label: str) -> list[str]:
+        """The CPUs the units of one precision ran on, as recorded (empty before version 4). More
+        than one: its records were made on different machines (docs/design.md, one label one load)."""
+        return sorted({p.cpu for p in self.executor.placements.values() if p.precision == label and p.cpu})
+
     def precision_labels(self) -> set[str]:
         """Every precision label this run planned, across its invocations (engine baselines and
         controls included): the labels its records may carry, whether or not the precision loaded."""
