@@ -330,3 +330,26 @@ def test_what_decides_a_loads_outputs(change, differs):
                        artifact_path="/cache/model.gguf", artifact_sha256="a" * 64,
                        versions={"torch": "2.13.0", "llama_cpp": "0.3.36"}, attention=None)
     assert info.differs_from(info.model_copy(update=change)) == differs
+
+
+def test_a_precision_finished_on_another_cpu_keeps_both_cpus_on_record(capsys, monkeypatch, tiny_model, tmp_path):
+    """The placement keeps only the latest attempt of a unit; the label's list keeps every CPU that
+    wrote its records, and a resume that writes nothing adds none."""
+    import qlongbench.run.units as units
+    from qlongbench.run.device import cpu_model
+
+    out, other = tmp_path / "run", "Another CPU [avx2]"
+    monkeypatch.setattr(units, "cpu_model", lambda: other)
+    rc, _, err = cli(capsys, run_argv(tiny_model, out, fast=MADE))
+    assert rc == 0, err
+    monkeypatch.undo()
+    rc, _, err = cli(capsys, run_argv(tiny_model, out, fast=MADE))  # nothing left to run: no CPU added
+    assert rc == 0, err
+    assert all(RunDir(out).read_header().cpus(label) == [other] for label in ("bf16", "fp32"))
+    label = _reload_one(out, "weight_bytes", 1)  # one record of one precision to make again, here
+    rc, _, err = cli(capsys, run_argv(tiny_model, out, fast=MADE))
+    assert rc == 0, err
+    after = RunDir(out).read_header()
+    assert after.executor.placements[label].cpu == cpu_model() != other
+    assert after.cpus(label) == sorted([other, cpu_model()])
+    assert after.cpus(({"bf16", "fp32"} - {label}).pop()) == [other]

@@ -37,6 +37,7 @@ def test_cli_run_and_report(tiny_model, tmp_path, capsys):
     assert {"torch", "transformers", "qlongbench", "python"} <= set(header.environment.versions)
     assert header.precisions["bf16"].recipe.method == "none"
     assert header.executor.placements["bf16"].cpu == cpu_model() != ""
+    assert header.executor.cpus == {"bf16": [cpu_model()]} and header.cpus("bf16") == [cpu_model()]
     assert header.plan.tasks["niah-single"].generation.max_new_tokens == 24
     assert header.plan.tasks["niah-single"].lengths == (256, 512)
     assert sorted(p.name for p in rd.samples_dir.iterdir()) == ["niah-single-en-256.jsonl", "niah-single-en-512.jsonl"]

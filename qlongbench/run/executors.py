@@ -60,10 +60,13 @@ class Ledger:
         self.done = done
         self.tally = Tally()
         self._counters: dict[str, CellCounter] = {}
+        self._cpu_of: dict[str, str] = {}
+        """Per unit loaded in this invocation whose first record is not written yet: its CPU."""
 
     def set_executor(self, info: ExecutorInfo) -> None:
         """The executor of this invocation (placements of earlier ones kept)."""
-        info = info.model_copy(update={"placements": self.book.header.executor.placements | info.placements})
+        before = self.book.header.executor
+        info = info.model_copy(update={"placements": before.placements | info.placements, "cpus": before.cpus})
         self.book.update(executor=info)
 
     def start(self, unit: Unit, how: str = "") -> None:
@@ -86,6 +89,7 @@ class Ledger:
             self.writer.append(event)
             self.done.add(key)
             self.tally.written += 1
+            self._note_cpu(unit, event.precision)
             counter = self._counters.get(unit.name)
             if counter is not None and event.sample_id in self.by_id:
                 counter.add(self.by_id[event.sample_id], event)
@@ -93,6 +97,7 @@ class Ledger:
             h = self.book.header
             label = event.placement.precision
             self._check_same_load(label, h.precisions.get(label), event)
+            self._cpu_of[unit.name] = event.placement.cpu
             placements = h.executor.placements | {unit.name: event.placement}
             self.book.update(precisions=h.precisions | {label: event.info},
                              precision_errors={k: v for k, v in h.precision_errors.items() if k != label},
@@ -104,6 +109,13 @@ class Ledger:
                 "out of memory while loading: " if event.status == "oom" else "") + event.message
             if event.status == "error":
                 self.book.update(precision_errors=self.book.header.precision_errors | {event.label: event.message})
+
+    def _note_cpu(self, unit: Unit, label: str) -> None:
+        """The first record a unit's load writes adds its CPU to the label's list in run.json."""
+        cpu = self._cpu_of.pop(unit.name, "")
+        ex = self.book.header.executor
+        if cpu and cpu not in ex.cpus.get(label, []):
+            self.book.update(executor=ex.model_copy(update={"cpus": ex.cpus | {label: [*ex.cpus.get(label, []), cpu]}}))
 
     def _check_same_load(self, label: str, before: BackendInfo | None, event: Loaded) -> None:
         """Records already written for a precision were made by what it loaded then: a load that

@@ -92,6 +92,9 @@ class ExecutorInfo(_Model):
     """The Ray cluster joined (None: a local Ray started for the run)."""
     placements: dict[str, Placement] = Field(default_factory=dict)
     """Per unit (precision label, or label#i/n for a slice): where it ran, across invocations."""
+    cpus: dict[str, list[str]] = Field(default_factory=dict)
+    """Per precision label: every CPU that wrote records of it, across invocations (a placement keeps
+    only its unit's latest attempt, so a slice finished on another machine would hide the first)."""
 
 
 class RunHeader(_Model):
@@ -141,7 +144,8 @@ class RunHeader(_Model):
     def cpus(self, label: str) -> list[str]:
         """The CPUs the units of one precision ran on, as recorded (empty before version 4). More
         than one: its records were made on different machines (docs/design.md, one label one load)."""
-        return sorted({p.cpu for p in self.executor.placements.values() if p.precision == label and p.cpu})
+        placed = {p.cpu for p in self.executor.placements.values() if p.precision == label and p.cpu}
+        return sorted(placed | set(self.executor.cpus.get(label, ())))
 
     def precision_labels(self) -> set[str]:
         """Every precision label this run planned, across its invocations (engine baselines and
