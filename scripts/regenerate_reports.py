@@ -100,13 +100,13 @@ def blocks(runs: dict[str, ReportData], gemma: dict[str, ReportData] | None = No
            "questions-nested": questions("nested"),
            "suite-drops": suite_drops, "stability": between("suite", "suite-1thread", "2 threads", "1 thread"), "suite-minutes": run_minutes("suite"),
            "suite-rerun-minutes": run_minutes("suite-rerun"), "stability-machines": between("suite", "suite-rerun", "committed machine", "2026-12-05 machine"),
-           "nested-rows10-minutes": run_minutes("nested-rows10"),
+           "nested-rows10-minutes": run_minutes("nested-rows10"), "niah-single-n50-minutes": run_minutes("niah-single-n50"),
            "stability-nested-rows10": between("nested", "nested-rows10", "committed, one at a time", "--decode-rows 10, 2026-12-05"),
            "kv-sweep": kv_sweep, "study-matrix": lambda: matrix_lines(runs | {f"gemma3/{k}": v for k, v in (gemma or {}).items()})}
     for name in ("suite", "suite-1thread", "suite-rerun", "nested", "niah-single-short", "kv-sweep", "study-tasks",
-                 "awq-fp8", "awq-vllm", "nested-rows10"):
+                 "awq-fp8", "awq-vllm", "nested-rows10", "niah-single-n50"):
         out[f"timing-{name}"] = timing(name)
-    for name in ("nested", "niah-single-short", "study-tasks", "awq-fp8", "awq-vllm"):
+    for name in ("nested", "niah-single-short", "niah-single-n50", "study-tasks", "awq-fp8", "awq-vllm"):
         out[f"drops-{name}"] = matrix(name)
     return out
 
