@@ -205,10 +205,19 @@ class BackendInfo(Frozen):
                                                 "artifact_sha256", "attention", "versions")
     """What decides a precision's outputs (not where its file lies or how much memory it held)."""
 
+    MACHINE_KEYS: ClassVar[tuple[str, ...]] = ("llama_cpp_system",)
+    """Entries of `versions` that describe the machine, not a library (llama.cpp's system info names the
+    CPU features it found). Another CPU is recorded and flagged (run.json executor.cpus, the report),
+    as it is for torch, whose versions name no CPU: it is not a different model."""
+
     def differs_from(self, other: BackendInfo) -> list[str]:
         """The output-deciding fields in which two loads of one precision differ: records made by
         both cannot stand under one label (a GPTQ file quantized again on another machine differs)."""
-        return [f for f in self.OUTPUT_FIELDS if getattr(self, f) != getattr(other, f)]
+        def value(info: BackendInfo, f: str) -> object:
+            got = getattr(info, f)
+            return {k: v for k, v in got.items() if k not in self.MACHINE_KEYS} if f == "versions" else got
+
+        return [f for f in self.OUTPUT_FIELDS if value(self, f) != value(other, f)]
 
 
 class Record(Frozen):

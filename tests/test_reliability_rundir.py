@@ -321,6 +321,7 @@ def test_a_resume_whose_load_differs_only_in_its_weight_bytes_goes_on(capsys, ti
     ({"artifact_path": "/elsewhere/model.gguf", "weight_bytes": 7, "memory_baseline_bytes": 9}, []),
     ({"device": "cuda:0", "versions": {"torch": "2.13.0", "llama_cpp": "0.3.37"}}, ["device", "versions"]),
     ({"attention": "sdpa"}, ["attention"]),
+    ({"versions": {"torch": "2.13.0", "llama_cpp": "0.3.36", "llama_cpp_system": "CPU : AVX512 = 1"}}, []),
 ])
 def test_what_decides_a_loads_outputs(change, differs):
     from qlongbench.types import BackendInfo, QuantRecipe

@@ -60,8 +60,6 @@ class Ledger:
         self.done = done
         self.tally = Tally()
         self._counters: dict[str, CellCounter] = {}
-        self._cpu_of: dict[str, str] = {}
-        """Per unit loaded in this invocation whose first record is not written yet: its CPU."""
 
     def set_executor(self, info: ExecutorInfo) -> None:
         """The executor of this invocation (placements of earlier ones kept)."""
@@ -97,7 +95,6 @@ class Ledger:
             h = self.book.header
             label = event.placement.precision
             self._check_same_load(label, h.precisions.get(label), event)
-            self._cpu_of[unit.name] = event.placement.cpu
             placements = h.executor.placements | {unit.name: event.placement}
             self.book.update(precisions=h.precisions | {label: event.info},
                              precision_errors={k: v for k, v in h.precision_errors.items() if k != label},
@@ -111,9 +108,11 @@ class Ledger:
                 self.book.update(precision_errors=self.book.header.precision_errors | {event.label: event.message})
 
     def _note_cpu(self, unit: Unit, label: str) -> None:
-        """The first record a unit's load writes adds its CPU to the label's list in run.json."""
-        cpu = self._cpu_of.pop(unit.name, "")
+        """A record written adds the CPU of its unit's placement (this invocation's load) to the label's
+        list in run.json, once."""
         ex = self.book.header.executor
+        placement = ex.placements.get(unit.name)
+        cpu = placement.cpu if placement is not None else ""
         if cpu and cpu not in ex.cpus.get(label, []):
             self.book.update(executor=ex.model_copy(update={"cpus": ex.cpus | {label: [*ex.cpus.get(label, []), cpu]}}))
 
