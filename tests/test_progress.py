@@ -74,3 +74,48 @@ def test_cli_feedback_plain_and_rich(capsys):
     tasks = fb._progress.tasks
     assert [t.description for t in tasks] == ["running bf16", "running bnb-nf4"]
     assert all("rec/s" in t.fields["pace"] and "ETA" in t.fields["pace"] for t in tasks)
+
+
+def test_eta_weighs_records_by_their_cost():
+    """Records answered longest first: counting them alike, the ETA after the 8K ones would say the
+    1K ones take as long; weighed by cost it says what is left."""
+    clock = Clock()
+    pace = Pace(clock)
+    pace.start("bf16")
+    clock.now += 100
+    counted = pace.reading("bf16", 2, 4)  # two 8K records in 100 s, two 1K ones left
+    assert counted.eta == 100
+    weighed = pace.reading("bf16", 2, 4, work_done=2 * 24.0, work_total=2 * 24.0 + 2 * 1.5)
+    assert weighed.eta == (3.0 / 48.0) * 100  # 1K work 1.5 against 8K's 24: ~6 s, not 100
+    assert pace.reading("bf16", 4, 4, work_done=51.0, work_total=51.0).eta == 0.0
+    pace.start("bf16")  # a second slice of the precision does not restart its clock
+    assert pace.reading("bf16", 2, 4).elapsed == 100
+
+
+def test_counter_spans_slices_and_weighs_by_context_length():
+    """One counter per precision: a cell whose samples two slices share is done once, when its last
+    record is written, and each record carries the work done (quadratic in length)."""
+    from qlongbench.run.plan import Cell
+    from qlongbench.run.progress import CellCounter
+    from qlongbench.run.scheduler import prefill_cost
+    from qlongbench.types import Sample
+
+    def sample(length: int, i: int) -> Sample:
+        ids = tuple(range(1000 * i + 10, 1000 * i + 10 + length)) + (1, 2)
+        return Sample(sample_id=f"s-{length}-{i}", task="t", language="en", instruction_language="en", length=length,
+                      index=i, seed=0, status="ok", prompt_ids=ids, prefix_len=length, max_new_tokens=4,
+                      expected=("a",), prompt_sha256="x")
+
+    long, short = [sample(512, i) for i in range(2)], [sample(64, i + 2) for i in range(2)]
+    cell_of = {s.sample_id: Cell("t", "en", "en", s.length) for s in long + short}
+    events: list[Progress] = []
+    counter = CellCounter(events.append, "bf16", long + short, cell_of)
+    for s in (long[0], short[0], long[1], short[1]):  # two slices' records, interleaved
+        counter.add(s, None)
+    cells = [e for e in events if e.kind == "cell"]
+    assert [(e.cell, e.done, e.total) for e in cells] == [("t-en-512", 1, 2), ("t-en-64", 2, 2)]
+    records = [e for e in events if e.kind == "record"]
+    assert [e.done for e in records] == [1, 2, 3, 4] and {e.total for e in records} == {4}
+    assert records[-1].work_done == records[-1].work_total
+    assert records[0].work_done > 5 * (records[1].work_done - records[0].work_done)  # a 512 prompt vs a 64 one
+    assert records[0].work_done > prefill_cost(512)

@@ -39,34 +39,68 @@ print(json.dumps({"written": r.written, "skipped": r.skipped, "failed": r.failed
 
 
 # --- planning (no Ray) -------------------------------------------------------------------------
-def _sample(task: str, length: int, i: int) -> Sample:
+def _sample(task: str, length: int, i: int, context: int | None = None, cut: int | None = None) -> Sample:
+    """A prompt of `length` ids: its own context (ids from 10 * context, default one per sample), cut
+    to `cut` ids when given (a nested haystack), then two question ids."""
+    n = cut if cut is not None else length
+    base = 100_000 * (i if context is None else context) + 10
+    ids = tuple(range(base, base + n)) + (1, 2)
     return Sample(sample_id=f"{task}-{length}-{i}", task=task, language="en", instruction_language="en",
-                  length=length, index=i, seed=0, status="ok", prompt_ids=(1, 2, 3), prefix_len=2,
+                  length=length, index=i, seed=0, status="ok", prompt_ids=ids, prefix_len=n,
                   max_new_tokens=4, expected=("a",), prompt_sha256="x")
 
 
 def _cells(lengths=(256, 512, 1024), n=2) -> dict[Cell, list[Sample]]:
-    return {Cell("niah-single", "en", "en", L): [_sample("niah-single", L, i) for i in range(n)] for L in lengths}
+    return {Cell("niah-single", "en", "en", L): [_sample("niah-single", L, i + 10 * L) for i in range(n)]
+            for L in lengths}
 
 
-def test_units_split_cells_and_skip_what_is_written():
+def _units_of(units, label):
+    return [set(u.sample_ids) for u in units if u.label == label]
+
+
+def test_units_deal_prompts_and_skip_what_is_written():
     samples = _cells()
     bf16, fp32 = parse_precision(PrecisionSpec(name="bf16")), parse_precision(PrecisionSpec(name="fp32"))
-    done = {("bf16", "niah-single-1024-0")}
+    done = {("bf16", "niah-single-1024-10240")}
     units, skipped = plan_units([bf16, fp32], samples, done, replicas=2)
     assert skipped == 1
     assert [u.name for u in units] == ["bf16#1/2", "bf16#2/2", "fp32#1/2", "fp32#2/2"]
     for label in ("bf16", "fp32"):
         ids = [i for u in units if u.label == label for i in u.sample_ids]
         assert len(ids) == len(set(ids)) == 6 - (label == "bf16")
-        for u in (u for u in units if u.label == label):  # a cell is never split across units
-            assert len({i.rsplit("-", 1)[0] for i in u.sample_ids}) * 2 >= len(u.sample_ids)
-    # the longest cell alone in one slice, the two shorter ones in the other
-    assert {len(u.sample_ids) for u in units if u.label == "fp32"} == {2, 4}
+    # work quadratic in length: the two 1024 prompts (1024 * 1.5 each) outweigh 256 + 512 ones, so
+    # each slice takes one 1024 prompt: the longest cell is split, never one slice's alone
+    assert all(sum("-1024-" in i for i in part) == 1 for part in _units_of(units, "fp32"))
     one, _ = plan_units([bf16], samples, set(), replicas=1)
     assert one[0].sample_ids == tuple(s.sample_id for ss in samples.values() for s in ss)  # run order kept
     many, _ = plan_units([bf16], samples, set(), replicas=8)
-    assert len(many) == 3  # never more slices than cells
+    assert len(many) == 6  # never more slices than prompts that share nothing
+    assert all(u.sample_ids == tuple(sorted(u.sample_ids, key=list(one[0].sample_ids).index)) for u in many)
+    nothing, skipped = plan_units([bf16], samples, {("bf16", i) for i in one[0].sample_ids}, replicas=2)
+    assert skipped == 6 and [u.sample_ids for u in nothing] == [()]  # a precision already written: one empty unit
+
+
+def test_units_keep_shared_and_nested_contexts_together():
+    """The questions on one context, and the shorter cuts of a nested haystack, stay in one slice
+    (so each context is still prefilled once); independent long prompts are spread."""
+    bf16 = parse_precision(PrecisionSpec(name="bf16"))
+    cells = {Cell("nested", "en", "en", L): [_sample("nested", L, 10 * L + q, context=c, cut=L)
+                                             for c in (1, 2) for q in range(3)] for L in (512, 1024, 2048)}
+    for cell, ss in cells.items():  # three questions per context, two haystacks, each cut at three lengths
+        cells[cell] = [s.model_copy(update={"sample_id": f"{s.sample_id}-c{s.prompt_ids[0] // 100_000}"}) for s in ss]
+    units, _ = plan_units([bf16], cells, set(), replicas=2)
+    assert len(units) == 2
+    haystacks = [{sid.rsplit("-c", 1)[1] for sid in u.sample_ids} for u in units]
+    assert haystacks == [{"1"}, {"2"}] or haystacks == [{"2"}, {"1"}]
+    assert all(len(u.sample_ids) == 9 for u in units)
+    # with the cell dealt whole (before), the 2048 cell went to one slice and both haystacks were
+    # prefilled again in the other: count the tokens each unit prefills
+    from qlongbench.run.scheduler import group_by_prefix, order_groups, tokens_to_prefill
+
+    by_id = {s.sample_id: s for ss in cells.values() for s in ss}
+    prefilled = sum(tokens_to_prefill(order_groups(group_by_prefix([by_id[i] for i in u.sample_ids]))) for u in units)
+    assert prefilled == 2 * 2048
 
 
 def test_unit_gpus_from_engine_and_user():

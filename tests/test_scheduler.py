@@ -65,3 +65,22 @@ def test_batches_bucket_lone_prompts_by_length_and_keep_chains_whole():
     assert all(len(w.samples) <= 2 for w in work if isinstance(w, Batch))
     # batch_size 1 is the plain chained order
     assert [w for w in plan_batches(group_by_prefix(nested + lone), 1)] == order_groups(group_by_prefix(nested + lone))
+
+
+@pytest.mark.parametrize("n,ratio_to_1k", [(1024, 1.0), (2048, 8 / 3), (4096, 8.0), (8192, 80 / 3), (0, 0.0)])
+def test_prefill_cost_is_quadratic_past_the_knee(n, ratio_to_1k):
+    from qlongbench.run.scheduler import prefill_cost
+
+    assert prefill_cost(n) / prefill_cost(1024) == pytest.approx(ratio_to_1k)
+
+
+def test_chain_costs_put_the_prefill_on_the_first_answer():
+    from qlongbench.run.scheduler import answer_cost, chains, chain_costs, prefill_cost, sample_costs
+
+    master = list(range(10, 1010))
+    samples = [sample("q1", master + [1], 1000), sample("q2", master + [2], 1000), sample("cut", master[:500] + [3], 500),
+               sample("alone", [7] * 300 + [4], 300)]
+    (long, alone) = chains(group_by_prefix(samples))
+    costs = dict((s.sample_id, c) for s, c in chain_costs(long))
+    assert costs == {"q1": prefill_cost(1000) + answer_cost(1001), "q2": answer_cost(1001), "cut": answer_cost(501)}
+    assert sample_costs(samples) == costs | {"alone": prefill_cost(300) + answer_cost(301)}

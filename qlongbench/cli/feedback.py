@@ -47,7 +47,7 @@ class Feedback:
             key, desc, fields = "samples", "building samples", ""
         elif event.kind == "record":
             key, desc = f"precision:{event.precision}", f"running {event.precision}"
-            fields = self.pace.reading(event.precision or "", event.done, event.total).text()
+            fields = self.pace.read(event).text()
         else:
             return
         if key not in self._tasks:

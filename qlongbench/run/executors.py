@@ -75,8 +75,9 @@ class Ledger:
             f"slice {unit.index + 1}/{unit.of}: {len(unit.sample_ids)} to run, {there} of {n_all} already there"
         self.progress(Progress("precision", unit.position, unit.n_precisions, precision=unit.label,
                                detail=detail + how))
-        self._counters[unit.name] = CellCounter(self.progress, unit.label, [self.by_id[i] for i in unit.sample_ids],
-                                                self.cell_of)
+        if unit.label not in self._counters:  # the first of its slices: the precision's whole todo
+            todo = [s for sid, s in self.by_id.items() if (unit.label, sid) not in self.done]
+            self._counters[unit.label] = CellCounter(self.progress, unit.label, todo, self.cell_of)
 
     def apply(self, unit: Unit, event: Event) -> None:
         if isinstance(event, Record):
@@ -88,7 +89,7 @@ class Ledger:
             self.done.add(key)
             self.tally.written += 1
             self._note_cpu(unit, event.precision)
-            counter = self._counters.get(unit.name)
+            counter = self._counters.get(unit.label)
             if counter is not None and event.sample_id in self.by_id:
                 counter.add(self.by_id[event.sample_id], event)
         elif isinstance(event, Loaded):

@@ -28,15 +28,25 @@ class Progress:
     """The cell concerned (task/language/length)."""
     detail: str | None = None
     """One more fact for the line (accuracy so far, a failure)."""
+    work_done: float | None = None
+    """record events: the relative cost of the precision's records written so far
+    (scheduler.sample_costs: quadratic in context length), for an ETA that knows an 8K record is
+    not a 1K one."""
+    work_total: float | None = None
+    """record events: the relative cost of all the precision's records this run writes."""
 
 
 ProgressFn = Callable[[Progress], None]
 
 
 class CellCounter:
-    """Reports a precision's cell as done when its last sample's record is written."""
+    """One precision's records and cells in this invocation, across its slices: reports each record
+    with the precision's count and work so far, and a cell as done when its last sample's record is
+    written (whichever slice wrote it)."""
 
     def __init__(self, progress: ProgressFn, precision: str, todo: Sequence[Sample], cell_of: dict[str, Cell]):
+        from qlongbench.run.scheduler import sample_costs
+
         self.progress, self.precision, self.cell_of = progress, precision, cell_of
         self.left: dict[Cell, int] = defaultdict(int)
         for s in todo:
@@ -44,13 +54,17 @@ class CellCounter:
         self.total, self.done, self.records = len(self.left), 0, 0
         self.scores: dict[Cell, list[float]] = defaultdict(list)
         self.n_todo = len(todo)
+        self.cost = sample_costs(todo)
+        self.work_done, self.work_total = 0.0, sum(self.cost.values())
 
     def add(self, sample: Sample, record: Record | None) -> None:
         cell = self.cell_of[sample.sample_id]
         self.records += 1
+        self.work_done += self.cost.get(sample.sample_id, 0.0)
         if record is not None and record.score is not None:
             self.scores[cell].append(record.score)
-        self.progress(Progress("record", self.records, self.n_todo, precision=self.precision, cell=cell.stem()))
+        self.progress(Progress("record", self.records, self.n_todo, precision=self.precision, cell=cell.stem(),
+                               work_done=self.work_done, work_total=self.work_total))
         self.left[cell] -= 1
         if self.left[cell] == 0:
             self.done += 1
@@ -76,6 +90,10 @@ class PaceReading:
     total: int
     elapsed: float
     """Seconds since the precision started (its model load included)."""
+    work_done: float | None = None
+    """Relative cost of the records written (Progress.work_done); None: every record counts alike."""
+    work_total: float | None = None
+    """Relative cost of all the precision's records."""
 
     @property
     def rate(self) -> float | None:
@@ -84,9 +102,14 @@ class PaceReading:
 
     @property
     def eta(self) -> float | None:
-        """Seconds left at that pace (0 when done; None before the first record)."""
+        """Seconds left at the pace so far (0 when done; None before the first record). With the
+        work known, the pace is work per second, so the long contexts still to come count as long:
+        a unit answers its longest contexts first, so the early pace is the slowest and the ETA errs
+        long, never short."""
         if self.done >= self.total:
             return 0.0
+        if self.work_done and self.work_total is not None and self.elapsed > 0:
+            return (self.work_total - self.work_done) / (self.work_done / self.elapsed)
         rate = self.rate
         return (self.total - self.done) / rate if rate else None
 
@@ -98,9 +121,10 @@ class PaceReading:
 
 class Pace:
     """Records per second, elapsed time and ETA per precision, from the runner's events. A
-    precision's clock starts at its `precision` event (so its model load counts: an early ETA errs
-    long, never short) and the pace is its records over that time; records of a resumed run that
-    were already there are not counted (the events count what this run writes)."""
+    precision's clock starts at its first `precision` event (so its model load counts: an early ETA
+    errs long; a second slice of it starting later does not restart the clock) and the pace is its
+    records over that time; records of a resumed run that were already there are not counted (the
+    events count what this run writes)."""
 
     def __init__(self, clock: Callable[[], float] | None = None):
         import time
@@ -109,12 +133,17 @@ class Pace:
         self.started: dict[str, float] = {}
 
     def start(self, precision: str) -> None:
-        self.started[precision] = self.clock()
+        self.started.setdefault(precision, self.clock())
 
-    def reading(self, precision: str, done: int, total: int) -> PaceReading:
+    def reading(self, precision: str, done: int, total: int, work_done: float | None = None,
+                work_total: float | None = None) -> PaceReading:
         now = self.clock()
         t0 = self.started.setdefault(precision, now)
-        return PaceReading(done=done, total=total, elapsed=now - t0)
+        return PaceReading(done=done, total=total, elapsed=now - t0, work_done=work_done, work_total=work_total)
+
+    def read(self, event: Progress) -> PaceReading:
+        """The reading at a record event."""
+        return self.reading(event.precision or "", event.done, event.total, event.work_done, event.work_total)
 
 
 def plain_line(event: Progress, pace: Pace, run_elapsed: float) -> str | None:
@@ -125,7 +154,7 @@ def plain_line(event: Progress, pace: Pace, run_elapsed: float) -> str | None:
     if event.kind == "precision":
         return f"{head} precision {event.done}/{event.total}: {event.precision} ({event.detail})"
     if event.kind == "record":
-        reading = pace.reading(event.precision or "", event.done, event.total)
+        reading = pace.read(event)
         return f"{head}   {event.precision} {event.done}/{event.total} records, {reading.text()}"
     if event.kind == "cell":
         return f"{head}   {event.precision} {event.cell} done ({event.done}/{event.total} cells; {event.detail})"

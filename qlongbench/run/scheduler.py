@@ -57,6 +57,39 @@ def chains(groups: Sequence[PrefixGroup]) -> list[list[PrefixGroup]]:
     return out
 
 
+PREFILL_KNEE = 2048
+"""Context length (tokens) at which attention's quadratic share of a prefill equals the rest."""
+
+
+def prefill_cost(n_tokens: int) -> float:
+    """Relative cost of prefilling a context of n tokens: n (1 + n / 2048). Fitted to the committed
+    n = 50 niah-single records (reports/smollm2/records/niah-single-n50, one CPU per unit): 1K : 2K :
+    4K : 8K prefills took 1 : 2.5 : 7.5 : 30 (bnb-nf4) and 1 : 2.5 : 7.7 : 30 (gptq-int4) against
+    this formula's 1 : 2.7 : 8 : 27. Only the ratios matter (dealing work to slices)."""
+    return n_tokens * (1 + n_tokens / PREFILL_KNEE)
+
+
+def answer_cost(n_tokens: int) -> float:
+    """Relative cost of answering one question on a context of n tokens, in prefill_cost's units:
+    64 + n / 16 (committed nested-rows10 records: a question's decode is ~9 % of a 1K prefill and
+    ~1 % of an 8K one)."""
+    return 64 + n_tokens / 16
+
+
+def chain_costs(chain: Sequence[PrefixGroup]) -> list[tuple[Sample, float]]:
+    """Each sample of a chain with its relative cost, as the engine spends it: the chain's longest
+    context is prefilled once, with the first question answered on it (drive.generate puts that
+    prefill in the first record); every question is answered."""
+    first = chain[0].samples[0]
+    return [(s, answer_cost(len(s.prompt_ids)) + (prefill_cost(len(chain[0].prefix)) if s is first else 0.0))
+            for g in chain for s in g.samples]
+
+
+def sample_costs(samples: Sequence[Sample]) -> dict[str, float]:
+    """Relative cost of each sample when an engine serves these samples (see chain_costs)."""
+    return {s.sample_id: c for chain in chains(group_by_prefix(samples)) for s, c in chain_costs(chain)}
+
+
 def order_groups(groups: Sequence[PrefixGroup]) -> list[PrefixGroup]:
     """Longest context first, each followed by the contexts nested in it (see chains)."""
     return [g for chain in chains(groups) for g in chain]

@@ -1,5 +1,5 @@
-"""Units of work: what loads one model once. A unit is a precision with its cells (longest first),
-or a slice of them when the user asks for replicas. `run_unit` runs one and yields what the driver
+"""Units of work: what loads one model once. A unit is a precision with its samples, or a slice of
+them when the user asks for replicas. `run_unit` runs one and yields what the driver
 writes (records, and the precision's load outcome), whichever executor runs it: the driver's own
 process, or a Ray worker on another machine. It writes nothing itself but the log-prob files a
 reference keeps."""
@@ -20,6 +20,7 @@ from qlongbench.run.device import cpu_model
 from qlongbench.run.header import Placement
 from qlongbench.run.logprobs import LogprobFiles
 from qlongbench.run.plan import Cell, PlannedTask, RunPlan
+from qlongbench.run.scheduler import chain_costs, chains, group_by_prefix
 from qlongbench.spec.config import RunSpec
 from qlongbench.spec.precision import Precision
 from qlongbench.backends.base import Backend
@@ -105,25 +106,31 @@ Event = Record | Loaded | LoadFailed
 def plan_units(precisions: Sequence[Precision], samples: dict[Cell, list[Sample]],
                done: Collection[tuple[str, str]], replicas: int = 1) -> tuple[list[Unit], int]:
     """Units in run order, and how many (precision, sample) pairs are already written. With
-    replicas > 1 a precision's cells are dealt, longest first, to the slice with the fewest prompt
-    tokens so far (a cell is never split: its shared context is prefilled once). Within a unit the
-    engine answers the longest context first (drive.generate)."""
+    replicas > 1 a precision's prompts are dealt, costliest first, to the slice with the least work
+    so far, a chain of shared contexts at a time (scheduler.chains: the questions on one context and
+    the shorter cuts of a nested haystack stay in one unit, so each context is still prefilled once;
+    independent prompts of one cell may go to different slices). Work is scheduler.chain_costs:
+    quadratic in the context length, as prefill is. Within a unit the engine answers the longest
+    context first (drive.generate)."""
     units: list[Unit] = []
     skipped = 0
+    order = {s.sample_id: i for i, s in enumerate(s for ss in samples.values() for s in ss)}
     for n, prec in enumerate(precisions, 1):
         label = prec.label
-        todo = {cell: [s.sample_id for s in ss if (label, s.sample_id) not in done] for cell, ss in samples.items()}
-        skipped += sum(len(ss) for ss in samples.values()) - sum(len(ids) for ids in todo.values())
-        cells = [c for c in todo if todo[c]]
-        k = max(1, min(replicas, len(cells)))
-        slices: list[list[Cell]] = [[] for _ in range(k)]
-        load = [0] * k
-        for cell in sorted(cells, key=lambda c: -c.length * len(todo[c])):
-            i = load.index(min(load))
-            slices[i].append(cell)
-            load[i] += cell.length * len(todo[cell])
+        todo = [s for ss in samples.values() for s in ss if (label, s.sample_id) not in done]
+        skipped += len(order) - len(todo)
+        costed = [chain_costs(chain) for chain in chains(group_by_prefix(todo))]
+        dealt = sorted(((sum(c for _, c in chain), [s.sample_id for s, _ in chain]) for chain in costed),
+                       key=lambda item: -item[0])
+        k = max(1, min(replicas, len(dealt)))
+        slices: list[list[str]] = [[] for _ in range(k)]
+        work = [0.0] * k
+        for cost, ids in dealt:
+            i = work.index(min(work))
+            slices[i].extend(ids)
+            work[i] += cost
         for i, part in enumerate(slices):
-            ids = tuple(sid for c in cells if c in part for sid in todo[c])  # the run's cell order
+            ids = tuple(sorted(part, key=order.__getitem__))  # the run's order
             units.append(Unit(prec, ids, position=n, n_precisions=len(precisions), index=i, of=k))
     return units, skipped
 
