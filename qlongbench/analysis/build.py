@@ -5,6 +5,7 @@ engine baselines, the log-prob tasks, the measure rule) is read from the run's p
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 
 from qlongbench.analysis.cells import CellKey, cell_key, cell_stats
@@ -25,20 +26,24 @@ from qlongbench.run.store import load_run
 from qlongbench.types import Record
 
 
-def durations(records: list[Record], started: str) -> dict[str, tuple[int, float]]:
-    """precision -> (records, seconds since the previous precision's last record or the run's start)."""
+def durations(records: list[Record], started: str, resumed: Sequence[str] = ()) -> dict[str, tuple[int, float]]:
+    """precision -> (records, seconds of the run's wall clock spent on it). Each record is credited the
+    time since the record before it (any precision's) or since its invocation started (`started`, then
+    each of `resumed`), whichever is later: so a precision run alone is timed from the previous one's
+    last record to its own last, loading and converting included; precisions at work side by side (Ray)
+    share the clock between them; and the idle time between a stopped invocation's last record and
+    the resume after it counts for none (a run made over several sessions is not charged the nights
+    between them). The sum over precisions is the run's working wall clock."""
     from datetime import datetime
 
-    last: dict[str, datetime] = {}
-    count: dict[str, int] = defaultdict(int)
-    for r in records:
-        t = datetime.fromisoformat(r.created_at)
-        last[r.precision] = max(last.get(r.precision, t), t)
-        count[r.precision] += 1
-    out, before = {}, datetime.fromisoformat(started)
-    for prec, end in sorted(last.items(), key=lambda kv: kv[1]):
-        out[prec] = (count[prec], max(0.0, (end - before).total_seconds()))
-        before = end
+    starts = sorted(datetime.fromisoformat(t) for t in (started, *resumed))
+    out: dict[str, tuple[int, float]] = {}
+    previous = starts[0]
+    for t, r in sorted(((datetime.fromisoformat(r.created_at), r) for r in records), key=lambda tr: tr[0]):
+        since = max([previous] + [s for s in starts if s <= t])
+        n, seconds = out.pop(r.precision, (0, 0.0))
+        out[r.precision] = (n + 1, seconds + max(0.0, (t - since).total_seconds()))  # re-inserted: last record last
+        previous = t
     return out
 
 
@@ -102,7 +107,7 @@ def build(run_dir: str | Path, reference: str | None = None, confidence: float =
     data.controls = dict(plan.controls)
     data.scores = {p: {r.sample_id: (r.score if r.status == "ok" else None) for r in records if r.precision == p}
                    for p in order}
-    data.durations = durations(records, header.created_at)
+    data.durations = durations(records, header.created_at, header.resumed_at)
     data.batched = batched(records)
     data.floors = noise_floors(data.controls, drops + engine_drops, data.kld)
     floor = next((c for c, base in data.controls.items() if base == ref), None)

@@ -57,7 +57,7 @@ class Environment(_Model):
 
 
 class Placement(_Model):
-    """Where one unit of work (a precision, or a slice of its cells) ran."""
+    """Where one unit of work (a precision, or a slice of its prompts) ran."""
 
     precision: str
     """The precision label."""

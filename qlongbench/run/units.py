@@ -119,6 +119,9 @@ def plan_units(precisions: Sequence[Precision], samples: dict[Cell, list[Sample]
         label = prec.label
         todo = [s for ss in samples.values() for s in ss if (label, s.sample_id) not in done]
         skipped += len(order) - len(todo)
+        if replicas == 1:  # one unit: nothing to deal (and no chains to build over long prompts)
+            units.append(Unit(prec, tuple(s.sample_id for s in todo), position=n, n_precisions=len(precisions)))
+            continue
         costed = [chain_costs(chain) for chain in chains(group_by_prefix(todo))]
         dealt = sorted(((sum(c for _, c in chain), [s.sample_id for s, _ in chain]) for chain in costed),
                        key=lambda item: -item[0])

@@ -228,8 +228,8 @@ class RunSpec(BaseModel):
     ray_address: str | None = None
     """Ray cluster to join (default: $RAY_ADDRESS, else a local Ray started for the run)."""
     replicas: int = Field(default=1, ge=1, le=1024, strict=True)
-    """Units per precision under Ray: its cells split into this many slices, each loading the model
-    once (more engines at work on one precision; the same records)."""
+    """Units per precision under Ray: its prompts dealt to this many slices (a shared context's
+    questions kept together), each loading the model once (the same records)."""
     gpus: dict[str, Annotated[float, Field(allow_inf_nan=False)]] = Field(default_factory=dict)
     """GPUs each unit of a precision asks Ray for, by precision label or name, "*" for any other
     (default: 0 with --device cpu or on a cluster without GPUs, else the engine's own need: 1, or

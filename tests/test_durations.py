@@ -1,0 +1,46 @@
+"""The minutes the reports quote per precision, from the records' timestamps (analysis.build.durations):
+a table of tricky timelines."""
+
+from __future__ import annotations
+
+import pytest
+
+from qlongbench.analysis.build import durations
+from qlongbench.types import Record
+
+T0 = "2026-01-01T00:00:00+00:00"
+
+
+def at(precision: str, minute: float, i: int = 0) -> Record:
+    seconds = int(round(minute * 60))
+    stamp = f"2026-01-01T{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}+00:00"
+    return Record(run_id="r", precision=precision, engine="e", task="t", language="en", instruction_language="en",
+                  length=1024, n_prompt_tokens=1024, sample_id=f"t-{minute}-{i}", depth=0.0, prompt_sha256="p",
+                  gen_config_sha256="g", output="x", expected=("1",), score=1.0, parsed=True, status="ok",
+                  created_at=stamp)
+
+
+def minutes(records, resumed=()):
+    return {p: (n, s / 60) for p, (n, s) in durations(records, T0, [f"2026-01-01T{m // 60:02d}:{m % 60:02d}:00+00:00"
+                                                                    for m in resumed]).items()}
+
+
+@pytest.mark.parametrize("records,resumed,expected", [
+    # one after another: each from the previous one's last record (the first from the start: its load)
+    ([at("a", 2), at("a", 3, 1), at("b", 5), at("b", 9, 1)], (), {"a": (2, 3.0), "b": (2, 6.0)}),
+    # the records' file order does not matter, only their times
+    ([at("b", 9, 1), at("a", 3, 1), at("b", 5), at("a", 2)], (), {"a": (2, 3.0), "b": (2, 6.0)}),
+    # stopped after minute 3, resumed at minute 60: the 57 idle minutes count for nobody
+    ([at("a", 2), at("a", 3, 1), at("a", 61, 2), at("b", 64)], (60,), {"a": (3, 4.0), "b": (1, 3.0)}),
+    # resumed to add a precision (as --noise-floor does): it is timed from the resume, its load included
+    ([at("a", 2), at("b", 70)], (65,), {"a": (1, 2.0), "b": (1, 5.0)}),
+    # two precisions side by side (Ray): the wall clock is shared, its sum is the run's 10 minutes
+    ([at("a", 2), at("b", 4), at("a", 6, 1), at("b", 10, 1)], (), {"a": (2, 4.0), "b": (2, 6.0)}),
+    # a record stamped before a later resume (a resume that found nothing to do) is not charged twice
+    ([at("a", 5), at("a", 20, 1)], (10, 15), {"a": (2, 10.0)}),
+    ([], (), {}),
+])
+def test_durations(records, resumed, expected):
+    got = minutes(records, resumed)
+    assert list(got) == list(expected)  # in the order the precisions finished
+    assert {p: (n, pytest.approx(m)) for p, (n, m) in expected.items()} == got
