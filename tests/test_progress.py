@@ -97,7 +97,7 @@ def test_counter_spans_slices_and_weighs_by_context_length():
     record is written, and each record carries the work done (quadratic in length)."""
     from qlongbench.run.plan import Cell
     from qlongbench.run.progress import CellCounter
-    from qlongbench.run.scheduler import prefill_cost
+    from qlongbench.run.scheduler import chain_costs, chains, group_by_prefix, prefill_cost
     from qlongbench.types import Sample
 
     def sample(length: int, i: int) -> Sample:
@@ -109,7 +109,8 @@ def test_counter_spans_slices_and_weighs_by_context_length():
     long, short = [sample(512, i) for i in range(2)], [sample(64, i + 2) for i in range(2)]
     cell_of = {s.sample_id: Cell("t", "en", "en", s.length) for s in long + short}
     events: list[Progress] = []
-    counter = CellCounter(events.append, "bf16", long + short, cell_of)
+    cost = {s.sample_id: c for chain in chains(group_by_prefix(long + short)) for s, c in chain_costs(chain)}
+    counter = CellCounter(events.append, "bf16", long + short, cell_of, cost)
     for s in (long[0], short[0], long[1], short[1]):  # two slices' records, interleaved
         counter.add(s, None)
     cells = [e for e in events if e.kind == "cell"]

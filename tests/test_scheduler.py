@@ -75,7 +75,7 @@ def test_prefill_cost_is_quadratic_past_the_knee(n, ratio_to_1k):
 
 
 def test_chain_costs_put_the_prefill_on_the_first_answer():
-    from qlongbench.run.scheduler import answer_cost, chains, chain_costs, prefill_cost, sample_costs
+    from qlongbench.run.scheduler import answer_cost, chains, chain_costs, prefill_cost
 
     master = list(range(10, 1010))
     samples = [sample("q1", master + [1], 1000), sample("q2", master + [2], 1000), sample("cut", master[:500] + [3], 500),
@@ -83,4 +83,4 @@ def test_chain_costs_put_the_prefill_on_the_first_answer():
     (long, alone) = chains(group_by_prefix(samples))
     costs = dict((s.sample_id, c) for s, c in chain_costs(long))
     assert costs == {"q1": prefill_cost(1000) + answer_cost(1001), "q2": answer_cost(1001), "cut": answer_cost(501)}
-    assert sample_costs(samples) == costs | {"alone": prefill_cost(300) + answer_cost(301)}
+    assert {s.sample_id: c for s, c in chain_costs(alone)} == {"alone": prefill_cost(300) + answer_cost(301)}

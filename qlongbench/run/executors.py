@@ -53,13 +53,18 @@ class Ledger:
     keeps run.json up to date with what each unit loaded and where, and reports progress."""
 
     def __init__(self, book: HeaderBook, writer: RecordWriter, progress: ProgressFn,
-                 samples: dict[Cell, list[Sample]], done: set[tuple[str, str]]):
+                 samples: dict[Cell, list[Sample]], done: set[tuple[str, str]], units: Sequence[Unit]):
         self.book, self.writer, self.progress = book, writer, progress
         self.by_id = {s.sample_id: s for ss in samples.values() for s in ss}
         self.cell_of = {s.sample_id: cell for cell, ss in samples.items() for s in ss}
         self.done = done
         self.tally = Tally()
-        self._counters: dict[str, CellCounter] = {}
+        self._counters: dict[str, CellCounter] = {}  # one per precision, across its slices
+        for label in dict.fromkeys(u.label for u in units):
+            mine = [u for u in units if u.label == label]
+            self._counters[label] = CellCounter(
+                progress, label, [self.by_id[i] for u in mine for i in u.sample_ids], self.cell_of,
+                {i: c for u in mine for i, c in zip(u.sample_ids, u.costs)})
 
     def set_executor(self, info: ExecutorInfo) -> None:
         """The executor of this invocation (placements of earlier ones kept)."""
@@ -75,9 +80,6 @@ class Ledger:
             f"slice {unit.index + 1}/{unit.of}: {len(unit.sample_ids)} to run, {there} of {n_all} already there"
         self.progress(Progress("precision", unit.position, unit.n_precisions, precision=unit.label,
                                detail=detail + how))
-        if unit.label not in self._counters:  # the first of its slices: the precision's whole todo
-            todo = [s for sid, s in self.by_id.items() if (unit.label, sid) not in self.done]
-            self._counters[unit.label] = CellCounter(self.progress, unit.label, todo, self.cell_of)
 
     def apply(self, unit: Unit, event: Event) -> None:
         if isinstance(event, Record):

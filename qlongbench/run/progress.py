@@ -30,7 +30,7 @@ class Progress:
     """One more fact for the line (accuracy so far, a failure)."""
     work_done: float | None = None
     """record events: the relative cost of the precision's records written so far
-    (scheduler.sample_costs: quadratic in context length), for an ETA that knows an 8K record is
+    (Unit.costs: quadratic in context length), for an ETA that knows an 8K record is
     not a 1K one."""
     work_total: float | None = None
     """record events: the relative cost of all the precision's records this run writes."""
@@ -44,9 +44,8 @@ class CellCounter:
     with the precision's count and work so far, and a cell as done when its last sample's record is
     written (whichever slice wrote it)."""
 
-    def __init__(self, progress: ProgressFn, precision: str, todo: Sequence[Sample], cell_of: dict[str, Cell]):
-        from qlongbench.run.scheduler import sample_costs
-
+    def __init__(self, progress: ProgressFn, precision: str, todo: Sequence[Sample], cell_of: dict[str, Cell],
+                 cost: dict[str, float]):
         self.progress, self.precision, self.cell_of = progress, precision, cell_of
         self.left: dict[Cell, int] = defaultdict(int)
         for s in todo:
@@ -54,7 +53,8 @@ class CellCounter:
         self.total, self.done, self.records = len(self.left), 0, 0
         self.scores: dict[Cell, list[float]] = defaultdict(list)
         self.n_todo = len(todo)
-        self.cost = sample_costs(todo)
+        self.cost = cost
+        """Relative cost of each sample (Unit.costs)."""
         self.work_done, self.work_total = 0.0, sum(self.cost.values())
 
     def add(self, sample: Sample, record: Record | None) -> None:

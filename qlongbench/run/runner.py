@@ -259,7 +259,7 @@ class Runner:
         replicas = self.spec.replicas if self.executor.name != "local" else 1
         units, skipped = plan_units(plan.precisions, samples, done, replicas)
         with self.run_dir.open_records() as writer:
-            ledger = Ledger(book, writer, self.progress, samples, done)
+            ledger = Ledger(book, writer, self.progress, samples, done, units)
             ledger.set_executor(self.executor.info())
             self.executor.run(units, ctx, samples, ledger, tokenizer=tok)
         tally = ledger.tally

@@ -85,11 +85,6 @@ def chain_costs(chain: Sequence[PrefixGroup]) -> list[tuple[Sample, float]]:
             for g in chain for s in g.samples]
 
 
-def sample_costs(samples: Sequence[Sample]) -> dict[str, float]:
-    """Relative cost of each sample when an engine serves these samples (see chain_costs)."""
-    return {s.sample_id: c for chain in chains(group_by_prefix(samples)) for s, c in chain_costs(chain)}
-
-
 def order_groups(groups: Sequence[PrefixGroup]) -> list[PrefixGroup]:
     """Longest context first, each followed by the contexts nested in it (see chains)."""
     return [g for chain in chains(groups) for g in chain]

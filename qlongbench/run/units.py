@@ -49,6 +49,9 @@ class Unit:
     """Which slice of the precision (0-based)."""
     of: int = 1
     """Slices the precision was cut into."""
+    costs: tuple[float, ...] = ()
+    """Relative cost of each sample, in sample_ids' order (scheduler.chain_costs: what the slices were
+    dealt by, and what the progress ETA weighs records by)."""
 
     @property
     def label(self) -> str:
@@ -119,22 +122,19 @@ def plan_units(precisions: Sequence[Precision], samples: dict[Cell, list[Sample]
         label = prec.label
         todo = [s for ss in samples.values() for s in ss if (label, s.sample_id) not in done]
         skipped += len(order) - len(todo)
-        if replicas == 1:  # one unit: nothing to deal (and no chains to build over long prompts)
-            units.append(Unit(prec, tuple(s.sample_id for s in todo), position=n, n_precisions=len(precisions)))
-            continue
-        costed = [chain_costs(chain) for chain in chains(group_by_prefix(todo))]
-        dealt = sorted(((sum(c for _, c in chain), [s.sample_id for s, _ in chain]) for chain in costed),
-                       key=lambda item: -item[0])
-        k = max(1, min(replicas, len(dealt)))
-        slices: list[list[str]] = [[] for _ in range(k)]
+        costed = sorted((chain_costs(chain) for chain in chains(group_by_prefix(todo))),
+                        key=lambda chain: -sum(c for _, c in chain))
+        k = max(1, min(replicas, len(costed)))
+        slices: list[list[tuple[Sample, float]]] = [[] for _ in range(k)]
         work = [0.0] * k
-        for cost, ids in dealt:
+        for chain in costed:
             i = work.index(min(work))
-            slices[i].extend(ids)
-            work[i] += cost
+            slices[i].extend(chain)
+            work[i] += sum(c for _, c in chain)
         for i, part in enumerate(slices):
-            ids = tuple(sorted(part, key=order.__getitem__))  # the run's order
-            units.append(Unit(prec, ids, position=n, n_precisions=len(precisions), index=i, of=k))
+            part.sort(key=lambda sc: order[sc[0].sample_id])  # the run's order
+            units.append(Unit(prec, tuple(s.sample_id for s, _ in part), position=n, n_precisions=len(precisions),
+                              index=i, of=k, costs=tuple(c for _, c in part)))
     return units, skipped
 
 
