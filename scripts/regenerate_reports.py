@@ -60,16 +60,6 @@ def blocks(runs: dict[str, ReportData], gemma: dict[str, ReportData] | None = No
         data = need("suite")
         return glance_lines(data) if data else missing("suite")
 
-    def kl(name: str) -> Callable[[], list[str]]:
-        return lambda: (tables.kl_table(runs[name]) if name in runs else missing(name))
-
-    def questions(name: str) -> Callable[[], list[str]]:
-        return lambda: (tables.questions_table(runs[name]) if name in runs else missing(name))
-
-    def suite_drops() -> list[str]:
-        data = need("suite")
-        return tables.run_summary(data, sorted({d.task for d in data.drops})) if data else missing("suite")
-
     def between(a: str, b: str, label_a: str, label_b: str) -> Callable[[], list[str]]:
         """The same job's two runs side by side (what moved between them)."""
         def draw() -> list[str]:
@@ -78,16 +68,8 @@ def blocks(runs: dict[str, ReportData], gemma: dict[str, ReportData] | None = No
             return tables.stability_table(runs[a], runs[b], label_a, label_b)
         return draw
 
-    def timing(name: str) -> Callable[[], list[str]]:
-        return lambda: (tables.timing_table(runs[name]) if name in runs else missing(name))
-
-    def matrix(name: str) -> Callable[[], list[str]]:
-        def draw() -> list[str]:
-            data = need(name)
-            if data is None:
-                return missing(name)
-            return tables.run_summary(data, sorted({d.task for d in data.drops}))
-        return draw
+    def per_run(name: str, draw: Callable[[ReportData], list[str]]) -> Callable[[], list[str]]:
+        return lambda: (draw(runs[name]) if name in runs else missing(name))
 
     def kv_sweep() -> list[str]:
         data = need("kv-sweep")
@@ -96,18 +78,24 @@ def blocks(runs: dict[str, ReportData], gemma: dict[str, ReportData] | None = No
     def run_minutes(name: str) -> Callable[[], list[str]]:
         return lambda: ([minutes(runs[name])] if name in runs else missing(name))
 
-    out = {"suite-glance": suite_glance, "suite-kl": kl("suite"), "kl-awq-fp8": kl("awq-fp8"), "kl-awq-vllm": kl("awq-vllm"), "suite-questions": questions("suite"),
-           "questions-nested": questions("nested"),
-           "suite-drops": suite_drops, "stability": between("suite", "suite-1thread", "2 threads", "1 thread"), "suite-minutes": run_minutes("suite"),
-           "suite-rerun-minutes": run_minutes("suite-rerun"), "stability-machines": between("suite", "suite-rerun", "committed machine", "2026-12-05 machine"),
+    out = {"suite-glance": suite_glance, "suite-kl": per_run("suite", tables.kl_table),
+           "kl-awq-fp8": per_run("awq-fp8", tables.kl_table), "kl-awq-vllm": per_run("awq-vllm", tables.kl_table),
+           "suite-questions": per_run("suite", tables.questions_table),
+           "questions-nested": per_run("nested", tables.questions_table),
+           "suite-drops": per_run("suite", tables.drops_summary), "stability": between("suite", "suite-1thread", "2 threads", "1 thread"), "suite-minutes": run_minutes("suite"),
+           "suite-rerun-minutes": run_minutes("suite-rerun"), "suite-amx-minutes": run_minutes("suite-amx"),
+           "stability-machines-amx": between("suite-rerun", "suite-amx", "2026-12-05 machine", "2026-12-06 machine"), "stability-machines": between("suite", "suite-rerun", "committed machine", "2026-12-05 machine"),
            "nested-rows10-minutes": run_minutes("nested-rows10"), "niah-single-n50-minutes": run_minutes("niah-single-n50"),
            "stability-nested-rows10": between("nested", "nested-rows10", "committed, one at a time", "--decode-rows 10, 2026-12-05"),
            "kv-sweep": kv_sweep, "study-matrix": lambda: matrix_lines(runs | {f"gemma3/{k}": v for k, v in (gemma or {}).items()})}
-    for name in ("suite", "suite-1thread", "suite-rerun", "nested", "niah-single-short", "kv-sweep", "study-tasks",
+    for name in ("suite", "suite-1thread", "suite-rerun", "suite-amx", "nested", "niah-single-short", "kv-sweep", "study-tasks",
                  "awq-fp8", "awq-vllm", "nested-rows10", "niah-single-n50"):
-        out[f"timing-{name}"] = timing(name)
+        out[f"timing-{name}"] = per_run(name, tables.timing_table)
+        out[f"phases-{name}"] = per_run(name, tables.phase_table)
     for name in ("nested", "niah-single-short", "niah-single-n50", "study-tasks", "awq-fp8", "awq-vllm"):
-        out[f"drops-{name}"] = matrix(name)
+        out[f"drops-{name}"] = per_run(name, tables.drops_summary)
+        out[f"wording-{name}"] = per_run(name, tables.wording_table)
+        out[f"depth-{name}"] = per_run(name, tables.depth_table)
     return out
 
 
@@ -115,7 +103,7 @@ def gemma_blocks(runs: dict[str, ReportData]) -> dict[str, Callable[[], list[str
     """The optional second model's blocks (reports/gemma3/README.md), keyed gemma-<kind>-<run>."""
     out: dict[str, Callable[[], list[str]]] = {}
     for name, data in runs.items():
-        out[f"gemma-drops-{name}"] = (lambda d=data: tables.run_summary(d, sorted({x.task for x in d.drops})))
+        out[f"gemma-drops-{name}"] = (lambda d=data: tables.drops_summary(d))
         out[f"gemma-questions-{name}"] = (lambda d=data: tables.questions_table(d))
         out[f"gemma-timing-{name}"] = (lambda d=data: tables.timing_table(d))
         out[f"gemma-kl-{name}"] = (lambda d=data: tables.kl_table(d))

@@ -5,19 +5,19 @@ from __future__ import annotations
 
 import pytest
 
-from qlongbench.analysis.build import durations
+from qlongbench.analysis.timing import PhaseSeconds, durations, phase_seconds
 from qlongbench.types import Record
 
 T0 = "2026-01-01T00:00:00+00:00"
 
 
-def at(precision: str, minute: float, i: int = 0) -> Record:
+def at(precision: str, minute: float, i: int = 0, task: str = "t", **timed: float | None) -> Record:
     seconds = int(round(minute * 60))
     stamp = f"2026-01-01T{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}+00:00"
-    return Record(run_id="r", precision=precision, engine="e", task="t", language="en", instruction_language="en",
+    return Record(run_id="r", precision=precision, engine="e", task=task, language="en", instruction_language="en",
                   length=1024, n_prompt_tokens=1024, sample_id=f"t-{minute}-{i}", depth=0.0, prompt_sha256="p",
                   gen_config_sha256="g", output="x", expected=("1",), score=1.0, parsed=True, status="ok",
-                  created_at=stamp)
+                  created_at=stamp, **timed)
 
 
 def minutes(records, resumed=()):
@@ -44,3 +44,29 @@ def test_durations(records, resumed, expected):
     got = minutes(records, resumed)
     assert list(got) == list(expected)  # in the order the precisions finished
     assert {p: (n, pytest.approx(m)) for p, (n, m) in expected.items()} == got
+
+
+@pytest.mark.parametrize("records,expected", [
+    # summed per key, in the order each key was first seen
+    ([at("b", 1, prefill_seconds=2.0, decode_seconds=1.0), at("a", 2, prefill_seconds=3.0, decode_seconds=0.5),
+      at("b", 3, 1, prefill_seconds=0.25, decode_seconds=4.0)],
+     {"b": PhaseSeconds(2, 2.25, 5.0), "a": PhaseSeconds(1, 3.0, 0.5)}),
+    # a record that failed before it timed anything (None) counts as a record with no seconds
+    ([at("a", 1, prefill_seconds=None, decode_seconds=None), at("a", 2, 1, prefill_seconds=1.5, decode_seconds=None)],
+     {"a": PhaseSeconds(2, 1.5, 0.0)}),
+    # a log-prob record prefills and decodes nothing after it
+    ([at("a", 1, prefill_seconds=9.0, decode_seconds=0.0)], {"a": PhaseSeconds(1, 9.0, 0.0)}),
+    ([], {}),
+])
+def test_phase_seconds_by_precision(records, expected):
+    got = phase_seconds(records, lambda r: r.precision)
+    assert list(got) == list(expected)
+    assert got == {k: PhaseSeconds(v.records, pytest.approx(v.prefill), pytest.approx(v.decode)) for k, v in expected.items()}
+
+
+def test_phase_seconds_by_task_over_precisions():
+    records = [at("a", 1, task="kld", prefill_seconds=10.0, decode_seconds=0.0),
+               at("b", 2, task="kld", prefill_seconds=20.0, decode_seconds=0.0),
+               at("a", 3, 1, task="niah", prefill_seconds=1.0, decode_seconds=2.0)]
+    assert phase_seconds(records, lambda r: r.task) == {"kld": PhaseSeconds(2, 30.0, 0.0),
+                                                         "niah": PhaseSeconds(1, 1.0, 2.0)}

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 
+import pytest
+
 from qlongbench.run.progress import Pace, PaceReading, Progress, clock_text, plain_line
 
 
@@ -120,3 +122,68 @@ def test_counter_spans_slices_and_weighs_by_context_length():
     assert records[-1].work_done == records[-1].work_total
     assert records[0].work_done > 5 * (records[1].work_done - records[0].work_done)  # a 512 prompt vs a 64 one
     assert records[0].work_done > prefill_cost(512)
+
+
+def test_counter_prices_the_work_left_at_the_seconds_measured_per_part():
+    """The work left is priced at this precision's measured seconds per prefill unit and per answer
+    unit (an engine whose answers are dear against its prefills must not be given the static ratio);
+    a cached context's question prefill counts as answering; a record that measured nothing teaches
+    nothing; before any measured record the relative units stand."""
+    from qlongbench.run.plan import Cell
+    from qlongbench.run.progress import CellCounter
+    from qlongbench.run.scheduler import Cost
+    from qlongbench.types import Record, Sample
+
+    def sample(sid: str, prefix: tuple[int, ...], question: tuple[int, ...]) -> Sample:
+        ids = prefix + question
+        return Sample(sample_id=sid, task="t", language="en", instruction_language="en", length=len(ids), index=0,
+                      seed=0, status="ok", prompt_ids=ids, prefix_len=len(prefix), max_new_tokens=4, expected=("a",),
+                      prompt_sha256="x")
+
+    def record(s: Sample, prefill: float | None, decode: float | None) -> Record:
+        return Record(run_id="r", precision="p", engine="e", task="t", language="en", instruction_language="en",
+                      length=s.length, n_prompt_tokens=len(s.prompt_ids), sample_id=s.sample_id, depth=None,
+                      prompt_sha256="x", gen_config_sha256="g", output="a", expected=("a",), score=1.0, parsed=True,
+                      status="ok", created_at="2026-01-01T00:00:00+00:00", prefill_seconds=prefill,
+                      decode_seconds=decode)
+
+    ctx = tuple(range(10, 110))
+    l0, l1, l2, s0 = (sample("l0", ctx, (1,)), sample("l1", ctx, (2,)), sample("l2", ctx, (3,)),
+                      sample("s0", tuple(range(500, 520)), (4,)))
+    cost = {"l0": Cost(100.0, 10.0), "l1": Cost(0.0, 10.0), "l2": Cost(0.0, 10.0), "s0": Cost(20.0, 10.0)}
+    cell_of = {s.sample_id: Cell("t", "en", "en", s.length) for s in (l0, l1, l2, s0)}
+    events: list[Progress] = []
+    counter = CellCounter(events.append, "p", [l0, l1, l2, s0], cell_of, cost)
+
+    def last() -> Progress:
+        return [e for e in events if e.kind == "record"][-1]
+
+    counter.add(l0, None)  # nothing measured yet: relative units
+    assert (last().work_done, last().work_total) == (110.0, 160.0)
+    counter.add(l1, record(l1, 0.5, 7.5))  # an answer on the cached context: 8 s for 10 units
+    # prefill not measured yet: priced at the answer rate (0.8 s per unit); work in seconds from now on
+    assert last().work_done == pytest.approx(8.0)
+    assert last().work_total == pytest.approx(8.0 + (10 + 20 + 10) * 0.8)
+    counter.add(s0, record(s0, 2.0, 6.0))  # its own prefill: 2 s for 20 units; its answer 6 s for 10
+    answer_rate, prefill_rate = (7.5 + 0.5 + 6.0) / 20, 2.0 / 20
+    assert prefill_rate != answer_rate
+    assert last().work_done == pytest.approx(16.0)
+    assert last().work_total == pytest.approx(16.0 + 10 * answer_rate)  # l2 left: one answer
+    counter.add(l2, record(l2, 0.1, 3.9))
+    assert last().work_done == pytest.approx(last().work_total) == pytest.approx(20.0)
+
+
+def test_eta_paces_from_the_first_measured_record_leaving_the_load_out():
+    """Work in seconds: the pace is taken from the first such record on, so a minute of loading
+    before it does not stretch the ETA; in relative units the precision's whole clock counts."""
+    now = [0.0]
+    pace = Pace(clock=lambda: now[0])
+    pace.start("gptq")
+    now[0] = 70.0  # a 60 s quantization, then a 10 s first record
+    first = pace.read(Progress("record", 1, 3, precision="gptq", work_done=10.0, work_total=30.0, measured=True))
+    assert first.eta == pytest.approx(20.0 * 70.0 / 10.0)  # nothing since the first record yet: whole clock
+    now[0] = 82.0  # the second record: 10 s of engine work in 12 s of clock
+    second = pace.read(Progress("record", 2, 3, precision="gptq", work_done=20.0, work_total=30.0, measured=True))
+    assert second.eta == pytest.approx(10.0 * 12.0 / 10.0)
+    unmeasured = pace.read(Progress("record", 2, 3, precision="other", work_done=20.0, work_total=30.0))
+    assert unmeasured.since_first is None

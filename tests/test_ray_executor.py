@@ -75,7 +75,7 @@ def test_units_deal_prompts_and_skip_what_is_written():
     from qlongbench.run.scheduler import answer_cost, prefill_cost
 
     costs = {i: c for u in units if u.label == "fp32" for i, c in zip(u.sample_ids, u.costs, strict=True)}
-    assert costs["niah-single-1024-10240"] == prefill_cost(1024) + answer_cost(1026)  # what progress weighs by
+    assert costs["niah-single-1024-10240"] == (prefill_cost(1024), answer_cost(1026))  # what progress weighs by
     one, _ = plan_units([bf16], samples, set(), replicas=1)
     assert one[0].sample_ids == tuple(s.sample_id for ss in samples.values() for s in ss)  # run order kept
     many, _ = plan_units([bf16], samples, set(), replicas=8)

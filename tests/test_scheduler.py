@@ -75,12 +75,22 @@ def test_prefill_cost_is_quadratic_past_the_knee(n, ratio_to_1k):
 
 
 def test_chain_costs_put_the_prefill_on_the_first_answer():
-    from qlongbench.run.scheduler import answer_cost, chains, chain_costs, prefill_cost
+    from qlongbench.run.scheduler import Cost, answer_cost, chains, chain_costs, prefill_cost
 
     master = list(range(10, 1010))
     samples = [sample("q1", master + [1], 1000), sample("q2", master + [2], 1000), sample("cut", master[:500] + [3], 500),
                sample("alone", [7] * 300 + [4], 300)]
     (long, alone) = chains(group_by_prefix(samples))
     costs = dict((s.sample_id, c) for s, c in chain_costs(long))
-    assert costs == {"q1": prefill_cost(1000) + answer_cost(1001), "q2": answer_cost(1001), "cut": answer_cost(501)}
-    assert {s.sample_id: c for s, c in chain_costs(alone)} == {"alone": prefill_cost(300) + answer_cost(301)}
+    assert costs == {"q1": Cost(prefill_cost(1000), answer_cost(1001)), "q2": Cost(0.0, answer_cost(1001)),
+                     "cut": Cost(0.0, answer_cost(501))}
+    assert {s.sample_id: c for s, c in chain_costs(alone)} == {"alone": Cost(prefill_cost(300), answer_cost(301))}
+
+
+def test_a_sample_that_generates_nothing_has_no_answer_cost():
+    """A log-prob document (max_new_tokens 0) costs its prefill only, so the progress counter does not
+    read its zero decode seconds as a cheap answer."""
+    from qlongbench.run.scheduler import Cost, chain_costs, chains, prefill_cost
+
+    doc = sample("doc", list(range(10, 2058)), 2048).model_copy(update={"max_new_tokens": 0})
+    assert [c for _, c in chain_costs(chains(group_by_prefix([doc]))[0])] == [Cost(prefill_cost(2048), 0.0)]

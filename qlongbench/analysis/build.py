@@ -5,9 +5,9 @@ engine baselines, the log-prob tasks, the measure rule) is read from the run's p
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
 from pathlib import Path
 
+from qlongbench.analysis.answers import misses_by_depth, wording
 from qlongbench.analysis.cells import CellKey, cell_key, cell_stats
 from qlongbench.analysis.data import ReportData
 from qlongbench.analysis.drops import paired_drops
@@ -21,40 +21,10 @@ from qlongbench.analysis.projection import ProjectionTarget
 from qlongbench.analysis.projection import project as projection
 from qlongbench.analysis.questions import answer_questions
 from qlongbench.analysis.summary import precision_verdicts
+from qlongbench.analysis.timing import batched, durations, phase_seconds
 from qlongbench.errors import UserError
 from qlongbench.run.store import load_run
 from qlongbench.types import Record
-
-
-def durations(records: list[Record], started: str, resumed: Sequence[str] = ()) -> dict[str, tuple[int, float]]:
-    """precision -> (records, seconds of the run's wall clock spent on it). Each record is credited the
-    time since the record before it (any precision's) or since its invocation started (`started`, then
-    each of `resumed`), whichever is later: so a precision run alone is timed from the previous one's
-    last record to its own last, loading and converting included; precisions at work side by side (Ray)
-    share the clock between them; and the idle time between a stopped invocation's last record and
-    the resume after it counts for none (a run made over several sessions is not charged the nights
-    between them). The sum over precisions is the run's working wall clock."""
-    from datetime import datetime
-
-    starts = sorted(datetime.fromisoformat(t) for t in (started, *resumed))
-    out: dict[str, tuple[int, float]] = {}
-    previous = starts[0]
-    for t, r in sorted(((datetime.fromisoformat(r.created_at), r) for r in records), key=lambda tr: tr[0]):
-        since = max([previous] + [s for s in starts if s <= t])
-        n, seconds = out.pop(r.precision, (0, 0.0))
-        out[r.precision] = (n + 1, seconds + max(0.0, (t - since).total_seconds()))  # re-inserted: last record last
-        previous = t
-    return out
-
-
-def batched(records: list[Record]) -> dict[str, tuple[int, int]]:
-    """precision -> (records decoded in a batch of rows, the largest batch), for precisions with any."""
-    out: dict[str, tuple[int, int]] = {}
-    for r in records:
-        if r.decode_rows is not None and r.decode_rows > 1:
-            n, most = out.get(r.precision, (0, 0))
-            out[r.precision] = (n + 1, max(most, r.decode_rows))
-    return out
 
 
 def build(run_dir: str | Path, reference: str | None = None, confidence: float = 0.95, *,
@@ -109,6 +79,11 @@ def build(run_dir: str | Path, reference: str | None = None, confidence: float =
                    for p in order}
     data.durations = durations(records, header.created_at, header.resumed_at)
     data.batched = batched(records)
+    data.wording = wording(records, [(c, ref) for c in candidates if ref] + [(c, b) for c, b in baselines.items()],
+                           lp_tasks)
+    data.depth_misses = misses_by_depth(records, ref) if ref else []
+    data.phases = phase_seconds(records, lambda r: r.precision)
+    data.task_phases = phase_seconds(records, lambda r: r.task)
     data.floors = noise_floors(data.controls, drops + engine_drops, data.kld)
     floor = next((c for c, base in data.controls.items() if base == ref), None)
     data.questions = (answer_questions(records, ref, candidates, rule, text_tasks, sorted(lp_tasks), confidence,

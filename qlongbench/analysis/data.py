@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from qlongbench.analysis.answers import DepthMisses, Wording
 from qlongbench.analysis.cells import CellStats
 from qlongbench.analysis.drops import DropStats
 from qlongbench.analysis.examples import Example
@@ -14,6 +15,7 @@ from qlongbench.analysis.kvgrid import KVGrid
 from qlongbench.analysis.memory import MemoryRow, MemorySaving
 from qlongbench.analysis.projection import Projection
 from qlongbench.analysis.questions import Question
+from qlongbench.analysis.timing import PhaseSeconds
 from qlongbench.run.header import RunHeader
 from qlongbench.spec.measure import MeasureRule
 
@@ -103,6 +105,15 @@ class ReportData:
     durations: dict[str, tuple[int, float]] = field(default_factory=dict)
     """precision -> (records, seconds from the previous precision's last record — or the run's start —
     to its own last record), in run order."""
+    wording: list[Wording] = field(default_factory=list)
+    """Each candidate's answers worded and scored differently from the reference's (and from its engine
+    baseline's), over the text tasks."""
+    depth_misses: list[DepthMisses] = field(default_factory=list)
+    """The reference's misses by needle depth, per task and length."""
+    phases: dict[str, PhaseSeconds] = field(default_factory=dict)
+    """precision -> its records' summed prefill and decode seconds (analysis/build.py phase_seconds)."""
+    task_phases: dict[str, PhaseSeconds] = field(default_factory=dict)
+    """task -> the same, over every precision."""
     batched: dict[str, tuple[int, int]] = field(default_factory=dict)
     """precision -> (records decoded together with others, the most rows in one batch): only
     precisions with such records (runs with --decode-rows above 1 on an engine that batches)."""

@@ -149,6 +149,49 @@ def timing_table(data: ReportData) -> list[str]:
     return out + [f"| all | {sum(n for n, _ in data.durations.values())} | {total / 60:.1f} |"]
 
 
+def phase_table(data: ReportData) -> list[str]:
+    """Where each precision's minutes went: prefilling and decoding (the records' own seconds) and the
+    rest of its wall clock (loading, quantizing, converting, scoring, writing); then the same seconds by
+    task over every precision. The CPU comes first: what a minute means depends on it."""
+    cpus = sorted({c for prec in data.durations for c in data.header.cpus(prec)})
+    out = [f"CPU: {md_escape(' / '.join(cpus)) if cpus else 'not recorded (a header written before version 4)'}", "",
+           "| precision | minutes | prefill | decode | the rest |", "|---|---:|---:|---:|---:|"]
+    total = [0.0, 0.0, 0.0]
+    for prec, (_, seconds) in data.durations.items():
+        phase = data.phases[prec]
+        cols = [seconds, phase.prefill, phase.decode]
+        total = [a + b for a, b in zip(total, cols)]
+        out.append(f"| {md_escape(prec)} | " + " | ".join(f"{c / 60:.1f}" for c in (*cols, cols[0] - cols[1] - cols[2]))
+                   + " |")
+    out.append("| all | " + " | ".join(f"{c / 60:.1f}" for c in (*total, total[0] - total[1] - total[2])) + " |")
+    out += ["", "| task | records | prefill minutes | decode minutes |", "|---|---:|---:|---:|"]
+    for task, phase in data.task_phases.items():
+        out.append(f"| {md_escape(task)} | {phase.records} | {phase.prefill / 60:.1f} | {phase.decode / 60:.1f} |")
+    return out
+
+
+def wording_table(data: ReportData) -> list[str]:
+    """Each candidate's answers against its baseline's: worded differently, and of those, scored
+    differently (a full-precision engine that words answers differently but scores none differently is
+    rounding, not a loss)."""
+    out = ["| precision | against | answered by both | worded differently | scored differently |",
+           "|---|---|---:|---:|---:|"]
+    return out + [f"| {md_escape(w.precision)} | {md_escape(w.versus)} | {w.paired} | {w.worded} | {w.scored} |"
+                  for w in data.wording]
+
+
+def depth_table(data: ReportData) -> list[str]:
+    """The reference's misses by needle depth (percent of the context), per task and length."""
+    bands = sorted({(m.low, m.high) for m in data.depth_misses})
+    out = ["| task | length | " + " | ".join(f"depth {lo:g}–{hi:g} %" for lo, hi in bands) + " |",
+           "|---|---:|" + "---:|" * len(bands)]
+    rows: dict[tuple[str, int], dict[tuple[float, float], str]] = {}
+    for m in data.depth_misses:
+        rows.setdefault((m.task, m.length), {})[(m.low, m.high)] = f"{m.misses} of {m.items}"
+    return out + [f"| {md_escape(task)} | {length} | " + " | ".join(cells.get(b, "–") for b in bands) + " |"
+                  for (task, length), cells in rows.items()]
+
+
 def run_summary(data: ReportData, tasks: Sequence[str]) -> list[str]:
     lines = []
     for task in tasks:
@@ -156,3 +199,8 @@ def run_summary(data: ReportData, tasks: Sequence[str]) -> list[str]:
         for lang in langs:
             lines += [f"**{md_escape(task)} · {lang}**", "", *drop_matrix(data, task, lang), ""]
     return lines
+
+
+def drops_summary(data: ReportData) -> list[str]:
+    """run_summary over every task the run compared."""
+    return run_summary(data, sorted({d.task for d in data.drops}))

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from qlongbench.run.plan import Cell
+from qlongbench.run.scheduler import Cost
 from qlongbench.types import Record, Sample
 
 
@@ -29,11 +30,14 @@ class Progress:
     detail: str | None = None
     """One more fact for the line (accuracy so far, a failure)."""
     work_done: float | None = None
-    """record events: the relative cost of the precision's records written so far
-    (Unit.costs: quadratic in context length), for an ETA that knows an 8K record is
-    not a 1K one."""
+    """record events: the precision's work written so far, for an ETA that knows an 8K record is not
+    a 1K one — in seconds (the written records' own prefill and decode seconds) once the counter has
+    measured a rate, else in Unit.costs' relative units."""
     work_total: float | None = None
-    """record events: the relative cost of all the precision's records this run writes."""
+    """record events: all the precision's work this run writes, in work_done's units (measured seconds
+    plus the records still to come at the rates measured so far)."""
+    measured: bool = False
+    """record events: work_done and work_total are seconds (a rate has been measured)."""
 
 
 ProgressFn = Callable[[Progress], None]
@@ -42,10 +46,15 @@ ProgressFn = Callable[[Progress], None]
 class CellCounter:
     """One precision's records and cells in this invocation, across its slices: reports each record
     with the precision's count and work so far, and a cell as done when its last sample's record is
-    written (whichever slice wrote it)."""
+    written (whichever slice wrote it).
+
+    The work left is priced by each sample's Cost (prefill and answer parts) at the seconds per unit
+    this precision's written records took for each part: how much an answer costs against a prefill
+    differs tenfold between engines and machines (a transformers answer on one CPU, a llama.cpp one on
+    another), so no fixed ratio prices both."""
 
     def __init__(self, progress: ProgressFn, precision: str, todo: Sequence[Sample], cell_of: dict[str, Cell],
-                 cost: dict[str, float]):
+                 cost: dict[str, Cost]):
         self.progress, self.precision, self.cell_of = progress, precision, cell_of
         self.left: dict[Cell, int] = defaultdict(int)
         for s in todo:
@@ -55,16 +64,46 @@ class CellCounter:
         self.n_todo = len(todo)
         self.cost = cost
         """Relative cost of each sample (Unit.costs)."""
-        self.work_done, self.work_total = 0.0, sum(self.cost.values())
+        self.units_left = Cost(sum(c.prefill for c in cost.values()), sum(c.answer for c in cost.values()))
+        self.units_done = [0.0, 0.0, 0.0]
+        """Relative units written: prefill, answer (each where seconds were measured), and in all."""
+        self.seconds = [0.0, 0.0]
+        """Measured seconds of the written records: spent prefilling a priced context, answering."""
+
+    def _learn(self, cost: Cost, record: Record | None) -> None:
+        self.units_done[2] += cost.total
+        if record is None or record.prefill_seconds is None:
+            return
+        prefill, decode = record.prefill_seconds, record.decode_seconds or 0.0
+        if cost.prefill > 0:
+            self.units_done[0] += cost.prefill
+            self.seconds[0] += prefill
+        else:  # a question's own few tokens, prefilled on a cached context, belong to its answer
+            decode += prefill
+        self.units_done[1] += cost.answer
+        self.seconds[1] += decode
+
+    def work(self) -> tuple[float, float, bool]:
+        """(work done, work in all, whether in seconds): in measured seconds once a rate is known,
+        else in relative units."""
+        rates = [s / u if u > 0 else None for s, u in zip(self.seconds, self.units_done[:2])]
+        prefill_rate, answer_rate = (r if r is not None else rates[1 - i] for i, r in enumerate(rates))
+        if prefill_rate is None or answer_rate is None:
+            return self.units_done[2], self.units_done[2] + self.units_left.total, False
+        spent = sum(self.seconds)
+        return spent, spent + self.units_left.prefill * prefill_rate + self.units_left.answer * answer_rate, True
 
     def add(self, sample: Sample, record: Record | None) -> None:
         cell = self.cell_of[sample.sample_id]
         self.records += 1
-        self.work_done += self.cost.get(sample.sample_id, 0.0)
+        cost = self.cost.get(sample.sample_id, Cost(0.0, 0.0))
+        self.units_left = Cost(self.units_left.prefill - cost.prefill, self.units_left.answer - cost.answer)
+        self._learn(cost, record)
         if record is not None and record.score is not None:
             self.scores[cell].append(record.score)
+        work_done, work_total, measured = self.work()
         self.progress(Progress("record", self.records, self.n_todo, precision=self.precision, cell=cell.stem(),
-                               work_done=self.work_done, work_total=self.work_total))
+                               work_done=work_done, work_total=work_total, measured=measured))
         self.left[cell] -= 1
         if self.left[cell] == 0:
             self.done += 1
@@ -94,6 +133,9 @@ class PaceReading:
     """Relative cost of the records written (Progress.work_done); None: every record counts alike."""
     work_total: float | None = None
     """Relative cost of all the precision's records."""
+    since_first: tuple[float, float] | None = None
+    """(seconds, work in seconds) since the precision's first record measured in seconds: the pace
+    without the model load before it."""
 
     @property
     def rate(self) -> float | None:
@@ -103,11 +145,19 @@ class PaceReading:
     @property
     def eta(self) -> float | None:
         """Seconds left at the pace so far (0 when done; None before the first record). With the
-        work known, the pace is work per second, so the long contexts still to come count as long:
-        a unit answers its longest contexts first, so the early pace is the slowest and the ETA errs
-        long, never short."""
+        work in seconds (CellCounter.work: the records still to come priced at the prefill and answer
+        seconds measured so far), the pace is that work per second of clock since the precision's
+        first such record, so the long contexts still to come count as long, the time around the
+        engine (scoring, writing) is spread over the rest, and the model load before the first record
+        is left out. Replayed on two committed runs (benchmarks/eta_replay.py) it errs short by about
+        a tenth: work outside the engine's timers that only the last records do (the KL of 8K
+        documents) is not priced. Before that, work in relative units over the precision's clock (its
+        load included: an early ETA errs long), else records alike."""
         if self.done >= self.total:
             return 0.0
+        if self.since_first and self.since_first[0] > 0 and self.since_first[1] > 0 and self.work_total is not None \
+                and self.work_done is not None:
+            return (self.work_total - self.work_done) * self.since_first[0] / self.since_first[1]
         if self.work_done and self.work_total is not None and self.elapsed > 0:
             return (self.work_total - self.work_done) / (self.work_done / self.elapsed)
         rate = self.rate
@@ -131,19 +181,27 @@ class Pace:
 
         self.clock = clock or time.monotonic
         self.started: dict[str, float] = {}
+        self.first: dict[str, tuple[float, float]] = {}
+        """precision -> (clock, work done) at its first record whose work was in seconds."""
 
     def start(self, precision: str) -> None:
         self.started.setdefault(precision, self.clock())
 
     def reading(self, precision: str, done: int, total: int, work_done: float | None = None,
-                work_total: float | None = None) -> PaceReading:
+                work_total: float | None = None, measured: bool = False) -> PaceReading:
         now = self.clock()
         t0 = self.started.setdefault(precision, now)
-        return PaceReading(done=done, total=total, elapsed=now - t0, work_done=work_done, work_total=work_total)
+        since = None
+        if measured and work_done is not None:
+            t1, w1 = self.first.setdefault(precision, (now, work_done))
+            since = (now - t1, work_done - w1)
+        return PaceReading(done=done, total=total, elapsed=now - t0, work_done=work_done, work_total=work_total,
+                           since_first=since)
 
     def read(self, event: Progress) -> PaceReading:
         """The reading at a record event."""
-        return self.reading(event.precision or "", event.done, event.total, event.work_done, event.work_total)
+        return self.reading(event.precision or "", event.done, event.total, event.work_done, event.work_total,
+                            event.measured)
 
 
 def plain_line(event: Progress, pace: Pace, run_elapsed: float) -> str | None:

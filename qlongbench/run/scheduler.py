@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from qlongbench.types import Sample
 
@@ -71,17 +72,35 @@ def prefill_cost(n_tokens: int) -> float:
 
 def answer_cost(n_tokens: int) -> float:
     """Relative cost of answering one question on a context of n tokens, in prefill_cost's units:
-    64 + n / 16 (committed nested-rows10 records: a question's decode is ~9 % of a 1K prefill and
-    ~1 % of an 8K one)."""
+    64 + n / 16 (committed nested-rows10 records: a question's decode, ten rows at a time, is ~9 % of a
+    1K prefill and ~1 % of an 8K one). One question at a time it is 1.5x (llama.cpp) to 10x
+    (transformers, on another CPU) dearer against the prefill (suite-rerun, nested, niah-single-n50
+    records): the ratio is the engine's and the machine's, so this one only deals slices; the
+    progress ETA prices each part at the seconds it measures (progress.CellCounter)."""
     return 64 + n_tokens / 16
 
 
-def chain_costs(chain: Sequence[PrefixGroup]) -> list[tuple[Sample, float]]:
+class Cost(NamedTuple):
+    """A sample's relative cost as the engine spends it, in prefill_cost's units, in two parts: the
+    context it prefills (0 when another sample's prefill serves it) and its answer (0 when it
+    generates nothing: a log-prob task). The parts are kept apart because their real ratio depends
+    on the engine and the machine (progress learns each part's seconds as records arrive)."""
+
+    prefill: float
+    answer: float
+
+    @property
+    def total(self) -> float:
+        return self.prefill + self.answer
+
+
+def chain_costs(chain: Sequence[PrefixGroup]) -> list[tuple[Sample, Cost]]:
     """Each sample of a chain with its relative cost, as the engine spends it: the chain's longest
     context is prefilled once, with the first question answered on it (drive.generate puts that
     prefill in the first record); every question is answered."""
     first = chain[0].samples[0]
-    return [(s, answer_cost(len(s.prompt_ids)) + (prefill_cost(len(chain[0].prefix)) if s is first else 0.0))
+    return [(s, Cost(prefill_cost(len(chain[0].prefix)) if s is first else 0.0,
+                     answer_cost(len(s.prompt_ids)) if s.max_new_tokens else 0.0))
             for g in chain for s in g.samples]
 
 

@@ -20,7 +20,7 @@ from qlongbench.run.device import cpu_model
 from qlongbench.run.header import Placement
 from qlongbench.run.logprobs import LogprobFiles
 from qlongbench.run.plan import Cell, PlannedTask, RunPlan
-from qlongbench.run.scheduler import chain_costs, chains, group_by_prefix
+from qlongbench.run.scheduler import Cost, chain_costs, chains, group_by_prefix
 from qlongbench.spec.config import RunSpec
 from qlongbench.spec.precision import Precision
 from qlongbench.backends.base import Backend
@@ -49,9 +49,10 @@ class Unit:
     """Which slice of the precision (0-based)."""
     of: int = 1
     """Slices the precision was cut into."""
-    costs: tuple[float, ...] = ()
-    """Relative cost of each sample, in sample_ids' order (scheduler.chain_costs: what the slices were
-    dealt by, and what the progress ETA weighs records by)."""
+    costs: tuple[Cost, ...] = ()
+    """Relative cost of each sample (prefill and answer parts), in sample_ids' order
+    (scheduler.chain_costs: what the slices were dealt by, and what the progress ETA prices at the
+    seconds it measures per part)."""
 
     @property
     def label(self) -> str:
@@ -123,14 +124,14 @@ def plan_units(precisions: Sequence[Precision], samples: dict[Cell, list[Sample]
         todo = [s for ss in samples.values() for s in ss if (label, s.sample_id) not in done]
         skipped += len(order) - len(todo)
         costed = sorted((chain_costs(chain) for chain in chains(group_by_prefix(todo))),
-                        key=lambda chain: -sum(c for _, c in chain))
+                        key=lambda chain: -sum(c.total for _, c in chain))
         k = max(1, min(replicas, len(costed)))
-        slices: list[list[tuple[Sample, float]]] = [[] for _ in range(k)]
+        slices: list[list[tuple[Sample, Cost]]] = [[] for _ in range(k)]
         work = [0.0] * k
         for chain in costed:
             i = work.index(min(work))
             slices[i].extend(chain)
-            work[i] += sum(c for _, c in chain)
+            work[i] += sum(c.total for _, c in chain)
         for i, part in enumerate(slices):
             part.sort(key=lambda sc: order[sc[0].sample_id])  # the run's order
             units.append(Unit(prec, tuple(s.sample_id for s, _ in part), position=n, n_precisions=len(precisions),

@@ -1,0 +1,69 @@
+"""Two readings of the answers themselves, beside the paired tests: how many answers a candidate words
+differently from its baseline (and how many of those change the score), and where in the context the
+reference's misses sit (by needle depth)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+
+from qlongbench.types import Record
+
+DEPTH_BANDS = (0.0, 25.0, 50.0, 75.0, 100.0)
+"""Needle-depth bands (percent of the context) that misses are counted in."""
+
+
+@dataclass(frozen=True)
+class Wording:
+    """A candidate's answers against its baseline's, on the items both answered."""
+
+    precision: str
+    versus: str
+    paired: int
+    """Items both answered (status ok)."""
+    worded: int
+    """Items whose output text differs."""
+    scored: int
+    """Items whose score differs (each is also worded differently)."""
+
+
+@dataclass(frozen=True)
+class DepthMisses:
+    """One precision's misses (score below 1) on one task and length, in one depth band."""
+
+    precision: str
+    task: str
+    length: int
+    low: float
+    high: float
+    """The band: depth in [low, high) percent (the last band includes 100)."""
+    items: int
+    misses: int
+
+
+def wording(records: Sequence[Record], pairs: Sequence[tuple[str, str]], skip_tasks: Collection[str]) -> list[Wording]:
+    """Each (candidate, baseline) pair's answers worded and scored differently, over the text tasks."""
+    ok = {(r.precision, r.sample_id): r for r in records if r.status == "ok" and r.task not in skip_tasks}
+    out = []
+    for cand, base in pairs:
+        both = [(r, ok[(base, sid)]) for (p, sid), r in ok.items() if p == cand and (base, sid) in ok]
+        if both:
+            out.append(Wording(cand, base, len(both), sum(a.output != b.output for a, b in both),
+                               sum(a.score != b.score for a, b in both)))
+    return out
+
+
+def misses_by_depth(records: Sequence[Record], precision: str, bands: Sequence[float] = DEPTH_BANDS) -> list[DepthMisses]:
+    """precision's answered items with a needle depth, counted per task, length and depth band."""
+    def band(depth: float) -> int:
+        return next((i for i in range(len(bands) - 2) if depth < bands[i + 1]), len(bands) - 2)
+
+    counts: dict[tuple[str, int, int], list[int]] = {}
+    for r in records:
+        if r.precision != precision or r.status != "ok" or r.depth is None or r.score is None:
+            continue
+        c = counts.setdefault((r.task, r.length, band(r.depth)), [0, 0])
+        c[0] += 1
+        c[1] += r.score < 1
+    return [DepthMisses(precision, task, length, bands[b], bands[b + 1], n, missed)
+            for (task, length, b), (n, missed) in sorted(counts.items())]
