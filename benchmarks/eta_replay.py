@@ -67,7 +67,8 @@ def main() -> None:
     print("|---|---:|---:|" + "---:|" * len(CHECKPOINTS))
     errors: dict[bool, list[float]] = {False: [], True: []}
     for label, recs in mine.items():
-        cells = {c: [s for s in ss if s.sample_id in {r.sample_id for r in recs}] for c, ss in by_cell.items()}
+        ids = {r.sample_id for r in recs}
+        cells = {c: [s for s in ss if s.sample_id in ids] for c, ss in by_cell.items()}
         start, previous = previous, datetime.fromisoformat(recs[-1].created_at)
         actual = (previous - start).total_seconds()
         ends = {learned: predicted_ends(label, recs, cells, start, learned) for learned in (False, True)}

@@ -4,6 +4,7 @@ reference's misses sit (by needle depth)."""
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
@@ -55,8 +56,8 @@ def wording(records: Sequence[Record], pairs: Sequence[tuple[str, str]], skip_ta
 
 def misses_by_depth(records: Sequence[Record], precision: str, bands: Sequence[float] = DEPTH_BANDS) -> list[DepthMisses]:
     """precision's answered items with a needle depth, counted per task, length and depth band."""
-    def band(depth: float) -> int:
-        return next((i for i in range(len(bands) - 2) if depth < bands[i + 1]), len(bands) - 2)
+    def band(depth: float) -> int:  # [low, high), the last band closed at its top
+        return min(bisect.bisect_right(bands, depth) - 1, len(bands) - 2)
 
     counts: dict[tuple[str, int, int], list[int]] = {}
     for r in records:

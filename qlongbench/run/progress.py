@@ -65,31 +65,31 @@ class CellCounter:
         self.cost = cost
         """Relative cost of each sample (Unit.costs)."""
         self.units_left = Cost(sum(c.prefill for c in cost.values()), sum(c.answer for c in cost.values()))
-        self.units_done = [0.0, 0.0, 0.0]
-        """Relative units written: prefill, answer (each where seconds were measured), and in all."""
+        self.units_all = self.units_left.total
+        self.units_measured = [0.0, 0.0]
+        """Relative units of the written records whose seconds were measured: prefill, answer."""
         self.seconds = [0.0, 0.0]
         """Measured seconds of the written records: spent prefilling a priced context, answering."""
 
     def _learn(self, cost: Cost, record: Record | None) -> None:
-        self.units_done[2] += cost.total
         if record is None or record.prefill_seconds is None:
             return
         prefill, decode = record.prefill_seconds, record.decode_seconds or 0.0
         if cost.prefill > 0:
-            self.units_done[0] += cost.prefill
+            self.units_measured[0] += cost.prefill
             self.seconds[0] += prefill
         else:  # a question's own few tokens, prefilled on a cached context, belong to its answer
             decode += prefill
-        self.units_done[1] += cost.answer
+        self.units_measured[1] += cost.answer
         self.seconds[1] += decode
 
     def work(self) -> tuple[float, float, bool]:
         """(work done, work in all, whether in seconds): in measured seconds once a rate is known,
         else in relative units."""
-        rates = [s / u if u > 0 else None for s, u in zip(self.seconds, self.units_done[:2])]
+        rates = [s / u if u > 0 else None for s, u in zip(self.seconds, self.units_measured)]
         prefill_rate, answer_rate = (r if r is not None else rates[1 - i] for i, r in enumerate(rates))
         if prefill_rate is None or answer_rate is None:
-            return self.units_done[2], self.units_done[2] + self.units_left.total, False
+            return self.units_all - self.units_left.total, self.units_all, False
         spent = sum(self.seconds)
         return spent, spent + self.units_left.prefill * prefill_rate + self.units_left.answer * answer_rate, True
 
