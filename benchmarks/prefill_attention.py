@@ -1,22 +1,26 @@
-"""What a chunked prefill's attention costs on the CPU, against one causal call, and what a split
-into two softmax parts would save (issue #26: where the 8K prefill's time goes).
+"""What a chunked prefill's attention costs on the CPU, against one causal call, and what the split into
+two softmax parts saves (issue #26: where the 8K prefill's time goes).
 
 qlongbench's transformers engines prefill in chunks of 4096 tokens (backends/hf.py: PREFILL_CHUNK);
 every chunk after the first attends to the cache through an explicit mask, which torch's CPU flash
-kernel cannot skip: it scores the chunk's queries against every key, masked ones included. One
+kernel cannot skip: it scores the chunk's queries against every key, masked ones included. Since
+2026-12-06 such a chunk runs as two calls instead (backends/hf_attention.py attend_after_past). One
 attention layer of the bundled SmolLM2-135M (9 query heads, 3 KV heads, head_dim 64, bf16; random
 inputs of that shape), three ways per length, alternating order round by round:
 
   causal   one causal SDPA call over the whole prompt (the lower bound; what an unchunked prefill runs)
-  masked   chunks of 4096, later chunks through an explicit mask (what qlongbench runs today)
+  masked   chunks of 4096, later chunks through an explicit mask (torch's own; qlongbench before the split)
   split    chunks of 4096, each later chunk in two SDPA calls (past keys unmasked, its own keys causal)
-           merged by their log-sum-exp in float32 (a proposal: not what qlongbench runs)
+           merged by their log-sum-exp in float32 (attend_after_past: what qlongbench runs)
 
-Errors are the largest absolute difference from a float32 causal call. Ratios are measured in one
-process, so other load moves all three alike; run it on a quiet machine for absolute seconds.
+Errors are the largest absolute difference from a float32 causal call. With --model, the whole
+bundled model too: an 8K prefill in chunks of 4096 and a log-prob pass in chunks of 512 (kld's),
+with transformers' SDPA (masked chunks) and with qlongbench's attention (split chunks), alternating.
+Ratios are measured in one process, so other load moves both alike; run it on a quiet machine for
+absolute seconds.
 
     python benchmarks/prefill_attention.py                     # 4K, 8K, 16K; 3 rounds; 2 threads
-    python benchmarks/prefill_attention.py --lengths 8k --rounds 5
+    python benchmarks/prefill_attention.py --lengths 8k --rounds 5 --model
 """
 
 from __future__ import annotations
@@ -63,20 +67,57 @@ def masked(q, k, v):
 def split(q, k, v):
     import torch
 
-    flash = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu
+    from qlongbench.backends.hf_attention import attend_after_past
+
     n, out = q.shape[2], []
     for s in range(0, n, CHUNK):
         e = min(n, s + CHUNK)
-        qc = q[:, :, s:e].float()
-        o2, l2 = flash(qc, k[:, :, s:e].float(), v[:, :, s:e].float(), 0.0, True)
         if s == 0:
-            out.append(o2.to(q.dtype))
-            continue
-        o1, l1 = flash(qc, k[:, :, :s].float(), v[:, :, :s].float(), 0.0, False)
-        m = torch.maximum(l1, l2)
-        a1, a2 = (l1 - m).exp_()[..., None], (l2 - m).exp_()[..., None]
-        out.append(((o1 * a1 + o2 * a2) / (a1 + a2)).to(q.dtype))
+            out.append(causal(q[:, :, :e], k[:, :, :e], v[:, :, :e]))
+        else:  # attend_after_past takes the KV heads ungrouped and returns [1, q, heads, d]
+            kv = slice(None, None, HEADS // KV_HEADS)
+            out.append(attend_after_past(q[:, :, s:e], k[:, kv, :e], v[:, kv, :e], DIM ** -0.5).transpose(1, 2))
     return torch.cat(out, 2)
+
+
+def whole_model(n: int, rounds: int) -> None:
+    """The bundled model's prefill of n tokens in chunks of 4096 and in chunks of 512, with
+    transformers' SDPA and with qlongbench's attention (the only difference at prefill: the split)."""
+    import torch
+    from transformers import AutoModelForCausalLM, DynamicCache
+
+    from qlongbench.backends.hf_attention import NAME, register
+    from qlongbench.run.bundled_model import bundled_model_dir
+    from qlongbench.run.model import default_cache_dir
+
+    model = AutoModelForCausalLM.from_pretrained(str(bundled_model_dir(default_cache_dir())), dtype=torch.bfloat16)
+    register()
+    ids = torch.randint(100, 40000, (1, n), generator=torch.Generator().manual_seed(n))
+
+    def prefill(chunk: int) -> float:
+        cache = DynamicCache(config=model.config)
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            for s in range(0, n, chunk):
+                model(input_ids=ids[:, s:s + chunk], cache=cache, use_cache=True, logits_to_keep=1)
+        return time.perf_counter() - t0
+
+    ways = [("sdpa", "torch's masked chunks"), (NAME, "split chunks")]
+    print(f"\nThe bundled SmolLM2-135M-Instruct (bf16), a {n}-token prefill; {rounds} rounds (medians)\n")
+    print("| chunk | attention | seconds | vs masked |")
+    print("|---:|---|---:|---:|")
+    for chunk in (4096, 512):
+        took: dict[str, list[float]] = {w: [] for w, _ in ways}
+        for r in range(rounds):
+            for w, _ in (ways if r % 2 == 0 else ways[::-1]):
+                model.set_attn_implementation(w)
+                took[w].append(prefill(chunk))
+        med = {w: statistics.median(t) for w, t in took.items()}
+        for w, label in ways:
+            print(f"| {chunk} | {label} | {med[w]:.2f} | {med['sdpa'] / med[w]:.2f}x |", flush=True)
+        if chunk == 4096:
+            whole = med["sdpa"] / med[NAME]
+    print(f"\nthe whole {n}-token prefill in chunks of 4096: split {whole:.2f}x faster than masked chunks")
 
 
 def main() -> None:
@@ -84,6 +125,7 @@ def main() -> None:
     ap.add_argument("--lengths", default="4k,8k,16k")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--model", action="store_true", help="also time the bundled model's whole prefill")
     args = ap.parse_args()
 
     import torch
@@ -115,6 +157,8 @@ def main() -> None:
         last = {"n": n, **med}
     print(f"\nat {last['n']} tokens: split {last['masked'] / last['split']:.2f}x faster than masked chunks "
           f"(one causal call {last['masked'] / last['causal']:.2f}x)")
+    if args.model:
+        whole_model(last["n"], args.rounds)
 
 
 if __name__ == "__main__":

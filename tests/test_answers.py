@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from qlongbench.analysis.answers import DepthMisses, Wording, misses_by_depth, wording
+from qlongbench.analysis.answers import (Answer, DepthMisses, Wording, answers_of, misses_by_depth, wording,
+                                        wording_between)
 from qlongbench.types import Record
 
 
@@ -36,6 +37,27 @@ def rec(precision: str, sid: str, output: str = "x", score: float | None = 1.0, 
 ])
 def test_wording(records, pairs, expected):
     assert wording(records, pairs, {"kld"}) == expected
+
+
+def test_answers_of_keeps_one_precisions_text_answers():
+    records = [rec("a", "1", "x", 1.0), rec("a", "2", status="error"), rec("a", "3", task="kld"), rec("b", "1", "y")]
+    assert answers_of(records, "a", {"kld"}) == {"1": Answer("x", 1.0), "2": Answer(None, None)}
+
+
+@pytest.mark.parametrize("first,second,expected", [
+    # one answer reworded with the same score, one rescored: 2 worded, 1 scored
+    ({"1": Answer("1", 1.0), "2": Answer("7", 0.0), "3": Answer("3", 1.0)},
+     {"1": Answer("the number is 1", 1.0), "2": Answer("2", 1.0), "3": Answer("3", 1.0)}, Wording("p", "p", 3, 2, 1)),
+    # an item that failed in one run counts as changed (the other run answered it)
+    ({"1": Answer(None, None)}, {"1": Answer("1", 1.0)}, Wording("p", "p", 1, 1, 1)),
+    # failed in both: the same
+    ({"1": Answer(None, None)}, {"1": Answer(None, None)}, Wording("p", "p", 1, 0, 0)),
+    # only common items are compared; none in common: no row
+    ({"1": Answer("1", 1.0), "2": Answer("x", 0.0)}, {"1": Answer("1", 1.0)}, Wording("p", "p", 1, 0, 0)),
+    ({"1": Answer("1", 1.0)}, {"2": Answer("1", 1.0)}, None),
+])
+def test_wording_between_two_runs(first, second, expected):
+    assert wording_between("p", first, second) == expected
 
 
 def test_misses_by_depth_bands_edges_and_filters():

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from qlongbench.backends.hf import worth_keeping
-from qlongbench.backends.hf_attention import NAME, _forward, use_fast_decode
+from qlongbench.backends.hf_attention import NAME, _forward, attend_after_past, use_fast_decode
 from qlongbench.types import GenerationConfig
 
 
@@ -70,6 +70,62 @@ def test_prefill_and_full_precision_are_stock_sdpa_bit_for_bit(bf16, dtype, q_le
     assert torch.equal(got, want)
 
 
+def _after_past(q_len: int, kv_len: int) -> torch.Tensor:
+    """transformers' mask for a chunk of q_len queries after kv_len - q_len cached tokens."""
+    return (torch.arange(q_len)[:, None] + kv_len - q_len >= torch.arange(kv_len)[None, :])[None, None]
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float32])
+@pytest.mark.parametrize("q_len,kv_len", [(2, 3), (5, 300), (64, 65), (256, 2048)])
+def test_a_chunk_after_cached_keys_is_split_and_as_exact_as_one_masked_call(bf16, dtype, q_len, kv_len):
+    """A chunk after a cached past runs as two unmasked/causal calls merged by log-sum-exp: the same
+    attention as torch's masked call, its largest error against float64 about torch's own."""
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    module = bf16.model.model.layers[0].self_attn
+    q, k, v = _qkv(q_len, kv_len, dtype, seed=q_len)
+    mask = _after_past(q_len, kv_len)
+    stock, _ = sdpa_attention_forward(module, q, k, v, mask, scaling=0.25)
+    exact, _ = sdpa_attention_forward(module, q.double(), k.double(), v.double(), mask, scaling=0.25)
+    got, _ = _forward(module, q, k, v, mask, scaling=0.25)
+    assert torch.equal(got, attend_after_past(q, k, v, 0.25))  # the split path ran
+    assert got.dtype == dtype and got.shape == stock.shape
+    ulp = torch.finfo(dtype).eps * exact.abs().clamp(min=2**-6)  # a unit in the last place, floored
+
+    def worst(x: torch.Tensor) -> float:
+        return float(((x.double() - exact).abs() / ulp).max())
+
+    assert worst(got) <= 1.5 * worst(stock) + 1  # measured: 0.76x-1.37x torch's largest error
+
+
+@pytest.mark.parametrize("case", ["a hidden cached key", "a sliding window", "two sequences", "a float mask",
+                                  "no past"])
+def test_any_other_mask_keeps_torchs_masked_call_bit_for_bit(bf16, case):
+    """The split is taken only for the plain causal pattern of one sequence: a padded batch, a window,
+    a changed entry or an additive mask keep torch's own call, bit for bit."""
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    module = bf16.model.model.layers[0].self_attn
+    q_len, kv_len = 16, 80
+    q, k, v = _qkv(q_len, kv_len, torch.bfloat16, seed=7)
+    mask = _after_past(q_len, kv_len).clone()
+    if case == "a hidden cached key":
+        mask[0, 0, 3, 10] = False
+    elif case == "a sliding window":
+        mask &= ~_after_past(q_len, kv_len).roll(-32, dims=-1)  # each query sees its last 32 keys
+    elif case == "two sequences":
+        q, k, v, mask = q.expand(2, -1, -1, -1), k.expand(2, -1, -1, -1), v.expand(2, -1, -1, -1), mask.expand(2, -1, -1, -1)
+    elif case == "a float mask":
+        mask = torch.where(mask, 0.0, torch.finfo(torch.bfloat16).min).to(torch.bfloat16)
+    else:
+        q_len = kv_len = 16
+        q, k, v = q[:, :, :16], k[:, :, :16], v[:, :, :16]
+        mask = _after_past(16, 16)
+    want, _ = sdpa_attention_forward(module, q, k, v, mask, scaling=0.25)
+    got, _ = _forward(module, q, k, v, mask, scaling=0.25)
+    assert torch.equal(got, want)
+
+
 def test_only_sdpa_models_on_cpu_are_switched(tiny_model):
     from transformers import AutoModelForCausalLM
 
@@ -79,9 +135,9 @@ def test_only_sdpa_models_on_cpu_are_switched(tiny_model):
     assert use_fast_decode(sdpa, "cuda") == "sdpa" and sdpa.config._attn_implementation == "sdpa"
 
 
-def test_real_model_answers_the_same_with_either_attention(smollm2):
-    """On the bundled SmolLM2-135M-Instruct, greedy answers to real NIAH prompts are the same tokens
-    with torch's bf16 kernel and with float32 decode steps."""
+def _real_answers(smollm2):
+    """Four NIAH prompts at 1K on the bundled SmolLM2-135M-Instruct, the model (torch's SDPA), and
+    answer(ids, chunk): 12 greedy tokens after prefilling ids in chunks of `chunk` tokens."""
     from transformers import AutoModelForCausalLM, DynamicCache
 
     from qlongbench.tasks.base import BuildContext
@@ -94,28 +150,40 @@ def test_real_model_answers_the_same_with_either_attention(smollm2):
     samples = NiahSingle().build(ctx)
     model = AutoModelForCausalLM.from_pretrained(str(smollm2), dtype=torch.bfloat16)
 
-    def answer(ids):
+    def answer(ids, chunk=1 << 30):
         cache, out = DynamicCache(config=model.config), []
-        x = torch.tensor([list(ids)])
         with torch.inference_mode():
-            for _ in range(12):
+            for start in range(0, len(ids), chunk):
+                x = torch.tensor([list(ids[start:start + chunk])])
                 logits = model(input_ids=x, cache=cache, use_cache=True, logits_to_keep=1).logits[0, -1]
+            for _ in range(12):
                 nxt = int(torch.argmax(logits))
                 if nxt == model.config.eos_token_id:
                     break
                 out.append(nxt)
-                x = torch.tensor([[nxt]])
+                logits = model(input_ids=torch.tensor([[nxt]]), cache=cache, use_cache=True, logits_to_keep=1).logits[0, -1]
         return out
 
+    def scores(answers):
+        return [NiahSingle().score(s, tok.decode(a)).score for s, a in zip(samples, answers)]
+
+    return samples, model, answer, scores
+
+
+def test_real_model_answers_the_same_with_either_attention(smollm2):
+    """On the bundled SmolLM2-135M-Instruct, greedy answers to real NIAH prompts are the same tokens
+    with torch's bf16 kernel and with float32 decode steps, and with a prefill in chunks of 256 (each
+    chunk after the first split over the cached keys) as with one call."""
+    samples, model, answer, scores = _real_answers(smollm2)
     stock = [answer(s.prompt_ids) for s in samples]
     assert use_fast_decode(model, "cpu") == NAME
     fast = [answer(s.prompt_ids) for s in samples]
+    chunked = [answer(s.prompt_ids, 256) for s in samples]
     # On a real model a near-tied token may flip between the two numerics (the float32 step is the
     # more exact one, tested above); the verdicts must not.
-    task = NiahSingle()
-    assert [task.score(s, tok.decode(a)).score for s, a in zip(samples, fast)] == \
-        [task.score(s, tok.decode(a)).score for s, a in zip(samples, stock)]
+    assert scores(fast) == scores(stock) == scores(chunked)
     assert sum(a == b for a, b in zip(fast, stock)) >= 3
+    assert sum(a == b for a, b in zip(fast, chunked)) >= 3
     assert sum(len(a) for a in fast) >= 4 * 5  # real answers, not empty outputs
 
 

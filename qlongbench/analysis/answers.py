@@ -5,7 +5,7 @@ reference's misses sit (by needle depth)."""
 from __future__ import annotations
 
 import bisect
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from qlongbench.types import Record
@@ -26,6 +26,31 @@ class Wording:
     """Items whose output text differs."""
     scored: int
     """Items whose score differs (each is also worded differently)."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One item's answer at one precision in one run (None where its record is not ok)."""
+
+    output: str | None
+    score: float | None
+
+
+def answers_of(records: Sequence[Record], precision: str, skip_tasks: Collection[str]) -> dict[str, Answer]:
+    """sample id -> precision's answer over the text tasks, for two runs of one job compared answer by
+    answer (a log-prob task's record holds no answer: its KL is compared as KL)."""
+    return {r.sample_id: Answer(r.output, r.score) if r.status == "ok" else Answer(None, None)
+            for r in records if r.precision == precision and r.task not in skip_tasks}
+
+
+def wording_between(precision: str, first: Mapping[str, Answer], second: Mapping[str, Answer]) -> Wording | None:
+    """One precision's answers in two runs of one job (the same sample ids; None when they share none):
+    the items worded and scored differently — what another machine, thread count or kernel moved."""
+    common = set(first) & set(second)
+    if not common:
+        return None
+    return Wording(precision, precision, len(common), sum(first[k].output != second[k].output for k in common),
+                   sum(first[k].score != second[k].score for k in common))
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
-from qlongbench.analysis.answers import misses_by_depth, wording
+from qlongbench.analysis.answers import answers_of, misses_by_depth, wording
 from qlongbench.analysis.cells import CellKey, cell_key, cell_stats
 from qlongbench.analysis.data import ReportData
 from qlongbench.analysis.drops import paired_drops
@@ -75,8 +75,7 @@ def build(run_dir: str | Path, reference: str | None = None, confidence: float =
         precisions=tuple(order), engine_baselines=baselines, confidence=confidence,
     )
     data.controls = dict(plan.controls)
-    data.scores = {p: {r.sample_id: (r.score if r.status == "ok" else None) for r in records if r.precision == p}
-                   for p in order}
+    data.answers = {p: answers_of(records, p, lp_tasks) for p in order}
     data.durations = durations(records, header.created_at, header.resumed_at)
     data.batched = batched(records)
     data.wording = wording(records, [(c, ref) for c in candidates if ref] + [(c, b) for c, b in baselines.items()],

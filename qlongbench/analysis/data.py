@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from qlongbench.analysis.answers import DepthMisses, Wording
+from qlongbench.analysis.answers import Answer, DepthMisses, Wording
 from qlongbench.analysis.cells import CellStats
 from qlongbench.analysis.drops import DropStats
 from qlongbench.analysis.examples import Example
@@ -99,9 +99,9 @@ class ReportData:
     """baseline -> its noise floor (runs with --noise-floor)."""
     controls: dict[str, str] = field(default_factory=dict)
     """control precision -> the precision it perturbs."""
-    scores: dict[str, dict[str, float | None]] = field(default_factory=dict)
-    """precision -> sample id -> score of its ok records (None otherwise): two runs of one job compared
-    answer by answer."""
+    answers: dict[str, dict[str, Answer]] = field(default_factory=dict)
+    """precision -> sample id -> its answer (output and score; None for records not ok): two runs of
+    one job compared answer by answer (analysis/answers.py wording_between)."""
     durations: dict[str, tuple[int, float]] = field(default_factory=dict)
     """precision -> (records, seconds from the previous precision's last record — or the run's start —
     to its own last record), in run order."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from qlongbench.analysis.answers import wording_between
 from qlongbench.analysis.data import ReportData
 from qlongbench.analysis.drops import DropStats
 from qlongbench.analysis.floor import changes
@@ -109,7 +110,7 @@ def stability_table(a: ReportData, b: ReportData, label_a: str, label_b: str) ->
     two runs (same precision, same ids)."""
     va, vb = verdicts_of(a), verdicts_of(b)
     out = [f"| precision | same weights file | verdicts | same | flipped ({md_escape(label_a)} → {md_escape(label_b)}) | "
-           f"items scored differently in the two runs |", "|---|---|---:|---:|---|---:|"]
+           f"answers worded differently in the two runs | of them scored differently |", "|---|---|---:|---:|---|---:|---:|"]
     for prec in a.precisions:
         keys = sorted(k for k in va if k[0] == prec and k in vb)
         flipped = [k for k in keys if va[k] != vb[k]]
@@ -133,10 +134,10 @@ def _same_artifact(a: ReportData, b: ReportData, precision: str) -> str:
 
 
 def _answers_between(a: ReportData, b: ReportData, precision: str) -> str:
-    """Items whose score differs between the two runs for one precision (the runs share sample ids)."""
-    ra, rb = a.scores.get(precision, {}), b.scores.get(precision, {})
-    common = set(ra) & set(rb)
-    return f"{sum(ra[k] != rb[k] for k in common)} of {len(common)}" if common else "–"
+    """Items whose output, and whose score, differ between the two runs for one precision (the runs
+    share sample ids): two cells of the stability table."""
+    w = wording_between(precision, a.answers.get(precision, {}), b.answers.get(precision, {}))
+    return f"{w.worded} of {w.paired} | {w.scored}" if w else "– | –"
 
 
 def timing_table(data: ReportData) -> list[str]:
