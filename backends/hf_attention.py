@@ -17,8 +17,9 @@ of an 8K prefill, a question appended to a cached document, a log-prob pass of 5
 attended in two calls, its queries over the cached keys with no mask and over its own keys causal,
 merged in float32 by their log-sum-exp (`attend_after_past`). torch's CPU kernel cannot skip
 masked blocks, so the one masked call it replaces scored every chunk query against every key and
-read the mask besides: one SmolLM2-135M attention layer at 8K in chunks of 4096, 0.43 s masked,
-0.25 s split, 0.24 s for one causal call (`python benchmarks/prefill_attention.py`). Every
+read the mask besides: one SmolLM2-135M attention layer at 8K in chunks of 4096, 0.40 s masked,
+0.24 s split, 0.29 s for one causal call; the model's whole 8K prefill 1.34x faster
+(`python benchmarks/prefill_attention.py --lengths 8k --model`, docs/performance.md). Every
 transformers-based precision (the reference, bitsandbytes, GPTQ) runs the same function on CPU,
 so a comparison still changes one variable; run.json records the implementation (NAME; runs made
 before the split recorded `qlongbench_sdpa`).
@@ -150,8 +151,8 @@ def attend_after_past(query: Any, key: Any, value: Any, scaling: float) -> Any:
     the query's dtype (transformers' layout for attention outputs).
 
     Not bit-equal to one masked call: each part is rounded to the dtype before the merge, a second
-    rounding (the mean error of an 8K layer in bf16 grew from 6.1e-5 to 6.5e-5 against float32,
-    the largest stayed 7.0e-3: benchmarks/prefill_attention.py)."""
+    rounding. The largest error of an 8K bf16 layer against float32 stays torch's 6.95e-3
+    (benchmarks/prefill_attention.py); tests/test_hf_attention.py bounds it against torch's own."""
     import torch
     from transformers.integrations.sdpa_attention import repeat_kv
 
