@@ -85,11 +85,12 @@ def blocks(runs: dict[str, ReportData], gemma: dict[str, ReportData] | None = No
            "suite-drops": per_run("suite", tables.drops_summary), "stability": between("suite", "suite-1thread", "2 threads", "1 thread"), "suite-minutes": run_minutes("suite"),
            "suite-rerun-minutes": run_minutes("suite-rerun"), "suite-amx-minutes": run_minutes("suite-amx"),
            "stability-machines-amx": between("suite-rerun", "suite-amx", "2026-12-05 machine", "2026-12-06 machine"),
-           "stability-split": between("suite-amx", "suite-amx-split", "masked chunks", "split chunks"), "stability-machines": between("suite", "suite-rerun", "committed machine", "2026-12-05 machine"),
+           "stability-split": between("suite-amx", "suite-split", "masked chunks", "split chunks"),
+           "suite-split-minutes": run_minutes("suite-split"), "stability-machines": between("suite", "suite-rerun", "committed machine", "2026-12-05 machine"),
            "nested-rows10-minutes": run_minutes("nested-rows10"), "niah-single-n50-minutes": run_minutes("niah-single-n50"),
            "stability-nested-rows10": between("nested", "nested-rows10", "committed, one at a time", "--decode-rows 10, 2026-12-05"),
            "kv-sweep": kv_sweep, "study-matrix": lambda: matrix_lines(runs | {f"gemma3/{k}": v for k, v in (gemma or {}).items()})}
-    for name in ("suite", "suite-1thread", "suite-rerun", "suite-amx", "nested", "niah-single-short", "kv-sweep", "study-tasks",
+    for name in ("suite", "suite-1thread", "suite-rerun", "suite-amx", "suite-split", "nested", "niah-single-short", "kv-sweep", "study-tasks",
                  "awq-fp8", "awq-vllm", "nested-rows10", "niah-single-n50"):
         out[f"timing-{name}"] = per_run(name, tables.timing_table)
         out[f"phases-{name}"] = per_run(name, tables.phase_table)
