@@ -168,6 +168,12 @@ def attend_after_past(query: Any, key: Any, value: Any, scaling: float) -> Any:
     return out.to(query.dtype).transpose(1, 2).contiguous()
 
 
+def _scaling(query: Any, kwargs: dict[str, Any]) -> float:
+    """The layer's softmax scale: the model's own, else SDPA's default 1/sqrt(head_dim)."""
+    scaling = kwargs.get("scaling")
+    return scaling if scaling is not None else query.shape[-1] ** -0.5
+
+
 def _forward(module: Any, query: Any, key: Any, value: Any, attention_mask: Any, **kwargs: Any) -> tuple[Any, Any]:
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
@@ -175,11 +181,9 @@ def _forward(module: Any, query: Any, key: Any, value: Any, attention_mask: Any,
         if not plain_softmax(kwargs):
             raise NotImplementedError("this model's attention is not plain softmax attention: its questions cannot "
                                       "be decoded together (run with --decode-rows 1)")
-        scaling = kwargs.get("scaling")
-        return attend_forked(query, key, scaling if scaling is not None else query.shape[-1] ** -0.5), None
+        return attend_forked(query, key, _scaling(query, kwargs)), None
     if query.shape[2] > 1 and splits(query, key, attention_mask, kwargs):
-        scaling = kwargs.get("scaling")
-        return attend_after_past(query, key, value, scaling if scaling is not None else query.shape[-1] ** -0.5), None
+        return attend_after_past(query, key, value, _scaling(query, kwargs)), None
     if query.shape[2] != 1 or not upcasts(query):
         return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
     if attention_mask is not None and attention_mask.is_floating_point():

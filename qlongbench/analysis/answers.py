@@ -47,10 +47,14 @@ def wording_between(precision: str, first: Mapping[str, Answer], second: Mapping
     """One precision's answers in two runs of one job (the same sample ids; None when they share none):
     the items worded and scored differently — what another machine, thread count or kernel moved."""
     common = set(first) & set(second)
-    if not common:
-        return None
-    return Wording(precision, precision, len(common), sum(first[k].output != second[k].output for k in common),
-                   sum(first[k].score != second[k].score for k in common))
+    return _compared(precision, precision, [(first[k], second[k]) for k in common]) if common else None
+
+
+def _compared(precision: str, versus: str, pairs: Sequence[tuple[Answer | Record, Answer | Record]]) -> Wording:
+    """The rule both readings count by: of the paired items, those whose output differs, and those
+    whose score differs."""
+    return Wording(precision, versus, len(pairs), sum(a.output != b.output for a, b in pairs),
+                   sum(a.score != b.score for a, b in pairs))
 
 
 @dataclass(frozen=True)
@@ -74,8 +78,7 @@ def wording(records: Sequence[Record], pairs: Sequence[tuple[str, str]], skip_ta
     for cand, base in pairs:
         both = [(r, ok[(base, sid)]) for (p, sid), r in ok.items() if p == cand and (base, sid) in ok]
         if both:
-            out.append(Wording(cand, base, len(both), sum(a.output != b.output for a, b in both),
-                               sum(a.score != b.score for a, b in both)))
+            out.append(_compared(cand, base, both))
     return out
 
 
