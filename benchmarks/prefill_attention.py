@@ -11,7 +11,13 @@ inputs of that shape), three ways per length, alternating order round by round:
   causal   one causal SDPA call over the whole prompt (the lower bound; what an unchunked prefill runs)
   masked   chunks of 4096, later chunks through an explicit mask (torch's own; qlongbench before the split)
   split    chunks of 4096, each later chunk in two SDPA calls (past keys unmasked, its own keys causal)
-           merged by their log-sum-exp in float32 (attend_after_past: what qlongbench runs)
+           merged by their log-sum-exp in float32 (attend_after_past: what qlongbench runs; the past
+           call takes each KV head's query heads as one block over the cached keys as they are)
+  split-repeated  the same with the cached keys first repeated per query head (repeat_kv, a copy):
+           qlongbench_sdpa2, what ran from the split until the fold
+
+A second table times a 22-token question appended to a cached prompt of each length (one layer):
+split against split-repeated, where the fold saves most (the copy is of the whole past).
 
 Errors are the largest absolute difference from a float32 causal call. With --model, the whole
 bundled model too: an 8K prefill in chunks of 4096 and a log-prob pass in chunks of 512 (kld's),
@@ -64,20 +70,72 @@ def masked(q, k, v):
     return torch.cat(out, 2)
 
 
-def split(q, k, v):
+def _split_chunk(q, k, v, repeat: bool):
+    """One chunk after its past, as attend_after_past (repeat=False) or as qlongbench_sdpa2 ran it:
+    the cached keys repeated per query head first (repeat=True). Inputs hold the KV heads ungrouped;
+    returns [1, heads, q, d]."""
     import torch
+    from transformers.integrations.sdpa_attention import repeat_kv
 
     from qlongbench.backends.hf_attention import attend_after_past
+
+    if not repeat:
+        return attend_after_past(q, k, v, DIM ** -0.5).transpose(1, 2)
+    flash = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu
+    past, rep = k.shape[2] - q.shape[2], HEADS // KV_HEADS
+    k, v = repeat_kv(k, rep), repeat_kv(v, rep)
+    o1, l1 = flash(q, k[:, :, :past], v[:, :, :past], 0.0, False, scale=DIM ** -0.5)
+    o2, l2 = flash(q, k[:, :, past:], v[:, :, past:], 0.0, True, scale=DIM ** -0.5)
+    top = torch.maximum(l1, l2)
+    w1, w2 = (l1 - top).exp_().unsqueeze(-1), (l2 - top).exp_().unsqueeze(-1)
+    return ((o1.float() * w1 + o2.float() * w2).div_(w1 + w2)).to(q.dtype)
+
+
+def split(q, k, v, repeat: bool = False):
+    import torch
 
     n, out = q.shape[2], []
     for s in range(0, n, CHUNK):
         e = min(n, s + CHUNK)
         if s == 0:
             out.append(causal(q[:, :, :e], k[:, :, :e], v[:, :, :e]))
-        else:  # attend_after_past takes the KV heads ungrouped and returns [1, q, heads, d]
+        else:  # the split takes the KV heads ungrouped
             kv = slice(None, None, HEADS // KV_HEADS)
-            out.append(attend_after_past(q[:, :, s:e], k[:, kv, :e], v[:, kv, :e], DIM ** -0.5).transpose(1, 2))
+            out.append(_split_chunk(q[:, :, s:e], k[:, kv, :e], v[:, kv, :e], repeat))
     return torch.cat(out, 2)
+
+
+def split_repeated(q, k, v):
+    return split(q, k, v, repeat=True)
+
+
+def questions(lengths: list[int], rounds: int, question: int = 22, reps: int = 20) -> None:
+    """A question of `question` tokens after a cached prompt of each length, one layer: split
+    (the fold) against split-repeated, `reps` calls per timing."""
+    import torch
+
+    print(f"\nA {question}-token question after a cached prompt, one layer ({reps} calls per timing; {rounds} "
+          "rounds, medians)\n")
+    print("| cached tokens | split ms | split-repeated ms | split-repeated / split | outputs equal |")
+    print("|---:|---:|---:|---:|---|")
+    last = 0.0
+    for n in lengths:
+        q, k, v = layer_inputs(n + question)
+        kv = slice(None, None, HEADS // KV_HEADS)
+        q, k, v = q[:, :, n:], k[:, kv], v[:, kv]
+        took: dict[bool, list[float]] = {False: [], True: []}
+        for r in range(rounds):
+            for repeat in ((False, True) if r % 2 == 0 else (True, False)):
+                t0 = time.perf_counter()
+                for _ in range(reps):
+                    _split_chunk(q, k, v, repeat)
+                took[repeat].append((time.perf_counter() - t0) / reps * 1000)
+        same = torch.equal(_split_chunk(q, k, v, False), _split_chunk(q, k, v, True))
+        a, b = statistics.median(took[False]), statistics.median(took[True])
+        last = b / a
+        print(f"| {n} | {a:.2f} | {b:.2f} | {last:.2f}x | {'yes' if same else 'no'} |", flush=True)
+    print(f"\nat {lengths[-1]} cached tokens: a question's attention {last:.2f}x faster without repeating the "
+          "cached keys")
 
 
 def whole_model(n: int, rounds: int) -> None:
@@ -133,7 +191,7 @@ def main() -> None:
     from qlongbench.spec.lengths import parse_lengths
 
     torch.set_num_threads(args.threads)
-    ways = {"causal": causal, "masked": masked, "split": split}
+    ways = {"causal": causal, "masked": masked, "split": split, "split-repeated": split_repeated}
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; one attention layer "
           f"({HEADS} heads, {KV_HEADS} KV heads, head_dim {DIM}, bf16), chunks of {CHUNK}; {args.rounds} rounds "
           "(medians)\n")
@@ -156,7 +214,9 @@ def main() -> None:
             print(f"| {n} | {w} | {med[w]:.3f} | {med['masked'] / med[w]:.2f}x | {err[w]:.2e} |", flush=True)
         last = {"n": n, **med}
     print(f"\nat {last['n']} tokens: split {last['masked'] / last['split']:.2f}x faster than masked chunks "
-          f"(one causal call {last['masked'] / last['causal']:.2f}x)")
+          f"(one causal call {last['masked'] / last['causal']:.2f}x; split-repeated "
+          f"{last['masked'] / last['split-repeated']:.2f}x)")
+    questions(parse_lengths(args.lengths), args.rounds)
     if args.model:
         whole_model(last["n"], args.rounds)
 

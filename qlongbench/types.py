@@ -197,10 +197,11 @@ class BackendInfo(Frozen):
     memory is reported as the increase over it, so libraries loaded and memory kept by earlier
     precisions are not charged to this one."""
     attention: str | None = None
-    """Attention implementation the engine ran (transformers: sdpa, or qlongbench_sdpa2 = SDPA with
-    one-query CPU steps in float32 and chunks after a cached past split in two softmax parts, see
-    backends/hf_attention.py; qlongbench_sdpa in older runs, without the split); None for engines that
-    offer no choice (llama.cpp records flash_attn in its recipe)."""
+    """Attention implementation the engine ran (transformers: sdpa, or qlongbench_sdpa3 = SDPA with
+    one-query CPU steps in float32 and chunks after a cached past split in two softmax parts, the
+    cached keys read once per KV head, see backends/hf_attention.py; qlongbench_sdpa2 in older runs,
+    the cached keys repeated per query head; qlongbench_sdpa before that, without the split); None
+    for engines that offer no choice (llama.cpp records flash_attn in its recipe)."""
 
     OUTPUT_FIELDS: ClassVar[tuple[str, ...]] = ("engine", "engine_version", "device", "dtype", "recipe",
                                                 "artifact_sha256", "attention", "versions")

@@ -98,6 +98,34 @@ def test_a_chunk_after_cached_keys_is_split_and_as_exact_as_one_masked_call(bf16
     assert worst(got) <= 1.5 * worst(stock) + 1  # measured: 0.76x-1.37x torch's largest error
 
 
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
+@pytest.mark.parametrize("q_len,kv_len", [(22, 600), (64, 1088), (512, 1024)])
+def test_the_cached_keys_are_not_repeated_per_query_head(dtype, q_len, kv_len):
+    """The past part runs each KV head's query heads as one block of queries over the cached keys as
+    they are (no repeat_kv copy); the attention is the one over repeated keys, a rounding away at
+    most (bit for bit on these random inputs; on the real model a few elements per call differ by a
+    few units, docs/performance.md), and a query in transformers' own strided layout ([1, q, heads, d]
+    transposed) gives the same result as a contiguous one."""
+    from transformers.integrations.sdpa_attention import repeat_kv
+
+    flash = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu
+    g = torch.Generator().manual_seed(q_len)
+    strided = torch.randn(1, q_len, 4, 16, generator=g).to(dtype).transpose(1, 2)  # as q_proj(x).view().transpose()
+    k = torch.randn(1, 2, kv_len, 16, generator=g).to(dtype)
+    v = torch.randn(1, 2, kv_len, 16, generator=g).to(dtype)
+    past = kv_len - q_len
+    o1, l1 = flash(strided, repeat_kv(k[:, :, :past], 2), repeat_kv(v[:, :, :past], 2), 0.0, False, scale=0.25)
+    o2, l2 = flash(strided, repeat_kv(k[:, :, past:], 2), repeat_kv(v[:, :, past:], 2), 0.0, True, scale=0.25)
+    top = torch.maximum(l1, l2)
+    w1, w2 = (l1 - top).exp().unsqueeze(-1), (l2 - top).exp().unsqueeze(-1)
+    repeated = ((o1.float() * w1 + o2.float() * w2) / (w1 + w2)).to(dtype).transpose(1, 2)
+    got = attend_after_past(strided, k, v, 0.25)
+    assert got.shape == repeated.shape == (1, q_len, 4, 16)
+    assert torch.equal(got, attend_after_past(strided.contiguous(), k, v, 0.25))
+    ulp = torch.finfo(dtype).eps * repeated.float().abs().clamp(min=2**-6)
+    assert float(((got.float() - repeated.float()).abs() / ulp).max()) <= 1.0
+
+
 @pytest.mark.parametrize("case", ["a hidden cached key", "a sliding window", "two sequences", "a float mask",
                                   "no past"])
 def test_any_other_mask_keeps_torchs_masked_call_bit_for_bit(bf16, case):
