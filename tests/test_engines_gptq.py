@@ -118,6 +118,30 @@ def test_artifact_is_reused_not_rebuilt(gptq_ctx, int4):
     assert not (Path(int4.path).parent / "offload").exists()
 
 
+def test_the_same_recipe_built_again_is_the_same_file(gptq_ctx, int4, tmp_path):
+    """A second build of the same recipe, in another artifact cache, is byte for byte the first: its
+    sha256 names the weights, not the build (GPTQModel records its offload directory in the configs
+    and the seconds per module in quant_log.csv; both are made build-independent)."""
+    import dataclasses
+
+    from qlongbench.backends.build.gptq_quantize import OFFLOAD_KEY
+    from qlongbench.backends.gptq import GPTQBackend
+    from qlongbench.spec.config import PrecisionSpec, parse_named_list
+    from qlongbench.spec.labels import parse_precision
+
+    (item,) = parse_named_list(INT4, "precision")
+    other = dataclasses.replace(gptq_ctx, cache_dir=artifact_cache(tmp_path))
+    again = GPTQBackend.prepare_artifact(parse_precision(PrecisionSpec(**item)), other)
+    assert again.built is True and again.path != int4.path
+    assert again.artifact.sha256 == int4.artifact.sha256
+    for name in ("config.json", "quantize_config.json"):
+        text = Path(again.path, name).read_text()
+        assert str(tmp_path) not in text and ".build-" not in text
+    cfg = json.loads(Path(again.path, "config.json").read_text())["quantization_config"]
+    assert cfg["meta"][OFFLOAD_KEY] is None
+    assert Path(again.path, "quant_log.csv").read_text().splitlines()[0].split(",")[:3] == ["layer", "module", "loss"]
+
+
 def test_calibration_sources(gptq_ctx, tmp_path):
     from qlongbench.backends.build.gptq_quantize import calibration_set
 

@@ -264,6 +264,53 @@ def run_gptqmodel(model_dir: Path, out: Path, config: dict[str, Any], calib: Cal
     shutil.rmtree(work_dir / "offload", ignore_errors=True)
     # The reference tokenizer travels with the checkpoint, so it is self-contained and checkable.
     ctx.tokenizer.hf.save_pretrained(str(out))
+    reproducible(out)
+
+
+OFFLOAD_KEY = "offload_to_disk_path"
+"""Where GPTQModel offloaded layers while quantizing (a build directory, removed): it writes the
+path into the checkpoint's configs, which made every build a different file."""
+
+
+def reproducible(out: Path) -> None:
+    """Make a saved checkpoint depend only on what was quantized, so that the same recipe built twice
+    is the same file, byte for byte (the artifact's sha256 then names the weights, not the build):
+    the build directory GPTQModel records (OFFLOAD_KEY) is written as null, and its per-module log
+    (quant_log.csv) loses the seconds each module took and is sorted by layer and module (its
+    workers append in the order they finish). The weights are GPTQModel's own and are not touched
+    (measured: two builds of the bundled model's gptq-int4, one after the other, gave the same
+    model.safetensors, and differed only in these two places)."""
+    import csv
+    import io
+    import json
+
+    def scrub(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: None if k == OFFLOAD_KEY else scrub(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [scrub(v) for v in value]
+        return value
+
+    for name in ("config.json", "quantize_config.json"):
+        path = out / name
+        if path.is_file():
+            data = json.loads(path.read_text(encoding="utf-8"))
+            path.write_text(json.dumps(scrub(data), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    log_path = out / "quant_log.csv"
+    if log_path.is_file():
+        rows = list(csv.reader(io.StringIO(log_path.read_text(encoding="utf-8"))))
+        if rows:
+            header, body = rows[0], rows[1:]
+            keep = [i for i, col in enumerate(header) if col != "time"]
+
+            def order(row: list[str]) -> tuple[int, str]:
+                return (int(row[0]) if row and row[0].isdigit() else -1, row[1] if len(row) > 1 else "")
+
+            buf = io.StringIO()
+            writer = csv.writer(buf, lineterminator="\n")
+            writer.writerow([header[i] for i in keep])
+            writer.writerows([[row[i] for i in keep if i < len(row)] for row in sorted(body, key=order)])
+            log_path.write_text(buf.getvalue(), encoding="utf-8")
 
 
 def quantize_with_gptqmodel(model_dir: Path, out: Path, recipe: QuantRecipe, calib: Calibration, ctx: LoadContext,
