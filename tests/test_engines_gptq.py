@@ -142,6 +142,29 @@ def test_the_same_recipe_built_again_is_the_same_file(gptq_ctx, int4, tmp_path):
     assert Path(again.path, "quant_log.csv").read_text().splitlines()[0].split(",")[:3] == ["layer", "module", "loss"]
 
 
+def test_the_thread_count_is_part_of_a_cpu_builds_key(gptq_ctx):
+    """torch's thread count changes the weights a CPU build writes, so it is part of the cache key:
+    a run at another thread count builds its own artifact instead of reusing one it would not have
+    written."""
+    import dataclasses
+
+    import torch
+
+    from qlongbench.backends.build.gptq_quantize import builder_of
+
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = builder_of(gptq_ctx)
+        torch.set_num_threads(2)
+        two = builder_of(gptq_ctx)
+    finally:
+        torch.set_num_threads(threads)
+    assert (one["cpu_threads"], two["cpu_threads"]) == ("1", "2")
+    assert {k: v for k, v in one.items() if k != "cpu_threads"} == {k: v for k, v in two.items() if k != "cpu_threads"}
+    assert "cpu_threads" not in builder_of(dataclasses.replace(gptq_ctx, device="cuda"))
+
+
 def test_calibration_sources(gptq_ctx, tmp_path):
     from qlongbench.backends.build.gptq_quantize import calibration_set
 

@@ -352,6 +352,19 @@ def calibration_options(calib: Calibration | None) -> dict[str, str]:
     return {"calibration_sha256": calib.sha256} if calib else {"calibration_split": "train"}
 
 
+def builder_of(ctx: LoadContext) -> dict[str, str]:
+    """What besides the recipe decides the file a calibrated build writes (part of its cache key):
+    the builders' versions, the device and, on the CPU, torch's thread count (the same build pinned
+    to one CPU wrote other weights than at two threads: the sums run in another order)."""
+    device = "cuda" if ctx.device.startswith("cuda") else "cpu"
+    builder = {"gptqmodel": _version("gptqmodel"), "transformers": _version("transformers"), "device": device}
+    if device == "cpu":
+        import torch
+
+        builder["cpu_threads"] = str(torch.get_num_threads())
+    return builder
+
+
 def prepare_calibrated(kind: str, label: str, opts: CalibratedOptions, ctx: LoadContext,
                        recipe_of: Callable[[Path, Calibration | None], QuantRecipe],
                        quantize: Callable[..., None]) -> Prepared:
@@ -369,8 +382,7 @@ def prepare_calibrated(kind: str, label: str, opts: CalibratedOptions, ctx: Load
     from_hub = opts.calibration.startswith("hf:")
     calib = None if from_hub else calibration_set(opts.calibration, ctx.tokenizer, n, seq_len)
     recipe = recipe_of(model_dir, calib)
-    builder = {"gptqmodel": _version("gptqmodel"), "transformers": _version("transformers"),
-               "device": "cuda" if ctx.device.startswith("cuda") else "cpu"}
+    builder = builder_of(ctx)
 
     def build(tmp: Path) -> Path:
         out = tmp / "model"
