@@ -23,7 +23,7 @@ read the mask besides: one SmolLM2-135M attention layer at 8K in chunks of 4096,
 over the cached keys takes each KV head's query heads as one block of queries (it has no mask, so
 the rows are independent) and reads the cached keys as they are, where repeating them per query
 head first (transformers' repeat_kv) copied the whole past for every chunk: a 22-token question
-after 8K cached tokens attends 1.84x faster that way. Every transformers-based precision (the
+after 8K cached tokens attends 1.69x faster that way. Every transformers-based precision (the
 reference, bitsandbytes, GPTQ) runs the same function on CPU, so a comparison still changes one
 variable; run.json records the implementation (NAME; runs made before the split recorded
 `qlongbench_sdpa`, runs with the split but the keys repeated `qlongbench_sdpa2`).
