@@ -172,10 +172,18 @@ def attend_after_past(query: Any, key: Any, value: Any, scaling: float) -> Any:
     o1, lse1 = o1.reshape(1, heads, q_len, dim), lse1.reshape(1, heads, q_len)
     o2, lse2 = flash(query, repeat_kv(key[:, :, past:], groups), repeat_kv(value[:, :, past:], groups), 0.0, True,
                      scale=scaling)
+    return merge_by_lse(o1, lse1, o2, lse2).to(query.dtype).transpose(1, 2).contiguous()
+
+
+def merge_by_lse(o1: Any, lse1: Any, o2: Any, lse2: Any) -> Any:
+    """Softmax attention over two sets of keys from each set's own output [..., q, d] and log-sum-exp
+    [..., q] (what torch's flash kernel returns), weighted in float32: the one formula the split
+    (attend_after_past) and its benchmark's and tests' references merge by."""
+    import torch
+
     top = torch.maximum(lse1, lse2)
     w1, w2 = (lse1 - top).exp_().unsqueeze(-1), (lse2 - top).exp_().unsqueeze(-1)
-    out = (o1.float() * w1 + o2.float() * w2).div_(w1 + w2)
-    return out.to(query.dtype).transpose(1, 2).contiguous()
+    return (o1.float() * w1 + o2.float() * w2).div_(w1 + w2)
 
 
 def _scaling(query: Any, kwargs: dict[str, Any]) -> float:

@@ -77,7 +77,7 @@ def _split_chunk(q, k, v, repeat: bool):
     import torch
     from transformers.integrations.sdpa_attention import repeat_kv
 
-    from qlongbench.backends.hf_attention import attend_after_past
+    from qlongbench.backends.hf_attention import attend_after_past, merge_by_lse
 
     if not repeat:
         return attend_after_past(q, k, v, DIM ** -0.5).transpose(1, 2)
@@ -86,9 +86,7 @@ def _split_chunk(q, k, v, repeat: bool):
     k, v = repeat_kv(k, rep), repeat_kv(v, rep)
     o1, l1 = flash(q, k[:, :, :past], v[:, :, :past], 0.0, False, scale=DIM ** -0.5)
     o2, l2 = flash(q, k[:, :, past:], v[:, :, past:], 0.0, True, scale=DIM ** -0.5)
-    top = torch.maximum(l1, l2)
-    w1, w2 = (l1 - top).exp_().unsqueeze(-1), (l2 - top).exp_().unsqueeze(-1)
-    return ((o1.float() * w1 + o2.float() * w2).div_(w1 + w2)).to(q.dtype)
+    return merge_by_lse(o1, l1, o2, l2).to(q.dtype)
 
 
 def split(q, k, v, repeat: bool = False):

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from qlongbench.backends.hf import worth_keeping
-from qlongbench.backends.hf_attention import NAME, _forward, attend_after_past, use_fast_decode
+from qlongbench.backends.hf_attention import NAME, _forward, attend_after_past, merge_by_lse, use_fast_decode
 from qlongbench.types import GenerationConfig
 
 
@@ -116,9 +116,7 @@ def test_the_cached_keys_are_not_repeated_per_query_head(dtype, q_len, kv_len):
     past = kv_len - q_len
     o1, l1 = flash(strided, repeat_kv(k[:, :, :past], 2), repeat_kv(v[:, :, :past], 2), 0.0, False, scale=0.25)
     o2, l2 = flash(strided, repeat_kv(k[:, :, past:], 2), repeat_kv(v[:, :, past:], 2), 0.0, True, scale=0.25)
-    top = torch.maximum(l1, l2)
-    w1, w2 = (l1 - top).exp().unsqueeze(-1), (l2 - top).exp().unsqueeze(-1)
-    repeated = ((o1.float() * w1 + o2.float() * w2) / (w1 + w2)).to(dtype).transpose(1, 2)
+    repeated = merge_by_lse(o1, l1, o2, l2).to(dtype).transpose(1, 2)
     got = attend_after_past(strided, k, v, 0.25)
     assert got.shape == repeated.shape == (1, q_len, 4, 16)
     assert torch.equal(got, attend_after_past(strided.contiguous(), k, v, 0.25))
