@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from qlongbench.analysis.timing import PhaseSeconds, durations, phase_seconds
+from qlongbench.analysis.timing import PhaseSeconds, durations, prefilled_context, phase_seconds
 from qlongbench.types import Record
 
 T0 = "2026-01-01T00:00:00+00:00"
 
 
-def at(precision: str, minute: float, i: int = 0, task: str = "t", **timed: float | None) -> Record:
+def at(precision: str, minute: float, i: int = 0, task: str = "t", **timed: float | int | None) -> Record:
     seconds = int(round(minute * 60))
     stamp = f"2026-01-01T{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}+00:00"
     return Record(run_id="r", precision=precision, engine="e", task=task, language="en", instruction_language="en",
@@ -50,23 +50,42 @@ def test_durations(records, resumed, expected):
     # summed per key, in the order each key was first seen
     ([at("b", 1, prefill_seconds=2.0, decode_seconds=1.0), at("a", 2, prefill_seconds=3.0, decode_seconds=0.5),
       at("b", 3, 1, prefill_seconds=0.25, decode_seconds=4.0)],
-     {"b": PhaseSeconds(2, 2.25, 5.0), "a": PhaseSeconds(1, 3.0, 0.5)}),
+     {"b": PhaseSeconds(2, 2.25, 5.0, 2.25), "a": PhaseSeconds(1, 3.0, 0.5, 3.0)}),
     # a record that failed before it timed anything (None) counts as a record with no seconds
     ([at("a", 1, prefill_seconds=None, decode_seconds=None), at("a", 2, 1, prefill_seconds=1.5, decode_seconds=None)],
-     {"a": PhaseSeconds(2, 1.5, 0.0)}),
+     {"a": PhaseSeconds(2, 1.5, 0.0, 1.5)}),
     # a log-prob record prefills and decodes nothing after it
-    ([at("a", 1, prefill_seconds=9.0, decode_seconds=0.0)], {"a": PhaseSeconds(1, 9.0, 0.0)}),
+    ([at("a", 1, prefill_seconds=9.0, decode_seconds=0.0)], {"a": PhaseSeconds(1, 9.0, 0.0, 9.0)}),
+    # a context's first question prefills its whole prompt; the next one appends 24 tokens to the kept
+    # context: only the first counts as a context's prefill
+    ([at("a", 1, prefill_seconds=8.0, decode_seconds=1.0, n_prefilled_tokens=1024),
+      at("a", 2, 1, prefill_seconds=0.5, decode_seconds=1.0, n_prefilled_tokens=24)],
+     {"a": PhaseSeconds(2, 8.5, 2.0, 8.0)}),
     ([], {}),
 ])
 def test_phase_seconds_by_precision(records, expected):
     got = phase_seconds(records, lambda r: r.precision)
     assert list(got) == list(expected)
-    assert got == {k: PhaseSeconds(v.records, pytest.approx(v.prefill), pytest.approx(v.decode)) for k, v in expected.items()}
+    assert got == {k: PhaseSeconds(v.records, pytest.approx(v.prefill), pytest.approx(v.decode), pytest.approx(v.contexts))
+                   for k, v in expected.items()}
+
+
+@pytest.mark.parametrize("prefilled,context", [
+    (None, True),   # written before records counted prefilled tokens: nothing was reused then
+    (1024, True),   # the prompt's 1,024 tokens, all prefilled
+    (1010, True),   # a kept chat-template header of 14 tokens reused, the context prefilled
+    (512, True),    # a nested sweep extending a kept 512 tokens to 1,024: half of it is new context
+    (511, False),   # most of the prompt came from the cache
+    (24, False),    # a question appended to a kept context
+    (0, False),     # everything reused (an exact repeat of a kept prompt)
+])
+def test_prefilled_context(prefilled, context):
+    assert prefilled_context(at("a", 1, n_prefilled_tokens=prefilled)) is context
 
 
 def test_phase_seconds_by_task_over_precisions():
     records = [at("a", 1, task="kld", prefill_seconds=10.0, decode_seconds=0.0),
                at("b", 2, task="kld", prefill_seconds=20.0, decode_seconds=0.0),
                at("a", 3, 1, task="niah", prefill_seconds=1.0, decode_seconds=2.0)]
-    assert phase_seconds(records, lambda r: r.task) == {"kld": PhaseSeconds(2, 30.0, 0.0),
-                                                         "niah": PhaseSeconds(1, 1.0, 2.0)}
+    assert phase_seconds(records, lambda r: r.task) == {"kld": PhaseSeconds(2, 30.0, 0.0, 30.0),
+                                                         "niah": PhaseSeconds(1, 1.0, 2.0, 1.0)}

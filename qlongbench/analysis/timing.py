@@ -1,5 +1,6 @@
 """Where a run's wall clock went, from its records: each precision's share of the clock (durations),
-its prefill and decode seconds (phase_seconds), and which records were decoded in batches."""
+its prefill and decode seconds (phase_seconds; the prefill of contexts apart), and which records
+were decoded in batches."""
 
 from __future__ import annotations
 
@@ -36,6 +37,17 @@ class PhaseSeconds(NamedTuple):
     records: int
     prefill: float
     decode: float
+    contexts: float = 0.0
+    """Of `prefill`, the records that prefilled a context (`prefilled_context`): what is left of the
+    prefill if every question appended to a kept context and every answer were free."""
+
+
+def prefilled_context(r: Record) -> bool:
+    """Whether a record's prefill was mostly context: it prefilled at least half of its prompt (a
+    context's first question, an 8K document scored whole, a nested sweep extending 1K to 2K; a kept
+    chat-template header reused is a few tokens), not a question appended to a context kept in the
+    cache (22 of 8,166 tokens). Records older than the count (None) reused nothing."""
+    return r.n_prefilled_tokens is None or 2 * r.n_prefilled_tokens >= r.n_prompt_tokens
 
 
 def phase_seconds(records: list[Record], key: Callable[[Record], str]) -> dict[str, PhaseSeconds]:
@@ -45,8 +57,10 @@ def phase_seconds(records: list[Record], key: Callable[[Record], str]) -> dict[s
     scoring and writing."""
     out: dict[str, PhaseSeconds] = {}
     for r in records:
-        n, pre, dec = out.get(key(r), PhaseSeconds(0, 0.0, 0.0))
-        out[key(r)] = PhaseSeconds(n + 1, pre + (r.prefill_seconds or 0.0), dec + (r.decode_seconds or 0.0))
+        n, pre, dec, contexts = out.get(key(r), PhaseSeconds(0, 0.0, 0.0))
+        seconds = r.prefill_seconds or 0.0
+        out[key(r)] = PhaseSeconds(n + 1, pre + seconds, dec + (r.decode_seconds or 0.0),
+                                   contexts + (seconds if prefilled_context(r) else 0.0))
     return out
 
 

@@ -151,23 +151,32 @@ def timing_table(data: ReportData) -> list[str]:
 
 
 def phase_table(data: ReportData) -> list[str]:
-    """Where each precision's minutes went: prefilling and decoding (the records' own seconds) and the
-    rest of its wall clock (loading, quantizing, converting, scoring, writing); then the same seconds by
-    task over every precision. The CPU comes first: what a minute means depends on it."""
+    """Where each precision's minutes went: prefilling (and of it, the contexts: analysis/timing.py
+    prefilled_context) and decoding (the records' own seconds) and the rest of its wall clock (loading,
+    quantizing, converting, scoring, writing); then the same seconds by task over every precision.
+    The contexts' prefill is what the job takes at these engines' prefill speeds if every question
+    appended to a kept context and every answer were free. The CPU comes first: what a minute means
+    depends on it."""
     cpus = sorted({c for prec in data.durations for c in data.header.cpus(prec)})
     out = [f"CPU: {md_escape(' / '.join(cpus)) if cpus else 'not recorded (a header written before version 4)'}", "",
-           "| precision | minutes | prefill | decode | the rest |", "|---|---:|---:|---:|---:|"]
-    total = [0.0, 0.0, 0.0]
+           "| precision | minutes | prefill | of it, contexts | decode | the rest |", "|---|---:|---:|---:|---:|---:|"]
+
+    def row(label: str, cols: list[float]) -> str:
+        minutes, prefill, contexts, decode = cols
+        return f"| {label} | " + " | ".join(f"{c / 60:.1f}" for c in (minutes, prefill, contexts, decode,
+                                                                    minutes - prefill - decode)) + " |"
+
+    total = [0.0] * 4
     for prec, (_, seconds) in data.durations.items():
         phase = data.phases[prec]
-        cols = [seconds, phase.prefill, phase.decode]
+        cols = [seconds, phase.prefill, phase.contexts, phase.decode]
         total = [a + b for a, b in zip(total, cols)]
-        out.append(f"| {md_escape(prec)} | " + " | ".join(f"{c / 60:.1f}" for c in (*cols, cols[0] - cols[1] - cols[2]))
-                   + " |")
-    out.append("| all | " + " | ".join(f"{c / 60:.1f}" for c in (*total, total[0] - total[1] - total[2])) + " |")
-    out += ["", "| task | records | prefill minutes | decode minutes |", "|---|---:|---:|---:|"]
+        out.append(row(md_escape(prec), cols))
+    out.append(row("all", total))
+    out += ["", "| task | records | prefill minutes | of it, contexts | decode minutes |", "|---|---:|---:|---:|---:|"]
     for task, phase in data.task_phases.items():
-        out.append(f"| {md_escape(task)} | {phase.records} | {phase.prefill / 60:.1f} | {phase.decode / 60:.1f} |")
+        out.append(f"| {md_escape(task)} | {phase.records} | {phase.prefill / 60:.1f} | {phase.contexts / 60:.1f} | "
+                   f"{phase.decode / 60:.1f} |")
     return out
 
 
