@@ -20,7 +20,7 @@ from qlongbench.backends.base import (
 )
 from qlongbench.backends.build.artifacts import Prepared, path_sha256
 from qlongbench.backends.build.gguf_convert import FILE_TYPES, prepare_gguf
-from qlongbench.backends.gguf_session import GGUFSession
+from qlongbench.backends.gguf_session import PREFILL_ATTENTION, GGUFSession
 from qlongbench.backends.gguf_options import KV_TYPES, GGUFOptions, check_gguf_file, gguf_settings
 from qlongbench.backends.llama_lib import (
     _RECENT_ERRORS, _last_engine_error, _llama_cpp, default_threads, ftype_name, gguf_vocab, llama_cpp_version, meta_str,
@@ -234,6 +234,7 @@ class GGUFBackend(Backend):
         gpu = self.settings.n_gpu_layers != 0
         return BackendInfo(precision=self.precision.label, engine=self.engine, engine_version=llama_cpp_version(),
                            device="cuda" if gpu else "cpu", dtype="float32", recipe=recipe,
+                           attention=PREFILL_ATTENTION if s.prefill_rows > 1 else None,
                            weight_bytes=self.weight_bytes(), artifact_path=str(self.path),
                            artifact_sha256=self.artifact_sha256(),
                            versions={"llama_cpp_python": llama_cpp_version(),

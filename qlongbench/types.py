@@ -200,8 +200,11 @@ class BackendInfo(Frozen):
     """Attention implementation the engine ran (transformers: sdpa, or qlongbench_sdpa3 = SDPA with
     one-query CPU steps in float32 and chunks after a cached past split in two softmax parts, the
     cached keys read once per KV head, see backends/hf_attention.py; qlongbench_sdpa2 in older runs,
-    the cached keys repeated per query head; qlongbench_sdpa before that, without the split); None
-    for engines that offer no choice (llama.cpp records flash_attn in its recipe)."""
+    the cached keys repeated per query head; qlongbench_sdpa before that, without the split);
+    llama.cpp on CPU: flash_attn_tiled where every prefill batch holds at least 64 query rows, so its
+    flash attention runs one kernel whatever the split (backends/gguf_session.py; None in older runs
+    and where it does not apply: flash_attn off, a quantized or bf16 cache, GPU offload); None for
+    engines that offer no choice."""
 
     OUTPUT_FIELDS: ClassVar[tuple[str, ...]] = ("engine", "engine_version", "device", "dtype", "recipe",
                                                 "artifact_sha256", "attention", "versions")
