@@ -6,8 +6,9 @@ attention has a tiled kernel): a question appended to a kept context, or the sho
 prompt, is fed again with the cached tokens just before it (cut and recomputed) until it is 64 rows.
 The tiled kernel computes each row alone, so the recomputed tokens come out as they were, and a
 token's numbers no longer depend on where its prompt was split: an appended question's logits are
-the fresh whole prompt's, bit for bit (measured on SmolLM2 Q4_K_M after 8,000 tokens: 3.6 apart
-before, fed as 22 rows to the row-at-a-time kernel, and 2.8x faster now). Decode steps stay one row."""
+the fresh whole prompt's, bit for bit (SmolLM2 Q4_K_M after 8K tokens: 3.6 apart before, fed as 22
+rows to the row-at-a-time kernel; 3.2x faster now, benchmarks/llamacpp_settings.py). Decode steps stay
+one row."""
 
 from __future__ import annotations
 
