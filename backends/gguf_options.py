@@ -22,10 +22,11 @@ KV_TYPES = {"f32": 0, "f16": 1, "q4_0": 2, "q4_1": 3, "q5_0": 6, "q5_1": 7, "q8_
 """KV-cache element types llama.cpp accepts (ggml_type ids): `+kv=TYPE` on a gguf-* label."""
 KVType = Annotated[Literal["f32", "f16", "q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "bf16", "iq4_nl"], BeforeValidator(lower)]
 FULL_PRECISION_CACHES = ("f16", "f32", "bf16")
+TILED_CACHES = ("f16", "f32")
+"""Cache types (keys and values of one type) for which llama.cpp's CPU flash attention has a tiled kernel."""
 FA_TILE_ROWS = 64
 """Query rows from which llama.cpp's CPU flash attention runs its tiled kernel (GGML_FA_TILE_Q in
-ggml-cpu/common.h of the llama.cpp that llama-cpp-python 0.3.36 vendors; f16 or f32 keys and values of
-one type). A batch of fewer rows runs another kernel (one row at a time over every key), whose sums
+ggml-cpu/common.h of the llama.cpp that llama-cpp-python 0.3.36 vendors; a TILED_CACHES cache). A batch of fewer rows runs another kernel (one row at a time over every key), whose sums
 differ from the tiled kernel's and which is several times slower for a question after 8K tokens.
 tests/test_engines_gguf.py shows what this constant buys, so a llama.cpp that moves it fails there."""
 
@@ -107,7 +108,7 @@ def gguf_settings(precision: Precision, device: str) -> GGUFSettings:
                         "CMAKE_ARGS=\"-DGGML_CUDA=on\" pip install --force-reinstall --no-cache-dir llama-cpp-python, "
                         "or run with --device cpu")
     type_k, type_v = o.type_k or precision.kv or "f16", o.type_v or precision.kv or "f16"
-    tiled = o.flash_attn and layers == 0 and type_k == type_v and type_k in ("f16", "f32")
+    tiled = o.flash_attn and layers == 0 and type_k == type_v and type_k in TILED_CACHES
     return GGUFSettings(n_gpu_layers=layers, n_threads=o.n_threads or default_threads(), type_k=type_k,
                         type_v=type_v, prefill_rows=FA_TILE_ROWS if tiled else 1)
 

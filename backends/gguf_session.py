@@ -34,12 +34,11 @@ def prefill_chunks(n_new: int, n_cached: int, n_batch: int, min_rows: int) -> tu
     n_batch batches."""
     if n_new <= 0:
         return 0, []
-    if min_rows <= 1 or 2 * min_rows > n_batch:
-        return 0, [min(n_batch, n_new - i) for i in range(0, n_new, n_batch)]
-    back = min(max(0, min_rows - n_new), n_cached)
+    pad = 1 < min_rows and 2 * min_rows <= n_batch
+    back = min(max(0, min_rows - n_new), n_cached) if pad else 0
     total = n_new + back
     sizes = [min(n_batch, total - i) for i in range(0, total, n_batch)]
-    if len(sizes) > 1 and sizes[-1] < min_rows:
+    if pad and len(sizes) > 1 and sizes[-1] < min_rows:
         moved = min_rows - sizes[-1]
         sizes[-2] -= moved
         sizes[-1] += moved
